@@ -1,0 +1,46 @@
+"""Exception types that reach users.
+
+Every error a user can cause or meet (bad image, no face, locked database, missing camera...)
+is a ``GatekeeperError`` with a one-line message; the CLI prints ``str(error)`` to stderr and
+exits with ``exit_code`` (2 for usage errors, 1 for failures), never a stack trace.
+"""
+
+
+class GatekeeperError(Exception):
+    """Base class: a failure explained in one line."""
+
+    exit_code = 1
+
+
+class UsageError(GatekeeperError):
+    """The command line or an argument is wrong (bad name, unknown option value...)."""
+
+    exit_code = 2
+
+
+class ImageError(GatekeeperError):
+    """An image could not be read: missing, empty, not an image, truncated or corrupt."""
+
+
+class NoFaceError(GatekeeperError):
+    """No face was found in an image."""
+
+
+class MultipleFacesError(GatekeeperError):
+    """Exactly one face was required but several were found."""
+
+    def __init__(self, message: str, count: int):
+        super().__init__(message)
+        self.count = count
+
+
+class WeightsError(GatekeeperError):
+    """Model weights are missing, corrupt or do not match what the code expects."""
+
+
+class StoreError(GatekeeperError):
+    """The database cannot be opened, read or written (locked, read-only, not a database...)."""
+
+
+class CameraError(GatekeeperError):
+    """A camera source cannot be opened or read."""
