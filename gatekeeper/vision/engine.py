@@ -1,0 +1,132 @@
+"""The recognition engine's front door: image → faces with 128-d embeddings.
+
+``FaceEngine`` ties the stages together (detect → align → encode) and is what the service layer,
+the CLI and the console's worker call. It owns TensorFlow models, so it is created once, off the
+UI thread, and used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gatekeeper.errors import MultipleFacesError, NoFaceError
+from gatekeeper.vision.align import CHIP_TEMPLATE, align_face
+from gatekeeper.vision.detect import Face, FaceDetector
+from gatekeeper.vision.encoder import CHIP_SIZE, Encoder
+from gatekeeper.vision.image import load_image
+
+#: Border added around an image, as a fraction of its longer side, when no face is found in it:
+#: tight face crops (the tutorial's 96×96 ``images/``) give MTCNN no context around the face.
+CROP_PADDING = 0.5
+#: Images up to this size (longer side, pixels) may be taken as a whole face when even the padded
+#: retry finds nothing; larger images with no face are reported as such.
+WHOLE_IMAGE_MAX_SIDE = 160
+#: ... and only when roughly square (width/height within this range), like a face crop.
+WHOLE_IMAGE_ASPECT = (0.75, 1.34)
+#: Landmarks of a face that fills a whole crop: the chip template, whose chip spans the crop.
+_CROP_LANDMARKS = CHIP_TEMPLATE / CHIP_SIZE
+
+
+@dataclass(frozen=True)
+class FaceEmbedding:
+    """One face of an image: where it is, its aligned chip and its embedding.
+
+    ``chip``: uint8 RGB ``(150, 150, 3)``; ``embedding``: float32 ``(128,)``, compared by L2
+    distance with embeddings of the same ``model_id`` only.
+    """
+
+    face: Face
+    chip: np.ndarray
+    embedding: np.ndarray
+    model_id: str
+
+
+class FaceEngine:
+    """Detect, align and encode faces. Create once (loads TensorFlow models, ~3–5 s)."""
+
+    def __init__(
+        self,
+        weights_dir: str | Path,
+        *,
+        detector: FaceDetector | None = None,
+        encoder: Encoder | None = None,
+    ):
+        self.detector = detector or FaceDetector()
+        self.encoder = encoder or Encoder(Path(weights_dir))
+
+    @property
+    def model_id(self) -> str:
+        return self.encoder.model_id
+
+    def detect(self, rgb: np.ndarray, *, crop_fallback: bool = True) -> list[Face]:
+        """Faces in an RGB image, largest first, with the tight-crop fallbacks.
+
+        1. MTCNN on the image (downscaled to the detector's limit);
+        2. if nothing is found, MTCNN again on the image with a grey border of
+           ``CROP_PADDING`` × its longer side on every side (coordinates mapped back);
+        3. if still nothing and the image is small and square like a face crop, the whole image
+           is taken as the face (``Face.fallback`` is True; landmarks from the chip template).
+
+        ``crop_fallback=False`` does step 1 only (camera frames: a full scene, never a crop).
+        """
+        faces = self.detector.detect(rgb)
+        if faces or not crop_fallback:
+            return faces
+        h, w = rgb.shape[:2]
+        pad = max(1, round(CROP_PADDING * max(h, w)))
+        padded = cv2.copyMakeBorder(
+            rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127)
+        )
+        faces = [
+            Face(
+                box=(f.box[0] - pad, f.box[1] - pad, f.box[2], f.box[3]),
+                landmarks=f.landmarks - pad,
+                score=f.score,
+            )
+            for f in self.detector.detect(padded)
+        ]
+        if faces:
+            return faces
+        low, high = WHOLE_IMAGE_ASPECT
+        if max(h, w) <= WHOLE_IMAGE_MAX_SIDE and low <= w / h <= high:
+            marks = (_CROP_LANDMARKS * np.array([w, h], np.float32)).astype(np.float32)
+            return [Face(box=(0, 0, w, h), landmarks=marks, score=0.0, fallback=True)]
+        return []
+
+    def embed_faces(self, rgb: np.ndarray, faces: list[Face]) -> list[FaceEmbedding]:
+        """Align and encode the given faces of ``rgb`` in one batch."""
+        if not faces:
+            return []
+        chips = np.stack([align_face(rgb, f.landmarks) for f in faces])
+        embeddings = self.encoder.encode(chips)
+        return [
+            FaceEmbedding(face=f, chip=c, embedding=e, model_id=self.model_id)
+            for f, c, e in zip(faces, chips, embeddings, strict=True)
+        ]
+
+    def analyze(self, image, *, crop_fallback: bool = True) -> list[FaceEmbedding]:
+        """All faces of an image (path, bytes or RGB array), largest first, with embeddings."""
+        rgb = load_image(image)
+        return self.embed_faces(rgb, self.detect(rgb, crop_fallback=crop_fallback))
+
+    def single(self, image, *, largest: bool = False, name: str = "image") -> FaceEmbedding:
+        """The one face of an image (for enrolment and verification).
+
+        Raises :class:`NoFaceError` when there is none and :class:`MultipleFacesError` when
+        there are several, unless ``largest`` is set (then the largest face is used).
+        """
+        rgb = load_image(image)
+        faces = self.detect(rgb)
+        if not faces:
+            raise NoFaceError(f"{name}: no face found")
+        if len(faces) > 1 and not largest:
+            raise MultipleFacesError(
+                f"{name}: {len(faces)} faces found, expected one "
+                "(use --largest to take the largest)",
+                count=len(faces),
+            )
+        return self.embed_faces(rgb, faces[:1])[0]

@@ -1,0 +1,122 @@
+"""Loading images: the one place where file formats and channel orders are dealt with.
+
+Everything downstream works on RGB ``uint8`` arrays of shape ``(H, W, 3)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gatekeeper.errors import ImageError
+from gatekeeper.vision.stderr import quiet_stderr_fd
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_JPEG_MAGIC = b"\xff\xd8"
+_JPEG_END = b"\xff\xd9"
+_PNG_END = b"IEND"
+#: Images larger than this (in pixels) are refused: decoding one would take gigabytes.
+MAX_PIXELS = 100_000_000
+
+# libjpeg/libpng warnings must not reach the terminal; decoding failures are raised instead.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def read_image_bytes(path: str | Path) -> bytes:
+    """Read an image file's bytes, with a one-line :class:`ImageError` for every failure."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        raise ImageError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ImageError(f"{p}: is a directory, expected an image file") from None
+    except PermissionError:
+        raise ImageError(f"{p}: permission denied") from None
+    except OSError as exc:
+        raise ImageError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageError(f"{p}: empty file")
+    return data
+
+
+def decode_image(data: bytes, name: str = "image") -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, BMP, TIFF, WebP...) to RGB ``uint8 (H, W, 3)``.
+
+    EXIF orientation is applied for JPEGs; transparent pixels of RGBA/gray+alpha images are
+    composited over white; 16-bit images are scaled to 8 bits. A truncated JPEG (no end-of-image
+    marker) is refused rather than silently half-decoded.
+    """
+    if not data:
+        raise ImageError(f"{name}: empty file")
+    if data.startswith(_JPEG_MAGIC) and _JPEG_END not in data[-1024:]:
+        raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
+    if data.startswith(_PNG_MAGIC) and _PNG_END not in data[-32:]:
+        raise ImageError(f"{name}: truncated PNG (no IEND chunk)")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    flags = (
+        cv2.IMREAD_UNCHANGED
+        if data.startswith(_PNG_MAGIC)
+        else cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+    )
+    try:
+        with quiet_stderr_fd():
+            decoded = cv2.imdecode(buf, flags)
+    except cv2.error as exc:
+        raise ImageError(f"{name}: cannot decode image ({exc.err or 'corrupt data'})") from None
+    if decoded is None or decoded.size == 0:
+        raise ImageError(f"{name}: not an image, or a corrupt one")
+    return to_rgb(decoded, bgr=True)
+
+
+def to_rgb(image: np.ndarray, *, bgr: bool) -> np.ndarray:
+    """Convert an array image to RGB ``uint8 (H, W, 3)``.
+
+    Accepts gray ``(H, W)`` or ``(H, W, 1)``, 3-channel, or 4-channel (with alpha) arrays of
+    ``uint8``, ``uint16`` or float (in [0, 1]) type. ``bgr`` says the colour channels are in
+    OpenCV's BGR(A) order.
+    """
+    img = np.asarray(image)
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (3, 4)):
+        raise ImageError(f"unsupported image array shape {img.shape}")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ImageError("empty image array")
+    if img.shape[0] * img.shape[1] > MAX_PIXELS:
+        raise ImageError(f"image too large ({img.shape[1]}×{img.shape[0]} pixels)")
+    img = _to_unit_float(img) if img.dtype != np.uint8 else img.astype(np.float32) / 255.0
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.shape[2] == 4:
+        alpha = img[:, :, 3:4]
+        img = img[:, :, :3] * alpha + (1.0 - alpha)
+    if bgr:
+        img = img[:, :, ::-1]
+    return np.ascontiguousarray(np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8))
+
+
+def _to_unit_float(img: np.ndarray) -> np.ndarray:
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if np.issubdtype(img.dtype, np.floating):
+        if not np.isfinite(img).all():
+            raise ImageError("image array contains NaN or infinite values")
+        return img.astype(np.float32)
+    raise ImageError(f"unsupported image dtype {img.dtype}")
+
+
+def load_image(source: str | Path | bytes | np.ndarray, *, bgr: bool = False) -> np.ndarray:
+    """Load an image as RGB ``uint8 (H, W, 3)`` from a path, encoded bytes or an array.
+
+    ``bgr`` applies to arrays only (``True`` for frames straight from OpenCV); files and bytes
+    are decoded knowing their own channel order. Raises :class:`ImageError` with a one-line
+    message for missing, empty, non-image, truncated or corrupt inputs.
+    """
+    if isinstance(source, np.ndarray):
+        return to_rgb(source, bgr=bgr)
+    if isinstance(source, bytes | bytearray | memoryview):
+        return decode_image(bytes(source))
+    return decode_image(read_image_bytes(source), name=str(source))
