@@ -1,0 +1,40 @@
+"""Gatekeeper's persistent store: people, face encodings, the attempt log and admin events in
+SQLite (peewee), kept enrolment photos on disk, a tamper-evident audit chain and CSV export.
+
+The store never imports vision code: embeddings arrive as ``float32 (128,)`` numpy arrays.
+"""
+
+from gatekeeper.store.audit import ChainBreak, ChainReport
+from gatekeeper.store.export import export_csv
+from gatekeeper.store.models import DECISIONS, SCHEMA_VERSION
+from gatekeeper.store.names import MAX_NAME_LENGTH, validate_name
+from gatekeeper.store.store import (
+    AttemptFilter,
+    AttemptRow,
+    GalleryData,
+    KeptPhoto,
+    NewAttempt,
+    PersonInfo,
+    RemovalReport,
+    Store,
+    open_store,
+)
+
+__all__ = [
+    "DECISIONS",
+    "MAX_NAME_LENGTH",
+    "SCHEMA_VERSION",
+    "AttemptFilter",
+    "AttemptRow",
+    "ChainBreak",
+    "ChainReport",
+    "GalleryData",
+    "KeptPhoto",
+    "NewAttempt",
+    "PersonInfo",
+    "RemovalReport",
+    "Store",
+    "export_csv",
+    "open_store",
+    "validate_name",
+]

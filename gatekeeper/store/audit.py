@@ -1,0 +1,249 @@
+"""The audit hash chain over recognition attempts and administrative events.
+
+Design
+------
+**One chain across both tables.** ``attempt`` and ``admin_event`` rows share one global sequence
+number ``seq`` (1, 2, 3... without gaps), so the whole history (who came in, who changed the
+threshold just before) has one unambiguous order, one head and one signature. Each table has a
+unique index on ``seq``; the head guarantees a number is not used by both tables.
+
+**Row hash.** Each chained row stores ``prev_hash`` (the ``row_hash`` of ``seq - 1``, or
+``GENESIS_HASH`` for ``seq`` 1) and ``row_hash = SHA-256(canonical encoding)`` in lowercase hex.
+The canonical encoding (version 1) is the JSON array ``[table, seq, *CHAINED_COLUMNS[table],
+prev_hash]`` written without whitespace, UTF-8, non-ASCII kept as is, NaN refused, with values
+exactly as stored: times as their stored 32-character ISO-8601 UTC text, floats in Python's
+shortest round-trip ``repr``, integers, strings and ``null``. The table name is part of the
+encoding, so a row cannot be moved between tables. Ids and ``attempt.person_id`` are *not*
+covered: erasing a person (biometric erasure) sets ``person_id`` to NULL and the chain still
+verifies, while the name as it was stays covered.
+
+**Head.** ``chain_head`` (one row) holds the newest ``seq`` and ``hash``, so deleting the newest
+rows is detected. With an audit key, ``signature = HMAC-SHA256(key, "<seq>:<hash>")`` in hex:
+rewriting the whole chain (or appending forged rows and moving the head) then needs the key.
+
+**Appending** happens inside a ``BEGIN IMMEDIATE`` transaction (the caller's): read the head,
+insert the rows, update the head. SQLite's write lock serialises appenders across processes.
+
+**Limits.** Without a key, someone with write access can recompute every hash and the head.
+With a key, they could still restore an older signed head after deleting the newest rows if
+they had copied that head earlier; anchoring the head outside the database would close that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import hmac
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+from peewee import Database
+
+#: ``prev_hash`` of the first chained row and ``chain_head.hash`` of an empty chain.
+GENESIS_HASH = "0" * 64
+
+#: The columns covered by the row hash, in canonical order, per chained table.
+CHAINED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "attempt": (
+        "time",
+        "camera_id",
+        "person_name",
+        "distance",
+        "threshold",
+        "decision",
+        "model_id",
+        "box_x",
+        "box_y",
+        "box_w",
+        "box_h",
+    ),
+    "admin_event": ("time", "kind", "os_user", "detail"),
+}
+
+#: Reasons a chain fails to verify (``ChainBreak.reason``).
+EDITED = "edited"
+DELETED = "deleted"
+INSERTED = "inserted out of band"
+HEAD_MISMATCH = "head mismatch"
+BAD_SIGNATURE = "bad signature"
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def row_hash(table: str, seq: int, values: Sequence[Any], prev_hash: str) -> str:
+    """SHA-256 hex of a row's canonical encoding; ``values`` follow ``CHAINED_COLUMNS[table]``."""
+    payload = _ENCODER.encode([table, seq, *values, prev_hash])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def sign_head(key: bytes, seq: int, head_hash: str) -> str:
+    """HMAC-SHA256 hex of the chain head ``"<seq>:<hash>"`` under the audit key."""
+    return hmac.new(key, f"{seq}:{head_hash}".encode("ascii"), hashlib.sha256).hexdigest()
+
+
+class ChainHeadMissing(Exception):
+    """The ``chain_head`` row is gone, so nothing can be appended safely."""
+
+
+def append_rows(
+    db: Database,
+    table: str,
+    rows: Sequence[Sequence[Any]],
+    key: bytes | None,
+    unchained: Sequence[str] = (),
+) -> int:
+    """Append rows to the chain and move the head; returns the id of the last inserted row.
+
+    Must run inside the caller's ``BEGIN IMMEDIATE`` transaction. Each row holds the values of
+    ``CHAINED_COLUMNS[table]`` in their stored form (str, int, float or None; the hash covers
+    exactly these values) followed by the values of the ``unchained`` columns.
+    """
+    if not db.in_transaction():
+        raise RuntimeError("append_rows must run inside a write transaction")
+    chained = CHAINED_COLUMNS[table]
+    head = db.execute_sql("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+    if head is None:
+        raise ChainHeadMissing
+    seq, prev = head
+    params = []
+    for row in rows:
+        seq += 1
+        digest = row_hash(table, seq, row[: len(chained)], prev)
+        params.append((*row, seq, prev, digest))
+        prev = digest
+    columns = ", ".join(
+        f'"{name}"' for name in (*chained, *unchained, "seq", "prev_hash", "row_hash")
+    )
+    marks = ", ".join("?" * (len(chained) + len(unchained) + 3))
+    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({marks})'
+    cursor = db.cursor()
+    if len(params) == 1:
+        cursor.execute(sql, params[0])
+    else:
+        cursor.executemany(sql, params)
+    signature = sign_head(key, seq, prev) if key is not None else None
+    db.execute_sql(
+        "UPDATE chain_head SET seq = ?, hash = ?, signature = ? WHERE id = 1",
+        (seq, prev, signature),
+    )
+    return cursor.lastrowid
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """Where and why the chain first fails to verify.
+
+    ``table`` is ``attempt``, ``admin_event`` or ``chain_head``; ``row_id`` is the row's id (None
+    for the head or for rows that no longer exist); ``seq`` the sequence number concerned.
+    """
+
+    table: str
+    row_id: int | None
+    seq: int | None
+    reason: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"{self.table} #{self.row_id}" if self.row_id is not None else self.table
+        seq = f" (seq {self.seq})" if self.seq is not None else ""
+        return f"{where}{seq}: {self.reason}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    """The result of ``verify_chain``.
+
+    ``rows_checked`` counts rows verified before the first break (all rows when ``ok``);
+    ``head_seq`` is the head's sequence number; ``signature_checked`` says whether an audit key
+    was available to check the head signature.
+    """
+
+    ok: bool
+    rows_checked: int
+    head_seq: int
+    signature_checked: bool
+    first_break: ChainBreak | None = None
+
+    def summary(self) -> str:
+        """One line for people: "audit chain OK (N rows...)" or where it broke."""
+        if self.ok:
+            signed = ", signature valid" if self.signature_checked else ", no audit key to check"
+            return f"audit chain OK ({self.rows_checked} rows{signed})"
+        return f"audit chain BROKEN at {self.first_break} ({self.rows_checked} rows verified)"
+
+
+def _stream(db: Database, table: str) -> Iterator[tuple[Any, ...]]:
+    columns = ", ".join(f'"{name}"' for name in CHAINED_COLUMNS[table])
+    cursor = db.execute_sql(
+        f"SELECT '{table}', seq, id, prev_hash, row_hash, {columns} FROM \"{table}\" ORDER BY seq"
+    )
+    while batch := cursor.fetchmany(10_000):
+        yield from batch
+
+
+def verify_chain(db: Database, key: bytes | None) -> ChainReport:
+    """Recompute the chain from the genesis hash and report the first break, if any.
+
+    Streams both tables in ``seq`` order (two cursors merged), never building row objects, so
+    memory stays flat; runs inside one read transaction so it sees a consistent snapshot.
+    """
+    with db.atomic():
+        return _verify(db, key)
+
+
+def _verify(db: Database, key: bytes | None) -> ChainReport:
+    head = db.execute_sql("SELECT seq, hash, signature FROM chain_head WHERE id = 1").fetchone()
+    signed = key is not None
+    if head is None:
+        missing = ChainBreak("chain_head", None, None, DELETED, "the chain head row is missing")
+        return ChainReport(False, 0, 0, signed, missing)
+    head_seq, head_hash, signature = head
+
+    def broken(checked: int, *where: Any) -> ChainReport:
+        return ChainReport(False, checked, head_seq, signed, ChainBreak(*where))
+
+    expected = 1
+    last_hash = GENESIS_HASH
+    last_table, last_id = "", 0
+    merged = heapq.merge(*(_stream(db, table) for table in CHAINED_COLUMNS), key=itemgetter(1))
+    for row in merged:
+        table, seq, row_id, prev, stored = row[:5]
+        checked = expected - 1
+        if seq > head_seq:
+            detail = f"sequence number beyond the chain head (seq {head_seq})"
+            return broken(checked, table, row_id, seq, INSERTED, detail)
+        if seq < expected:
+            detail = f"sequence number already used by {last_table} #{last_id}"
+            return broken(checked, table, row_id, seq, INSERTED, detail)
+        if seq > expected:
+            detail = f"row(s) with seq {expected}..{seq - 1} are missing before this row"
+            return broken(checked, table, row_id, seq, DELETED, detail)
+        if row_hash(table, seq, row[5:], prev) != stored:
+            detail = "the row's contents do not match its hash"
+            return broken(checked, table, row_id, seq, EDITED, detail)
+        if prev != last_hash:
+            if seq == 1:
+                detail = "the first row does not start from the genesis hash"
+                return broken(checked, table, row_id, seq, INSERTED, detail)
+            detail = "the row's hash was rewritten; the next row still links to the original"
+            return broken(checked - 1, last_table, last_id, seq - 1, EDITED, detail)
+        last_hash, last_table, last_id = stored, table, row_id
+        expected += 1
+    checked = expected - 1
+    if checked < head_seq:
+        detail = f"row(s) with seq {expected}..{head_seq} are missing (newest rows deleted)"
+        return broken(checked, "chain_head", None, expected, DELETED, detail)
+    if last_hash != head_hash:
+        detail = "the head's hash does not match the newest row"
+        return broken(checked, "chain_head", None, head_seq, HEAD_MISMATCH, detail)
+    if key is not None and head_seq > 0:
+        if signature is None:
+            detail = "the chain head is not signed"
+            return broken(checked, "chain_head", None, head_seq, BAD_SIGNATURE, detail)
+        if not hmac.compare_digest(signature, sign_head(key, head_seq, head_hash)):
+            detail = "the head signature does not match (chain rewritten, or a different key)"
+            return broken(checked, "chain_head", None, head_seq, BAD_SIGNATURE, detail)
+    return ChainReport(True, checked, head_seq, signed)

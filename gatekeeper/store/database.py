@@ -1,0 +1,228 @@
+"""Opening the database: ``--db`` parsing, SQLite settings, schema creation and migration, errors.
+
+``--db`` is a plain path or a URL parsed with ``playhouse.db_url``: ``sqlite:///relative.db``,
+``sqlite:////absolute/path.db``; ``postgresql://user@host/name`` is recognised but not
+implemented yet. SQLite connections use WAL, ``synchronous=FULL`` (a committed audit row survives
+a power cut), foreign keys, and a busy timeout: a writer waits that long for another process's
+write lock before giving up with "database is locked by another process".
+
+Every database failure reaches users as a one-line ``StoreError`` (see ``store_error``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee
+from peewee import SchemaManager, SqliteDatabase
+from playhouse import db_url
+
+from gatekeeper.errors import StoreError, UsageError
+from gatekeeper.store import migrations
+from gatekeeper.store.audit import GENESIS_HASH
+from gatekeeper.store.models import (
+    GALLERY_VERSION_KEY,
+    MODELS,
+    SCHEMA_VERSION,
+    ChainHead,
+    SchemaVersion,
+    Setting,
+    utc_now,
+)
+
+_POSTGRES_SCHEMES = {"postgres", "postgresql", "postgres+pool", "postgresql+pool"}
+_SQLITE_SCHEMES = {"sqlite"}
+_SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def parse_location(database: str) -> Path:
+    """The SQLite file named by ``--db`` (a path or ``sqlite:///`` URL), ``~`` expanded.
+
+    Raises ``StoreError`` for PostgreSQL URLs (not implemented yet) and ``UsageError`` for other
+    schemes, URL options and in-memory databases (the audit log must be durable).
+    """
+    if "://" in database:
+        scheme = urlparse(database).scheme.lower()
+        if scheme in _POSTGRES_SCHEMES:
+            db_url.parse(database)
+            raise StoreError("PostgreSQL support is not implemented yet")
+        if scheme not in _SQLITE_SCHEMES:
+            raise UsageError(
+                f"unsupported database URL scheme {scheme}:// "
+                "(use a file path, sqlite:///path or postgresql://)"
+            )
+        options = db_url.parse(database)
+        raw = options.pop("database")
+        if options:
+            raise UsageError(f"database URL options are not supported: {', '.join(options)}")
+    else:
+        raw = database
+    if raw in ("", ":memory:"):
+        raise UsageError("in-memory databases are not supported: the audit log must be durable")
+    return Path(raw).expanduser()
+
+
+def store_error(exc: BaseException, path: Path, busy_timeout_s: float) -> StoreError:
+    """The one-line ``StoreError`` for a SQLite/peewee failure on the database at ``path``."""
+    text = str(exc)
+    lowered = text.lower()
+    if "locked" in lowered or "busy" in lowered:
+        message = f"database is locked by another process (waited {busy_timeout_s:g} s): {path}"
+    elif "readonly" in lowered or "read-only" in lowered:
+        message = f"database is read-only: {path}"
+    elif "not a database" in lowered:
+        message = f"not a database file (not SQLite): {path}"
+    elif "disk is full" in lowered:
+        message = f"disk full: cannot write the database {path}"
+    elif "malformed" in lowered:
+        message = f"database file is corrupt: {path}"
+    elif "unable to open" in lowered:
+        message = f"cannot open the database file {path}"
+    elif "disk i/o" in lowered:
+        message = f"disk I/O error on the database {path}"
+    else:
+        message = f"database error on {path}: {text}"
+    return StoreError(message)
+
+
+@contextmanager
+def translate_errors(path: Path, busy_timeout_s: float) -> Iterator[None]:
+    """Turn SQLite and peewee database errors raised inside the block into ``StoreError``."""
+    try:
+        yield
+    except (peewee.DatabaseError, peewee.InterfaceError, sqlite3.Error) as exc:
+        raise store_error(exc, path, busy_timeout_s) from exc
+
+
+def _writable(path: Path) -> bool:
+    """Whether ``path`` may be written: permitted for this user *and* carrying a write bit, so a
+    file or folder someone made read-only (``chmod a-w``) is respected even when running as root."""
+    return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a read-only database file or folder with a clear message before SQLite fails."""
+    if path.exists():
+        if path.is_dir():
+            raise StoreError(f"database path is a directory: {path}")
+        if not _writable(path):
+            raise StoreError(f"database file is read-only: {path}")
+    if not _writable(path.parent):
+        raise StoreError(
+            f"database folder is read-only (SQLite writes its journal there): {path.parent}"
+        )
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; returns the folders created, outermost first."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
+    for created in missing:
+        try:
+            created.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise StoreError(f"cannot create folder {created}: {exc.strerror}") from None
+    return missing
+
+
+def _remove_new_database(db: SqliteDatabase, path: Path, folders: list[Path]) -> None:
+    """Undo a failed creation: close, delete the database files and the folders we created."""
+    db.close()
+    for suffix in _SQLITE_FILE_SUFFIXES:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def connect_sqlite(path: Path, busy_timeout_s: float) -> SqliteDatabase:
+    """An (unopened) peewee SQLite database with Gatekeeper's pragmas; each thread connects
+    lazily with its own connection."""
+    return SqliteDatabase(
+        str(path),
+        timeout=busy_timeout_s,
+        pragmas=[
+            ("busy_timeout", round(busy_timeout_s * 1000)),
+            ("journal_mode", "wal"),
+            ("synchronous", "full"),
+            ("foreign_keys", 1),
+        ],
+    )
+
+
+def open_database(path: Path, *, create: bool, busy_timeout_s: float) -> tuple[SqliteDatabase, int]:
+    """Open (creating or migrating as needed) the SQLite database at ``path``.
+
+    Returns the database and the schema version it had when opened (``SCHEMA_VERSION`` for a
+    new one). A database created by this call is deleted again, with any folders made for it,
+    if anything fails before it is complete, so no partial database is left behind.
+    """
+    new_file = not path.exists()
+    if new_file and not create:
+        raise StoreError(f"no database at {path}")
+    folders = _make_parents(path.parent) if new_file else []
+    db = connect_sqlite(path, busy_timeout_s)
+    try:
+        _check_writable(path)
+        with translate_errors(path, busy_timeout_s):
+            db.connect()
+            version = _prepare_schema(db, path, create=create)
+    except BaseException:
+        if new_file:
+            _remove_new_database(db, path, folders)
+        else:
+            db.close()
+        raise
+    return db, version
+
+
+def _read_version(db: SqliteDatabase, path: Path) -> int | None:
+    """The schema version, or None for an empty database; refuses foreign databases."""
+    tables = set(db.get_tables())
+    if not tables:
+        return None
+    if SchemaVersion._meta.table_name not in tables:
+        raise StoreError(f"not a Gatekeeper database (no schema_version table): {path}")
+    (version,) = db.execute_sql("SELECT MAX(version) FROM schema_version").fetchone()
+    if version is None:
+        raise StoreError(f"not a Gatekeeper database (empty schema_version table): {path}")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema v{version} is newer than this Gatekeeper (v{SCHEMA_VERSION}); "
+            "upgrade Gatekeeper"
+        )
+    return version
+
+
+def _prepare_schema(db: SqliteDatabase, path: Path, *, create: bool) -> int:
+    """Create the schema in an empty database or migrate an older one; returns the version
+    found on opening. Creation and migration each run in one ``BEGIN IMMEDIATE`` transaction."""
+    found = _read_version(db, path)
+    if found == SCHEMA_VERSION:
+        return found
+    if found is None and not create:
+        raise StoreError(f"no Gatekeeper database at {path} (the file is empty)")
+    with db.atomic("IMMEDIATE"):
+        current = _read_version(db, path)
+        if current is None:
+            create_schema(db)
+        elif current < SCHEMA_VERSION:
+            migrations.upgrade(db, current)
+    return SCHEMA_VERSION if found is None else found
+
+
+def create_schema(db: SqliteDatabase) -> None:
+    """Create every table and index of the current schema and its initial rows."""
+    for model in MODELS:
+        SchemaManager(model, database=db).create_all(safe=False)
+    SchemaVersion.insert(version=SCHEMA_VERSION, applied=utc_now()).bind(db).execute()
+    ChainHead.insert(id=1, seq=0, hash=GENESIS_HASH, signature=None).bind(db).execute()
+    Setting.insert(key=GALLERY_VERSION_KEY, value="0").bind(db).execute()

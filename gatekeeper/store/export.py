@@ -1,0 +1,89 @@
+"""CSV export of the attempt log.
+
+RFC 4180 (``csv`` module, ``\\r\\n`` line ends), a header row, one row per attempt, oldest first,
+times in ISO-8601 UTC with offset (``2026-11-28T14:02:45.123456+00:00``). Streams: rows are
+fetched in chunks and written as they come, so memory stays flat on millions of rows.
+
+Text cells are neutralised against CSV (formula) injection as OWASP recommends: a cell that
+begins with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'`` so
+spreadsheets show it as text instead of evaluating it. Numeric cells are ours (distances ≥ 0,
+integer pixels) and are written as numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import fields
+from typing import TextIO
+
+from gatekeeper.store.store import AttemptFilter, Store
+
+HEADER = (
+    "id",
+    "time",
+    "camera_id",
+    "person",
+    "decision",
+    "distance",
+    "threshold",
+    "model_id",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+)
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str | None) -> str:
+    """A text cell safe to open in a spreadsheet: ``'`` prepended to formula-like text."""
+    if not text:
+        return ""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _number(value: float | int | None) -> str | float | int:
+    return "" if value is None else value
+
+
+def describe(filter: AttemptFilter) -> str:
+    """The filter's set fields as ``key=value`` text, or ``all attempts``."""
+    chosen = [
+        f"{field.name}={value}"
+        for field in fields(filter)
+        if (value := getattr(filter, field.name)) is not None
+    ]
+    return ", ".join(chosen) if chosen else "all attempts"
+
+
+def export_csv(store: Store, filter: AttemptFilter, out: TextIO) -> int:
+    """Write the attempts matching ``filter`` to ``out`` as CSV; returns the number of rows
+    (header excluded). Records an ``export`` admin event.
+
+    Open ``out`` with ``newline=""`` (the writer emits ``\\r\\n`` itself) and
+    ``encoding="utf-8"``.
+    """
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    count = 0
+    for row in store.iter_attempts(filter):
+        box = row.box if row.box is not None else (None, None, None, None)
+        writer.writerow(
+            (
+                row.id,
+                row.time.isoformat(timespec="microseconds"),
+                neutralise(row.camera_id),
+                neutralise(row.person_name),
+                neutralise(row.decision),
+                _number(row.distance),
+                row.threshold,
+                neutralise(row.model_id),
+                *(_number(value) for value in box),
+            )
+        )
+        count += 1
+    destination = getattr(out, "name", None)
+    target = f" to {destination}" if isinstance(destination, str) else ""
+    store.log_admin_event("export", f"{count} attempts{target} ({describe(filter)})")
+    return count

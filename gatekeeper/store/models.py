@@ -1,0 +1,203 @@
+"""The database schema as peewee models (schema version 2).
+
+Models are declared without a database: a ``Store`` binds each query to its own database
+(``query.bind(db)``), so two stores (say, an import source and the live database) can be open in
+one process without a global binding.
+
+Tables
+------
+``person``          one row per enrolled person; ``name`` is unique and doubles as the folder name
+                    of the kept photos (``images/<name>/``).
+``face_encoding``   128 float32 embedding (512-byte little-endian blob) per (person, model id,
+                    source image SHA-256); deleted with the person (ON DELETE CASCADE).
+``attempt``         every recognition attempt; keeps ``person_name`` as it was, and its person
+                    reference becomes NULL when the person is erased (ON DELETE SET NULL).
+``admin_event``     every administrative change (enrol, remove, export, threshold...).
+``chain_head``      one row: the audit chain's newest sequence number, hash and HMAC signature.
+``setting``         key/value text: ``threshold`` (site L2 distance threshold) and
+                    ``gallery_version`` (counter bumped on every people/encoding change).
+``schema_version``  one row per applied schema version; the highest is the current one.
+
+``attempt`` and ``admin_event`` carry the audit-chain columns ``seq``, ``prev_hash`` and
+``row_hash``; see ``gatekeeper.store.audit``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from peewee import (
+    BlobField,
+    BooleanField,
+    Check,
+    Field,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from gatekeeper.errors import UsageError
+
+#: The schema version this code creates and expects; older databases are migrated on open.
+SCHEMA_VERSION = 2
+
+#: Attempt decisions: access granted; recognised but refused (e.g. deactivated); not recognised.
+DECISIONS = ("granted", "denied", "unknown")
+
+#: Length of an embedding and its stored form (little-endian float32, 4 bytes per value).
+EMBEDDING_SIZE = 128
+EMBEDDING_DTYPE = "<f4"
+
+
+def to_db_time(value: datetime) -> str:
+    """A timezone-aware datetime as stored: fixed-width ISO-8601 UTC text (32 characters).
+
+    ``2026-11-28T14:02:45.123456+00:00``: text order is time order, so indexes and range
+    queries work on the text; a naive datetime is refused because its zone is unknown.
+    """
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise UsageError(f"time {value.isoformat()} has no time zone; give a UTC-aware datetime")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_db_time(value: str) -> datetime:
+    """The UTC-aware datetime of a stored time text (inverse of ``to_db_time``)."""
+    return datetime.fromisoformat(value)
+
+
+def utc_now() -> datetime:
+    """The current time, UTC-aware."""
+    return datetime.now(UTC)
+
+
+class UtcDateTimeField(Field):
+    """A UTC-aware datetime stored as fixed-width ISO-8601 text (see ``to_db_time``)."""
+
+    field_type = "TEXT"
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else to_db_time(value)
+
+    def python_value(self, value: Any) -> datetime | None:
+        return None if value is None else from_db_time(value)
+
+
+class _Model(Model):
+    class Meta:
+        database = None
+        legacy_table_names = False
+
+
+class Person(_Model):
+    """An enrolled person. ``name`` is validated by ``validate_name`` (NFC, no separators)."""
+
+    name = TextField(unique=True)
+    display_name = TextField()
+    created = UtcDateTimeField()
+    active = BooleanField(default=True)
+
+
+class FaceEncoding(_Model):
+    """One embedding of one source image of one person under one model id."""
+
+    person = ForeignKeyField(Person, on_delete="CASCADE", index=False)
+    model_id = TextField()
+    embedding = BlobField()
+    image_sha256 = TextField()
+    photo_path = TextField(null=True)
+    created = UtcDateTimeField()
+
+    class Meta:
+        indexes = (
+            (("person", "model_id", "image_sha256"), True),
+            (("model_id",), False),
+        )
+
+
+class Attempt(_Model):
+    """A recognition attempt at a camera, with the decision taken and the values behind it.
+
+    ``distance`` and ``threshold`` are L2 distances between embeddings; ``box_*`` is the face box
+    in integer pixels of the camera frame.
+    """
+
+    seq = IntegerField(unique=True)
+    time = UtcDateTimeField()
+    camera_id = TextField()
+    person = ForeignKeyField(Person, null=True, on_delete="SET NULL", index=False)
+    person_name = TextField(null=True)
+    distance = FloatField(null=True)
+    threshold = FloatField()
+    decision = TextField(constraints=[Check("decision IN ('granted', 'denied', 'unknown')")])
+    model_id = TextField()
+    box_x = IntegerField(null=True)
+    box_y = IntegerField(null=True)
+    box_w = IntegerField(null=True)
+    box_h = IntegerField(null=True)
+    prev_hash = TextField()
+    row_hash = TextField()
+
+    class Meta:
+        indexes = (
+            (("time",), False),
+            (("person_name", "time"), False),
+            (("person", "time"), False),
+            (("camera_id", "time"), False),
+            (("decision", "time"), False),
+        )
+
+
+class AdminEvent(_Model):
+    """An administrative change: ``kind`` (enrol, remove, export...), who (OS user), what."""
+
+    seq = IntegerField(unique=True)
+    time = UtcDateTimeField(index=True)
+    kind = TextField()
+    os_user = TextField()
+    detail = TextField()
+    prev_hash = TextField()
+    row_hash = TextField()
+
+
+class ChainHead(_Model):
+    """The single row (id 1) holding the newest chain sequence number, hash and signature."""
+
+    id = IntegerField(primary_key=True, constraints=[Check("id = 1")])
+    seq = IntegerField()
+    hash = TextField()
+    signature = TextField(null=True)
+
+
+#: ``setting`` keys: the site threshold (L2 distance, float text) and the gallery counter
+#: (integer text, bumped whenever people or encodings change).
+THRESHOLD_KEY = "threshold"
+GALLERY_VERSION_KEY = "gallery_version"
+
+
+class Setting(_Model):
+    """Key/value settings stored as text (keys above)."""
+
+    key = TextField(primary_key=True)
+    value = TextField()
+
+
+class SchemaVersion(_Model):
+    """One row per schema version applied to this database, with when it was applied."""
+
+    version = IntegerField(primary_key=True)
+    applied = UtcDateTimeField()
+
+
+#: Every model, in creation order (referenced tables first).
+MODELS: tuple[type[Model], ...] = (
+    Person,
+    FaceEncoding,
+    Attempt,
+    AdminEvent,
+    ChainHead,
+    Setting,
+    SchemaVersion,
+)

@@ -1,0 +1,856 @@
+"""The ``Store``: people, face encodings, kept photos, the attempt log and admin events.
+
+Open one with ``open_store``. Every method is safe to call from several threads (each thread gets
+its own SQLite connection) and several processes (writes take SQLite's write lock with
+``BEGIN IMMEDIATE``, waiting up to the busy timeout). Every database failure is raised as a
+one-line ``StoreError``; bad arguments a user can cause raise ``UsageError``.
+
+Units: times are timezone-aware UTC ``datetime`` objects; distances and thresholds are L2
+distances between 128-d embeddings; face boxes are ``(x, y, w, h)`` integer pixels; embeddings
+are ``float32 (128,)`` numpy arrays. Embeddings are never logged.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import math
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import numpy as np
+from peewee import SqliteDatabase, chunked
+
+from gatekeeper.errors import StoreError, UsageError
+from gatekeeper.store import audit
+from gatekeeper.store.database import (
+    open_database,
+    parse_location,
+    translate_errors,
+)
+from gatekeeper.store.models import (
+    DECISIONS,
+    EMBEDDING_DTYPE,
+    EMBEDDING_SIZE,
+    GALLERY_VERSION_KEY,
+    SCHEMA_VERSION,
+    THRESHOLD_KEY,
+    Person,
+    from_db_time,
+    to_db_time,
+    utc_now,
+)
+from gatekeeper.store.names import validate_name
+
+#: Site thresholds must lie strictly between these L2 distances.
+MIN_THRESHOLD = 0.0
+MAX_THRESHOLD = 4.0
+
+#: Largest page ``query_attempts`` returns, in rows.
+MAX_PAGE = 10_000
+
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+_PHOTO_EXT_RE = re.compile(r"\.[a-z0-9]{1,10}")
+_KIND_RE = re.compile(r"[a-z][a-z0-9_]*")
+
+_ATTEMPT_COLUMNS = (
+    "id, seq, time, camera_id, person_id, person_name, distance, threshold, decision, "
+    "model_id, box_x, box_y, box_w, box_h"
+)
+_PERSON_QUERY = """
+    SELECT p.id, p.name, p.display_name, p.active, p.created,
+        (SELECT COUNT(*) FROM face_encoding e WHERE e.person_id = p.id),
+        (SELECT COUNT(DISTINCT e.photo_path) FROM face_encoding e WHERE e.person_id = p.id),
+        (SELECT MAX(a.time) FROM attempt a WHERE a.person_id = p.id)
+    FROM person p
+"""
+
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    """A person with counts: ``encodings`` (all model ids), ``photos`` (kept photo files) and
+    ``last_seen`` (UTC time of their newest recognised attempt, None if never)."""
+
+    id: int
+    name: str
+    display_name: str
+    active: bool
+    created: datetime
+    encodings: int
+    photos: int
+    last_seen: datetime | None
+
+
+@dataclass(frozen=True)
+class GalleryData:
+    """The embeddings of one model id, one row per encoding.
+
+    ``embeddings`` is ``float32 (M, 128)``; ``names``, ``person_ids`` and ``active`` (bool array
+    ``(M,)``) describe each row; ``version`` is the ``data_version()`` this snapshot was read at.
+    """
+
+    names: list[str]
+    person_ids: list[int]
+    embeddings: np.ndarray
+    active: np.ndarray
+    version: int
+
+
+@dataclass(frozen=True)
+class KeptPhoto:
+    """A kept enrolment photo: whose, the SHA-256 of its source image, and its absolute path."""
+
+    name: str
+    image_sha256: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class RemovalReport:
+    """What ``remove_person`` erased. ``leftover_files`` lists photo files that could not be
+    deleted (the database rows are gone; the caller should warn and the files be removed)."""
+
+    name: str
+    encodings_deleted: int
+    photos_deleted: int
+    attempts_kept: int
+    leftover_files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class AttemptFilter:
+    """Which attempts to list, count or export; every field is optional (None: any).
+
+    ``since`` (inclusive) and ``until`` (exclusive) are timezone-aware datetimes; ``person`` is
+    an exact name; ``decision`` one of ``DECISIONS``; ``camera`` an exact camera id.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    person: str | None = None
+    decision: str | None = None
+    camera: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.decision is not None and self.decision not in DECISIONS:
+            raise UsageError(
+                f"unknown decision {self.decision!r} (choose from {', '.join(DECISIONS)})"
+            )
+        if self.person is not None:
+            object.__setattr__(self, "person", validate_name(self.person))
+        since = None if self.since is None else to_db_time(self.since)
+        until = None if self.until is None else to_db_time(self.until)
+        if since is not None and until is not None and since > until:
+            raise UsageError(f"'since' ({since}) is after 'until' ({until})")
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        """SQL conditions on the ``attempt`` table and their parameters."""
+        conditions: list[str] = []
+        params: list[Any] = []
+        for condition, value in (
+            ("time >= ?", self.since and to_db_time(self.since)),
+            ("time < ?", self.until and to_db_time(self.until)),
+            ("person_name = ?", self.person),
+            ("decision = ?", self.decision),
+            ("camera_id = ?", self.camera),
+        ):
+            if value is not None:
+                conditions.append(condition)
+                params.append(value)
+        return conditions, params
+
+
+@dataclass(frozen=True)
+class NewAttempt:
+    """A recognition attempt to record.
+
+    ``name`` (the person's name at that moment) is required unless ``decision`` is
+    ``unknown``; ``person_id`` may be None, and is stored as None when that person has been
+    removed meanwhile. ``distance`` (≥ 0, None when there was nothing to compare) and
+    ``threshold`` (> 0) are L2 distances; ``box`` is ``(x, y, w, h)`` pixels or None;
+    ``time`` defaults to the moment of recording.
+    """
+
+    camera_id: str
+    decision: str
+    threshold: float
+    model_id: str
+    name: str | None = None
+    person_id: int | None = None
+    distance: float | None = None
+    box: Box | None = None
+    time: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.decision not in DECISIONS:
+            raise UsageError(
+                f"unknown decision {self.decision!r} (choose from {', '.join(DECISIONS)})"
+            )
+        if not self.camera_id:
+            raise ValueError("camera_id must not be empty")
+        if not self.model_id:
+            raise ValueError("model_id must not be empty")
+        if self.name is None:
+            if self.decision != "unknown":
+                raise ValueError(f"a {self.decision!r} attempt needs the person's name")
+        else:
+            object.__setattr__(self, "name", validate_name(self.name))
+        threshold = float(self.threshold)
+        if not (math.isfinite(threshold) and threshold > 0):
+            raise ValueError(f"threshold must be a positive distance, got {self.threshold!r}")
+        object.__setattr__(self, "threshold", threshold)
+        if self.distance is not None:
+            distance = float(self.distance)
+            if not (math.isfinite(distance) and distance >= 0):
+                raise ValueError(f"distance must be finite and >= 0, got {self.distance!r}")
+            object.__setattr__(self, "distance", distance)
+        if self.box is not None:
+            box = tuple(int(v) for v in self.box)
+            if len(box) != 4 or box[2] < 0 or box[3] < 0:
+                raise ValueError(f"box must be (x, y, w, h) with w, h >= 0, got {self.box!r}")
+            object.__setattr__(self, "box", box)
+        if self.time is not None:
+            to_db_time(self.time)
+
+    def chain_row(self, now: str) -> tuple[Any, ...]:
+        """The stored values: ``audit.CHAINED_COLUMNS['attempt']`` then ``person_id``."""
+        box = self.box if self.box is not None else (None, None, None, None)
+        time = now if self.time is None else to_db_time(self.time)
+        return (
+            time,
+            self.camera_id,
+            self.name,
+            self.distance,
+            self.threshold,
+            self.decision,
+            self.model_id,
+            *box,
+            self.person_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """A recorded attempt (see ``NewAttempt``); ``person_id`` is None once the person is
+    removed, while ``person_name`` keeps the name as it was."""
+
+    id: int
+    seq: int
+    time: datetime
+    camera_id: str
+    person_id: int | None
+    person_name: str | None
+    distance: float | None
+    threshold: float
+    decision: str
+    model_id: str
+    box: Box | None
+
+    @classmethod
+    def from_db(cls, row: tuple[Any, ...]) -> AttemptRow:
+        """Build from a row selected with ``_ATTEMPT_COLUMNS``."""
+        box = None if row[10] is None else (row[10], row[11], row[12], row[13])
+        return cls(
+            row[0],
+            row[1],
+            from_db_time(row[2]),
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8],
+            row[9],
+            box,
+        )
+
+
+def current_os_user() -> str:
+    """The OS login name for admin events; falls back to the uid, never raises."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):
+        uid = getattr(os, "getuid", None)
+        return f"uid {uid()}" if uid is not None else "unknown"
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concatenate[Store, P], R]:
+    """Run a ``Store`` method with database errors translated into ``StoreError``."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
+        with translate_errors(self.path, self.busy_timeout_s):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _embedding_blob(embedding: Any) -> bytes:
+    array = np.asarray(embedding, dtype=EMBEDDING_DTYPE)
+    if array.shape != (EMBEDDING_SIZE,):
+        raise ValueError(f"an embedding must have shape ({EMBEDDING_SIZE},), got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("an embedding must be finite (no NaN or infinity)")
+    return array.tobytes()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` durably: temporary file in the same folder, fsync, rename."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise StoreError(f"cannot keep photo {path}: {exc.strerror}") from None
+
+
+class Store:
+    """Gatekeeper's database and kept photos. Create with ``open_store``; close when done
+    (or use as a context manager)."""
+
+    def __init__(
+        self,
+        db: SqliteDatabase,
+        *,
+        url: str,
+        path: Path,
+        images_dir: Path,
+        busy_timeout_s: float,
+        audit_key: str | None,
+        migrated_from: int | None,
+    ) -> None:
+        self._db = db
+        self.url = url
+        self.path = path
+        self.images_dir = images_dir
+        self.busy_timeout_s = busy_timeout_s
+        self.schema_version = SCHEMA_VERSION
+        self.migrated_from = migrated_from
+        self._key = audit_key.encode("utf-8") if audit_key else None
+        self._os_user = current_os_user()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+    def close(self) -> None:
+        """Close this thread's connection (other threads' connections close when they end)."""
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # Internal helpers (called inside a transaction).
+
+    def _write(self) -> Any:
+        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock up front, so the
+        chain head read inside cannot change before the commit."""
+        return self._db.atomic("IMMEDIATE")
+
+    def _sql(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        return self._db.execute_sql(sql, tuple(params))
+
+    def _log(self, kind: str, detail: str) -> None:
+        row = (to_db_time(utc_now()), kind, self._os_user, detail)
+        self._append("admin_event", [row])
+
+    def _append(
+        self, table: str, rows: list[tuple[Any, ...]], unchained: tuple[str, ...] = ()
+    ) -> int:
+        try:
+            return audit.append_rows(self._db, table, rows, self._key, unchained)
+        except audit.ChainHeadMissing:
+            raise StoreError(
+                "the audit chain head is missing (the log was tampered with); run verify"
+            ) from None
+
+    def _bump_gallery(self) -> None:
+        self._sql(
+            "UPDATE setting SET value = CAST(value AS INTEGER) + 1 WHERE key = ?",
+            (GALLERY_VERSION_KEY,),
+        )
+
+    def _person_id(self, name: str) -> int | None:
+        row = self._sql("SELECT id FROM person WHERE name = ?", (name,)).fetchone()
+        return None if row is None else row[0]
+
+    def _require_person(self, name: str) -> int:
+        person_id = self._person_id(name)
+        if person_id is None:
+            raise UsageError(f"no such person: {name}")
+        return person_id
+
+    def _insert_person(self, name: str, display_name: str | None) -> int:
+        display = (display_name or "").strip() or name
+        person_id = (
+            Person.insert(name=name, display_name=display, created=utc_now(), active=True)
+            .bind(self._db)
+            .execute()
+        )
+        self._bump_gallery()
+        self._log("enrol", f"added person {name}")
+        return person_id
+
+    # People.
+
+    @_translated
+    def add_person(self, name: str, display_name: str | None = None) -> PersonInfo:
+        """Add an active person (``display_name`` defaults to the name); records an ``enrol``
+        event. Raises ``UsageError`` if the name is invalid or already taken."""
+        name = validate_name(name)
+        with self._write():
+            if self._person_id(name) is not None:
+                raise UsageError(f"person already exists: {name}")
+            self._insert_person(name, display_name)
+        return self._get_person(name)
+
+    @_translated
+    def get_person(self, name: str) -> PersonInfo | None:
+        """The person called ``name`` (validated), or None."""
+        name = validate_name(name)
+        return self._get_person(name) if self._person_id(name) is not None else None
+
+    def _get_person(self, name: str) -> PersonInfo:
+        return self._people(" WHERE p.name = ?", (name,))[0]
+
+    @_translated
+    def list_people(self) -> list[PersonInfo]:
+        """Everyone, active or not, ordered by name."""
+        return self._people(" ORDER BY p.name", ())
+
+    def _people(self, suffix: str, params: tuple[Any, ...]) -> list[PersonInfo]:
+        return [
+            PersonInfo(
+                id=row[0],
+                name=row[1],
+                display_name=row[2],
+                active=bool(row[3]),
+                created=from_db_time(row[4]),
+                encodings=row[5],
+                photos=row[6],
+                last_seen=None if row[7] is None else from_db_time(row[7]),
+            )
+            for row in self._sql(_PERSON_QUERY + suffix, params).fetchall()
+        ]
+
+    @_translated
+    def set_active(self, name: str, active: bool) -> None:
+        """(De)activate a person: inactive people stay enrolled but leave the gallery. Records
+        an ``activate``/``deactivate`` event when the state changes."""
+        name = validate_name(name)
+        with self._write():
+            person_id = self._require_person(name)
+            changed = self._sql(
+                "UPDATE person SET active = ? WHERE id = ? AND active != ?",
+                (int(active), person_id, int(active)),
+            ).rowcount
+            if changed:
+                self._bump_gallery()
+                self._log("activate" if active else "deactivate", name)
+
+    @_translated
+    def remove_person(self, name: str) -> RemovalReport:
+        """Erase a person's biometric data: their encodings and kept photos.
+
+        One transaction deletes the encodings and the person row and records a ``remove``
+        event; their attempts stay, with ``person_name`` as it was and ``person_id`` set to NULL
+        (the audit chain does not cover ``person_id``, so it still verifies). The photo folder
+        ``images/<name>/`` is deleted only after the commit, so a failed commit loses nothing.
+        Raises ``UsageError`` "no such person: NAME" for an unknown name.
+        """
+        name = validate_name(name)
+        with self._write():
+            person_id = self._require_person(name)
+            photos = [
+                row[0]
+                for row in self._sql(
+                    "SELECT DISTINCT photo_path FROM face_encoding "
+                    "WHERE person_id = ? AND photo_path IS NOT NULL",
+                    (person_id,),
+                )
+            ]
+            encodings = self._sql(
+                "DELETE FROM face_encoding WHERE person_id = ?", (person_id,)
+            ).rowcount
+            (attempts,) = self._sql(
+                "SELECT COUNT(*) FROM attempt WHERE person_id = ?", (person_id,)
+            ).fetchone()
+            self._sql("DELETE FROM person WHERE id = ?", (person_id,))
+            self._bump_gallery()
+            self._log(
+                "remove",
+                f"{name}: erased {encodings} encodings and {len(photos)} photos; "
+                f"{attempts} attempts kept",
+            )
+        deleted, leftovers = self._erase_photos(name, photos)
+        return RemovalReport(name, encodings, deleted, attempts, leftovers)
+
+    def _erase_photos(self, name: str, photos: list[str]) -> tuple[int, tuple[Path, ...]]:
+        """Delete the person's photo folder (stray files included); returns how many of their
+        kept photos are gone and what could not be deleted."""
+        existing = [self.images_dir / relative for relative in photos]
+        existing = [path for path in existing if path.exists()]
+        folder = self.images_dir / name
+        shutil.rmtree(folder, ignore_errors=True)
+        leftovers = (folder, *folder.rglob("*")) if folder.exists() else ()
+        return sum(not path.exists() for path in existing), leftovers
+
+    # Encodings and photos.
+
+    @_translated
+    def add_encoding(
+        self,
+        name: str,
+        *,
+        model_id: str,
+        embedding: np.ndarray,
+        image_sha256: str,
+        photo: bytes | None = None,
+        photo_ext: str = ".jpg",
+        replace: bool = False,
+    ) -> bool:
+        """Store one embedding (``float32 (128,)``) of ``name`` under ``model_id``.
+
+        Creates the person (active) if needed, in the same transaction. ``image_sha256`` is
+        the hex SHA-256 of the source image; an encoding for the same (person, model id,
+        image) is not stored twice: returns False, unless ``replace`` (used when re-encoding
+        with the same model id) overwrites its embedding. ``photo`` bytes are kept as
+        ``images/<name>/<sha256><photo_ext>``; with ``photo=None`` the photo already kept for
+        this image (under another model id) is reused. Records an ``enrol`` event.
+        Returns True if something was stored.
+        """
+        name = validate_name(name)
+        if not model_id or model_id != model_id.strip():
+            raise ValueError(f"invalid model id {model_id!r}")
+        blob = _embedding_blob(embedding)
+        sha = image_sha256.lower()
+        if not _SHA256_RE.fullmatch(sha):
+            raise ValueError(f"image_sha256 must be 64 hex digits, got {image_sha256!r}")
+        ext = photo_ext.lower()
+        if photo is not None and not _PHOTO_EXT_RE.fullmatch(ext):
+            raise ValueError(f"invalid photo extension {photo_ext!r}")
+        written: list[Path] = []
+        try:
+            with self._write():
+                return self._add_encoding(
+                    name, model_id, blob, sha, photo, f"{name}/{sha}{ext}", replace, written
+                )
+        except BaseException:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+
+    def _add_encoding(
+        self,
+        name: str,
+        model_id: str,
+        blob: bytes,
+        sha: str,
+        photo: bytes | None,
+        photo_path: str,
+        replace: bool,
+        written: list[Path],
+    ) -> bool:
+        person_id = self._person_id(name)
+        if person_id is None:
+            person_id = self._insert_person(name, None)
+        existing = self._sql(
+            "SELECT id FROM face_encoding WHERE person_id = ? AND model_id = ? "
+            "AND image_sha256 = ?",
+            (person_id, model_id, sha),
+        ).fetchone()
+        if existing is not None and not replace:
+            return False
+        kept = self._sql(
+            "SELECT photo_path FROM face_encoding WHERE person_id = ? AND image_sha256 = ? "
+            "AND photo_path IS NOT NULL LIMIT 1",
+            (person_id, sha),
+        ).fetchone()
+        if kept is not None:
+            stored_path: str | None = kept[0]
+        elif photo is not None:
+            target = self.images_dir / photo_path
+            if not target.exists():
+                _write_file(target, photo)
+                written.append(target)
+            stored_path = photo_path
+        else:
+            stored_path = None
+        if existing is not None:
+            self._sql(
+                "UPDATE face_encoding SET embedding = ?, photo_path = ? WHERE id = ?",
+                (blob, stored_path, existing[0]),
+            )
+            detail = f"{name}: re-encoded image {sha[:12]} ({model_id})"
+        else:
+            self._sql(
+                "INSERT INTO face_encoding "
+                "(person_id, model_id, embedding, image_sha256, photo_path, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (person_id, model_id, blob, sha, stored_path, to_db_time(utc_now())),
+            )
+            detail = f"{name}: added encoding of image {sha[:12]} ({model_id})"
+        self._bump_gallery()
+        self._log("enrol", detail)
+        return True
+
+    @_translated
+    def gallery(self, model_id: str, *, include_inactive: bool = False) -> GalleryData:
+        """All embeddings of ``model_id`` for matching, ordered by name; active people only
+        unless ``include_inactive`` (then ``active`` tells which rows may be granted)."""
+        condition = "" if include_inactive else " AND p.active"
+        with self._db.atomic():
+            version = self._data_version()
+            rows = self._sql(
+                "SELECT p.name, p.id, p.active, e.embedding FROM face_encoding e "
+                "JOIN person p ON p.id = e.person_id "
+                f"WHERE e.model_id = ?{condition} ORDER BY p.name, e.id",
+                (model_id,),
+            ).fetchall()
+        embeddings = (
+            np.frombuffer(b"".join(row[3] for row in rows), dtype=EMBEDDING_DTYPE)
+            .reshape(-1, EMBEDDING_SIZE)
+            .astype(np.float32)
+        )
+        return GalleryData(
+            names=[row[0] for row in rows],
+            person_ids=[row[1] for row in rows],
+            embeddings=embeddings,
+            active=np.array([bool(row[2]) for row in rows], dtype=bool),
+            version=version,
+        )
+
+    @_translated
+    def data_version(self) -> int:
+        """A counter that changes whenever people or encodings change (one cheap query), so a
+        worker in another process can notice and reload its gallery."""
+        return self._data_version()
+
+    def _data_version(self) -> int:
+        (value,) = self._sql(
+            "SELECT value FROM setting WHERE key = ?", (GALLERY_VERSION_KEY,)
+        ).fetchone()
+        return int(value)
+
+    @_translated
+    def list_photos(self, name: str | None = None) -> list[KeptPhoto]:
+        """Kept enrolment photos (of one person, or everyone), one per source image, for
+        re-encoding: encode each with the new model and ``add_encoding(..., photo=None)``."""
+        condition, params = (
+            ("", ()) if name is None else (" AND p.name = ?", (validate_name(name),))
+        )
+        rows = self._sql(
+            "SELECT DISTINCT p.name, e.image_sha256, e.photo_path FROM face_encoding e "
+            "JOIN person p ON p.id = e.person_id "
+            f"WHERE e.photo_path IS NOT NULL{condition} ORDER BY p.name, e.photo_path",
+            params,
+        ).fetchall()
+        return [KeptPhoto(row[0], row[1], self.images_dir / row[2]) for row in rows]
+
+    # Attempts.
+
+    def record_attempt(
+        self,
+        *,
+        camera_id: str,
+        name: str | None,
+        person_id: int | None,
+        distance: float | None,
+        threshold: float,
+        decision: str,
+        model_id: str,
+        box: Box | None,
+        time: datetime | None = None,
+    ) -> int:
+        """Record one attempt durably (committed with ``synchronous=FULL``) and chain it;
+        returns its id. See ``NewAttempt`` for the fields."""
+        attempt = NewAttempt(
+            camera_id=camera_id,
+            decision=decision,
+            threshold=threshold,
+            model_id=model_id,
+            name=name,
+            person_id=person_id,
+            distance=distance,
+            box=box,
+            time=time,
+        )
+        return self._record([attempt])
+
+    def record_attempts(self, attempts: Iterable[NewAttempt]) -> int:
+        """Record many attempts in one transaction (imports, bulk loads); returns how many."""
+        batch = list(attempts)
+        if batch:
+            self._record(batch)
+        return len(batch)
+
+    @_translated
+    def _record(self, batch: list[NewAttempt]) -> int:
+        now = to_db_time(utc_now())
+        with self._write():
+            wanted = {a.person_id for a in batch if a.person_id is not None}
+            present: set[int] = set()
+            for ids in chunked(sorted(wanted), 500):
+                marks = ", ".join("?" * len(ids))
+                present.update(
+                    row[0] for row in self._sql(f"SELECT id FROM person WHERE id IN ({marks})", ids)
+                )
+            rows = []
+            for attempt in batch:
+                row = attempt.chain_row(now)
+                if attempt.person_id is not None and attempt.person_id not in present:
+                    row = (*row[:-1], None)
+                rows.append(row)
+            return self._append("attempt", rows, unchained=("person_id",))
+
+    @_translated
+    def query_attempts(
+        self, filter: AttemptFilter, *, limit: int = 100, before_id: int | None = None
+    ) -> list[AttemptRow]:
+        """One page of attempts, newest first (by time, then id).
+
+        Keyset pagination: pass the ``id`` of the last row of a page as ``before_id`` to get the
+        next page; each page is an index range scan, fast at any depth.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise UsageError(f"page size must be between 1 and {MAX_PAGE}, got {limit}")
+        conditions, params = filter.where()
+        if before_id is not None:
+            row = self._sql("SELECT time FROM attempt WHERE id = ?", (before_id,)).fetchone()
+            if row is None:
+                raise UsageError(f"no attempt with id {before_id}")
+            conditions.append("(time, id) < (?, ?)")
+            params += [row[0], before_id]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = self._sql(
+            f"SELECT {_ATTEMPT_COLUMNS} FROM attempt{where} ORDER BY time DESC, id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [AttemptRow.from_db(row) for row in rows]
+
+    @_translated
+    def count_attempts(self, filter: AttemptFilter) -> int:
+        """How many attempts match ``filter``."""
+        conditions, params = filter.where()
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        (count,) = self._sql(f"SELECT COUNT(*) FROM attempt{where}", params).fetchone()
+        return count
+
+    def iter_attempts(
+        self, filter: AttemptFilter, *, chunk_size: int = 5000
+    ) -> Iterator[AttemptRow]:
+        """Every matching attempt, oldest first, fetched ``chunk_size`` rows at a time by keyset
+        (memory stays flat on millions of rows; no long-lived read transaction)."""
+        conditions, params = filter.where()
+        after: list[Any] = []
+        while True:
+            page_conditions = [*conditions, "(time, id) > (?, ?)"] if after else conditions
+            where = f" WHERE {' AND '.join(page_conditions)}" if page_conditions else ""
+            with translate_errors(self.path, self.busy_timeout_s):
+                rows = self._sql(
+                    f"SELECT {_ATTEMPT_COLUMNS} FROM attempt{where} ORDER BY time, id LIMIT ?",
+                    (*params, *after, chunk_size),
+                ).fetchall()
+            for row in rows:
+                yield AttemptRow.from_db(row)
+            if len(rows) < chunk_size:
+                return
+            after = [rows[-1][2], rows[-1][0]]
+
+    # Settings and admin events.
+
+    @_translated
+    def get_threshold(self, default: float) -> float:
+        """The site's L2 distance threshold, or ``default`` if none was set."""
+        row = self._sql("SELECT value FROM setting WHERE key = ?", (THRESHOLD_KEY,)).fetchone()
+        return default if row is None else float(row[0])
+
+    @_translated
+    def set_threshold(self, value: float) -> None:
+        """Set the site threshold (an L2 distance, ``0 < value < 4``); records a ``threshold``
+        event with the old and new values."""
+        threshold = float(value)
+        if not (math.isfinite(threshold) and MIN_THRESHOLD < threshold < MAX_THRESHOLD):
+            raise UsageError(
+                f"threshold must be between {MIN_THRESHOLD:g} and {MAX_THRESHOLD:g} "
+                f"(exclusive), got {value}"
+            )
+        with self._write():
+            row = self._sql("SELECT value FROM setting WHERE key = ?", (THRESHOLD_KEY,)).fetchone()
+            self._sql(
+                "INSERT INTO setting (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (THRESHOLD_KEY, repr(threshold)),
+            )
+            old = "unset" if row is None else row[0]
+            self._log("threshold", f"{old} -> {threshold!r}")
+
+    @_translated
+    def log_admin_event(self, kind: str, detail: str) -> None:
+        """Record an administrative event (chained). ``kind`` is a lowercase word such as
+        enrol, remove, import, export, threshold, activate, deactivate, reencode."""
+        if not _KIND_RE.fullmatch(kind):
+            raise ValueError(f"invalid admin event kind {kind!r}")
+        with self._write():
+            self._log(kind, detail)
+
+    @_translated
+    def verify_chain(self) -> audit.ChainReport:
+        """Check the audit chain (and the head signature when an audit key is set); see
+        ``gatekeeper.store.audit``."""
+        return audit.verify_chain(self._db, self._key)
+
+
+def open_store(
+    database: str,
+    *,
+    images_dir: Path,
+    create: bool = True,
+    busy_timeout_s: float = 5.0,
+    audit_key: str | None = None,
+) -> Store:
+    """Open the store: ``database`` is a path or URL (see ``database.parse_location``),
+    ``images_dir`` the folder of kept photos, ``busy_timeout_s`` how long (seconds) a write
+    waits for another process's lock, ``audit_key`` the HMAC key signing the audit chain head.
+
+    Creates the database (and its folder) when missing if ``create``; migrates an older schema;
+    refuses a newer one. Raises ``StoreError`` with one line when it cannot.
+    """
+    if not (math.isfinite(busy_timeout_s) and busy_timeout_s >= 0):
+        raise UsageError(f"busy timeout must be >= 0 seconds, got {busy_timeout_s}")
+    path = parse_location(database).absolute()
+    db, found = open_database(path, create=create, busy_timeout_s=busy_timeout_s)
+    return Store(
+        db,
+        url=database,
+        path=path,
+        images_dir=Path(images_dir).absolute(),
+        busy_timeout_s=busy_timeout_s,
+        audit_key=audit_key,
+        migrated_from=found if found < SCHEMA_VERSION else None,
+    )
