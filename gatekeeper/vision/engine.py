@@ -22,8 +22,8 @@ from gatekeeper.vision.image import load_image
 #: Border added around an image, as a fraction of its longer side, when no face is found in it:
 #: tight face crops (the tutorial's 96×96 ``images/``) give MTCNN no context around the face.
 CROP_PADDING = 0.5
-#: Images up to this size (longer side, pixels) may be taken as a whole face when even the padded
-#: retry finds nothing; larger images with no face are reported as such.
+#: Face crops up to this size (longer side, pixels) may be taken as a whole face when even the
+#: padded retry finds nothing.
 WHOLE_IMAGE_MAX_SIDE = 160
 #: ... and only when roughly square (width/height within this range), like a face crop.
 WHOLE_IMAGE_ASPECT = (0.75, 1.34)
@@ -62,19 +62,25 @@ class FaceEngine:
     def model_id(self) -> str:
         return self.encoder.model_id
 
-    def detect(self, rgb: np.ndarray, *, crop_fallback: bool = True) -> list[Face]:
+    def detect(
+        self, rgb: np.ndarray, *, pad_retry: bool = True, whole_image: bool = False
+    ) -> list[Face]:
         """Faces in an RGB image, largest first, with the tight-crop fallbacks.
 
         1. MTCNN on the image (downscaled to the detector's limit);
-        2. if nothing is found, MTCNN again on the image with a grey border of
-           ``CROP_PADDING`` × its longer side on every side (coordinates mapped back);
-        3. if still nothing and the image is small and square like a face crop, the whole image
-           is taken as the face (``Face.fallback`` is True; landmarks from the chip template).
+        2. if nothing is found and ``pad_retry``, MTCNN again on the image with a grey border of
+           ``CROP_PADDING`` × its longer side on every side (coordinates mapped back): a face
+           that fills the whole image gives MTCNN no context and is otherwise missed;
+        3. if still nothing, ``whole_image`` is set (the caller knows its images are face crops,
+           like the tutorial's ``images/``) and the image is small and square like a face crop,
+           the whole image is taken as the face (``Face.fallback`` is True; landmarks from the
+           chip template).
 
-        ``crop_fallback=False`` does step 1 only (camera frames: a full scene, never a crop).
+        Camera frames use ``pad_retry=False``: a full scene, never a crop, and every
+        millisecond counts.
         """
         faces = self.detector.detect(rgb)
-        if faces or not crop_fallback:
+        if faces or not pad_retry:
             return faces
         h, w = rgb.shape[:2]
         pad = max(1, round(CROP_PADDING * max(h, w)))
@@ -89,13 +95,11 @@ class FaceEngine:
             )
             for f in self.detector.detect(padded)
         ]
-        if faces:
-            return faces
         low, high = WHOLE_IMAGE_ASPECT
-        if max(h, w) <= WHOLE_IMAGE_MAX_SIDE and low <= w / h <= high:
+        if not faces and whole_image and max(h, w) <= WHOLE_IMAGE_MAX_SIDE and low <= w / h <= high:
             marks = (_CROP_LANDMARKS * np.array([w, h], np.float32)).astype(np.float32)
             return [Face(box=(0, 0, w, h), landmarks=marks, score=0.0, fallback=True)]
-        return []
+        return faces
 
     def embed_faces(self, rgb: np.ndarray, faces: list[Face]) -> list[FaceEmbedding]:
         """Align and encode the given faces of ``rgb`` in one batch."""
@@ -108,19 +112,22 @@ class FaceEngine:
             for f, c, e in zip(faces, chips, embeddings, strict=True)
         ]
 
-    def analyze(self, image, *, crop_fallback: bool = True) -> list[FaceEmbedding]:
+    def analyze(self, image, *, pad_retry: bool = True) -> list[FaceEmbedding]:
         """All faces of an image (path, bytes or RGB array), largest first, with embeddings."""
         rgb = load_image(image)
-        return self.embed_faces(rgb, self.detect(rgb, crop_fallback=crop_fallback))
+        return self.embed_faces(rgb, self.detect(rgb, pad_retry=pad_retry))
 
-    def single(self, image, *, largest: bool = False, name: str = "image") -> FaceEmbedding:
+    def single(
+        self, image, *, largest: bool = False, whole_image: bool = False, name: str = "image"
+    ) -> FaceEmbedding:
         """The one face of an image (for enrolment and verification).
 
+        ``whole_image`` allows the last-resort fallback of :meth:`detect` for face crops.
         Raises :class:`NoFaceError` when there is none and :class:`MultipleFacesError` when
         there are several, unless ``largest`` is set (then the largest face is used).
         """
         rgb = load_image(image)
-        faces = self.detect(rgb)
+        faces = self.detect(rgb, whole_image=whole_image)
         if not faces:
             raise NoFaceError(f"{name}: no face found")
         if len(faces) > 1 and not largest:

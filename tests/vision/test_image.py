@@ -1,0 +1,106 @@
+"""Image loading: formats, channel orders and every kind of bad file."""
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from gatekeeper.errors import ImageError
+from gatekeeper.vision.image import load_image
+
+
+def _gradient(h=40, w=60):
+    y, x = np.mgrid[0:h, 0:w]
+    return np.dstack([x * 4, y * 6, np.full_like(x, 200)]).astype(np.uint8)  # RGB
+
+
+def test_jpeg_png_and_arrays_are_rgb(tmp_path):
+    rgb = _gradient()
+    cv2.imwrite(str(tmp_path / "a.png"), rgb[:, :, ::-1])  # OpenCV writes BGR
+    out = load_image(tmp_path / "a.png")
+    assert out.dtype == np.uint8 and out.shape == (40, 60, 3)
+    assert np.array_equal(out, rgb)
+    assert np.array_equal(load_image((tmp_path / "a.png").read_bytes()), rgb)
+    assert np.array_equal(load_image(rgb[:, :, ::-1], bgr=True), rgb)
+    assert np.array_equal(load_image(rgb), rgb)
+
+
+def test_sixteen_bit_png_is_scaled_to_eight_bits(tmp_path):
+    rgb16 = (_gradient().astype(np.uint16) * 257)[:, :, ::-1]
+    cv2.imwrite(str(tmp_path / "deep.png"), rgb16)
+    out = load_image(tmp_path / "deep.png")
+    assert out.dtype == np.uint8
+    assert np.array_equal(out, _gradient())
+
+
+def test_grayscale_becomes_three_equal_channels(tmp_path):
+    gray = _gradient()[:, :, 0]
+    cv2.imwrite(str(tmp_path / "g.png"), gray)
+    out = load_image(tmp_path / "g.png")
+    assert out.shape == (40, 60, 3)
+    assert np.array_equal(out[:, :, 0], gray) and np.array_equal(out[:, :, 2], gray)
+
+
+def test_rgba_is_composited_over_white(tmp_path):
+    rgba = np.zeros((10, 10, 4), np.uint8)
+    rgba[:, :5] = (255, 0, 0, 255)  # opaque red
+    rgba[:, 5:] = (0, 0, 255, 0)  # fully transparent blue
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "t.png")
+    out = load_image(tmp_path / "t.png")
+    assert tuple(out[0, 0]) == (255, 0, 0)
+    assert tuple(out[0, 9]) == (255, 255, 255)
+
+
+def test_real_rgba_photo_loads(shared_data):
+    out = load_image(shared_data / "faces" / "probe" / "32bit.png")
+    assert out.shape == (1200, 626, 3)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = Image.fromarray(_gradient(40, 60))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise for display
+    img.save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    assert load_image(tmp_path / "rot.jpg").shape == (60, 40, 3)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: d / "missing.jpg", "no such file"),
+        (lambda d: d, "is a directory"),
+        (lambda d: _write(d / "empty.jpg", b""), "empty file"),
+        (lambda d: _write(d / "text.jpg", b"just some text, not an image\n"), "not an image"),
+        (lambda d: _write(d / "cut.jpg", _jpeg()[:-600]), "truncated JPEG"),
+        (lambda d: _write(d / "cut.png", _png()[:-40]), "truncated PNG"),
+        (lambda d: _write(d / "junk.png", b"\x89PNG\r\n\x1a\n" + bytes(200) + b"IEND"), "not an"),
+    ],
+    ids=["missing", "directory", "empty", "text", "truncated-jpeg", "truncated-png", "junk-png"],
+)
+def test_bad_files_raise_image_error(tmp_path, make, message):
+    with pytest.raises(ImageError, match=message):
+        load_image(make(tmp_path))
+
+
+def test_bad_arrays_raise_image_error():
+    with pytest.raises(ImageError):
+        load_image(np.zeros((0, 10, 3), np.uint8))
+    with pytest.raises(ImageError):
+        load_image(np.zeros((10, 10, 5), np.uint8))
+    with pytest.raises(ImageError):
+        load_image(np.full((4, 4, 3), np.nan, np.float32))
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def _jpeg():
+    ok, buf = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (64, 64, 3), np.uint8))
+    return buf.tobytes()
+
+
+def _png():
+    ok, buf = cv2.imencode(".png", _gradient())
+    return buf.tobytes()
