@@ -1,0 +1,358 @@
+"""Use cases shared by the command line and the console: one ``Gatekeeper`` per site.
+
+``Gatekeeper`` joins the store (people, encodings, the access log) and the recognition engine
+(loaded lazily: TensorFlow takes seconds to import, and commands such as ``log`` or ``export``
+never need it). Inputs are validated before the engine is loaded or anything is written, so a
+bad argument fails fast and leaves the database unchanged. Embeddings never leave this layer in
+printable form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from gatekeeper.config import Settings
+from gatekeeper.errors import GatekeeperError, ImageError, UsageError
+from gatekeeper.recognition import Gallery, Match
+from gatekeeper.store import (
+    AttemptFilter,
+    RemovalReport,
+    Store,
+    export_csv,
+    open_store,
+    validate_name,
+)
+from gatekeeper.vision.image import decode_image, read_image_bytes
+
+#: Image file suffixes that ``import`` picks up.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+#: Camera id recorded for attempts made from the command line.
+CLI_CAMERA = "cli"
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """An image to enrol or identify: its bytes (kept as evidence), decoded pixels, identity."""
+
+    label: str
+    data: bytes
+    rgb: np.ndarray
+    suffix: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> SourceImage:
+        path = Path(path)
+        data = read_image_bytes(path)
+        suffix = path.suffix.lower() if path.suffix.lower() in IMAGE_SUFFIXES else ".img"
+        return cls(str(path), data, decode_image(data, name=str(path)), suffix)
+
+
+@dataclass(frozen=True)
+class Identification:
+    """One face of an identified image: where, who (``None``: unknown), how close.
+
+    ``distance`` is the L2 distance to the closest enrolled person (``None`` with an empty
+    gallery), ``margin`` the runner-up's distance minus it; ``decision`` is ``granted``,
+    ``denied`` (recognised but deactivated) or ``unknown``.
+    """
+
+    box: tuple[int, int, int, int]
+    identity: str | None
+    distance: float | None
+    threshold: float
+    margin: float | None
+    decision: str
+    attempt_id: int | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "identity": self.identity,
+            "distance": self.distance,
+            "threshold": self.threshold,
+            "margin": self.margin,
+            "decision": self.decision,
+            "box": list(self.box),
+        }
+
+
+@dataclass(frozen=True)
+class EnrolResult:
+    name: str
+    added: int
+    duplicates: int
+
+
+@dataclass
+class ImportReport:
+    """What ``import_folder`` did: encodings added per person, files skipped and why."""
+
+    enrolled: dict[str, int] = field(default_factory=dict)
+    duplicates: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _finite(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
+
+
+class Gatekeeper:
+    """One site's store and recognition engine, and the operations on them.
+
+    Thread safety: store calls may come from any thread (each opens its own connection); the
+    engine is used under a lock, since TensorFlow models here are driven from one thread at a
+    time.
+    """
+
+    def __init__(self, settings: Settings, *, store: Store | None = None, engine=None):
+        self.settings = settings
+        self.store = store or open_store(
+            settings.database, images_dir=settings.images_dir, audit_key=settings.audit_key
+        )
+        self._engine = engine
+        self._engine_lock = threading.Lock()
+        self._gallery: tuple[int, Gallery, frozenset[int]] | None = None
+        self._gallery_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Gatekeeper:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # The engine, lazily.
+
+    @property
+    def engine(self):
+        """The :class:`~gatekeeper.vision.engine.FaceEngine`, loaded on first use (seconds)."""
+        with self._engine_lock:
+            if self._engine is None:
+                from gatekeeper.vision.engine import FaceEngine
+
+                self._engine = FaceEngine(self.settings.weights_dir)
+            return self._engine
+
+    @property
+    def model_id(self) -> str:
+        from gatekeeper.vision.encoder import MODEL_ID
+
+        return self._engine.model_id if self._engine is not None else MODEL_ID
+
+    # Threshold.
+
+    @property
+    def threshold(self) -> float:
+        """The site's L2 distance threshold: set with ``set_threshold``, else the settings'."""
+        return self.store.get_threshold(self.settings.threshold)
+
+    def set_threshold(self, value: float) -> None:
+        self.store.set_threshold(value)
+
+    # Gallery.
+
+    def gallery(self) -> tuple[Gallery, frozenset[int]]:
+        """The enrolled templates of everyone, and the ids of the *active* people.
+
+        Rebuilt only when the store's data version changes (one cheap query per call), and
+        swapped as one object: a reader never sees a half-updated gallery, and a person enrolled
+        or removed from another process is matched or forgotten without a restart.
+        """
+        version = self.store.data_version()
+        with self._gallery_lock:
+            if self._gallery is None or self._gallery[0] != version:
+                data = self.store.gallery(self.model_id, include_inactive=True)
+                gallery = Gallery(
+                    data.names, data.embeddings, model_id=self.model_id, person_ids=data.person_ids
+                )
+                active = frozenset(
+                    pid for pid, ok in zip(data.person_ids, data.active, strict=True) if ok
+                )
+                self._gallery = (data.version, gallery, active)
+            return self._gallery[1], self._gallery[2]
+
+    # Enrolment.
+
+    def enrol(
+        self,
+        name: str,
+        images: Sequence[str | Path | SourceImage],
+        *,
+        largest: bool = False,
+        whole_image: bool = False,
+    ) -> EnrolResult:
+        """Enrol ``name`` from images that each show exactly one face (or the largest one).
+
+        Every image is read and encoded before anything is written: one bad image fails the
+        whole call and leaves the store unchanged. An image already enrolled for this person
+        (same sha256) is counted as a duplicate, not stored twice.
+        """
+        name = validate_name(name)
+        if not images:
+            raise UsageError("no images given")
+        sources = [i if isinstance(i, SourceImage) else SourceImage.from_path(i) for i in images]
+        encoded = []
+        for source in sources:
+            face = self._single(source, largest=largest, whole_image=whole_image)
+            encoded.append((source, face.embedding))
+        added = 0
+        for source, embedding in encoded:
+            added += self.store.add_encoding(
+                name,
+                model_id=self.model_id,
+                embedding=embedding,
+                image_sha256=source.sha256,
+                photo=source.data,
+                photo_ext=source.suffix,
+            )
+        return EnrolResult(name, added, len(encoded) - added)
+
+    def enrol_frame(self, name: str, rgb: np.ndarray) -> EnrolResult:
+        """Enrol ``name`` from a camera frame (RGB array) showing exactly one face."""
+        import cv2
+
+        ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+        if not ok:
+            raise ImageError("cannot encode the camera frame")
+        return self.enrol(name, [SourceImage("camera frame", png.tobytes(), rgb, ".png")])
+
+    def _single(self, source: SourceImage, *, largest: bool, whole_image: bool):
+        engine = self.engine
+        with self._engine_lock:
+            return engine.single(
+                source.rgb, largest=largest, whole_image=whole_image, name=source.label
+            )
+
+    def import_folder(
+        self, folder: str | Path, *, progress: Callable[[int, int, str], None] | None = None
+    ) -> ImportReport:
+        """The tutorial's ``prepare_database``: each image's file stem is the identity.
+
+        ``folder/NAME.jpg`` enrols NAME; ``folder/NAME/*.jpg`` enrols NAME from every photo in
+        the sub-folder. Images are face crops or photos with one face; the whole-image fallback
+        is allowed (the tutorial's crops are tight). Each file stands alone: a bad one is
+        skipped with its reason and the rest are imported. ``progress(done, total, path)``
+        is called after each file.
+        """
+        root = Path(folder)
+        if not root.is_dir():
+            raise UsageError(f"{root}: not a directory")
+        jobs = []
+        for entry in sorted(root.iterdir()):
+            if entry.is_dir():
+                photos = sorted(p for p in entry.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                jobs += [(entry.name, p) for p in photos]
+            elif entry.suffix.lower() in IMAGE_SUFFIXES:
+                jobs.append((entry.stem, entry))
+        report = ImportReport()
+        for done, (name, path) in enumerate(jobs, start=1):
+            try:
+                result = self.enrol(name, [path], whole_image=True)
+            except GatekeeperError as exc:
+                report.skipped.append((str(path), str(exc)))
+            else:
+                report.enrolled[result.name] = report.enrolled.get(result.name, 0) + result.added
+                if result.duplicates:
+                    report.duplicates.append(str(path))
+            if progress is not None:
+                progress(done, len(jobs), str(path))
+        self.store.log_admin_event(
+            "import",
+            f"{root}: {sum(report.enrolled.values())} encodings for {len(report.enrolled)} "
+            f"people, {len(report.skipped)} skipped",
+        )
+        return report
+
+    def remove(self, name: str) -> RemovalReport:
+        """Erase a person's encodings and kept photos; their attempts stay in the log."""
+        return self.store.remove_person(name)
+
+    # Recognition.
+
+    def match_embeddings(self, embeddings: np.ndarray) -> list[tuple[Match, str]]:
+        """Match ``(N, 128)`` embeddings against the gallery → (match, decision) per face.
+
+        The decision is ``unknown`` above the threshold, ``denied`` for a deactivated person,
+        else ``granted``. (The console's worker adds its K-of-N vote on top of this.)
+        """
+        if len(embeddings) == 0:
+            return []
+        gallery, active = self.gallery()
+        threshold = self.threshold
+        matches = gallery.match(np.asarray(embeddings), model_id=self.model_id)
+        return [
+            (
+                m,
+                "unknown"
+                if not m.is_known(threshold)
+                else "granted"
+                if m.person_id in active
+                else "denied",
+            )
+            for m in matches
+        ]
+
+    def identify(
+        self, image: str | Path | SourceImage, *, camera_id: str = CLI_CAMERA, record: bool = True
+    ) -> list[Identification]:
+        """The tutorial's ``who_is_it`` for every face of an image, each recorded as an attempt."""
+        source = image if isinstance(image, SourceImage) else SourceImage.from_path(image)
+        engine = self.engine
+        with self._engine_lock:
+            faces = engine.analyze(source.rgb)
+        threshold = self.threshold
+        matched = self.match_embeddings(np.stack([f.embedding for f in faces])) if faces else []
+        results = []
+        for face, (match, decision) in zip(faces, matched, strict=True):
+            identity = match.name if decision != "unknown" else None
+            attempt_id = None
+            if record:
+                attempt_id = self.store.record_attempt(
+                    camera_id=camera_id,
+                    name=identity,
+                    person_id=match.person_id if identity else None,
+                    distance=_finite(match.distance),
+                    threshold=threshold,
+                    decision=decision,
+                    model_id=self.model_id,
+                    box=face.face.box,
+                )
+            results.append(
+                Identification(
+                    box=face.face.box,
+                    identity=identity,
+                    distance=_finite(match.distance),
+                    threshold=threshold,
+                    margin=_finite(match.margin),
+                    decision=decision,
+                    attempt_id=attempt_id,
+                )
+            )
+        return results
+
+    def verify(self, first: str | Path, second: str | Path) -> tuple[float, float, bool]:
+        """L2 distance between the single faces of two images, the threshold, and same-person."""
+        a, b = SourceImage.from_path(first), SourceImage.from_path(second)
+        ea = self._single(a, largest=False, whole_image=False).embedding
+        eb = self._single(b, largest=False, whole_image=False).embedding
+        distance = float(np.linalg.norm(ea - eb))
+        threshold = self.threshold
+        return distance, threshold, distance <= threshold
+
+    # The log.
+
+    def export(self, out: TextIO, filter: AttemptFilter) -> int:
+        """Write the access log as CSV (see :func:`gatekeeper.store.export_csv`); row count."""
+        return export_csv(self.store, filter, out)
