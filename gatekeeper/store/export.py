@@ -7,7 +7,7 @@ fetched in chunks and written as they come, so memory stays flat on millions of 
 Text cells are neutralised against CSV (formula) injection as OWASP recommends: a cell that
 begins with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'`` so
 spreadsheets show it as text instead of evaluating it. Numeric cells are ours (distances ≥ 0,
-integer pixels) and are written as numbers.
+integer pixels) and are written as numbers; empty values as empty cells.
 """
 
 from __future__ import annotations
@@ -33,18 +33,13 @@ HEADER = (
     "box_h",
 )
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: First characters that make a spreadsheet treat a cell as a formula (OWASP).
+FORMULA_STARTS = "=+-@\t\r"
 
 
-def neutralise(text: str | None) -> str:
+def neutralise(text: str | None) -> str | None:
     """A text cell safe to open in a spreadsheet: ``'`` prepended to formula-like text."""
-    if not text:
-        return ""
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def _number(value: float | int | None) -> str | float | int:
-    return "" if value is None else value
+    return "'" + text if text and text[0] in FORMULA_STARTS else text
 
 
 def describe(filter: AttemptFilter) -> str:
@@ -67,19 +62,19 @@ def export_csv(store: Store, filter: AttemptFilter, out: TextIO) -> int:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(HEADER)
     count = 0
-    for row in store.iter_attempts(filter):
-        box = row.box if row.box is not None else (None, None, None, None)
+    for row in store.iter_attempt_values(filter):
+        (row_id, _, time, camera, _, name, distance, threshold, decision, model, *box) = row
         writer.writerow(
             (
-                row.id,
-                row.time.isoformat(timespec="microseconds"),
-                neutralise(row.camera_id),
-                neutralise(row.person_name),
-                neutralise(row.decision),
-                _number(row.distance),
-                row.threshold,
-                neutralise(row.model_id),
-                *(_number(value) for value in box),
+                row_id,
+                time,
+                neutralise(camera),
+                neutralise(name),
+                neutralise(decision),
+                distance,
+                threshold,
+                neutralise(model),
+                *box,
             )
         )
         count += 1

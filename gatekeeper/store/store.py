@@ -60,10 +60,24 @@ _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _PHOTO_EXT_RE = re.compile(r"\.[a-z0-9]{1,10}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_]*")
 
-_ATTEMPT_COLUMNS = (
-    "id, seq, time, camera_id, person_id, person_name, distance, threshold, decision, "
-    "model_id, box_x, box_y, box_w, box_h"
+#: The stored attempt values ``iter_attempt_values`` yields, in order.
+ATTEMPT_FIELDS = (
+    "id",
+    "seq",
+    "time",
+    "camera_id",
+    "person_id",
+    "person_name",
+    "distance",
+    "threshold",
+    "decision",
+    "model_id",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
 )
+_ATTEMPT_COLUMNS = ", ".join(ATTEMPT_FIELDS)
 _PERSON_QUERY = """
     SELECT p.id, p.name, p.display_name, p.active, p.created,
         (SELECT COUNT(*) FROM face_encoding e WHERE e.person_id = p.id),
@@ -257,7 +271,7 @@ class AttemptRow:
 
     @classmethod
     def from_db(cls, row: tuple[Any, ...]) -> AttemptRow:
-        """Build from a row selected with ``_ATTEMPT_COLUMNS``."""
+        """Build from stored values in ``ATTEMPT_FIELDS`` order."""
         box = None if row[10] is None else (row[10], row[11], row[12], row[13])
         return cls(
             row[0],
@@ -764,8 +778,18 @@ class Store:
     def iter_attempts(
         self, filter: AttemptFilter, *, chunk_size: int = 5000
     ) -> Iterator[AttemptRow]:
-        """Every matching attempt, oldest first, fetched ``chunk_size`` rows at a time by keyset
-        (memory stays flat on millions of rows; no long-lived read transaction)."""
+        """Every matching attempt, oldest first (by time, then id), streamed: see
+        ``iter_attempt_values``."""
+        for values in self.iter_attempt_values(filter, chunk_size=chunk_size):
+            yield AttemptRow.from_db(values)
+
+    def iter_attempt_values(
+        self, filter: AttemptFilter, *, chunk_size: int = 5000
+    ) -> Iterator[tuple[Any, ...]]:
+        """Every matching attempt, oldest first, as plain tuples of stored values in
+        ``ATTEMPT_FIELDS`` order (time as ISO-8601 UTC text, box as four int-or-None values):
+        the fast path for exports. Fetched ``chunk_size`` rows at a time by keyset, so memory
+        stays flat on millions of rows and no read transaction is held between chunks."""
         conditions, params = filter.where()
         after: list[Any] = []
         while True:
@@ -776,8 +800,7 @@ class Store:
                     f"SELECT {_ATTEMPT_COLUMNS} FROM attempt{where} ORDER BY time, id LIMIT ?",
                     (*params, *after, chunk_size),
                 ).fetchall()
-            for row in rows:
-                yield AttemptRow.from_db(row)
+            yield from rows
             if len(rows) < chunk_size:
                 return
             after = [rows[-1][2], rows[-1][0]]

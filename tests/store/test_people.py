@@ -1,0 +1,255 @@
+"""People, encodings, kept photos, the gallery and biometric erasure."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gatekeeper.errors import StoreError, UsageError
+from gatekeeper.store import AttemptFilter, Store, open_store
+
+MODEL = "dlib_resnet_v1"
+
+
+def _enrol(store: Store, name: str, seed: int, make_embedding: Callable, sha: Callable) -> str:
+    photo = f"photo of {name} #{seed}".encode()
+    digest = sha(photo)
+    assert store.add_encoding(
+        name, model_id=MODEL, embedding=make_embedding(seed), image_sha256=digest, photo=photo
+    )
+    return digest
+
+
+def test_add_and_get_person_round_trip(store: Store) -> None:
+    added = store.add_person("  José Núñez ", display_name="Dr. José Núñez")
+    assert added.name == "José Núñez"
+    assert store.get_person("José Núñez") == added
+    assert added.display_name == "Dr. José Núñez"
+    assert added.active
+    assert added.created.utcoffset().total_seconds() == 0
+    assert (added.encodings, added.photos, added.last_seen) == (0, 0, None)
+    assert store.get_person("Nobody") is None
+
+
+def test_display_name_defaults_to_the_name(store: Store) -> None:
+    assert store.add_person("王小明").display_name == "王小明"
+
+
+def test_adding_a_person_twice_is_refused(store: Store) -> None:
+    store.add_person("Alice")
+    with pytest.raises(UsageError, match="person already exists: Alice"):
+        store.add_person(" Alice ")
+
+
+def test_list_people_counts_encodings_photos_and_last_seen(
+    store: Store, make_embedding: Callable, sha: Callable, attempt: Callable
+) -> None:
+    _enrol(store, "Bob", 1, make_embedding, sha)
+    _enrol(store, "Bob", 2, make_embedding, sha)
+    store.add_person("Alice")
+    bob = store.get_person("Bob")
+    store.record_attempt(**attempt(name="Bob", person_id=bob.id))
+    people = store.list_people()
+    assert [p.name for p in people] == ["Alice", "Bob"]
+    alice, bob = people
+    assert (alice.encodings, alice.photos, alice.last_seen) == (0, 0, None)
+    assert (bob.encodings, bob.photos) == (2, 2)
+    assert bob.last_seen == store.query_attempts(AttemptFilter(), limit=1)[0].time
+
+
+def test_same_image_twice_is_stored_once(
+    store: Store, make_embedding: Callable, sha: Callable
+) -> None:
+    digest = _enrol(store, "Alice", 1, make_embedding, sha)
+    again = store.add_encoding(
+        "Alice", model_id=MODEL, embedding=make_embedding(9), image_sha256=digest, photo=b"x"
+    )
+    assert again is False
+    assert store.get_person("Alice").encodings == 1
+    assert np.array_equal(store.gallery(MODEL).embeddings[0], make_embedding(1))
+
+
+def test_replace_overwrites_the_embedding_of_the_same_image(
+    store: Store, make_embedding: Callable, sha: Callable
+) -> None:
+    digest = _enrol(store, "Alice", 1, make_embedding, sha)
+    assert store.add_encoding(
+        "Alice", model_id=MODEL, embedding=make_embedding(2), image_sha256=digest, replace=True
+    )
+    gallery = store.gallery(MODEL)
+    assert len(gallery.names) == 1
+    assert np.array_equal(gallery.embeddings[0], make_embedding(2))
+
+
+def test_photo_is_kept_in_the_persons_folder_named_by_hash(
+    store: Store, images_dir: Path, sha: Callable, make_embedding: Callable
+) -> None:
+    photo = b"\xff\xd8 jpeg bytes"
+    digest = sha(photo)
+    store.add_encoding(
+        "王小明",
+        model_id=MODEL,
+        embedding=make_embedding(1),
+        image_sha256=digest,
+        photo=photo,
+        photo_ext=".JPG",
+    )
+    kept = images_dir / "王小明" / f"{digest}.jpg"
+    assert kept.read_bytes() == photo
+    assert [p.path for p in store.list_photos("王小明")] == [kept]
+    assert sorted(p.name for p in (images_dir / "王小明").iterdir()) == [f"{digest}.jpg"]
+
+
+def test_reencoding_under_a_new_model_reuses_the_kept_photo(
+    store: Store, make_embedding: Callable, sha: Callable
+) -> None:
+    digest = _enrol(store, "Alice", 1, make_embedding, sha)
+    (photo,) = store.list_photos()
+    assert store.add_encoding(
+        "Alice", model_id="other_model", embedding=make_embedding(5), image_sha256=digest
+    )
+    assert store.list_photos() == [photo]
+    person = store.get_person("Alice")
+    assert (person.encodings, person.photos) == (2, 1)
+
+
+def test_add_encoding_creates_the_person(
+    store: Store, make_embedding: Callable, sha: Callable
+) -> None:
+    _enrol(store, "Carol", 1, make_embedding, sha)
+    assert store.get_person("Carol").encodings == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("embedding", np.zeros(127, np.float32)), ("embedding", np.full(128, np.nan))],
+)
+def test_bad_embeddings_are_refused(store: Store, sha: Callable, field: str, value: Any) -> None:
+    arguments = {"model_id": MODEL, "embedding": np.zeros(128), "image_sha256": sha(b"x")}
+    arguments[field] = value
+    with pytest.raises(ValueError, match="embedding"):
+        store.add_encoding("Alice", **arguments)
+    assert store.get_person("Alice") is None
+
+
+def test_gallery_holds_active_people_of_one_model(
+    store: Store, make_embedding: Callable, sha: Callable
+) -> None:
+    _enrol(store, "Bob", 1, make_embedding, sha)
+    _enrol(store, "Alice", 2, make_embedding, sha)
+    _enrol(store, "Alice", 3, make_embedding, sha)
+    store.add_encoding("Dan", model_id="other", embedding=make_embedding(4), image_sha256=sha(b"d"))
+    store.set_active("Bob", False)
+    gallery = store.gallery(MODEL)
+    assert gallery.names == ["Alice", "Alice"]
+    assert gallery.embeddings.dtype == np.float32
+    assert gallery.embeddings.shape == (2, 128)
+    assert np.array_equal(gallery.embeddings, np.stack([make_embedding(2), make_embedding(3)]))
+    assert gallery.person_ids == [store.get_person("Alice").id] * 2
+    everyone = store.gallery(MODEL, include_inactive=True)
+    assert everyone.names == ["Alice", "Alice", "Bob"]
+    assert everyone.active.tolist() == [True, True, False]
+
+
+def test_empty_gallery_has_shape_0_by_128(store: Store) -> None:
+    assert store.gallery(MODEL).embeddings.shape == (0, 128)
+
+
+def test_data_version_changes_with_people_and_encodings_only(
+    store: Store, make_embedding: Callable, sha: Callable, attempt: Callable
+) -> None:
+    seen = [store.data_version()]
+    store.add_person("Alice")
+    seen.append(store.data_version())
+    _enrol(store, "Alice", 1, make_embedding, sha)
+    seen.append(store.data_version())
+    store.set_active("Alice", False)
+    seen.append(store.data_version())
+    store.remove_person("Alice")
+    seen.append(store.data_version())
+    assert len(set(seen)) == len(seen)
+    store.record_attempt(**attempt(decision="unknown", name=None))
+    store.set_threshold(0.5)
+    assert store.data_version() == seen[-1]
+    assert store.gallery(MODEL).version == seen[-1]
+
+
+def test_set_active_unknown_person(store: Store) -> None:
+    with pytest.raises(UsageError, match="no such person: Zed"):
+        store.set_active("Zed", True)
+
+
+def test_removal_erases_encodings_and_photos_but_keeps_attempts(
+    store: Store, images_dir: Path, make_embedding: Callable, sha: Callable, attempt: Callable
+) -> None:
+    _enrol(store, "José Núñez", 1, make_embedding, sha)
+    _enrol(store, "José Núñez", 2, make_embedding, sha)
+    _enrol(store, "Alice", 3, make_embedding, sha)
+    person = store.get_person("José Núñez")
+    attempt_id = store.record_attempt(**attempt(name="José Núñez", person_id=person.id))
+
+    report = store.remove_person("José Núñez")
+
+    assert (report.encodings_deleted, report.photos_deleted, report.attempts_kept) == (2, 2, 1)
+    assert report.leftover_files == ()
+    assert not (images_dir / "José Núñez").exists()
+    assert (images_dir / "Alice").is_dir()
+    assert store.get_person("José Núñez") is None
+    assert store.gallery(MODEL).names == ["Alice"]
+    (row,) = store.query_attempts(AttemptFilter(person="José Núñez"))
+    assert (row.id, row.person_name, row.person_id) == (attempt_id, "José Núñez", None)
+    encodings = sqlite3.connect(store.path).execute("SELECT COUNT(*) FROM face_encoding").fetchone()
+    assert encodings == (1,)
+    report = store.verify_chain()
+    assert report.ok, report.summary()
+
+
+def test_removal_is_logged(store: Store, db_path: Path) -> None:
+    store.add_person("Alice")
+    store.remove_person("Alice")
+    kinds = [
+        row[0]
+        for row in sqlite3.connect(db_path).execute("SELECT kind FROM admin_event ORDER BY seq")
+    ]
+    assert kinds == ["enrol", "remove"]
+
+
+def test_removing_an_unknown_person(store: Store) -> None:
+    with pytest.raises(UsageError, match="no such person: Nobody"):
+        store.remove_person("Nobody")
+
+
+def test_failed_removal_keeps_the_photos(
+    db_path: Path, images_dir: Path, make_embedding: Callable, sha: Callable
+) -> None:
+    with open_store(str(db_path), images_dir=images_dir, busy_timeout_s=0.1) as store:
+        _enrol(store, "Alice", 1, make_embedding, sha)
+        blocker = sqlite3.connect(db_path, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(StoreError, match="locked"):
+                store.remove_person("Alice")
+        finally:
+            blocker.execute("ROLLBACK")
+        assert len(list((images_dir / "Alice").iterdir())) == 1
+        assert store.get_person("Alice").encodings == 1
+
+
+def test_threshold_round_trip_and_validation(store: Store, db_path: Path) -> None:
+    assert store.get_threshold(0.6) == 0.6
+    store.set_threshold(0.55)
+    assert store.get_threshold(0.6) == 0.55
+    for bad in (0, -0.1, 4, 4.5, float("nan")):
+        with pytest.raises(UsageError, match="threshold"):
+            store.set_threshold(bad)
+    (detail,) = (
+        sqlite3.connect(db_path)
+        .execute("SELECT detail FROM admin_event WHERE kind = 'threshold'")
+        .fetchone()
+    )
+    assert detail == "unset -> 0.55"
