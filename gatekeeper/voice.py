@@ -134,7 +134,7 @@ class Voice:
             raise ValueError(
                 f"bad greeting template {template!r}: only {{name}} may be used ({exc!r})"
             ) from None
-        self.template = template
+        self._template = template
         self.mute = mute
         self._on_warning = on_warning
         self._engine_factory = engine_factory
@@ -153,7 +153,7 @@ class Voice:
 
     def greet(self, name: str) -> None:
         """Say the greeting for ``name`` (unless muted)."""
-        self.say(self.template.format(name=name))
+        self.say(self._template.format(name=name))
 
     def say(self, text: str) -> None:
         """Queue ``text`` to be spoken; dropped when muted, off, closed or too many are waiting."""
