@@ -118,17 +118,22 @@ def _check_writable(path: Path) -> None:
         )
 
 
-def _make_parents(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; returns the folders created, outermost first."""
+def _make_parents(folder: Path, created: list[Path]) -> None:
+    """Create ``folder`` and its missing parents, appending each one made to ``created``
+    (outermost first). Refuses, before creating anything, when the nearest existing ancestor
+    is read-only."""
     missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
-    for created in missing:
+    existing = missing[0].parent if missing else folder
+    if not _writable(existing):
+        raise StoreError(f"cannot create the database: folder is read-only: {existing}")
+    for parent in missing:
         try:
-            created.mkdir()
+            parent.mkdir()
         except FileExistsError:
             continue
         except OSError as exc:
-            raise StoreError(f"cannot create folder {created}: {exc.strerror}") from None
-    return missing
+            raise StoreError(f"cannot create folder {parent}: {exc.strerror}") from None
+        created.append(parent)
 
 
 def _remove_new_database(db: SqliteDatabase, path: Path, folders: list[Path]) -> None:
@@ -168,9 +173,11 @@ def open_database(path: Path, *, create: bool, busy_timeout_s: float) -> tuple[S
     new_file = not path.exists()
     if new_file and not create:
         raise StoreError(f"no database at {path}")
-    folders = _make_parents(path.parent) if new_file else []
+    folders: list[Path] = []
     db = connect_sqlite(path, busy_timeout_s)
     try:
+        if new_file:
+            _make_parents(path.parent, folders)
         _check_writable(path)
         with translate_errors(path, busy_timeout_s):
             db.connect()

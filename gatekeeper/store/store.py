@@ -862,7 +862,9 @@ def open_store(
     waits for another process's lock, ``audit_key`` the HMAC key signing the audit chain head.
 
     Creates the database (and its folder) when missing if ``create``; migrates an older schema;
-    refuses a newer one. Raises ``StoreError`` with one line when it cannot.
+    refuses a newer one. Raises ``StoreError`` with one line when it cannot. Every process that
+    writes must use the same ``audit_key``: a write without it leaves the head unsigned, which
+    ``verify_chain`` with the key reports as a bad signature.
     """
     if not (math.isfinite(busy_timeout_s) and busy_timeout_s >= 0):
         raise UsageError(f"busy timeout must be >= 0 seconds, got {busy_timeout_s}")

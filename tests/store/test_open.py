@@ -1,0 +1,170 @@
+"""Opening the database: locations, SQLite settings, and one-line errors for what goes wrong."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gatekeeper.errors import StoreError, UsageError
+from gatekeeper.store import SCHEMA_VERSION, open_store
+from gatekeeper.store import database as database_module
+from gatekeeper.store.database import store_error
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else []
+
+
+def test_creates_the_data_folder_and_durable_settings(db_path: Path, images_dir: Path) -> None:
+    assert not db_path.parent.exists()
+    with open_store(str(db_path), images_dir=images_dir, busy_timeout_s=2.5) as store:
+        assert db_path.is_file()
+        assert store.schema_version == SCHEMA_VERSION and store.migrated_from is None
+        pragma = {
+            name: store._db.execute_sql(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+        }
+    assert pragma == {
+        "journal_mode": "wal",
+        "synchronous": 2,
+        "foreign_keys": 1,
+        "busy_timeout": 2500,
+    }
+
+
+def test_data_survives_reopening(db_path: Path, images_dir: Path) -> None:
+    with open_store(str(db_path), images_dir=images_dir) as store:
+        store.add_person("王小明")
+    with open_store(str(db_path), images_dir=images_dir, create=False) as store:
+        assert [p.name for p in store.list_people()] == ["王小明"]
+
+
+@pytest.mark.parametrize("prefix", ["sqlite:///", "sqlite:////"])
+def test_sqlite_urls(tmp_path: Path, images_dir: Path, prefix: str, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = "rel/gatekeeper.db" if prefix == "sqlite:///" else str(tmp_path / "abs.db")[1:]
+    with open_store(prefix + relative, images_dir=images_dir) as store:
+        store.add_person("Alice")
+        assert store.path.is_file()
+        assert store.url == prefix + relative
+
+
+def test_postgresql_url_is_recognised_but_not_implemented(images_dir: Path) -> None:
+    with pytest.raises(StoreError, match="^PostgreSQL support is not implemented yet$"):
+        open_store("postgresql://gate:secret@db.example:5432/gatekeeper", images_dir=images_dir)
+
+
+@pytest.mark.parametrize(
+    ("database", "message"),
+    [
+        ("mysql://db/gatekeeper", "unsupported database URL scheme mysql://"),
+        ("sqlite:///:memory:", "in-memory databases are not supported"),
+        ("sqlite:///x.db?timeout=3", "options are not supported: timeout"),
+    ],
+)
+def test_unusable_locations(images_dir: Path, database: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        open_store(database, images_dir=images_dir)
+
+
+def test_create_false_does_not_create(home: Path, db_path: Path, images_dir: Path) -> None:
+    with pytest.raises(StoreError, match="no database at"):
+        open_store(str(db_path), images_dir=images_dir, create=False)
+    assert not home.exists()
+
+
+def test_read_only_file(db_path: Path, images_dir: Path) -> None:
+    open_store(str(db_path), images_dir=images_dir).close()
+    before = db_path.read_bytes()
+    db_path.chmod(0o444)
+    with pytest.raises(StoreError, match="^database file is read-only: .*gatekeeper.db$"):
+        open_store(str(db_path), images_dir=images_dir)
+    assert db_path.read_bytes() == before
+
+
+def test_read_only_folder_creates_nothing(tmp_path: Path, images_dir: Path) -> None:
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(StoreError, match="folder is read-only"):
+            open_store(str(folder / "data" / "g.db"), images_dir=images_dir)
+        assert _files(folder) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_not_a_database_file_is_left_alone(db_path: Path, images_dir: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"name,score\nalice,1\n" * 200)
+    before = db_path.read_bytes()
+    with pytest.raises(StoreError, match="^not a database file \\(not SQLite\\): "):
+        open_store(str(db_path), images_dir=images_dir)
+    assert db_path.read_bytes() == before
+    assert _files(db_path.parent) == ["gatekeeper.db"]
+
+
+def test_foreign_sqlite_database_is_refused(db_path: Path, images_dir: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(StoreError, match="not a Gatekeeper database"):
+        open_store(str(db_path), images_dir=images_dir)
+
+
+def test_newer_schema_is_refused(db_path: Path, images_dir: Path) -> None:
+    open_store(str(db_path), images_dir=images_dir).close()
+    with sqlite3.connect(db_path) as connection:
+        connection.execute("INSERT INTO schema_version VALUES (9, '2030-01-01T00:00:00+00:00')")
+    expected = (
+        f"database schema v9 is newer than this Gatekeeper (v{SCHEMA_VERSION}); upgrade Gatekeeper"
+    )
+    with pytest.raises(StoreError) as caught:
+        open_store(str(db_path), images_dir=images_dir)
+    assert str(caught.value) == expected
+
+
+def test_locked_past_the_timeout(db_path: Path, images_dir: Path, attempt: Callable) -> None:
+    store = open_store(str(db_path), images_dir=images_dir, busy_timeout_s=0.3)
+    other = sqlite3.connect(db_path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    began = time.monotonic()
+    try:
+        with pytest.raises(StoreError) as caught:
+            store.record_attempt(**attempt())
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert time.monotonic() - began >= 0.25
+    assert str(caught.value).startswith("database is locked by another process (waited 0.3 s)")
+    store.record_attempt(**attempt())
+    store.close()
+
+
+def test_failed_creation_leaves_nothing(
+    home: Path, db_path: Path, images_dir: Path, monkeypatch
+) -> None:
+    real_create = database_module.create_schema
+
+    def create_then_fail(db) -> None:
+        real_create(db)
+        raise StoreError("disk full: cannot write the database")
+
+    monkeypatch.setattr(database_module, "create_schema", create_then_fail)
+    with pytest.raises(StoreError, match="disk full"):
+        open_store(str(db_path), images_dir=images_dir)
+    assert not home.exists()
+
+
+def test_disk_full_error_is_one_clear_line(tmp_path: Path) -> None:
+    connection = sqlite3.connect(tmp_path / "small.db")
+    connection.execute("PRAGMA max_page_count = 2")
+    with pytest.raises(sqlite3.Error) as caught:
+        connection.execute("CREATE TABLE t (x BLOB)")
+        connection.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    error = store_error(caught.value, tmp_path / "small.db", 5.0)
+    assert str(error) == f"disk full: cannot write the database {tmp_path / 'small.db'}"
