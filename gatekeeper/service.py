@@ -9,9 +9,10 @@ printable form.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -144,6 +145,14 @@ class Gatekeeper:
 
                 self._engine = FaceEngine(self.settings.weights_dir)
             return self._engine
+
+    @contextlib.contextmanager
+    def engine_in_use(self) -> Iterator:
+        """The engine, held for this thread alone for the block (loaded first if needed): the
+        console's recognition worker and an enrolment in another thread take turns."""
+        engine = self.engine
+        with self._engine_lock:
+            yield engine
 
     @property
     def model_id(self) -> str:
@@ -281,16 +290,20 @@ class Gatekeeper:
 
     # Recognition.
 
-    def match_embeddings(self, embeddings: np.ndarray) -> list[tuple[Match, str]]:
+    def match_embeddings(
+        self, embeddings: np.ndarray, *, threshold: float | None = None
+    ) -> list[tuple[Match, str]]:
         """Match ``(N, 128)`` embeddings against the gallery → (match, decision) per face.
 
-        The decision is ``unknown`` above the threshold, ``denied`` for a deactivated person,
-        else ``granted``. (The console's worker adds its K-of-N vote on top of this.)
+        The decision is ``unknown`` above ``threshold`` (default: the site's), ``denied`` for a
+        deactivated person, else ``granted``. (The console's worker adds its K-of-N vote on top
+        of this, and passes the threshold it records with the attempts.)
         """
         if len(embeddings) == 0:
             return []
         gallery, active = self.gallery()
-        threshold = self.threshold
+        if threshold is None:
+            threshold = self.threshold
         matches = gallery.match(np.asarray(embeddings), model_id=self.model_id)
         return [
             (
