@@ -22,7 +22,7 @@ from typing import Any
 from gatekeeper.errors import UsageError
 
 #: Default L2 distance threshold for the dlib ResNet encoder (see README, "Choosing the threshold").
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD = 0.55
 
 
 @dataclass(frozen=True)
