@@ -1,0 +1,140 @@
+"""Migration from schema v1, built here with raw SQL as v1 Gatekeeper created it."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from gatekeeper.store import AttemptFilter, open_store
+from gatekeeper.store.audit import GENESIS_HASH, row_hash
+
+#: Schema v1: v2 without face_encoding.photo_path (v1 kept no photos) and without the
+#: attempt(camera_id, time) and attempt(decision, time) indexes.
+V1_SCHEMA = """
+CREATE TABLE "person" ("id" INTEGER NOT NULL PRIMARY KEY, "name" TEXT NOT NULL,
+    "display_name" TEXT NOT NULL, "created" TEXT NOT NULL, "active" INTEGER NOT NULL);
+CREATE UNIQUE INDEX "person_name" ON "person" ("name");
+CREATE TABLE "face_encoding" ("id" INTEGER NOT NULL PRIMARY KEY, "person_id" INTEGER NOT NULL,
+    "model_id" TEXT NOT NULL, "embedding" BLOB NOT NULL, "image_sha256" TEXT NOT NULL,
+    "created" TEXT NOT NULL,
+    FOREIGN KEY ("person_id") REFERENCES "person" ("id") ON DELETE CASCADE);
+CREATE UNIQUE INDEX "face_encoding_person_id_model_id_image_sha256"
+    ON "face_encoding" ("person_id", "model_id", "image_sha256");
+CREATE INDEX "face_encoding_model_id" ON "face_encoding" ("model_id");
+CREATE TABLE "attempt" ("id" INTEGER NOT NULL PRIMARY KEY, "seq" INTEGER NOT NULL,
+    "time" TEXT NOT NULL, "camera_id" TEXT NOT NULL, "person_id" INTEGER, "person_name" TEXT,
+    "distance" REAL, "threshold" REAL NOT NULL,
+    "decision" TEXT NOT NULL CHECK (decision IN ('granted', 'denied', 'unknown')),
+    "model_id" TEXT NOT NULL, "box_x" INTEGER, "box_y" INTEGER, "box_w" INTEGER,
+    "box_h" INTEGER, "prev_hash" TEXT NOT NULL, "row_hash" TEXT NOT NULL,
+    FOREIGN KEY ("person_id") REFERENCES "person" ("id") ON DELETE SET NULL);
+CREATE UNIQUE INDEX "attempt_seq" ON "attempt" ("seq");
+CREATE INDEX "attempt_time" ON "attempt" ("time");
+CREATE INDEX "attempt_person_name_time" ON "attempt" ("person_name", "time");
+CREATE INDEX "attempt_person_id_time" ON "attempt" ("person_id", "time");
+CREATE TABLE "admin_event" ("id" INTEGER NOT NULL PRIMARY KEY, "seq" INTEGER NOT NULL,
+    "time" TEXT NOT NULL, "kind" TEXT NOT NULL, "os_user" TEXT NOT NULL, "detail" TEXT NOT NULL,
+    "prev_hash" TEXT NOT NULL, "row_hash" TEXT NOT NULL);
+CREATE UNIQUE INDEX "admin_event_seq" ON "admin_event" ("seq");
+CREATE INDEX "admin_event_time" ON "admin_event" ("time");
+CREATE TABLE "chain_head" ("id" INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    "seq" INTEGER NOT NULL, "hash" TEXT NOT NULL, "signature" TEXT);
+CREATE TABLE "setting" ("key" TEXT NOT NULL PRIMARY KEY, "value" TEXT NOT NULL);
+CREATE TABLE "schema_version" ("version" INTEGER NOT NULL PRIMARY KEY, "applied" TEXT NOT NULL);
+"""
+
+T0 = "2025-06-01T08:00:00.000000+00:00"
+T1 = "2025-06-01T08:00:05.250000+00:00"
+EMBEDDING = np.linspace(-0.2, 0.2, 128, dtype=np.float32)
+
+
+def _make_v1(path: Path) -> None:
+    """A v1 database with one person, one encoding, an enrol event and an attempt."""
+    path.parent.mkdir(parents=True)
+    connection = sqlite3.connect(path)
+    connection.executescript(V1_SCHEMA)
+    connection.execute("INSERT INTO person VALUES (1, 'José Núñez', 'José Núñez', ?, 1)", (T0,))
+    connection.execute(
+        "INSERT INTO face_encoding VALUES (1, 1, 'dlib_resnet_v1', ?, ?, ?)",
+        (EMBEDDING.astype("<f4").tobytes(), "ab" * 32, T0),
+    )
+    event = [T0, "enrol", "operator", "added person José Núñez"]
+    event_hash = row_hash("admin_event", 1, GENESIS_HASH, event)
+    connection.execute(
+        "INSERT INTO admin_event VALUES (1, 1, ?, ?, ?, ?, ?, ?)",
+        (*event, GENESIS_HASH, event_hash),
+    )
+    attempt = [T1, "front-door", "José Núñez", 0.25, 0.6, "granted", "dlib_resnet_v1"]
+    attempt += [5, 6, 70, 80]
+    attempt_hash = row_hash("attempt", 2, event_hash, attempt)
+    connection.execute(
+        "INSERT INTO attempt (id, seq, time, camera_id, person_id, person_name, distance, "
+        "threshold, decision, model_id, box_x, box_y, box_w, box_h, prev_hash, row_hash) "
+        "VALUES (1, 2, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (*attempt, event_hash, attempt_hash),
+    )
+    connection.execute("INSERT INTO chain_head VALUES (1, 2, ?, NULL)", (attempt_hash,))
+    connection.execute("INSERT INTO setting VALUES ('gallery_version', '2')")
+    connection.execute("INSERT INTO schema_version VALUES (1, ?)", (T0,))
+    connection.commit()
+    connection.close()
+
+
+def _schema(path: Path) -> dict[str, set]:
+    """Columns of every table and the indexes, as a comparable description."""
+    connection = sqlite3.connect(path)
+    tables = [
+        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    ]
+    described: dict[str, set] = {
+        table: {row[1:6] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+        for table in tables
+    }
+    described["indexes"] = {
+        row
+        for row in connection.execute("SELECT name, tbl_name FROM sqlite_master WHERE type='index'")
+    }
+    connection.close()
+    return described
+
+
+def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
+    old = tmp_path / "old" / "gatekeeper.db"
+    _make_v1(old)
+    images = tmp_path / "images"
+    with open_store(str(old), images_dir=images) as store:
+        assert (store.migrated_from, store.schema_version) == (1, 2)
+        (person,) = store.list_people()
+        assert (person.name, person.encodings, person.photos) == ("José Núñez", 1, 0)
+        assert np.array_equal(store.gallery("dlib_resnet_v1").embeddings, EMBEDDING[None])
+        (row,) = store.query_attempts(AttemptFilter(camera="front-door", decision="granted"))
+        assert (row.person_name, row.distance, row.box) == ("José Núñez", 0.25, (5, 6, 70, 80))
+        assert store.list_photos() == []
+        report = store.verify_chain()
+        assert report.ok and report.rows_checked == 2
+    with open_store(str(old), images_dir=images) as again:
+        assert again.migrated_from is None
+
+    fresh = tmp_path / "fresh" / "gatekeeper.db"
+    open_store(str(fresh), images_dir=images).close()
+    assert _schema(old) == _schema(fresh)
+    versions = sqlite3.connect(old).execute("SELECT version FROM schema_version").fetchall()
+    assert versions == [(1,), (2,)]
+
+
+def test_migrated_database_keeps_new_photos(tmp_path: Path) -> None:
+    old = tmp_path / "old" / "gatekeeper.db"
+    _make_v1(old)
+    with open_store(str(old), images_dir=tmp_path / "images") as store:
+        assert store.add_encoding(
+            "José Núñez",
+            model_id="dlib_resnet_v1",
+            embedding=EMBEDDING,
+            image_sha256="cd" * 32,
+            photo=b"jpeg",
+        )
+        (photo,) = store.list_photos()
+        assert photo.path.read_bytes() == b"jpeg"
+        assert store.verify_chain().ok
