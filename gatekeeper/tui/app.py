@@ -1,0 +1,291 @@
+"""The Gatekeeper console: a Textual app over the live recognizer and the store.
+
+``gatekeeper`` with no arguments calls :func:`run_console`. The screen appears at once, in the
+"loading models…" state, while the recognizer's worker thread imports TensorFlow and loads the
+models; the camera starts when they are ready. The UI thread only displays: vision runs in the
+recognizer's thread, store reads and writes in thread workers.
+
+Native libraries (TensorFlow, OpenCV, FFmpeg) write to file descriptor 2 behind Python's back,
+which would scribble over the screen. For the app's lifetime fd 2 therefore points at
+``HOME/data/console.log`` (with Gatekeeper's own log records), and Textual draws on a duplicate
+of the original terminal descriptor instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.message import Message
+from textual.screen import Screen
+
+from gatekeeper.config import Settings
+from gatekeeper.errors import GatekeeperError
+from gatekeeper.live import (
+    FrameResult,
+    LiveEvent,
+    LiveRecognizer,
+    LiveStats,
+    LiveWarning,
+    PipelineState,
+    PipelineStatus,
+)
+from gatekeeper.service import Gatekeeper
+from gatekeeper.store import AttemptFilter
+from gatekeeper.tui.dialogs import ExportDialog, FilterDialog, ThresholdDialog
+from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen
+from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel
+from gatekeeper.vision.camera import FPS_WINDOW_S, CameraFeed, CameraState, open_source
+from gatekeeper.voice import Voice
+
+log = logging.getLogger(__name__)
+
+#: The preview is re-rendered at most this often (seconds): 5 frames per second.
+PREVIEW_INTERVAL_S = 0.2
+#: The camera panel is refreshed this often (seconds).
+STATUS_INTERVAL_S = 0.25
+#: The access log looks for attempts recorded by other processes this often (seconds).
+LOG_POLL_S = 5.0
+#: The console's log file, under ``HOME/data``.
+LOG_FILE = "console.log"
+
+
+class LiveUpdate(Message):
+    """A :data:`~gatekeeper.live.LiveEvent` handed from the recognizer's thread to the UI."""
+
+    def __init__(self, event: LiveEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class GatekeeperApp(App[None]):
+    """The console. ``feed`` is a not yet started camera feed; the recognizer starts it once the
+    models are loaded. Greetings follow ``settings.greeting`` and ``settings.mute``."""
+
+    CSS_PATH = "gatekeeper.tcss"
+    TITLE = "Gatekeeper"
+
+    def __init__(self, gatekeeper: Gatekeeper, feed: CameraFeed) -> None:
+        super().__init__()
+        settings = gatekeeper.settings
+        self.gatekeeper = gatekeeper
+        self.feed = feed
+        self.voice = Voice(settings.greeting, mute=settings.mute, on_warning=self._voice_off)
+        self.recognizer = LiveRecognizer(
+            gatekeeper, feed, voice=self.voice, on_event=lambda e: self.post_message(LiveUpdate(e))
+        )
+        self.threshold: float | None = None
+        self.sub_title = f"camera {settings.camera_id}"
+        self._main = MainScreen(self)
+        self._pipeline = PipelineStatus(PipelineState.LOADING)
+        self._stats: LiveStats | None = None
+        self._stats_at = 0.0
+        self._previewed = 0
+
+    def get_default_screen(self) -> Screen:
+        return self._main
+
+    def main_screen_ready(self) -> None:
+        """Start the recognizer and the refresh timers (called once the main screen exists)."""
+        self.recognizer.start()
+        self.set_interval(STATUS_INTERVAL_S, self._refresh_status)
+        self.set_interval(PREVIEW_INTERVAL_S, self._refresh_preview)
+        self.set_interval(LOG_POLL_S, lambda: self._main.query_one(AccessLog).refresh_head())
+        self._read_threshold()
+
+    def on_unmount(self) -> None:
+        self.recognizer.stop(timeout=3.0)
+        self.voice.close(timeout=2.0)
+
+    # --- live events -------------------------------------------------------------------------
+
+    def _voice_off(self, message: str) -> None:
+        """Called on the voice's thread when it turns itself off (``notify`` is thread-safe)."""
+        self.notify(message, severity="warning", timeout=10)
+
+    @on(LiveUpdate)
+    def _live(self, message: LiveUpdate) -> None:
+        event = message.event
+        if isinstance(event, FrameResult):
+            self._stats, self._stats_at = event.stats, time.monotonic()
+            self.threshold = event.threshold
+            if event.decisions:
+                self._main.query_one(MatchPanel).show(event.decisions[-1], event.threshold)
+                self._main.query_one(AccessLog).refresh_head()
+        elif isinstance(event, PipelineStatus):
+            self._pipeline = event
+            if event.state is PipelineState.FAILED:
+                self.notify(f"Recognition is off: {event.message}", severity="error", timeout=30)
+            self._refresh_status()
+        elif isinstance(event, LiveWarning):
+            self.notify(event.message, severity="warning")
+
+    def _refresh_status(self) -> None:
+        stats = self._stats
+        if stats is not None and time.monotonic() - self._stats_at > FPS_WINDOW_S:
+            stats = replace(stats, processed_fps=0.0)
+        self._main.query_one(CameraPanel).show(
+            self.recognizer.camera_status(), self._pipeline.state, self._pipeline.message, stats
+        )
+
+    def _refresh_preview(self) -> None:
+        preview = self._main.query_one(FramePreview)
+        if not preview.display or self.screen is not self._main:
+            return
+        latest = self.recognizer.latest()
+        if latest is not None:
+            if latest.frame_id != self._previewed:
+                self._previewed = latest.frame_id
+                preview.show(latest.image, latest.faces)
+            return
+        if self._pipeline.state is PipelineState.LOADING:
+            preview.show_message("loading models…")
+        elif self._pipeline.state is PipelineState.FAILED:
+            preview.show_message("recognition is off")
+        elif self.feed.status().state is CameraState.NONE:
+            preview.show_message("no camera")
+        else:
+            preview.show_message("waiting for frames…")
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("People", "Enrol and remove people", self.action_people)
+        yield SystemCommand("Export", "Export the access log as CSV", self.action_export)
+        yield SystemCommand(
+            "Threshold", "View or set the distance threshold", self.action_threshold
+        )
+        yield SystemCommand("Filter log", "Filter the access log", self.action_filter_log)
+        yield SystemCommand(
+            "Preview", "Show or hide the camera preview", self.action_toggle_preview
+        )
+        yield SystemCommand("Help", "Keys of every screen", self.action_help)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_people(self) -> None:
+        if not isinstance(self.screen, PeopleScreen):
+            self.push_screen(PeopleScreen())
+
+    def action_toggle_preview(self) -> None:
+        preview = self._main.query_one(FramePreview)
+        preview.display = not preview.display
+        self._previewed = 0
+
+    def action_filter_log(self) -> None:
+        access_log = self._main.query_one(AccessLog)
+
+        def chosen(filter: AttemptFilter | None) -> None:
+            if filter is not None:
+                access_log.set_filter(filter)
+
+        self.push_screen(FilterDialog(access_log.filter), chosen)
+
+    def action_export(self) -> None:
+        default = self.gatekeeper.settings.data_dir / f"export-{datetime.now():%Y%m%d-%H%M%S}.csv"
+
+        def chosen(result: tuple[Path, AttemptFilter] | None) -> None:
+            if result is not None:
+                self._export(*result)
+
+        self.push_screen(ExportDialog(default), chosen)
+
+    @work(thread=True, group="export")
+    def _export(self, path: Path, filter: AttemptFilter) -> None:
+        try:
+            with open(path, "w", newline="", encoding="utf-8") as out:
+                count = self.gatekeeper.export(out, filter)
+        except OSError as exc:
+            self.notify(f"Export failed: {path}: {exc.strerror}", severity="error")
+        except GatekeeperError as exc:
+            self.notify(f"Export failed: {exc}", severity="error")
+        else:
+            self.notify(f"Exported {count} attempt(s) to {path}")
+
+    def action_threshold(self) -> None:
+        def chosen(value: float | None) -> None:
+            if value is not None:
+                self._set_threshold(value)
+
+        self.push_screen(ThresholdDialog(self.threshold), chosen)
+
+    @work(thread=True, group="threshold")
+    def _read_threshold(self) -> None:
+        try:
+            self.threshold = self.gatekeeper.threshold
+        except GatekeeperError as exc:
+            self.notify(f"cannot read the threshold: {exc}", severity="error")
+
+    @work(thread=True, group="threshold")
+    def _set_threshold(self, value: float) -> None:
+        try:
+            self.gatekeeper.set_threshold(value)
+        except GatekeeperError as exc:
+            self.notify(f"Threshold not changed: {exc}", severity="error")
+            return
+        self.threshold = value
+        self.notify(f"Threshold set to {value:g}")
+
+
+@contextlib.contextmanager
+def _stderr_to_log(path: Path) -> Iterator[None]:
+    """Point fd 2 (and Python's logging) at ``path``; Textual draws on a copy of the terminal.
+
+    Textual writes its output to ``sys.__stderr__``, so that becomes a stream on a duplicate of
+    the original fd 2 for the duration; both are restored on exit.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    terminal_fd = os.dup(2)
+    terminal = os.fdopen(terminal_fd, "w", encoding="utf-8", errors="replace")
+    log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    saved_level, saved_stderr = root.level, sys.__stderr__
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.__stderr__ = terminal
+    try:
+        yield
+    finally:
+        sys.__stderr__ = saved_stderr
+        terminal.flush()
+        sys.stderr.flush()
+        os.dup2(terminal_fd, 2)
+        terminal.close()
+        root.removeHandler(handler)
+        root.setLevel(saved_level)
+        handler.close()
+
+
+def run_console(settings: Settings, args: object = None) -> int:
+    """Open the console for ``settings`` (camera, home, greeting, mute...) until the user quits;
+    returns the exit status (0).
+
+    ``args`` is the parsed command line, passed through by the CLI; every option the console
+    uses is already in ``settings``. Raises :class:`GatekeeperError` before the screen opens
+    when the camera path or the database cannot be used.
+    """
+    feed = open_source(settings.camera, fps=settings.fps, loop=settings.loop)
+    gatekeeper = Gatekeeper(settings)
+    try:
+        with _stderr_to_log(settings.data_dir / LOG_FILE):
+            GatekeeperApp(gatekeeper, feed).run()
+    finally:
+        gatekeeper.close()
+    return 0

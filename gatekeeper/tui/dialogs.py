@@ -1,0 +1,227 @@
+"""Modal dialogs: names, image paths, confirmation, export, threshold and log filter.
+
+Every dialog works from the keyboard alone: Tab moves between fields, Enter in a field submits,
+Escape cancels. Input is validated here (names, dates, numbers, decisions) and a problem is
+shown in the dialog, which stays open; the work itself is done by the caller, off the UI thread.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from gatekeeper.errors import UsageError
+from gatekeeper.store import DECISIONS, AttemptFilter, validate_name
+
+
+def parse_when(text: str, *, end: bool) -> datetime | None:
+    """A local date (``YYYY-MM-DD``) or date and time (ISO 8601) as an aware datetime.
+
+    An empty text is ``None``. With ``end``, a bare date means the end of that day (the next
+    midnight), so "until 2026-11-28" includes the 28th. Raises :class:`UsageError`.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"not a date: {text!r} (use YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
+    if end and len(text) == 10:
+        moment += timedelta(days=1)
+    return moment if moment.tzinfo else moment.astimezone()
+
+
+class Dialog(ModalScreen):
+    """A titled box of fields with OK and Cancel, and an error line.
+
+    Subclasses yield their fields from :meth:`fields` and turn them into a result in
+    :meth:`result`, raising :class:`UsageError` (shown in the dialog) when they are wrong.
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    HEADING = ""
+    OK = "OK"
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.HEADING, classes="dialog-title")
+            yield from self.fields()
+            yield Static("", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.OK, variant="primary", id="ok")
+                yield Button("Cancel", id="cancel")
+
+    def fields(self) -> ComposeResult:
+        yield from ()
+
+    def result(self) -> object:
+        raise NotImplementedError
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#ok")
+    def submit(self) -> None:
+        try:
+            value = self.result()
+        except UsageError as exc:
+            self.query_one(".dialog-error", Static).update(str(exc))
+            return
+        self.dismiss(value)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NameDialog(Dialog):
+    """Ask for a person's name → the validated name."""
+
+    OK = "Enrol"
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.HEADING = title
+
+    def fields(self) -> ComposeResult:
+        yield Input(placeholder="name", id="name")
+
+    def result(self) -> str:
+        return validate_name(self.query_one("#name", Input).value)
+
+
+class EnrolImageDialog(Dialog):
+    """Ask for a name and an image path → ``(name, Path)``."""
+
+    HEADING = "Enrol from an image file"
+    OK = "Enrol"
+
+    def fields(self) -> ComposeResult:
+        yield Input(placeholder="name", id="name")
+        yield Input(placeholder="path to a photo with one face", id="path")
+
+    def result(self) -> tuple[str, Path]:
+        name = validate_name(self.query_one("#name", Input).value)
+        path = Path(self.query_one("#path", Input).value.strip()).expanduser()
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+        return name, path
+
+
+class ConfirmDialog(Dialog):
+    """Ask a yes/no question → True, or None when cancelled."""
+
+    OK = "Yes"
+
+    def __init__(self, title: str, question: str, *, ok: str = "Yes") -> None:
+        super().__init__()
+        self.HEADING = title
+        self.OK = ok
+        self._question = question
+
+    def fields(self) -> ComposeResult:
+        yield Static(self._question, classes="dialog-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    def result(self) -> bool:
+        return True
+
+
+def _decision_select(value: str | None) -> Select[str]:
+    return Select(
+        [(decision, decision) for decision in DECISIONS],
+        prompt="any decision",
+        value=value if value is not None else Select.NULL,
+        id="decision",
+    )
+
+
+def _decision(select: Select[str]) -> str | None:
+    return None if select.value is Select.NULL else str(select.value)
+
+
+class ExportDialog(Dialog):
+    """Ask where to export the access log, and which attempts → ``(Path, AttemptFilter)``."""
+
+    HEADING = "Export the access log as CSV"
+    OK = "Export"
+
+    def __init__(self, default_path: Path) -> None:
+        super().__init__()
+        self._default_path = default_path
+
+    def fields(self) -> ComposeResult:
+        yield Input(str(self._default_path), placeholder="CSV file", id="path")
+        yield Input(placeholder="from (YYYY-MM-DD [HH:MM]), optional", id="since")
+        yield Input(placeholder="until (YYYY-MM-DD: that day included), optional", id="until")
+        yield Input(placeholder="person, optional", id="person")
+        yield _decision_select(None)
+
+    def result(self) -> tuple[Path, AttemptFilter]:
+        path = Path(self.query_one("#path", Input).value.strip()).expanduser()
+        if not path.name or path.is_dir():
+            raise UsageError("give the path of a CSV file to write")
+        if not path.parent.is_dir():
+            raise UsageError(f"no such folder: {path.parent}")
+        person = self.query_one("#person", Input).value.strip() or None
+        return path, AttemptFilter(
+            since=parse_when(self.query_one("#since", Input).value, end=False),
+            until=parse_when(self.query_one("#until", Input).value, end=True),
+            person=person,
+            decision=_decision(self.query_one("#decision", Select)),
+        )
+
+
+class FilterDialog(Dialog):
+    """Ask which attempts the access log shows → an :class:`AttemptFilter`."""
+
+    HEADING = "Filter the access log"
+    OK = "Apply"
+
+    def __init__(self, current: AttemptFilter) -> None:
+        super().__init__()
+        self._current = current
+
+    def fields(self) -> ComposeResult:
+        yield Input(self._current.person or "", placeholder="person (empty: anyone)", id="person")
+        yield _decision_select(self._current.decision)
+
+    def result(self) -> AttemptFilter:
+        person = self.query_one("#person", Input).value.strip() or None
+        return AttemptFilter(person=person, decision=_decision(self.query_one("#decision", Select)))
+
+
+class ThresholdDialog(Dialog):
+    """Show the site's threshold and ask for a new one → ``float``."""
+
+    HEADING = "Distance threshold"
+    OK = "Set"
+
+    def __init__(self, current: float | None) -> None:
+        super().__init__()
+        self._current = current
+
+    def fields(self) -> ComposeResult:
+        known = "unknown" if self._current is None else f"{self._current:g}"
+        yield Static(
+            f"Current threshold: {known} (L2 distance; a face at or under it is a match). "
+            "Lower is stricter.",
+            classes="dialog-text",
+        )
+        value = "" if self._current is None else f"{self._current:g}"
+        yield Input(value, placeholder="new threshold, e.g. 0.55", id="threshold")
+
+    def result(self) -> float:
+        text = self.query_one("#threshold", Input).value.strip()
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(f"not a number: {text!r}") from None

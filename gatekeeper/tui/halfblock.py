@@ -1,0 +1,97 @@
+"""Camera frames drawn in the terminal with Unicode half blocks.
+
+Each terminal cell shows two image pixels stacked vertically: the upper half block ``▀`` in the
+upper pixel's colour (foreground) over the lower pixel's colour (background). Terminal cells are
+about twice as high as wide, so the pixels come out roughly square. It needs nothing but 24-bit
+colour, which works over any SSH connection (Rich downgrades it on lesser terminals).
+
+The frame is downscaled first (OpenCV, area interpolation) to at most ``cols × 2·rows`` pixels,
+keeping its aspect ratio; face boxes are drawn onto the small copy and each face is labelled
+with its name above its box.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+
+from gatekeeper.live import FaceResult
+
+UPPER_HALF = "▀"
+
+#: Box and label colours (RGB) by verdict: granted green, denied yellow, unknown red.
+VERDICT_COLOURS: dict[str, tuple[int, int, int]] = {
+    "granted": (40, 200, 80),
+    "denied": (230, 200, 40),
+    "unknown": (230, 60, 60),
+}
+#: Colour of faces too small to be matched, and of any other verdict.
+OTHER_COLOUR = (150, 150, 150)
+
+
+def fit(width: int, height: int, cols: int, rows: int) -> tuple[int, int]:
+    """The pixel size ``(w, h)`` of a ``width × height`` image scaled to fit ``cols`` cells
+    across and ``rows`` cells down (two pixels per cell vertically), aspect kept, ``h`` even;
+    ``(0, 0)`` when nothing fits."""
+    if width <= 0 or height <= 0 or cols <= 0 or rows <= 0:
+        return 0, 0
+    scale = min(cols / width, 2 * rows / height)
+    w = min(cols, round(width * scale))
+    h = min(2 * rows, round(height * scale / 2) * 2)
+    return (w, h) if w >= 1 and h >= 2 else (0, 0)
+
+
+def face_label(face: FaceResult) -> str:
+    """What is written above a face box: the name, ``?`` for an unknown face, nothing for a
+    face too small to match."""
+    if face.name:
+        return face.name
+    return "?" if face.verdict == "unknown" else ""
+
+
+def render_frame(
+    image: np.ndarray, faces: Sequence[FaceResult], cols: int, rows: int
+) -> list[Strip]:
+    """The RGB ``uint8 (H, W, 3)`` ``image`` with its face boxes as at most ``rows`` strips of
+    ``cols`` cells, centred horizontally; ``[]`` when the area is too small. Boxes are in the
+    image's own pixels (``(x, y, w, h)``)."""
+    height, width = image.shape[:2]
+    w, h = fit(width, height, cols, rows)
+    if not w:
+        return []
+    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    sx, sy = w / width, h / height
+    labels: list[tuple[int, int, str, tuple[int, int, int]]] = []
+    for face in faces:
+        colour = VERDICT_COLOURS.get(face.verdict, OTHER_COLOUR)
+        x, y, bw, bh = face.box
+        x0, y0 = max(0, round(x * sx)), max(0, round(y * sy))
+        x1, y1 = min(w - 1, round((x + bw) * sx) - 1), min(h - 1, round((y + bh) * sy) - 1)
+        if x1 < x0 or y1 < y0:
+            continue
+        cv2.rectangle(small, (x0, y0), (x1, y1), colour, 1)
+        row = y0 // 2 - 1 if y0 >= 2 else y1 // 2 + 1
+        labels.append((min(row, h // 2 - 1), x0, face_label(face), colour))
+    pad = (cols - w) // 2
+    strips = []
+    for row, (top, bottom) in enumerate(
+        zip(small[0::2].tolist(), small[1::2].tolist(), strict=True)
+    ):
+        cells = [
+            Segment(UPPER_HALF, Style.from_color(Color.from_rgb(*t), Color.from_rgb(*b)))
+            for t, b in zip(top, bottom, strict=True)
+        ]
+        for label_row, col, text, colour in labels:
+            if label_row == row:
+                style = Style(color="black", bgcolor=Color.from_rgb(*colour), bold=True)
+                for i, char in enumerate(text[: max(0, w - col)]):
+                    cells[col + i] = Segment(char, style)
+        segments = [Segment(" " * pad), *cells] if pad else cells
+        strips.append(Strip(segments, pad + w))
+    return strips

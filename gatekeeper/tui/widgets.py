@@ -1,0 +1,343 @@
+"""The console's widgets: camera status, latest match, frame preview and the access log.
+
+They only display what they are given; the one that reads the store (:class:`AccessLog`) does
+so in thread workers and gets the rows back as messages.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import DataTable, Static
+
+from gatekeeper.errors import GatekeeperError
+from gatekeeper.live import FaceResult, LiveStats, PipelineState, RecordedDecision
+from gatekeeper.service import Gatekeeper
+from gatekeeper.store import AttemptFilter, AttemptRow
+from gatekeeper.store.export import describe
+from gatekeeper.tui.halfblock import render_frame
+from gatekeeper.vision.camera import CameraState, CameraStatus
+
+#: Rich styles of the decisions, everywhere in the console.
+DECISION_STYLES = {"granted": "bold green", "denied": "bold yellow", "unknown": "bold red"}
+#: Rich styles of the camera states.
+CAMERA_STYLES = {
+    CameraState.LIVE: "bold green",
+    CameraState.CONNECTING: "yellow",
+    CameraState.RECONNECTING: "yellow",
+    CameraState.LOST: "bold red",
+    CameraState.ENDED: "dim",
+    CameraState.NONE: "dim",
+}
+#: The distance gauge spans 0 to this multiple of the threshold.
+GAUGE_RANGE = 1.5
+
+
+def local_time(moment: datetime, fmt: str = "%d %b %H:%M:%S") -> str:
+    """A timezone-aware time as local time text."""
+    return moment.astimezone().strftime(fmt)
+
+
+def distance_gauge(distance: float | None, threshold: float, width: int) -> Text:
+    """``distance`` against ``threshold`` as a bar of ``width`` cells: filled up to the
+    distance (green within the threshold, red beyond), ``│`` marking the threshold."""
+    full = GAUGE_RANGE * threshold
+    mark = round(width * threshold / full)
+    filled = 0 if distance is None else min(width, round(width * distance / full))
+    style = "green" if distance is not None and distance <= threshold else "red"
+    bar = Text()
+    for i in range(width):
+        if i == mark:
+            bar.append("│", "bold")
+        else:
+            bar.append("█" if i < filled else "·", style if i < filled else "dim")
+    return bar
+
+
+class CameraPanel(Static):
+    """Source, state, captured and processed frame rates, latency and the newest frame's age."""
+
+    def show(
+        self,
+        camera: CameraStatus,
+        pipeline: PipelineState,
+        pipeline_message: str | None,
+        stats: LiveStats | None,
+    ) -> None:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        room = max(8, self.content_size.width - 8)
+        source = camera.source if len(camera.source) <= room else "…" + camera.source[1 - room :]
+        text.append("Source  ", "dim").append(source + "\n")
+        text.append("State   ", "dim")
+        if pipeline in (PipelineState.LOADING, PipelineState.FAILED):
+            style = "yellow" if pipeline is PipelineState.LOADING else "bold red"
+            text.append(pipeline.value, style)
+            if pipeline_message:
+                text.append(f": {pipeline_message}", style)
+        else:
+            text.append(camera.state.value, CAMERA_STYLES[camera.state])
+            if camera.error and camera.state is not CameraState.LIVE:
+                text.append(f" ({camera.error})", "dim")
+        processed = stats.processed_fps if stats else 0.0
+        text.append("\nFPS     ", "dim")
+        text.append(f"{camera.captured_fps:4.1f} captured  {processed:4.1f} processed")
+        text.append("\nLatency ", "dim")
+        if stats:
+            text.append(
+                f"{stats.latency_s * 1000:4.0f} ms  median {stats.latency_median_s * 1000:.0f}"
+                f"  p95 {stats.latency_p95_s * 1000:.0f}"
+            )
+        else:
+            text.append("—")
+        text.append("\nFrame   ", "dim")
+        age = camera.last_frame_age_s
+        text.append("—" if age is None else f"#{camera.frame_id}, {age:.1f} s ago")
+        if stats and (stats.unrecorded or stats.dropped or stats.failed):
+            text.append("\nIssues  ", "dim")
+            text.append(
+                f"{stats.unrecorded} unrecorded, {stats.dropped} dropped, "
+                f"{stats.failed} failed frames",
+                "bold yellow",
+            )
+        self.update(text)
+
+
+class MatchPanel(Static):
+    """The latest access decision: who, how close against the threshold, what, when."""
+
+    def on_mount(self) -> None:
+        self.update(Text("no decision yet", "dim"))
+
+    def show(self, recorded: RecordedDecision, threshold: float) -> None:
+        decision = recorded.decision
+        style = DECISION_STYLES[decision.kind]
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append((decision.name or "UNKNOWN") + "  ", "bold")
+        text.append(decision.kind.upper(), style)
+        text.append(f"  {local_time(recorded.time, '%H:%M:%S')}\n", "dim")
+        distance = decision.distance if np.isfinite(decision.distance) else None
+        text.append("—" if distance is None else f"{distance:.2f}")
+        text.append(" ")
+        text.append_text(distance_gauge(distance, threshold, max(5, self.size.width - 12)))
+        text.append(f" {threshold:.2f}")
+        if recorded.attempt_id is None:
+            text.append("\nnot recorded yet (store unavailable)", "yellow")
+        self.update(text)
+
+
+class FramePreview(Widget):
+    """The last processed camera frame with its face boxes, in half blocks.
+
+    :meth:`show` renders at once (call it at a capped rate: it downscales on this thread); the
+    widget re-renders its last frame when resized. Without a frame it shows a message.
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._frame: tuple[np.ndarray, tuple[FaceResult, ...]] | None = None
+        self._strips: list[Strip] = []
+        self._message = "loading models…"
+
+    def show(self, image: np.ndarray, faces: tuple[FaceResult, ...]) -> None:
+        self._frame = (image, faces)
+        self._render_frame()
+
+    def show_message(self, message: str) -> None:
+        self._frame = None
+        self._strips = []
+        self._message = message
+        self.refresh()
+
+    def on_resize(self) -> None:
+        self._render_frame()
+
+    def _render_frame(self) -> None:
+        if self._frame is not None:
+            image, faces = self._frame
+            self._strips = render_frame(image, faces, self.size.width, self.size.height)
+            self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        top = (height - len(self._strips)) // 2
+        if self._strips:
+            return self._strips[y - top] if 0 <= y - top < len(self._strips) else Strip.blank(width)
+        if y == height // 2:
+            return Strip([Segment(self._message.center(width)[:width], Style(dim=True))], width)
+        return Strip.blank(width)
+
+
+class _Page(Message):
+    """Rows read for the access log: the first page (``before_id`` None) or an older one."""
+
+    def __init__(self, generation: int, rows: list[AttemptRow], before_id: int | None) -> None:
+        super().__init__()
+        self.generation = generation
+        self.rows = rows
+        self.before_id = before_id
+
+
+class _Head(Message):
+    """The newest rows, read to find attempts recorded since the log was loaded."""
+
+    def __init__(self, generation: int, rows: list[AttemptRow]) -> None:
+        super().__init__()
+        self.generation = generation
+        self.rows = rows
+
+
+class _ReadFailed(Message):
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+
+class AccessLog(Vertical):
+    """The attempt log, newest first, read page by page as the cursor goes down.
+
+    Keyset pagination: the first :data:`PAGE_SIZE` rows are read at once; when the cursor comes
+    within :data:`PREFETCH_ROWS` of the last loaded row the next page (``before_id`` = the
+    oldest loaded attempt) is read. :meth:`refresh_head` reads the newest rows and puts those
+    not shown yet at the top. Every read runs in a thread worker; a read started before the
+    filter changed is ignored when it returns (``generation``).
+    """
+
+    PAGE_SIZE = 200
+    PREFETCH_ROWS = 40
+    HEAD_ROWS = 50
+
+    def __init__(self, gatekeeper: Gatekeeper, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._gatekeeper = gatekeeper
+        self.filter = AttemptFilter()
+        self._generation = 0
+        self._order: dict[int, tuple[datetime, int]] = {}
+        self._oldest_id: int | None = None
+        self._exhausted = False
+        self._loading = False
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="log-table", cursor_type="row", zebra_stripes=True)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    @property
+    def loaded(self) -> int:
+        """Rows held in the table."""
+        return len(self._order)
+
+    def on_mount(self) -> None:
+        self.table.add_column("Time", key="time")
+        self.table.add_column("Person", key="person")
+        self.table.add_column("Decision", key="decision")
+        self.table.add_column("Dist.", key="distance")
+        self.table.add_column("Camera", key="camera")
+        self.table.add_column("#", key="id")
+        self.set_filter(self.filter)
+
+    def set_filter(self, filter: AttemptFilter) -> None:
+        """Show the attempts matching ``filter`` (from the first page)."""
+        self.filter = filter
+        self.border_title = f"Access log — {describe(filter)}"
+        self._generation += 1
+        self._exhausted = False
+        self._loading = True
+        self._read_page(self._generation, filter, None)
+
+    def refresh_head(self) -> None:
+        """Look for attempts newer than those shown (recorded here or by another process)."""
+        self._read_head(self._generation, self.filter)
+
+    @work(thread=True, group="log-read")
+    def _read_page(self, generation: int, filter: AttemptFilter, before_id: int | None) -> None:
+        try:
+            rows = self._gatekeeper.store.query_attempts(
+                filter, limit=self.PAGE_SIZE, before_id=before_id
+            )
+        except GatekeeperError as exc:
+            self.post_message(_ReadFailed(str(exc)))
+            rows = []
+        self.post_message(_Page(generation, rows, before_id))
+
+    @work(thread=True, group="log-head")
+    def _read_head(self, generation: int, filter: AttemptFilter) -> None:
+        try:
+            rows = self._gatekeeper.store.query_attempts(filter, limit=self.HEAD_ROWS)
+        except GatekeeperError as exc:
+            self.post_message(_ReadFailed(str(exc)))
+            return
+        self.post_message(_Head(generation, rows))
+
+    def _add(self, row: AttemptRow) -> None:
+        self._order[row.id] = (row.time, row.id)
+        self.table.add_row(
+            local_time(row.time),
+            row.person_name or "—",
+            Text(row.decision, DECISION_STYLES.get(row.decision, "")),
+            "—" if row.distance is None else f"{row.distance:.2f}",
+            row.camera_id,
+            row.id,
+            key=str(row.id),
+        )
+
+    @on(_Page)
+    def _page_read(self, message: _Page) -> None:
+        if message.generation != self._generation:
+            return
+        if message.before_id is None:
+            self.table.clear()
+            self._order.clear()
+        for row in message.rows:
+            if row.id not in self._order:
+                self._add(row)
+        if message.rows:
+            self._oldest_id = message.rows[-1].id
+        self._exhausted = len(message.rows) < self.PAGE_SIZE
+        self._loading = False
+
+    @on(_Head)
+    def _head_read(self, message: _Head) -> None:
+        if message.generation != self._generation or self._loading:
+            return
+        new = [row for row in message.rows if row.id not in self._order]
+        if not new:
+            return
+        if len(new) == len(message.rows) and self._order:  # a gap: more arrived than we read
+            self.set_filter(self.filter)
+            return
+        table = self.table
+        at_top = table.cursor_row == 0
+        for row in new:
+            self._add(row)
+        table.sort("id", key=lambda attempt_id: self._order[attempt_id], reverse=True)
+        if not at_top:
+            table.move_cursor(row=table.cursor_row + len(new), animate=False)
+        if self._oldest_id is None:
+            self._oldest_id = message.rows[-1].id
+
+    @on(_ReadFailed)
+    def _read_failed(self, message: _ReadFailed) -> None:
+        self.notify(f"cannot read the access log: {message.message}", severity="error")
+
+    @on(DataTable.RowHighlighted)
+    def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
+        if (
+            not self._exhausted
+            and not self._loading
+            and self._oldest_id is not None
+            and event.cursor_row >= self.table.row_count - self.PREFETCH_ROWS
+        ):
+            self._loading = True
+            self._read_page(self._generation, self.filter, self._oldest_id)
