@@ -33,8 +33,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
-from collections.abc import Callable, Iterator, Sequence
+import multiprocessing
+import os
+import sqlite3
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from json import encoder as json_encoder
 from typing import Any
@@ -196,87 +202,206 @@ class ChainReport:
         return f"audit chain BROKEN at {self.first_break} ({self.rows_checked} rows verified)"
 
 
-def _stream(db: Database) -> Iterator[tuple[Any, ...]]:
-    """Every chained row of both tables in ``seq`` order as ``(table, seq, prev_hash, *values,
-    NULL padding..., row_hash, id)``: the canonical array is a prefix of the row, and SQLite
-    merges the two ``seq`` indexes itself."""
+#: Chains at least this long are verified by several processes (when there are CPUs to spare).
+PARALLEL_MIN_ROWS = 200_000
+#: At most this many verifying processes.
+MAX_WORKERS = 4
+
+
+@dataclass(frozen=True)
+class _RowRef:
+    table: str
+    row_id: int
+    seq: int
+
+
+@dataclass(frozen=True)
+class _Segment:
+    """What verifying the rows of one ``seq`` range found on its own.
+
+    The first row's sequence number and its link to the previous range are left to
+    ``_stitch``, which knows the previous range. ``rows_ok`` counts rows verified before
+    ``found`` (all rows when ``found`` is None); ``first_ok`` says whether the first row's own
+    hash matched.
+    """
+
+    first: _RowRef | None
+    first_prev: str | None
+    first_ok: bool
+    last: _RowRef | None
+    last_hash: str | None
+    rows_ok: int
+    found: ChainBreak | None
+
+
+def _stream(connection: sqlite3.Connection, first: int, last: int) -> Iterator[tuple[Any, ...]]:
+    """The chained rows of both tables with ``first <= seq <= last``, in ``seq`` order, as
+    ``(table, seq, prev_hash, *values, NULL padding..., row_hash, id)``: the canonical array is
+    a prefix of the row, and SQLite merges the two ``seq`` indexes itself."""
     width = max(len(columns) for columns in CHAINED_COLUMNS.values())
     selects = []
     for table, columns in CHAINED_COLUMNS.items():
         values = [f'"{name}"' for name in columns] + ["NULL"] * (width - len(columns))
         selects.append(
-            f"SELECT '{table}', seq, prev_hash, {', '.join(values)}, row_hash, id FROM \"{table}\""
+            f"SELECT '{table}', seq, prev_hash, {', '.join(values)}, row_hash, id "
+            f'FROM "{table}" WHERE seq BETWEEN ? AND ?'
         )
-    cursor = db.execute_sql(" UNION ALL ".join(selects) + " ORDER BY 2")
+    sql = " UNION ALL ".join(selects) + " ORDER BY 2"
+    cursor = connection.execute(sql, (first, last) * len(selects))
     while batch := cursor.fetchmany(10_000):
         yield from batch
 
 
-def verify_chain(db: Database, key: bytes | None) -> ChainReport:
-    """Recompute the chain from the genesis hash and report the first break, if any.
-
-    Streams both tables in ``seq`` order in chunks, never building row objects, so memory
-    stays flat; runs inside one read transaction so it sees a consistent snapshot.
-    """
-    with db.atomic():
-        return _verify(db, key)
-
-
-def _verify(db: Database, key: bytes | None) -> ChainReport:
-    head = db.execute_sql("SELECT seq, hash, signature FROM chain_head WHERE id = 1").fetchone()
-    signed = key is not None
-    if head is None:
-        missing = ChainBreak("chain_head", None, None, DELETED, "the chain head row is missing")
-        return ChainReport(False, 0, 0, signed, missing)
-    head_seq, head_hash, signature = head
-
-    def broken(checked: int, *where: Any) -> ChainReport:
-        return ChainReport(False, checked, head_seq, signed, ChainBreak(*where))
-
-    expected = 1
-    last_hash = GENESIS_HASH
-    last_table, last_id = "", 0
+def _check_segment(rows: Iterable[tuple[Any, ...]]) -> _Segment:
+    """Check sequence numbers, row hashes and links within one range (see ``_Segment``)."""
     widths = {table: 3 + len(columns) for table, columns in CHAINED_COLUMNS.items()}
     encode, sha256 = _encode_array, hashlib.sha256
-    for row in _stream(db):
+    first: _RowRef | None = None
+    first_prev: str | None = None
+    last: _RowRef | None = None
+    last_hash: str | None = None
+    ok = 0
+    for row in rows:
         table, seq, prev, stored, row_id = row[0], row[1], row[2], row[-2], row[-1]
-        checked = expected - 1
-        if seq > head_seq:
-            detail = f"sequence number beyond the chain head (seq {head_seq})"
-            return broken(checked, table, row_id, seq, INSERTED, detail)
-        if seq < expected:
-            detail = f"sequence number already used by {last_table} #{last_id}"
-            return broken(checked, table, row_id, seq, INSERTED, detail)
-        if seq > expected:
-            detail = f"row(s) with seq {expected}..{seq - 1} are missing before this row"
-            return broken(checked, table, row_id, seq, DELETED, detail)
-        try:
-            digest = sha256(encode(row[: widths[table]]).encode("utf-8")).hexdigest()
-        except (TypeError, ValueError):
-            digest = None
-        if digest != stored:
-            detail = "the row's contents do not match its hash"
-            return broken(checked, table, row_id, seq, EDITED, detail)
-        if prev != last_hash:
-            if seq == 1:
-                detail = "the first row does not start from the genesis hash"
-                return broken(checked, table, row_id, seq, INSERTED, detail)
+        found = None
+        if last is None:
+            first, first_prev = _RowRef(table, row_id, seq), prev
+        elif seq <= last.seq:
+            detail = f"sequence number already used by {last.table} #{last.row_id}"
+            found = ChainBreak(table, row_id, seq, INSERTED, detail)
+        elif seq > last.seq + 1:
+            detail = f"row(s) with seq {last.seq + 1}..{seq - 1} are missing before this row"
+            found = ChainBreak(table, row_id, seq, DELETED, detail)
+        if found is None:
+            try:
+                digest = sha256(encode(row[: widths[table]]).encode("utf-8")).hexdigest()
+            except (TypeError, ValueError):
+                digest = None
+            if digest != stored:
+                detail = "the row's contents do not match its hash"
+                found = ChainBreak(table, row_id, seq, EDITED, detail)
+                if last is None:
+                    return _Segment(first, first_prev, False, None, None, 0, found)
+        if found is None and last is not None and prev != last_hash:
             detail = "the row's hash was rewritten; the next row still links to the original"
-            return broken(checked - 1, last_table, last_id, seq - 1, EDITED, detail)
-        last_hash, last_table, last_id = stored, table, row_id
-        expected += 1
-    checked = expected - 1
+            found = ChainBreak(last.table, last.row_id, last.seq, EDITED, detail)
+            ok -= 1
+        if found is not None:
+            return _Segment(first, first_prev, True, last, last_hash, ok, found)
+        last, last_hash = _RowRef(table, row_id, seq), stored
+        ok += 1
+    return _Segment(first, first_prev, True, last, last_hash, ok, None)
+
+
+def _verify_range(path: str, first: int, last: int) -> _Segment:
+    """``_check_segment`` over one range, in a worker process with its own read-only
+    connection."""
+    uri = f"file:{urllib.parse.quote(path)}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        connection.execute("BEGIN")
+        return _check_segment(_stream(connection, first, last))
+    finally:
+        connection.close()
+
+
+def _stitch(
+    segments: Iterable[_Segment], head_seq: int, head_hash: str
+) -> tuple[ChainBreak | None, int]:
+    """Join consecutive ranges: the first break in ``seq`` order, or the rows verified."""
+    expected, last_hash, last, checked = 1, GENESIS_HASH, None, 0
+    for segment in segments:
+        first = segment.first
+        if first is None:
+            continue
+        if first.seq > expected:
+            detail = f"row(s) with seq {expected}..{first.seq - 1} are missing before this row"
+            return ChainBreak(first.table, first.row_id, first.seq, DELETED, detail), checked
+        if not segment.first_ok:
+            return segment.found, checked
+        if segment.first_prev != last_hash:
+            if last is None:
+                detail = "the first row does not start from the genesis hash"
+                return ChainBreak(first.table, first.row_id, first.seq, INSERTED, detail), checked
+            detail = "the row's hash was rewritten; the next row still links to the original"
+            return ChainBreak(last.table, last.row_id, last.seq, EDITED, detail), checked - 1
+        if segment.found is not None:
+            return segment.found, checked + segment.rows_ok
+        checked += segment.rows_ok
+        expected, last_hash, last = segment.last.seq + 1, segment.last_hash, segment.last
     if checked < head_seq:
         detail = f"row(s) with seq {expected}..{head_seq} are missing (newest rows deleted)"
-        return broken(checked, "chain_head", None, expected, DELETED, detail)
+        return ChainBreak("chain_head", None, expected, DELETED, detail), checked
     if last_hash != head_hash:
         detail = "the head's hash does not match the newest row"
-        return broken(checked, "chain_head", None, head_seq, HEAD_MISMATCH, detail)
-    if key is not None and head_seq > 0:
+        return ChainBreak("chain_head", None, head_seq, HEAD_MISMATCH, detail), checked
+    return None, checked
+
+
+def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None) -> ChainReport:
+    """Recompute the chain from the genesis hash and report the first break, if any.
+
+    Streams rows in ``seq`` order in chunks, never building row objects, so memory stays flat.
+    ``workers`` processes (default: one per CPU, up to ``MAX_WORKERS``, for chains of at least
+    ``PARALLEL_MIN_ROWS`` rows; else this process alone) each check a ``seq`` range, and the
+    ranges are then joined; the result is the same as checking in one pass.
+    """
+    with db.atomic():
+        connection = db.connection()
+        head = connection.execute(
+            "SELECT seq, hash, signature FROM chain_head WHERE id = 1"
+        ).fetchone()
+        signed = key is not None
+        if head is None:
+            missing = ChainBreak("chain_head", None, None, DELETED, "the chain head row is missing")
+            return ChainReport(False, 0, 0, signed, missing)
+        head_seq, head_hash, signature = head
+        stray = _outside(connection, head_seq)
+        if stray is not None:
+            return ChainReport(False, 0, head_seq, signed, stray)
+        if workers is None:
+            enough = head_seq >= PARALLEL_MIN_ROWS
+            workers = min(os.cpu_count() or 1, MAX_WORKERS) if enough else 1
+        if workers <= 1:
+            segments: Iterable[_Segment] = [_check_segment(_stream(connection, 1, head_seq))]
+        else:
+            segments = _parallel_segments(db.database, head_seq, workers)
+        found, checked = _stitch(segments, head_seq, head_hash)
+    if found is None and key is not None and head_seq > 0:
         if signature is None:
-            detail = "the chain head is not signed"
-            return broken(checked, "chain_head", None, head_seq, BAD_SIGNATURE, detail)
-        if not hmac.compare_digest(signature, sign_head(key, head_seq, head_hash)):
+            found = ChainBreak(
+                "chain_head", None, head_seq, BAD_SIGNATURE, "the chain head is not signed"
+            )
+        elif not hmac.compare_digest(signature, sign_head(key, head_seq, head_hash)):
             detail = "the head signature does not match (chain rewritten, or a different key)"
-            return broken(checked, "chain_head", None, head_seq, BAD_SIGNATURE, detail)
-    return ChainReport(True, checked, head_seq, signed)
+            found = ChainBreak("chain_head", None, head_seq, BAD_SIGNATURE, detail)
+    return ChainReport(found is None, checked, head_seq, signed, found)
+
+
+def _outside(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | None:
+    """A row whose ``seq`` lies outside ``1..head_seq`` (inserted behind the head's back)."""
+    for table in CHAINED_COLUMNS:
+        row = connection.execute(
+            f'SELECT id, seq FROM "{table}" WHERE seq < 1 OR seq > ? ORDER BY seq LIMIT 1',
+            (head_seq,),
+        ).fetchone()
+        if row is not None:
+            detail = f"sequence number outside the chain (1..{head_seq})"
+            return ChainBreak(table, row[0], row[1], INSERTED, detail)
+    return None
+
+
+def _ranges(head_seq: int, parts: int) -> list[tuple[int, int]]:
+    """``1..head_seq`` cut into at most ``parts`` consecutive, nearly equal inclusive ranges."""
+    bounds = [1 + head_seq * i // parts for i in range(parts + 1)]
+    return [(lo, hi - 1) for lo, hi in itertools.pairwise(bounds) if hi > lo]
+
+
+def _parallel_segments(path: str, head_seq: int, workers: int) -> list[_Segment]:
+    """Check ``1..head_seq`` in ``workers`` ranges, one process each (spawned: safe in a
+    process that runs threads)."""
+    ranges = _ranges(head_seq, workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
+        futures = [pool.submit(_verify_range, path, lo, hi) for lo, hi in ranges]
+        return [future.result() for future in futures]

@@ -843,10 +843,11 @@ class Store:
             self._log(kind, detail)
 
     @_translated
-    def verify_chain(self) -> audit.ChainReport:
+    def verify_chain(self, *, workers: int | None = None) -> audit.ChainReport:
         """Check the audit chain (and the head signature when an audit key is set); see
-        ``gatekeeper.store.audit``."""
-        return audit.verify_chain(self._db, self._key)
+        ``gatekeeper.store.audit``. Long chains are checked by several processes unless
+        ``workers`` says how many (1: this process only)."""
+        return audit.verify_chain(self._db, self._key, workers=workers)
 
 
 def open_store(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from gatekeeper.errors import StoreError
-from gatekeeper.store import Store, open_store
+from gatekeeper.store import ChainReport, Store, audit, open_store
 from gatekeeper.store.audit import (
     BAD_SIGNATURE,
     CHAINED_COLUMNS,
@@ -25,19 +27,41 @@ from gatekeeper.store.audit import (
 )
 
 
-@pytest.fixture
-def history(store: Store, attempt: Callable) -> Store:
+@dataclass
+class History:
+    """A store with nine chained rows, and how the test verifies it."""
+
+    store: Store
+    verify: Callable[[], ChainReport]
+
+    @property
+    def path(self) -> Path:
+        return self.store.path
+
+
+def _segments_in_this_process(path: str, head_seq: int, workers: int) -> list:
+    """The worker processes' job done here, range by range (same code, same files, faster)."""
+    return [audit._verify_range(path, lo, hi) for lo, hi in audit._ranges(head_seq, workers)]
+
+
+@pytest.fixture(params=[1, 2, 4], ids=["one-pass", "2-ranges", "4-ranges"])
+def history(
+    store: Store, attempt: Callable, request: pytest.FixtureRequest, monkeypatch
+) -> History:
     """Nine chained rows: an admin event (seq 1), five attempts (2-6), a threshold change (7)
-    and two more attempts (8-9)."""
+    and two more attempts (8-9). Verified in one pass or in 2 or 4 ``seq`` ranges joined
+    afterwards, which must find the same first break."""
+    monkeypatch.setattr(audit, "_parallel_segments", _segments_in_this_process)
     alice = store.add_person("Alice")
     for i in range(5):
         store.record_attempt(**attempt(person_id=alice.id, distance=0.3 + i / 100))
     store.set_threshold(0.55)
     store.record_attempt(**attempt(decision="unknown", name=None, distance=0.9))
     store.record_attempt(**attempt(person_id=alice.id, camera_id="garage"))
-    report = store.verify_chain()
+    history = History(store, functools.partial(store.verify_chain, workers=request.param))
+    report = history.verify()
     assert report.ok and report.rows_checked == 9 and report.signature_checked
-    return store
+    return history
 
 
 @contextmanager
@@ -73,8 +97,8 @@ def _rehash_all(connection: sqlite3.Connection) -> None:
     connection.execute("UPDATE chain_head SET hash = ? WHERE id = 1", (prev,))
 
 
-def _break(store: Store) -> tuple[str, int | None, int | None, str]:
-    report = store.verify_chain()
+def _break(history: History) -> tuple[str, int | None, int | None, str]:
+    report = history.verify()
     assert not report.ok
     found = report.first_break
     return found.table, found.row_id, found.seq, found.reason
@@ -123,14 +147,14 @@ def test_deleted_middle_row_is_detected(history: Store) -> None:
         connection.execute("DELETE FROM attempt WHERE seq = 4")
     table, _, seq, reason = _break(history)
     assert (table, seq, reason) == ("attempt", 5, DELETED)
-    assert "seq 4..4 are missing" in history.verify_chain().first_break.detail
+    assert "seq 4..4 are missing" in history.verify().first_break.detail
 
 
 def test_deleted_newest_rows_are_detected(history: Store) -> None:
     with raw(history.path) as connection:
         connection.execute("DELETE FROM attempt WHERE seq >= 8")
     assert _break(history) == ("chain_head", None, 8, DELETED)
-    assert "newest rows deleted" in history.verify_chain().summary()
+    assert "newest rows deleted" in history.verify().summary()
 
 
 def test_row_inserted_with_sqlite3_is_detected(history: Store) -> None:
@@ -169,7 +193,7 @@ def test_missing_head_is_detected_and_blocks_writes(history: Store, attempt: Cal
         connection.execute("DELETE FROM chain_head")
     assert _break(history)[3] == DELETED
     with pytest.raises(StoreError, match="chain head is missing"):
-        history.record_attempt(**attempt())
+        history.store.record_attempt(**attempt())
 
 
 def test_full_rewrite_needs_the_key(history: Store, db_path: Path, images_dir: Path) -> None:
@@ -194,10 +218,22 @@ def test_write_without_the_key_leaves_the_head_unsigned(
         keyless.log_admin_event("export", "0 attempts")
     table, _, _, reason = _break(history)
     assert (table, reason) == ("chain_head", BAD_SIGNATURE)
-    assert "not signed" in history.verify_chain().first_break.detail
+    assert "not signed" in history.verify().first_break.detail
 
 
 def test_person_id_is_not_covered_so_erasure_keeps_the_chain(history: Store) -> None:
-    history.remove_person("Alice")
-    report = history.verify_chain()
+    history.store.remove_person("Alice")
+    report = history.verify()
     assert report.ok and report.rows_checked == 10
+
+
+def test_worker_processes_agree_with_one_pass(store: Store, attempt: Callable) -> None:
+    for i in range(40):
+        store.record_attempt(**attempt(box=(i, i, 50, 50)))
+    report = store.verify_chain(workers=2)
+    assert report.ok and report.rows_checked == 40
+    with raw(store.path) as connection:
+        connection.execute("UPDATE attempt SET box_x = 0 WHERE seq = 31")
+    in_processes, one_pass = store.verify_chain(workers=2), store.verify_chain(workers=1)
+    assert in_processes == one_pass
+    assert (one_pass.first_break.seq, one_pass.first_break.reason) == (31, EDITED)
