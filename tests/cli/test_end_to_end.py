@@ -1,0 +1,241 @@
+"""The command line end to end on real photos, in-process with one shared engine: the tutorial's
+seed folder and door-camera frames, the face_recognition probes, Unicode names through enrolment,
+export and erasure, access states, thresholds and re-encoding."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gatekeeper import cli
+from gatekeeper.config import DEFAULT_THRESHOLD
+
+#: Who each tutorial door-camera frame shows (see tests/vision/test_engine.py).
+CAMERA_FRAMES = {
+    "camera_0": "younes",
+    "camera_1": "bertrand",
+    "camera_2": "benoit",
+    "camera_3": "bertrand",
+    "camera_4": "dan",
+    "camera_5": "arnaud",
+}
+
+#: Single-face probes and who they are (shared data README).
+PROBES = {
+    "alex_lacamoire1.jpg": "alex_lacamoire",
+    "alex-lacamoire.png": "alex_lacamoire",
+    "johnsnow_test1.jpg": "kit_harington",
+    "obama1.jpg": "obama",
+    "obama3.jpg": "obama",
+    "obama-240p.jpg": "obama",
+    "obama-720p.jpg": "obama",
+    "obama_partial_face.jpg": "obama",
+    "obama_partial_face2.jpg": "obama",
+    "32bit.png": "obama",
+}
+
+
+def _identities(run, home: Path, image: Path) -> list[str | None]:
+    result = run("--home", home, "identify", image, "--json")
+    assert result.code == 0, result.err
+    return [face["identity"] for face in json.loads(result.out)]
+
+
+def _people(run, home: Path) -> dict[str, dict]:
+    result = run("--home", home, "people", "--json")
+    assert result.code == 0, result.err
+    return {p["name"]: p for p in json.loads(result.out)}
+
+
+def test_tutorial_seed_folder_then_camera_frames(run, use_engine, home, seeds, shared_data):
+    result = run("--home", home, "import", seeds)
+    assert result.code == 0, result.err
+    assert "12 encodings for 12 people, 0 already enrolled, 0 skipped" in result.out
+    people = _people(run, home)
+    assert sorted(people) == sorted(p.stem for p in seeds.iterdir())
+    assert all(p["encodings"] == 1 and p["photos"] == 1 and p["active"] for p in people.values())
+    for frame, person in CAMERA_FRAMES.items():
+        image = shared_data / "seed-images" / f"{frame}.jpg"
+        assert _identities(run, home, image) == [person], frame
+    again = run("--home", home, "import", seeds)
+    assert again.code == 0
+    assert "0 encodings for 0 people, 12 already enrolled, 0 skipped" in again.out
+
+
+def test_import_sub_folders_and_skipped_files(run, use_engine, home, train, tmp_path):
+    folder = tmp_path / "import"
+    shutil.copytree(train / "obama", folder / "obama")
+    (folder / "notes.jpg").write_text("not a photo", encoding="utf-8")
+    (folder / "readme.txt").write_text("ignored: not an image suffix", encoding="utf-8")
+    result = run("--home", home, "import", folder, "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert report["enrolled"] == {"obama": 2}
+    assert [s["path"] for s in report["skipped"]] == [str(folder / "notes.jpg")]
+    assert "not an image" in report["skipped"][0]["reason"]
+
+
+@pytest.fixture(scope="module")
+def faces_home(tmp_path_factory, new_home, engine, shared_data) -> Path:
+    """A home with every ``faces/train`` person enrolled, one ``enroll`` per person folder."""
+    home = new_home(tmp_path_factory.mktemp("faces"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cli, "engine_factory", lambda settings: engine)
+        for folder in sorted((shared_data / "faces" / "train").iterdir()):
+            photos = [str(p) for p in sorted(folder.iterdir())]
+            assert cli.main(["--home", str(home), "enroll", folder.name, *photos]) == 0
+    return home
+
+
+@pytest.mark.parametrize(("photo", "person"), sorted(PROBES.items()))
+def test_probe_photos(run, use_engine, faces_home, probe, photo, person):
+    assert _identities(run, faces_home, probe(photo)) == [person]
+
+
+@pytest.mark.parametrize(
+    ("photo", "people"),
+    [
+        ("kit_with_rose.jpg", ["kit_harington", "rose_leslie"]),
+        # The shared README says "neither enrolled", but the photo shows Obama and Biden.
+        ("two_people.jpg", ["biden", "obama"]),
+        # Obama, Biden and a child nobody enrolled.
+        ("obama_and_biden.jpg", ["biden", "obama", None]),
+        ("lin-manuel-miranda.png", [None]),
+    ],
+)
+def test_group_and_unknown_photos(run, use_engine, faces_home, probe, photo, people):
+    found = _identities(run, faces_home, probe(photo))
+    assert sorted(found, key=str) == sorted(people, key=str)
+
+
+def test_identify_json_records_each_face(run, use_engine, faces_home, probe):
+    before = json.loads(run("--home", faces_home, "log", "--json", "--limit", "1000").out)
+    result = run("--home", faces_home, "identify", probe("obama_and_biden.jpg"), "--json")
+    faces = json.loads(result.out)
+    assert len(faces) == 3
+    for face in faces:
+        assert set(face) >= {"identity", "distance", "threshold", "box"}
+        assert face["threshold"] == DEFAULT_THRESHOLD and len(face["box"]) == 4
+        assert "embedding" not in face
+    after = json.loads(run("--home", faces_home, "log", "--json", "--limit", "1000").out)
+    new = after[: len(after) - len(before)]
+    assert len(new) == 3
+    assert {row["camera"] for row in new} == {"cli"}
+    assert sorted(row["decision"] for row in new) == ["granted", "granted", "unknown"]
+
+
+def test_export_re_read_with_the_csv_module(run, use_engine, faces_home, probe, tmp_path):
+    assert _identities(run, faces_home, probe("obama1.jpg")) == ["obama"]
+    assert _identities(run, faces_home, probe("lin-manuel-miranda.png")) == [None]
+    target = tmp_path / "log.csv"
+    result = run("--home", faces_home, "export", target)
+    assert result.code == 0, result.err
+    with open(target, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert result.err.strip() == f"exported {len(rows)} attempts to {target}"
+    assert [(r["person"], r["decision"]) for r in rows[-2:]] == [
+        ("obama", "granted"),
+        ("", "unknown"),
+    ]
+    assert {r["camera_id"] for r in rows} == {"cli"}
+    assert list(tmp_path.iterdir()) == [target]  # no temporary file left behind
+    to_stdout = run("--home", faces_home, "export", "-", "--person", "obama")
+    chosen = list(csv.DictReader(io.StringIO(to_stdout.out, newline="")))
+    assert chosen and {r["person"] for r in chosen} == {"obama"}
+    assert to_stdout.err.strip() == f"exported {len(chosen)} attempts"
+
+
+def test_unicode_names_from_enrolment_to_erasure(run, use_engine, home, train, probe, tmp_path):
+    obama = sorted((train / "obama").iterdir())
+    result = run("--home", home, "enroll", "José Núñez", *obama)
+    assert (result.code, result.out) == (0, "enrolled José Núñez: 2 new encodings\n")
+    again = run("--home", home, "enroll", "José Núñez", obama[0], obama[0])
+    assert again.code == 0
+    assert "2 images already enrolled for José Núñez, not stored again" in again.out
+    assert run("--home", home, "enroll", "王小明", train / "biden" / "biden.jpg").code == 0
+    assert len(list((home / "images" / "José Núñez").iterdir())) == 2
+    assert _identities(run, home, probe("obama1.jpg")) == ["José Núñez"]
+    assert sorted(_identities(run, home, probe("two_people.jpg"))) == ["José Núñez", "王小明"]
+    exported = run("--home", home, "export", "-").out
+    assert {r["person"] for r in csv.DictReader(io.StringIO(exported))} == {"José Núñez", "王小明"}
+    people = _people(run, home)
+    assert people["José Núñez"]["encodings"] == 2 and people["José Núñez"]["photos"] == 2
+    assert people["José Núñez"]["last_seen"] is not None
+
+    removed = run("--home", home, "remove", "José Núñez", "--yes")
+    assert removed.code == 0, removed.err
+    assert removed.out == (
+        "removed José Núñez: erased 2 encodings and 2 photos; 2 attempts kept in the log\n"
+    )
+    assert not (home / "images" / "José Núñez").exists()
+    assert sorted(_people(run, home)) == ["王小明"]
+    database = sqlite3.connect(home / "data" / "gatekeeper.db")
+    assert database.execute("SELECT COUNT(*) FROM face_encoding").fetchone() == (1,)
+    database.close()
+    log = json.loads(run("--home", home, "log", "--person", "José Núñez", "--json").out)
+    assert len(log) == 2 and {r["name"] for r in log} == {"José Núñez"}
+    audit = run("--home", home, "audit", "verify")
+    assert audit.code == 0 and audit.out.startswith("audit chain OK (")
+    assert _identities(run, home, probe("obama1.jpg")) == [None]
+
+
+def test_access_states_and_threshold(run, use_engine, home, train, probe):
+    assert run("--home", home, "enroll", "obama", train / "obama" / "obama.jpg").code == 0
+    assert run("--home", home, "deactivate", "obama").code == 0
+    faces = json.loads(run("--home", home, "identify", probe("obama1.jpg"), "--json").out)
+    assert [(f["identity"], f["decision"]) for f in faces] == [("obama", "denied")]
+    assert _people(run, home)["obama"]["active"] is False
+    assert run("--home", home, "activate", "obama").code == 0
+    faces = json.loads(run("--home", home, "identify", probe("obama1.jpg"), "--json").out)
+    assert [(f["identity"], f["decision"]) for f in faces] == [("obama", "granted")]
+
+    shown = json.loads(run("--home", home, "threshold", "--json").out)
+    assert shown == {"threshold": DEFAULT_THRESHOLD}
+    changed = run("--home", home, "threshold", "0.2")
+    assert changed.out == f"threshold {DEFAULT_THRESHOLD:g} -> 0.2\n"
+    faces = json.loads(run("--home", home, "identify", probe("obama1.jpg"), "--json").out)
+    assert [(f["identity"], f["decision"], f["threshold"]) for f in faces] == [
+        (None, "unknown", 0.2)
+    ]
+    unknown = json.loads(run("--home", home, "log", "--decision", "unknown", "--json").out)
+    assert [r["threshold"] for r in unknown] == [0.2]
+
+
+def test_enroll_several_faces_needs_largest(run, use_engine, home, probe):
+    refused = run("--home", home, "enroll", "kit", probe("kit_with_rose.jpg"))
+    assert refused.code == 1
+    assert "2 faces found" in refused.err and "--largest" in refused.err
+    assert run("--home", home, "enroll", "kit", probe("kit_with_rose.jpg"), "--largest").code == 0
+    assert _identities(run, home, probe("johnsnow_test1.jpg")) == ["kit"]
+
+
+def test_verify(run, use_engine, home, probe):
+    same = run("--home", home, "verify", probe("obama1.jpg"), probe("obama3.jpg"), "--json")
+    verdict = json.loads(same.out)
+    assert verdict["same"] is True and verdict["threshold"] == DEFAULT_THRESHOLD
+    assert 0 < verdict["distance"] <= DEFAULT_THRESHOLD
+    other = run("--home", home, "verify", probe("obama1.jpg"), probe("johnsnow_test1.jpg"))
+    assert other.code == 0 and other.out.startswith("different people (distance ")
+
+
+def test_reencode_kept_photos(run, use_engine, home, train):
+    photos = sorted((train / "rose_leslie").iterdir())
+    assert run("--home", home, "enroll", "rose", *photos).code == 0
+    result = run("--home", home, "reencode")
+    assert (result.code, result.out) == (
+        0,
+        "re-encoded 2 photos of 1 person with dlib_resnet_v1; 0 failed\n",
+    )
+    assert _people(run, home)["rose"]["encodings"] == 2
+    kept = sorted((home / "images" / "rose").iterdir())
+    kept[0].unlink()
+    partial = run("--home", home, "reencode")
+    assert partial.code == 1
+    assert "re-encoded 1 photo of 1 person" in partial.out
+    assert f"failed {kept[0]}: {kept[0]}: no such file" in partial.out
