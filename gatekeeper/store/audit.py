@@ -21,6 +21,11 @@ sets ``person_id`` to NULL and the chain still verifies, while the name as it wa
 rows is detected. With an audit key, ``signature = HMAC-SHA256(key, "<seq>:<hash>")`` in hex:
 rewriting the whole chain (or appending forged rows and moving the head) then needs the key.
 
+**Verifying** streams rows in ``seq`` order and recomputes every hash. That is Python work
+per row, so long chains are split into ``seq`` ranges checked by worker processes; each range
+reports its first row, that row's link and its last hash, and joining the ranges finds the
+same first break as one pass would.
+
 **Appending** happens inside a ``BEGIN IMMEDIATE`` transaction (the caller's): read the head,
 insert the rows, update the head. SQLite's write lock serialises appenders across processes.
 
@@ -362,7 +367,7 @@ def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None)
         if workers is None:
             enough = head_seq >= PARALLEL_MIN_ROWS
             workers = min(os.cpu_count() or 1, MAX_WORKERS) if enough else 1
-        if workers <= 1:
+        if workers <= 1 or head_seq < workers:
             segments: Iterable[_Segment] = [_check_segment(_stream(connection, 1, head_seq))]
         else:
             segments = _parallel_segments(db.database, head_seq, workers)
@@ -379,15 +384,17 @@ def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None)
 
 
 def _outside(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | None:
-    """A row whose ``seq`` lies outside ``1..head_seq`` (inserted behind the head's back)."""
+    """A row whose ``seq`` lies outside ``1..head_seq`` (inserted behind the head's back);
+    four index lookups."""
     for table in CHAINED_COLUMNS:
-        row = connection.execute(
-            f'SELECT id, seq FROM "{table}" WHERE seq < 1 OR seq > ? ORDER BY seq LIMIT 1',
-            (head_seq,),
-        ).fetchone()
-        if row is not None:
-            detail = f"sequence number outside the chain (1..{head_seq})"
-            return ChainBreak(table, row[0], row[1], INSERTED, detail)
+        for condition in ("seq < 1 ORDER BY seq", "seq > ? ORDER BY seq"):
+            row = connection.execute(
+                f'SELECT id, seq FROM "{table}" WHERE {condition} LIMIT 1',
+                (head_seq,) if "?" in condition else (),
+            ).fetchone()
+            if row is not None:
+                detail = f"sequence number outside the chain (1..{head_seq})"
+                return ChainBreak(table, row[0], row[1], INSERTED, detail)
     return None
 
 
