@@ -1,0 +1,268 @@
+"""The live recognition loop: the real clip replayed as the camera, and injected faults."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from gatekeeper.config import Settings
+from gatekeeper.errors import StoreError
+from gatekeeper.live import (
+    FrameResult,
+    LiveRecognizer,
+    LiveWarning,
+    PipelineState,
+    PipelineStatus,
+)
+from gatekeeper.service import Gatekeeper
+from gatekeeper.store import AttemptFilter
+from gatekeeper.vision.camera import CameraFeed, CameraState, open_source
+from gatekeeper.vision.detect import Face
+from gatekeeper.vision.engine import FaceEmbedding
+
+CLIP = "video/short_hamilton_clip.mp4"
+CLIP_SECONDS = 275 / 29.97
+
+
+def wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+class Events(list):
+    """Collects the recognizer's events (appended on its thread)."""
+
+    def frames(self) -> list[FrameResult]:
+        return [e for e in self if isinstance(e, FrameResult)]
+
+    def warnings(self) -> list[str]:
+        return [e.message for e in self if isinstance(e, LiveWarning)]
+
+    def states(self) -> list[PipelineState]:
+        return [e.state for e in self if isinstance(e, PipelineStatus)]
+
+
+class FakeVoice:
+    def __init__(self) -> None:
+        self.greeted: list[str] = []
+
+    def greet(self, name: str) -> None:
+        self.greeted.append(name)
+
+
+# --- the real clip -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_replayed_clip_grants_lin_once_per_interval_and_nobody_else(tmp_path, shared_data, engine):
+    interval = 3.0
+    settings = Settings(home=tmp_path, camera_id="door", recognition_interval_s=interval)
+    gatekeeper = Gatekeeper(settings, engine=engine)
+    probe = shared_data / "faces" / "probe"
+    gatekeeper.enrol("lin", [probe / "lin-manuel-miranda.png"])
+    gatekeeper.enrol("alex", [probe / "alex-lacamoire.png"])
+    feed = open_source(str(shared_data / CLIP), fps=5.0, loop=False)
+    events, voice = Events(), FakeVoice()
+    recognizer = LiveRecognizer(gatekeeper, feed, voice=voice, on_event=events.append)
+    recognizer.start()
+    try:
+        assert wait_until(lambda: feed.status().state is CameraState.ENDED, CLIP_SECONDS + 30)
+        assert wait_until(lambda: recognizer.latest() is not None, 5)
+    finally:
+        recognizer.stop()
+
+    frames = events.frames()
+    assert len(frames) >= 20, "the worker processed too few frames"
+    assert frames[-1].frame_id > len(frames), "the feed should drop frames the worker missed"
+    assert all(f.stats.latency_s > 0 for f in frames)
+    assert events.states()[0] is PipelineState.LOADING
+    assert PipelineState.READY in events.states()
+
+    rows = list(gatekeeper.store.iter_attempts(AttemptFilter()))
+    granted = [r for r in rows if r.decision == "granted"]
+    assert {r.person_name for r in granted} == {"lin"}, "only Lin may be granted"
+    # Once per interval, not once per frame: at most one grant per started interval.
+    assert 1 <= len(granted) <= int(CLIP_SECONDS // interval) + 1
+    gaps = [(b.time - a.time).total_seconds() for a, b in zip(granted, granted[1:], strict=False)]
+    assert all(gap >= interval - 0.05 for gap in gaps), gaps
+    assert all(r.camera_id == "door" and r.threshold == gatekeeper.threshold for r in rows)
+    assert all(r.distance is not None and r.distance <= r.threshold for r in granted)
+    unknown = [r for r in rows if r.decision == "unknown"]
+    assert unknown, "the unenrolled people on stage should be unknown attempts"
+    assert all(r.person_name is None and r.box is not None for r in unknown)
+    assert voice.greeted == ["lin"] * len(granted)
+    recorded = [d.attempt_id for f in frames for d in f.decisions]
+    assert sorted(recorded) == sorted(r.id for r in rows)
+
+
+# --- injected faults, with a scripted engine ------------------------------------------------
+
+MODEL = "fake_model"
+ADA = np.full(128, 0.1, np.float32)
+
+
+class ScriptedEngine:
+    """Reads the scene from the frame's first pixel: 0 nobody, 1 Ada, 2 a crash, 3 a tiny
+    face of Ada (under MIN_FACE_PX), 4 a stranger."""
+
+    model_id = MODEL
+
+    def detect(self, rgb, *, pad_retry=True, whole_image=False):
+        code = int(rgb[0, 0, 0])
+        if code == 2:
+            raise RuntimeError("injected detector failure")
+        if code in (1, 4):
+            return [Face((10, 10, 60, 70), np.zeros((5, 2), np.float32), 0.99)]
+        if code == 3:
+            return [Face((10, 10, 20, 24), np.zeros((5, 2), np.float32), 0.99)]
+        return []
+
+    def embed_faces(self, rgb, faces):
+        embedding = ADA if int(rgb[0, 0, 0]) in (1, 3) else -ADA
+        return [
+            FaceEmbedding(f, np.zeros((150, 150, 3), np.uint8), embedding, MODEL) for f in faces
+        ]
+
+
+class ScriptedSource:
+    """A replayed 'file' of frames whose first pixel carries the scene code."""
+
+    description = "scripted"
+    live = False
+
+    def __init__(self, codes: list[int], fps: float) -> None:
+        self.codes, self.fps = codes, fps
+
+    def open(self):
+        source = self
+
+        class Reader:
+            fps = source.fps
+            frames = iter(source.codes)
+
+            def read(self):
+                code = next(self.frames, None)
+                return None if code is None else np.full((120, 160, 3), code, np.uint8)
+
+            def release(self):
+                pass
+
+        return Reader()
+
+
+class FlakyStore:
+    """The real store, except that writing attempts fails while ``failing`` is set."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.failing = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._store, name)
+
+    def record_attempt(self, **values):
+        if self.failing.is_set():
+            raise StoreError("database is locked (injected)")
+        return self._store.record_attempt(**values)
+
+    def record_attempts(self, attempts):
+        if self.failing.is_set():
+            raise StoreError("database is locked (injected)")
+        return self._store.record_attempts(attempts)
+
+
+def scripted(tmp_path, codes, *, fps=50.0, store=None, **settings):
+    settings = Settings(home=tmp_path, camera_id="test", **settings)
+    gatekeeper = Gatekeeper(settings, engine=ScriptedEngine())
+    if store is not None:
+        gatekeeper = Gatekeeper(settings, engine=ScriptedEngine(), store=store(gatekeeper.store))
+    gatekeeper.store.add_encoding("ada", model_id=MODEL, embedding=ADA, image_sha256="a" * 64)
+    feed = CameraFeed(ScriptedSource(codes, fps))
+    events = Events()
+    return gatekeeper, feed, events, LiveRecognizer(gatekeeper, feed, on_event=events.append)
+
+
+def attempts(gatekeeper):
+    return list(gatekeeper.store.iter_attempts(AttemptFilter()))
+
+
+def test_a_failing_frame_is_reported_and_the_next_ones_are_processed(tmp_path, caplog):
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [0, 2, 1, 1, 1, 0])
+    recognizer.start()
+    try:
+        assert wait_until(lambda: feed.status().state is CameraState.ENDED, 10)
+        assert wait_until(lambda: len(events.frames()) == 5, 5)
+    finally:
+        recognizer.stop()
+    assert events.frames()[-1].stats.failed == 1
+    assert any("injected detector failure" in w for w in events.warnings())
+    assert "processing failed" in caplog.text
+    assert [r.person_name for r in attempts(gatekeeper)] == ["ada"]
+
+
+def test_tiny_faces_are_boxed_but_never_vote(tmp_path):
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [3] * 8)
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) == 8, 10)
+    finally:
+        recognizer.stop()
+    assert all(f.faces[0].verdict == "too small" for f in events.frames())
+    assert attempts(gatekeeper) == []
+
+
+def test_strangers_make_one_rate_limited_unknown_attempt(tmp_path):
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [4] * 10)
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) == 10, 10)
+    finally:
+        recognizer.stop()
+    rows = attempts(gatekeeper)
+    assert [(r.decision, r.person_name) for r in rows] == [("unknown", None)]
+    assert rows[0].distance == pytest.approx(float(np.linalg.norm(2 * ADA)), rel=1e-5)
+
+
+def test_decisions_the_store_refuses_are_retried_with_their_own_time(tmp_path):
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [1] * 5, fps=20, store=FlakyStore)
+    gatekeeper.store.failing.set()
+    before = datetime.now(UTC)
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) == 5, 10)
+        decided = [d for f in events.frames() for d in f.decisions]
+        assert [(d.decision.kind, d.attempt_id) for d in decided] == [("granted", None)]
+        assert recognizer.unrecorded == 1
+        assert attempts(gatekeeper) == []
+        assert any("cannot record access attempts" in w for w in events.warnings())
+        gatekeeper.store.failing.clear()
+        assert wait_until(lambda: recognizer.unrecorded == 0, 5)
+    finally:
+        recognizer.stop()
+    (row,) = attempts(gatekeeper)
+    assert row.person_name == "ada" and row.decision == "granted"
+    assert before <= row.time <= decided[0].time
+    assert any("recorded 1 delayed" in w for w in events.warnings())
+
+
+def test_no_camera_is_a_state_and_stop_is_prompt(tmp_path):
+    settings = Settings(home=tmp_path)
+    gatekeeper = Gatekeeper(settings, engine=ScriptedEngine())
+    feed = open_source(None, fps=5, loop=False)
+    events = Events()
+    recognizer = LiveRecognizer(gatekeeper, feed, on_event=events.append)
+    recognizer.start()
+    assert wait_until(lambda: recognizer.state is PipelineState.READY, 5)
+    assert recognizer.camera_status().state is CameraState.NONE
+    started = time.monotonic()
+    recognizer.stop()
+    assert time.monotonic() - started < 2
+    assert events.states() == [PipelineState.LOADING, PipelineState.READY, PipelineState.STOPPED]
