@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import multiprocessing
+import os
 import resource
 import tempfile
 import time
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--inserts", type=int, default=2000, help="durable single inserts")
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: temp)")
     args = parser.parse_args()
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         work = Path(tmp)
         images = work / "images"
@@ -124,6 +126,7 @@ def main() -> None:
 
         summary, seconds, rss = _in_child(_verify, database, images)
         print(f"verify_chain: {summary} in {seconds:.1f} s, peak RSS {rss:.0f} MB")
+    print(f"load average {os.getloadavg()[0]:.1f} at end (other processes share the CPUs)")
 
 
 if __name__ == "__main__":

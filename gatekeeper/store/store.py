@@ -18,7 +18,9 @@ import math
 import os
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -381,12 +383,12 @@ class Store:
 
     # Internal helpers (called inside a transaction).
 
-    def _write(self) -> Any:
+    def _write(self) -> AbstractContextManager[Any]:
         """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock up front, so the
         chain head read inside cannot change before the commit."""
         return self._db.atomic("IMMEDIATE")
 
-    def _sql(self, sql: str, params: Iterable[Any] = ()) -> Any:
+    def _sql(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         return self._db.execute_sql(sql, tuple(params))
 
     def _log(self, kind: str, detail: str) -> None:
