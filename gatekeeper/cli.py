@@ -483,7 +483,11 @@ def _export_file(site: Gatekeeper, target: Path, chosen: AttemptFilter) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    """Accuracy of the current pipeline on labelled pairs (LFW pairs.txt or CSV)."""
+    """Accuracy of the current pipeline on labelled pairs (LFW pairs.txt or CSV).
+
+    Each image contributes its largest face, found as for ``identify`` (no whole-image
+    fallback: a blank image must not count as a face).
+    """
     from gatekeeper.evaluate import evaluate_pairs, plot_histograms, read_pairs
 
     pairs = read_pairs(args.pairs, images=args.images)
@@ -492,7 +496,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     with open_site(settings, args) as site:
         result = evaluate_pairs(
             pairs,
-            lambda path: site.embedding(path, largest=True, whole_image=True),
+            lambda path: site.embedding(path, largest=True),
             site.threshold,
             progress=ProgressBar(),
         )

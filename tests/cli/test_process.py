@@ -1,0 +1,126 @@
+"""What needs a real process: exit statuses end to end, clean stderr once TensorFlow is loaded,
+no TensorFlow import for the log and admin commands, and a database locked by another process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from cli_helpers import dump, seed_database, subprocess_env
+
+#: Runs commands with ``cli.main`` and reports, as its last stdout line, their exit statuses and
+#: whether TensorFlow or Keras got imported.
+_HARNESS = """\
+import json, sys
+from gatekeeper.cli import main
+commands = json.loads(sys.argv[1])
+codes = [main(argv) for argv in commands]
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "mtcnn"})
+print(json.dumps({"codes": codes, "heavy": heavy}))
+"""
+
+
+def test_admin_commands_never_import_tensorflow(bare_home, tmp_path):
+    seed_database(bare_home)
+    home = str(bare_home)
+    commands = [
+        ["--home", home, "log"],
+        ["--home", home, "log", "--json", "--person", "Ada Lovelace"],
+        ["--home", home, "export", str(tmp_path / "log.csv")],
+        ["--home", home, "people", "--json"],
+        ["--home", home, "threshold"],
+        ["--home", home, "threshold", "0.5"],
+        ["--home", home, "deactivate", "Ada Lovelace"],
+        ["--home", home, "audit", "verify"],
+        ["--home", home, "enroll", "", "photo.jpg"],
+        ["--home", home, "identify", str(tmp_path / "missing.jpg")],
+    ]
+    completed = subprocess.run(
+        [sys.executable, "-c", _HARNESS, json.dumps(commands)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=subprocess_env(),
+    )
+    assert completed.returncode == 0, completed.stderr
+    report = json.loads(completed.stdout.splitlines()[-1])
+    assert report == {"codes": [0, 0, 0, 0, 0, 0, 0, 0, 2, 1], "heavy": []}
+
+
+def test_exit_statuses_and_clean_stderr_end_to_end(process, new_home, tmp_path, probe, train):
+    home = new_home(tmp_path)
+    usage = process("--help")
+    assert (usage.code, usage.err) == (0, "")
+    assert usage.out.startswith("usage: gatekeeper")
+
+    enrolled = process("--home", home, "enroll", "王小明", train / "obama" / "obama.jpg")
+    assert (enrolled.code, enrolled.err) == (0, "")
+    assert enrolled.out == "enrolled 王小明: 1 new encoding\n"
+
+    identified = process("--home", home, "identify", probe("obama1.jpg"), "--json")
+    assert (identified.code, identified.err) == (0, "")
+    assert [f["identity"] for f in json.loads(identified.out)] == ["王小明"]
+
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 400, 3), 200, np.uint8))
+    before = dump(home / "data" / "gatekeeper.db")
+    no_face = process("--home", home, "identify", blank)
+    assert no_face.code == 1
+    assert no_face.err == f"gatekeeper: {blank}: no face found (nothing recorded)\n"
+    assert no_face.out == ""
+    assert dump(home / "data" / "gatekeeper.db") == before
+
+    bad_option = process("--home", home, "log", "--decision", "maybe")
+    assert bad_option.code == 2 and len(bad_option.err.splitlines()) == 1
+
+    no_tty = process("--home", home, "remove", "王小明")
+    assert no_tty.code == 2
+    assert no_tty.err.startswith("gatekeeper: not removing 王小明 without confirmation")
+
+
+def test_console_script_is_installed():
+    script = shutil.which("gatekeeper", path=str(Path(sys.executable).parent))
+    assert script is not None, "the gatekeeper console script is not installed in the venv"
+    completed = subprocess.run(
+        [script, "log", "--help"], capture_output=True, text=True, timeout=30, env=subprocess_env()
+    )
+    assert completed.returncode == 0 and "--since WHEN" in completed.stdout
+
+
+def test_database_locked_by_another_process_end_to_end(process, bare_home):
+    database = seed_database(bare_home)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys\n"
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "db.execute('BEGIN EXCLUSIVE')\n"
+            "print('locked', flush=True)\n"
+            "sys.stdin.read()\n",
+            str(database),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        locked = process(
+            "--home", bare_home, "remove", "Ada Lovelace", "--yes", GATEKEEPER_BUSY_TIMEOUT="0.5"
+        )
+        reading = process("--home", bare_home, "people", "--json", GATEKEEPER_BUSY_TIMEOUT="0.5")
+    finally:
+        holder.communicate("", timeout=10)
+    assert locked.code == 1
+    assert locked.err == (
+        f"gatekeeper: database is locked by another process (waited 0.5 s): {database}\n"
+    )
+    assert reading.code == 0, reading.err  # WAL: readers are not blocked by a writer
+    assert [p["name"] for p in json.loads(reading.out)] == ["Ada Lovelace"]
+    assert (bare_home / "images" / "Ada Lovelace").is_dir()
