@@ -67,7 +67,7 @@ class Dialog(ModalScreen):
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
-    def submit(self) -> None:
+    def action_submit(self) -> None:
         try:
             value = self.result()
         except UsageError as exc:
@@ -115,8 +115,12 @@ class EnrolImageDialog(Dialog):
 
 
 class ConfirmDialog(Dialog):
-    """Ask a yes/no question → True, or None when cancelled."""
+    """Ask a yes/no question → True, or None when cancelled (``y`` / ``n`` answer too)."""
 
+    BINDINGS = [
+        Binding("y", "submit", "Yes"),
+        Binding("n,escape", "cancel", "No"),
+    ]
     OK = "Yes"
 
     def __init__(self, title: str, question: str, *, ok: str = "Yes") -> None:

@@ -53,7 +53,7 @@ class MainScreen(Screen):
                 yield MatchPanel(id="match")
                 yield FramePreview(id="preview")
             yield AccessLog(self._gatekeeper, id="log")
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#camera").border_title = "Camera"
@@ -86,7 +86,7 @@ class PeopleScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="people-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = "People"

@@ -1,0 +1,62 @@
+"""Fixtures for driving the console headless with ``App.run_test()`` and a ``Pilot``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+
+from gatekeeper.config import Settings
+from gatekeeper.service import Gatekeeper
+from gatekeeper.tui.app import GatekeeperApp
+from gatekeeper.vision.camera import CameraFeed, open_source
+
+
+class Notes(list):
+    """``(message, severity)`` of every notification the app shows (from any thread)."""
+
+    def messages(self, severity: str | None = None) -> list[str]:
+        return [m for m, s in self if severity is None or s == severity]
+
+
+@pytest.fixture
+def console(tmp_path, engine) -> Callable[..., GatekeeperApp]:
+    """``console(feed=None, **settings)`` → a console on a fresh home in ``tmp_path``, muted,
+    sharing the session's engine; its notifications are recorded in ``app.notes``."""
+    made: list[Gatekeeper] = []
+
+    def make(feed: CameraFeed | None = None, **overrides) -> GatekeeperApp:
+        settings = Settings(home=tmp_path / "home", mute=True, camera_id="desk", **overrides)
+        gatekeeper = Gatekeeper(settings, engine=engine)
+        made.append(gatekeeper)
+        app = GatekeeperApp(gatekeeper, feed or open_source(None, fps=5, loop=False))
+        notes = Notes()
+        notify = app.notify
+
+        def recording_notify(message, *args, **kwargs):
+            notes.append((message, kwargs.get("severity", "information")))
+            return notify(message, *args, **kwargs)
+
+        app.notify = recording_notify
+        app.notes = notes
+        return app
+
+    yield make
+    for gatekeeper in made:
+        gatekeeper.close()
+
+
+async def _wait_for(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {predicate}")
+        await pilot.pause(0.05)
+
+
+@pytest.fixture
+def wait_for():
+    """``await wait_for(pilot, predicate, timeout=10)``: let the app run until ``predicate()``
+    holds; fail after ``timeout`` seconds."""
+    return _wait_for

@@ -1,0 +1,282 @@
+"""The console driven from the keyboard: people, export, threshold, log, camera, layout."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import sqlite3
+from itertools import combinations
+
+import pytest
+from textual.widgets import DataTable, Footer, Header, Input
+
+from gatekeeper.store import AttemptFilter, NewAttempt
+from gatekeeper.tui.dialogs import (
+    ConfirmDialog,
+    EnrolImageDialog,
+    ExportDialog,
+    NameDialog,
+    ThresholdDialog,
+)
+from gatekeeper.tui.screens import HelpScreen, PeopleScreen
+from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel
+from gatekeeper.vision.camera import CameraState, open_source
+
+pytestmark = pytest.mark.slow
+
+
+def attempt(name: str | None, decision: str, **extra) -> NewAttempt:
+    return NewAttempt(
+        camera_id="desk",
+        decision=decision,
+        threshold=0.55,
+        model_id="dlib_resnet_v1",
+        name=name,
+        distance=0.4 if name else 0.8,
+        box=(1, 2, 30, 40),
+        **extra,
+    )
+
+
+def admin_events(app) -> list[tuple[str, str]]:
+    with sqlite3.connect(app.gatekeeper.settings.database) as db:
+        return db.execute("SELECT kind, detail FROM admin_event ORDER BY seq").fetchall()
+
+
+async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_for, shared_data):
+    app = console()
+    photo = shared_data / "faces" / "train" / "rose_leslie"
+    photo = sorted(photo.iterdir())[0]
+    async with app.run_test() as pilot:
+        await pilot.press("p")
+        assert isinstance(app.screen, PeopleScreen)
+        await pilot.press("i")
+        assert isinstance(app.screen, EnrolImageDialog)
+        await pilot.press(*"rose")
+        await pilot.press("tab")
+        app.screen.query_one("#path", Input).value = str(photo)
+        await pilot.press("enter")
+        people = app.screen_stack[-1]
+        assert isinstance(people, PeopleScreen)
+        table = people.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, 20)
+        assert table.get_row_at(0)[0] == "rose"
+        (person,) = app.gatekeeper.store.list_people()
+        assert (person.name, person.encodings, person.photos) == ("rose", 1, 1)
+        assert any("Enrolled rose" in m for m in app.notes.messages())
+        app.gatekeeper.store.record_attempts([attempt("rose", "granted", person_id=person.id)])
+
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: table.row_count == 0)
+        assert app.gatekeeper.store.list_people() == []
+        assert not (app.gatekeeper.settings.images_dir / "rose").exists()
+        (kept,) = app.gatekeeper.store.query_attempts(AttemptFilter())
+        assert (kept.person_name, kept.person_id) == ("rose", None)
+        assert any("Removed rose" in m for m in app.notes.messages())
+        kinds = [kind for kind, _ in admin_events(app)]
+        assert kinds[-1] == "remove" and "enrol" in kinds
+
+
+async def test_remove_can_be_cancelled_and_enrol_errors_are_notified(
+    console, wait_for, shared_data
+):
+    app = console()
+    app.gatekeeper.enrol("kit", [shared_data / "faces" / "probe" / "johnsnow_test1.jpg"])
+    async with app.run_test() as pilot:
+        await pilot.press("p", "d")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("escape")
+        assert isinstance(app.screen, PeopleScreen)
+        assert [p.name for p in app.gatekeeper.store.list_people()] == ["kit"]
+
+        await pilot.press("i", *"two", "tab")
+        app.screen.query_one("#path", Input).value = str(
+            shared_data / "faces" / "probe" / "kit_with_rose.jpg"
+        )
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.notes.messages("error"), 20)
+        assert "2 faces found" in app.notes.messages("error")[0]
+
+        await pilot.press("i", *"ghost", "tab")
+        app.screen.query_one("#path", Input).value = "/no/such/photo.jpg"
+        await pilot.press("enter")
+        assert isinstance(app.screen, EnrolImageDialog), "a missing file keeps the dialog open"
+        assert "no such file" in str(app.screen.query_one(".dialog-error").content)
+        await pilot.press("escape")
+
+
+async def test_enrol_from_the_camera_needs_exactly_one_face(
+    console, wait_for, shared_data, tmp_path
+):
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    shutil.copy(shared_data / "faces" / "probe" / "kit_with_rose.jpg", folder / "1.jpg")
+    app = console(open_source(str(folder), fps=5, loop=True))
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.feed.latest() is not None, 20)
+        await pilot.press("p", "c")
+        assert isinstance(app.screen, NameDialog)
+        await pilot.press(*"pair", "enter")
+        await wait_for(pilot, lambda: app.notes.messages("error"), 20)
+        assert "2 faces in the camera frame" in app.notes.messages("error")[0]
+        assert app.gatekeeper.store.list_people() == []
+
+
+async def test_export_through_the_dialog_writes_the_filtered_csv(console, wait_for, tmp_path):
+    app = console()
+    app.gatekeeper.store.record_attempts(
+        [attempt("lin", "granted"), attempt(None, "unknown"), attempt("lin", "granted")]
+    )
+    out = tmp_path / "log.csv"
+    async with app.run_test() as pilot:
+        await pilot.press("x")
+        assert isinstance(app.screen, ExportDialog)
+        app.screen.query_one("#path", Input).value = str(out)
+        app.screen.query_one("#person", Input).value = "lin"
+        app.screen.query_one("#since", Input).value = "2000-01-01"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("Exported" in m for m in app.notes.messages()))
+    assert f"Exported 2 attempt(s) to {out}" in app.notes.messages()
+    with open(out, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [(r["person"], r["decision"], r["camera_id"]) for r in rows] == [
+        ("lin", "granted", "desk")
+    ] * 2
+    assert admin_events(app)[-1][0] == "export"
+
+
+async def test_export_dialog_rejects_a_bad_date(console, wait_for, tmp_path):
+    app = console()
+    async with app.run_test() as pilot:
+        await pilot.press("x")
+        app.screen.query_one("#path", Input).value = str(tmp_path / "x.csv")
+        app.screen.query_one("#until", Input).value = "yesterday"
+        await pilot.press("enter")
+        assert isinstance(app.screen, ExportDialog)
+        assert "not a date" in str(app.screen.query_one(".dialog-error").content)
+    assert not (tmp_path / "x.csv").exists()
+
+
+async def test_threshold_change_is_stored_with_an_admin_event(console, wait_for):
+    app = console()
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.threshold is not None)
+        await pilot.press("t")
+        assert isinstance(app.screen, ThresholdDialog)
+        app.screen.query_one("#threshold", Input).value = "0.5"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.threshold == 0.5)
+        assert app.gatekeeper.threshold == 0.5
+        kind, detail = admin_events(app)[-1]
+        assert kind == "threshold" and detail.endswith("-> 0.5")
+
+        await pilot.press("t")
+        app.screen.query_one("#threshold", Input).value = "7"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.notes.messages("error"))
+        assert "Threshold not changed" in app.notes.messages("error")[0]
+        assert app.gatekeeper.threshold == 0.5
+
+
+async def test_access_log_pages_and_new_attempts_appear_on_top(console, wait_for):
+    app = console()
+    store = app.gatekeeper.store
+    store.record_attempts(
+        attempt("ada" if i % 2 else None, "granted" if i % 2 else "unknown") for i in range(1000)
+    )
+    async with app.run_test() as pilot:
+        log = app.query_one(AccessLog)
+        await wait_for(pilot, lambda: log.loaded == AccessLog.PAGE_SIZE)
+        first = log.table.get_row_at(0)
+        newest = store.query_attempts(AttemptFilter(), limit=1)[0]
+        assert first[-1] == newest.id
+
+        await pilot.press("ctrl+end")
+        await wait_for(pilot, lambda: log.loaded == 2 * AccessLog.PAGE_SIZE)
+
+        new_id = store.record_attempt(
+            camera_id="door",
+            name="ada",
+            person_id=None,
+            distance=0.3,
+            threshold=0.55,
+            decision="granted",
+            model_id="dlib_resnet_v1",
+            box=None,
+        )
+        log.refresh_head()
+        await wait_for(pilot, lambda: log.table.get_row_at(0)[-1] == new_id)
+        assert log.loaded == 2 * AccessLog.PAGE_SIZE + 1
+
+        await pilot.press("f")
+        app.screen.query_one("#person", Input).value = "ada"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "person=ada" in str(log.border_title))
+        await wait_for(pilot, lambda: log.loaded == AccessLog.PAGE_SIZE)
+        rows = [log.table.get_row_at(i) for i in range(log.table.row_count)]
+        assert {row[1] for row in rows} == {"ada"}
+
+
+async def test_help_screen_and_command_palette(console, wait_for):
+    app = console()
+    async with app.run_test() as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"people")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PeopleScreen))
+
+
+async def test_camera_shows_lost_when_its_folder_disappears(
+    console, wait_for, shared_data, tmp_path
+):
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    for i, name in enumerate(["camera_0.jpg", "camera_1.jpg"]):
+        shutil.copy(shared_data / "seed-images" / name, folder / f"{i}.jpg")
+    feed = open_source(str(folder), fps=10, loop=True, backoff_initial_s=5, backoff_max_s=5)
+    app = console(feed)
+    async with app.run_test() as pilot:
+        panel = app.query_one(CameraPanel)
+        await wait_for(pilot, lambda: "State   live" in str(panel.content), 20)
+        shutil.rmtree(folder)
+        await wait_for(pilot, lambda: "State   lost" in str(panel.content), 10)
+        assert feed.status().state is CameraState.LOST
+        assert "cannot read image folder" in str(panel.content)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_layout_fits_without_overlap(console, wait_for, size):
+    app = console()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.5)
+        screen = app.screen.region
+        widgets = [
+            app.query_one(Header),
+            app.query_one(CameraPanel),
+            app.query_one(MatchPanel),
+            app.query_one(FramePreview),
+            app.query_one(AccessLog),
+            app.query_one(Footer),
+        ]
+        for widget in widgets:
+            region = widget.region
+            assert region.area > 0, f"{widget} is not visible at {size}"
+            assert screen.contains_region(region), f"{widget} leaves the screen at {size}"
+        for a, b in combinations(widgets, 2):
+            assert not a.region.overlaps(b.region), f"{a} overlaps {b} at {size}"
+        assert app.query_one(CameraPanel).region.height >= 7
+        assert app.query_one(FramePreview).region.height >= 5
+        assert app.query_one(AccessLog).region.width >= 40
+        svg = app.export_screenshot().replace("&#160;", " ")
+        for text in ("Camera", "Latest match", "Preview", "Access log", "People", "Quit"):
+            assert text in svg, f"{text!r} is not on screen at {size}"
+        await pilot.press("p")
+        svg = app.export_screenshot().replace("&#160;", " ")
+        for text in ("Name", "Last seen", "Enrol from camera", "Remove", "Back"):
+            assert text in svg, f"{text!r} is not on the people screen at {size}"
