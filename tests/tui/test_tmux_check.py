@@ -1,0 +1,22 @@
+"""The console in a real terminal: ``scripts/tmux_console_check.sh`` under tmux."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tmux_console_check.sh"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_console_in_tmux(shared_data, weights_dir):
+    clip = shared_data / "video" / "short_hamilton_clip.mp4"
+    env = {**os.environ, "GATEKEEPER_CHECK_WEIGHTS": str(weights_dir)}
+    result = subprocess.run(
+        [str(SCRIPT), str(clip)], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("PASS")
