@@ -28,6 +28,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -181,7 +182,7 @@ class ProgressBar:
         if not self.enabled or total <= 0:
             return
         filled = self.WIDTH * done // total
-        columns = os.get_terminal_size(self.stream.fileno()).columns
+        columns = shutil.get_terminal_size().columns
         line = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {done}/{total} {Path(label).name}"
         self.stream.write("\r" + line[: columns - 1].ljust(columns - 1))
         if done == total:

@@ -1,0 +1,284 @@
+"""Commands that need no faces: the log and its filters, times, export, people, the console's
+flags, doctor and the progress bar."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+import types
+from datetime import UTC, datetime
+
+import pytest
+from cli_helpers import seed_database
+
+from gatekeeper import cli
+from gatekeeper.cli import ProgressBar, parse_time
+from gatekeeper.store import open_store
+
+
+def _attempts(home) -> None:
+    """Three attempts on 1, 2 and 3 January 2026 at 10:00 UTC."""
+    database = seed_database(home)
+    with open_store(str(database), images_dir=home / "images") as store:
+        for day, camera, name, decision, distance in [
+            (1, "front", "Ada Lovelace", "granted", 0.31),
+            (2, "back", None, "unknown", 0.82),
+            (3, "front", "Ada Lovelace", "denied", 0.4),
+        ]:
+            store.record_attempt(
+                camera_id=camera,
+                name=name,
+                person_id=None,
+                distance=distance,
+                threshold=0.6,
+                decision=decision,
+                model_id="dlib_resnet_v1",
+                box=None,
+                time=datetime(2026, 1, day, 10, tzinfo=UTC),
+            )
+
+
+@pytest.fixture
+def logged(bare_home, no_engine):
+    _attempts(bare_home)
+    return bare_home
+
+
+def _log(run, home, *options: str) -> list[dict]:
+    result = run("--home", home, "log", "--json", *options)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def test_log_json_fields_newest_first(run, logged):
+    rows = _log(run, logged, "--since", "2026-01-01T00:00Z", "--until", "2026-01-04T00:00Z")
+    assert [r["time"] for r in rows] == [
+        "2026-01-03T10:00:00+00:00",
+        "2026-01-02T10:00:00+00:00",
+        "2026-01-01T10:00:00+00:00",
+    ]
+    assert rows[1] == {
+        "id": rows[1]["id"],
+        "time": "2026-01-02T10:00:00+00:00",
+        "camera": "back",
+        "name": None,
+        "distance": 0.82,
+        "threshold": 0.6,
+        "decision": "unknown",
+        "model_id": "dlib_resnet_v1",
+        "box": None,
+    }
+
+
+def test_log_filters(run, logged):
+    def days(*options):
+        return [r["time"][:10] for r in _log(run, logged, *options) if r["time"] < "2026-02"]
+
+    assert days("--person", "Ada Lovelace") == ["2026-01-03", "2026-01-01"]
+    assert days("--decision", "unknown") == ["2026-01-02"]
+    assert days("--camera", "front", "--decision", "denied") == ["2026-01-03"]
+    assert days("--since", "2026-01-02T10:00+00:00") == ["2026-01-03", "2026-01-02"]
+    assert days("--until", "2026-01-02T10:00Z") == ["2026-01-01"]
+    assert days("--since", "2026-01-02T11:00+01:00", "--until", "2026-01-03T09:00Z") == [
+        "2026-01-02"
+    ]
+    assert len(_log(run, logged, "--limit", "2")) == 2
+    assert _log(run, logged, "--person", "Nobody") == []
+
+
+def test_log_table(run, logged):
+    result = run("--home", logged, "log", "--camera", "back")
+    assert result.code == 0
+    header, row = result.out.splitlines()
+    assert header.split() == ["time", "camera", "decision", "distance", "threshold", "name"]
+    assert row.split()[2:] == ["back", "unknown", "0.820", "0.600", "-"]
+
+
+def test_log_pages_past_the_store_page_size(run, bare_home, no_engine, monkeypatch):
+    _attempts(bare_home)
+    monkeypatch.setattr(cli, "MAX_PAGE", 2)
+    assert len(_log(run, bare_home, "--limit", "3")) == 3
+    assert len(_log(run, bare_home, "--limit", "100")) == 4
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    """Local time is New York's (UTC-5 in January) for the test."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_naive_times_are_local(new_york):
+    assert parse_time("2026-01-02T09:00") == datetime(2026, 1, 2, 14, tzinfo=UTC)
+    assert parse_time("2026-01-02") == datetime(2026, 1, 2, 5, tzinfo=UTC)
+    assert parse_time("2026-01-02", end_of_day=True) == datetime(2026, 1, 3, 5, tzinfo=UTC)
+    assert parse_time("2026-01-02T09:00Z") == datetime(2026, 1, 2, 9, tzinfo=UTC)
+    assert parse_time("2026-01-02T09:00+01:00") == datetime(2026, 1, 2, 8, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        parse_time("02/01/2026")
+
+
+def test_a_bare_until_date_includes_that_day(run, logged, new_york):
+    assert [r["time"][:10] for r in _log(run, logged, "--until", "2026-01-02")] == [
+        "2026-01-02",
+        "2026-01-01",
+    ]
+
+
+def test_export_filters_and_unicode(run, logged, tmp_path):
+    with open_store(str(logged / "data" / "gatekeeper.db"), images_dir=logged / "images") as store:
+        store.record_attempt(
+            camera_id="=cmd|' /C calc'!A0",
+            name="王小明",
+            person_id=None,
+            distance=0.2,
+            threshold=0.6,
+            decision="granted",
+            model_id="dlib_resnet_v1",
+            box=(1, 2, 3, 4),
+        )
+    target = tmp_path / "granted.csv"
+    result = run("--home", logged, "export", target, "--decision", "granted")
+    assert (result.code, result.out) == (0, "")
+    assert result.err == f"exported 3 attempts to {target}\n"
+    with open(target, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    assert [r["person"] for r in rows] == ["Ada Lovelace", "Ada Lovelace", "王小明"]
+    assert rows[-1]["camera_id"].startswith("'=")  # neutralised against formula injection
+    stdout = run("--home", logged, "export", "-", "--since", "2026-01-02", "--until", "2026-01-02")
+    assert [r["time"] for r in csv.DictReader(io.StringIO(stdout.out))] == [
+        "2026-01-02T10:00:00.000000+00:00"
+    ]
+
+
+def test_export_replaces_a_file_atomically(run, logged, tmp_path, monkeypatch):
+    target = tmp_path / "log.csv"
+    target.write_text("previous export\n", encoding="utf-8")
+
+    def failing_export(site, out, chosen):
+        out.write("half a row")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli.Gatekeeper, "export", failing_export)
+    result = run("--home", logged, "export", target)
+    assert result.code == 1
+    assert result.err == f"gatekeeper: cannot write {target}: No space left on device\n"
+    assert target.read_text(encoding="utf-8") == "previous export\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "log.csv"]
+
+
+def test_people_table_and_json(run, logged):
+    assert run("--home", logged, "deactivate", "Ada Lovelace").code == 0
+    table = run("--home", logged, "people").out.splitlines()
+    assert table[0].split() == ["name", "active", "encodings", "photos", "last", "seen"]
+    assert table[1].split()[:5] == ["Ada", "Lovelace", "no", "1", "1"]
+    (person,) = json.loads(run("--home", logged, "people", "--json").out)
+    assert person["name"] == "Ada Lovelace" and person["active"] is False
+    assert (person["encodings"], person["photos"]) == (1, 1)
+    assert person["last_seen"] is None  # the attempts were recorded without a person id
+
+
+def test_empty_site(run, bare_home):
+    assert run("--home", bare_home, "people").out == "nobody is enrolled\n"
+    assert run("--home", bare_home, "log").out == "no attempts\n"
+    assert run("--home", bare_home, "reencode").out == (
+        "re-encoded 0 photos of 0 people with dlib_resnet_v1; 0 failed\n"
+    )
+
+
+def test_home_from_environment_and_db_override(run, bare_home, tmp_path, monkeypatch, no_engine):
+    monkeypatch.setenv("GATEKEEPER_HOME", str(bare_home))
+    assert run("threshold", "0.5").code == 0
+    assert (bare_home / "data" / "gatekeeper.db").is_file()
+    other = tmp_path / "elsewhere" / "site.db"
+    assert run("--db", f"sqlite:///{other}", "threshold", "0.4").code == 0
+    assert json.loads(run("--db", str(other), "threshold", "--json").out) == {"threshold": 0.4}
+    assert json.loads(run("threshold", "--json").out) == {"threshold": 0.5}
+
+
+@pytest.fixture
+def console(monkeypatch):
+    """A stand-in ``gatekeeper.tui.app`` recording what ``run_console`` receives."""
+    calls: list = []
+    module = types.ModuleType("gatekeeper.tui.app")
+    module.run_console = lambda settings, args: calls.append((settings, args))
+    monkeypatch.setitem(sys.modules, "gatekeeper.tui.app", module)
+    return calls
+
+
+def test_console_is_the_default_command(run, bare_home, console):
+    assert run("--home", bare_home, "--fps", "2.5", "--mute", "--votes", "2").code == 0
+    (settings, args) = console[0]
+    assert (settings.fps, settings.mute, settings.votes_required) == (2.5, True, 2)
+    assert settings.home == bare_home
+
+
+def test_console_flags_before_and_after_the_command(run, bare_home, console, tmp_path):
+    config = tmp_path / "site.toml"
+    config.write_text('camera_id = "door"\nfps = 9.0\n', encoding="utf-8")
+    argv = ["--home", bare_home, "--config", config, "--fps", "3", "console", "--camera", "0"]
+    argv += ["--window", "7", "--interval", "4", "--loop"]
+    assert run(*argv).code == 0
+    (settings, _) = console[0]
+    assert (settings.camera, settings.camera_id, settings.fps) == ("0", "door", 3.0)
+    assert (settings.votes_window, settings.recognition_interval_s, settings.loop) == (7, 4.0, True)
+    assert settings.mute is False
+
+
+def test_console_bad_flag_is_a_usage_error(run, bare_home, console):
+    result = run("--home", bare_home, "console", "--votes", "none")
+    assert result.code == 2
+    assert result.err.startswith("gatekeeper: argument --votes: not a whole number: 'none'")
+    assert console == []
+
+
+def test_doctor(run, home, shared_data, tmp_path):
+    video = shared_data / "video" / "short_hamilton_clip.mp4"
+    result = run("--home", home, "--camera", video, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(result.out)}
+    assert list(checks) == ["weights", "database", "camera", "voice"]
+    assert checks["weights"]["ok"] and checks["database"]["ok"], checks
+    assert "no database yet" in checks["database"]["detail"]
+    assert checks["camera"]["ok"] and "640x360 frames" in checks["camera"]["detail"]
+    assert result.code == (0 if checks["voice"]["ok"] else 1)
+
+    broken = run("--home", tmp_path / "bare", "--camera", tmp_path / "nowhere.mp4", "doctor")
+    assert broken.code == 1
+    lines = broken.out.splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["FAIL", "OK", "FAIL"]
+    assert lines[0].startswith("FAIL  weights: no converted weights cache yet")
+    assert "(hint: " in lines[0]
+    assert lines[2].startswith("FAIL  camera: camera source not found: ")
+
+
+def test_doctor_reports_a_broken_database(run, bare_home, tmp_path):
+    foreign = tmp_path / "foreign.db"
+    foreign.write_text("not sqlite\n" * 200, encoding="utf-8")
+    lines = run("--home", bare_home, "--db", foreign, "doctor").out.splitlines()
+    assert lines[1].startswith(f"FAIL  database: not a database file (not SQLite): {foreign}")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "60")
+    terminal = _Terminal()
+    bar = ProgressBar(terminal)
+    bar(1, 4, "/photos/ada.jpg")
+    bar(4, 4, "/photos/zoe.jpg")
+    frames = terminal.getvalue().split("\r")[1:]
+    assert frames[0].rstrip() == "[#######.......................] 1/4 ada.jpg"
+    assert frames[1].rstrip() == "[##############################] 4/4 zoe.jpg"
+    assert terminal.getvalue().endswith("\n")
+    piped = io.StringIO()
+    ProgressBar(piped)(1, 4, "ada.jpg")
+    assert piped.getvalue() == ""
