@@ -27,7 +27,8 @@ def console(tmp_path, engine) -> Callable[..., GatekeeperApp]:
     made: list[Gatekeeper] = []
 
     def make(feed: CameraFeed | None = None, **overrides) -> GatekeeperApp:
-        settings = Settings(home=tmp_path / "home", mute=True, camera_id="desk", **overrides)
+        overrides = {"mute": True, "camera_id": "desk", **overrides}
+        settings = Settings(home=tmp_path / "home", **overrides)
         gatekeeper = Gatekeeper(settings, engine=engine)
         made.append(gatekeeper)
         app = GatekeeperApp(gatekeeper, feed or open_source(None, fps=5, loop=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import shutil
 import sqlite3
 from itertools import combinations
@@ -21,6 +22,7 @@ from gatekeeper.tui.dialogs import (
 from gatekeeper.tui.screens import HelpScreen, PeopleScreen
 from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel
 from gatekeeper.vision.camera import CameraState, open_source
+from gatekeeper.voice import Voice
 
 pytestmark = pytest.mark.slow
 
@@ -280,3 +282,41 @@ async def test_layout_fits_without_overlap(console, wait_for, size):
         svg = app.export_screenshot().replace("&#160;", " ")
         for text in ("Name", "Last seen", "Enrol from camera", "Remove", "Back"):
             assert text in svg, f"{text!r} is not on the people screen at {size}"
+
+
+async def test_replayed_clip_in_the_console(console, wait_for, shared_data):
+    clip = shared_data / "video" / "short_hamilton_clip.mp4"
+    app = console(open_source(str(clip), fps=5, loop=False))
+    app.gatekeeper.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        match = app.query_one(MatchPanel)
+        await wait_for(pilot, lambda: "GRANTED" in str(match.content), 30)
+        assert str(match.content).startswith("lin")
+        log = app.query_one(AccessLog)
+        await wait_for(pilot, lambda: log.loaded > 0)
+        assert ["lin", "granted"] in [
+            [str(cell) for cell in log.table.get_row_at(i)[1:3]] for i in range(log.loaded)
+        ]
+        preview = app.query_one(FramePreview)
+        await wait_for(pilot, lambda: preview.render_line(preview.size.height // 2).cell_length)
+        assert "▀" in preview.render_line(preview.size.height // 2).text
+        assert "captured" in str(app.query_one(CameraPanel).content)
+
+
+async def test_no_speech_engine_is_one_warning_and_the_console_carries_on(
+    console, wait_for, monkeypatch
+):
+    def no_engine():
+        raise RuntimeError("no text-to-speech engine (test)")
+
+    monkeypatch.setattr(
+        "gatekeeper.tui.app.Voice", functools.partial(Voice, engine_factory=no_engine)
+    )
+    app = console(mute=False)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.notes.messages("warning"))
+        assert app.notes.messages("warning") == [
+            "voice greetings are off: no text-to-speech engine (test)"
+        ]
+        await pilot.press("p")
+        assert isinstance(app.screen, PeopleScreen)
