@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 import sys
 import time
 import types
@@ -282,3 +283,22 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     piped = io.StringIO()
     ProgressBar(piped)(1, 4, "ada.jpg")
     assert piped.getvalue() == ""
+
+
+def test_audit_verify_names_the_first_broken_row(run, logged):
+    intact = run("--home", logged, "audit", "verify")
+    assert intact.code == 0
+    assert intact.out.startswith("audit chain OK (") and " rows" in intact.out
+    database = sqlite3.connect(logged / "data" / "gatekeeper.db")
+    with database:
+        (attempt_id,) = database.execute(
+            "SELECT id FROM attempt WHERE decision = 'unknown'"
+        ).fetchone()
+        database.execute("UPDATE attempt SET decision = 'granted' WHERE id = ?", (attempt_id,))
+    database.close()
+    broken = run("--home", logged, "audit", "verify")
+    assert broken.code == 1
+    assert broken.err.startswith(f"gatekeeper: audit chain BROKEN at attempt #{attempt_id} (seq ")
+    assert len(broken.err.splitlines()) == 1
+    report = json.loads(run("--home", logged, "audit", "verify", "--json").out)
+    assert report["ok"] is False and report["first_break"].startswith(f"attempt #{attempt_id}")
