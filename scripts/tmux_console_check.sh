@@ -44,7 +44,7 @@ wait_for() {
 }
 
 tmux new-session -d -s "$session" -x 100 -y 30 \
-    "cd '$repo' && '$python' -m gatekeeper.tui --home '$home' --camera '$camera' --mute --loop;
+    "cd '$repo' && '$python' -m gatekeeper --home '$home' --camera '$camera' --mute --loop;
      echo \"console exited with status \$?\"; sleep 30"
 
 wait_for "Access log" 15

@@ -1,5 +1,4 @@
 """The Gatekeeper console (Textual): live camera status, decisions, the access log, people.
 
-Start it with :func:`gatekeeper.tui.app.run_console`; ``python -m gatekeeper.tui`` does so from
-a few command-line options.
+``gatekeeper`` with no command opens it through :func:`gatekeeper.tui.app.run_console`.
 """

@@ -13,6 +13,7 @@ of the original terminal descriptor instead.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import logging
 import os
@@ -241,10 +242,12 @@ class GatekeeperApp(App[None]):
 
 @contextlib.contextmanager
 def _stderr_to_log(path: Path) -> Iterator[None]:
-    """Point fd 2 (and Python's logging) at ``path``; Textual draws on a copy of the terminal.
+    """Point fd 2 (and Python's logging, INFO and up) at ``path``; Textual draws on a copy of
+    the terminal.
 
     Textual writes its output to ``sys.__stderr__``, so that becomes a stream on a duplicate of
-    the original fd 2 for the duration; both are restored on exit.
+    the original fd 2 for the duration. The root logger's handlers are replaced by one writing
+    to ``path``. Everything is restored on exit.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     sys.stderr.flush()
@@ -254,8 +257,8 @@ def _stderr_to_log(path: Path) -> Iterator[None]:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
-    saved_level, saved_stderr = root.level, sys.__stderr__
-    root.addHandler(handler)
+    saved = root.level, root.handlers[:], sys.__stderr__
+    root.handlers = [handler]
     root.setLevel(logging.INFO)
     os.dup2(log_fd, 2)
     os.close(log_fd)
@@ -263,26 +266,32 @@ def _stderr_to_log(path: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        sys.__stderr__ = saved_stderr
         terminal.flush()
         sys.stderr.flush()
         os.dup2(terminal_fd, 2)
         terminal.close()
-        root.removeHandler(handler)
-        root.setLevel(saved_level)
+        root.setLevel(saved[0])
+        root.handlers = saved[1]
+        sys.__stderr__ = saved[2]
         handler.close()
 
 
-def run_console(settings: Settings, args: object = None) -> int:
+def run_console(settings: Settings, args: argparse.Namespace | None = None) -> int:
     """Open the console for ``settings`` (camera, home, greeting, mute...) until the user quits;
     returns the exit status (0).
 
-    ``args`` is the parsed command line, passed through by the CLI; every option the console
-    uses is already in ``settings``. Raises :class:`GatekeeperError` before the screen opens
-    when the camera path or the database cannot be used.
+    ``args`` is the command line parsed by :mod:`gatekeeper.cli`; when given, the site is opened
+    as every command opens it (:func:`gatekeeper.cli.open_site`: ``--busy-timeout``...).
+    Raises :class:`GatekeeperError` before the screen opens when the camera path or the
+    database cannot be used.
     """
     feed = open_source(settings.camera, fps=settings.fps, loop=settings.loop)
-    gatekeeper = Gatekeeper(settings)
+    if args is None:
+        gatekeeper = Gatekeeper(settings)
+    else:
+        from gatekeeper.cli import open_site
+
+        gatekeeper = open_site(settings, args)
     try:
         with _stderr_to_log(settings.data_dir / LOG_FILE):
             GatekeeperApp(gatekeeper, feed).run()

@@ -90,12 +90,12 @@ class CameraPanel(Static):
                 text.append(f" ({camera.error})", "dim")
         processed = stats.processed_fps if stats else 0.0
         text.append("\nFPS     ", "dim")
-        text.append(f"{camera.captured_fps:4.1f} captured  {processed:4.1f} processed")
+        text.append(f"{camera.captured_fps:4.1f} camera  {processed:4.1f} recognised")
         text.append("\nLatency ", "dim")
         if stats:
             text.append(
-                f"{stats.latency_s * 1000:4.0f} ms  median {stats.latency_median_s * 1000:.0f}"
-                f"  p95 {stats.latency_p95_s * 1000:.0f}"
+                f"{stats.latency_s * 1000:.0f} ms (median {stats.latency_median_s * 1000:.0f},"
+                f" p95 {stats.latency_p95_s * 1000:.0f})"
             )
         else:
             text.append("—")
@@ -122,7 +122,8 @@ class MatchPanel(Static):
         decision = recorded.decision
         style = DECISION_STYLES[decision.kind]
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append((decision.name or "UNKNOWN") + "  ", "bold")
+        if decision.name:
+            text.append(decision.name + "  ", "bold")
         text.append(decision.kind.upper(), style)
         text.append(f"  {local_time(recorded.time, '%H:%M:%S')}\n", "dim")
         distance = decision.distance if np.isfinite(decision.distance) else None
