@@ -66,8 +66,8 @@ WARNING_INTERVAL_S = 10.0
 #: Faces whose box is narrower or lower than this many pixels (in the camera frame) are boxed in
 #: the preview but neither matched nor counted as votes: the encoder sees them upscaled from a
 #: few hundred pixels onto its 150×150 chip, and their distances are unreliable. In the
-#: reference clip an enrolled bystander ~24 px wide matches at 0.53–0.57 (under the 0.6
-#: threshold) for three frames in a row, while the enrolled performer is ≥ 35 px wide.
+#: reference clip an enrolled bystander ~24 px wide matches at 0.53–0.57 (as close as true
+#: matches) for three frames in a row, while the enrolled performer is ≥ 35 px wide.
 MIN_FACE_PX = 32
 #: The verdict of a face under :data:`MIN_FACE_PX`.
 TOO_SMALL = "too small"
