@@ -40,6 +40,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import sqlite3
@@ -347,8 +348,7 @@ def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None)
     """Recompute the chain from the genesis hash and report the first break, if any.
 
     Streams rows in ``seq`` order in chunks, never building row objects, so memory stays flat.
-    ``workers`` processes (default: one per CPU, up to ``MAX_WORKERS``, for chains of at least
-    ``PARALLEL_MIN_ROWS`` rows; else this process alone) each check a ``seq`` range, and the
+    ``workers`` processes (default: ``default_workers``) each check a ``seq`` range, and the
     ranges are then joined; the result is the same as checking in one pass.
     """
     with db.atomic():
@@ -365,8 +365,7 @@ def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None)
         if stray is not None:
             return ChainReport(False, 0, head_seq, signed, stray)
         if workers is None:
-            enough = head_seq >= PARALLEL_MIN_ROWS
-            workers = min(os.cpu_count() or 1, MAX_WORKERS) if enough else 1
+            workers = default_workers(head_seq)
         if workers <= 1 or head_seq < workers:
             segments: Iterable[_Segment] = [_check_segment(_stream(connection, 1, head_seq))]
         else:
@@ -396,6 +395,20 @@ def _outside(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | None
                 detail = f"sequence number outside the chain (1..{head_seq})"
                 return ChainBreak(table, row[0], row[1], INSERTED, detail)
     return None
+
+
+def default_workers(rows: int) -> int:
+    """How many processes should verify ``rows`` chained rows: one for short chains, else one
+    per idle CPU (CPUs minus the 1-minute load average, plus this process), at most
+    ``MAX_WORKERS``. Extra workers on busy CPUs only add start-up time."""
+    if rows < PARALLEL_MIN_ROWS:
+        return 1
+    cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return max(1, min(MAX_WORKERS, cpus, math.floor(cpus - load) + 1))
 
 
 def _ranges(head_seq: int, parts: int) -> list[tuple[int, int]]:

@@ -237,3 +237,14 @@ def test_worker_processes_agree_with_one_pass(store: Store, attempt: Callable) -
     in_processes, one_pass = store.verify_chain(workers=2), store.verify_chain(workers=1)
     assert in_processes == one_pass
     assert (one_pass.first_break.seq, one_pass.first_break.reason) == (31, EDITED)
+
+
+def test_default_workers_use_idle_cpus_for_long_chains_only(monkeypatch) -> None:
+    monkeypatch.setattr(audit.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(audit.os, "getloadavg", lambda: (0.2, 0.0, 0.0))
+    assert audit.default_workers(audit.PARALLEL_MIN_ROWS - 1) == 1
+    assert audit.default_workers(audit.PARALLEL_MIN_ROWS) == 4
+    monkeypatch.setattr(audit.os, "getloadavg", lambda: (2.5, 0.0, 0.0))
+    assert audit.default_workers(10**6) == 2
+    monkeypatch.setattr(audit.os, "getloadavg", lambda: (7.0, 0.0, 0.0))
+    assert audit.default_workers(10**6) == 1
