@@ -43,13 +43,15 @@ _SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 def parse_location(database: str) -> Path:
     """The SQLite file named by ``--db`` (a path or ``sqlite:///`` URL), ``~`` expanded.
 
-    Raises ``StoreError`` for PostgreSQL URLs (not implemented yet) and ``UsageError`` for other
-    schemes, URL options and in-memory databases (the audit log must be durable).
+    PostgreSQL URLs are parsed (``UsageError`` if they name no database) and then refused with
+    ``StoreError`` (not implemented yet); other schemes, URL options and in-memory databases
+    (the audit log must be durable) raise ``UsageError``.
     """
     if "://" in database:
         scheme = urlparse(database).scheme.lower()
         if scheme in _POSTGRES_SCHEMES:
-            db_url.parse(database)
+            if not db_url.parse(database)["database"]:
+                raise UsageError(f"the database URL names no database: {database}")
             raise StoreError("PostgreSQL support is not implemented yet")
         if scheme not in _SQLITE_SCHEMES:
             raise UsageError(

@@ -64,6 +64,7 @@ def test_postgresql_url_is_recognised_but_not_implemented(images_dir: Path) -> N
         ("mysql://db/gatekeeper", "unsupported database URL scheme mysql://"),
         ("sqlite:///:memory:", "in-memory databases are not supported"),
         ("sqlite:///x.db?timeout=3", "options are not supported: timeout"),
+        ("postgresql://gate@db.example:5432/", "names no database"),
     ],
 )
 def test_unusable_locations(images_dir: Path, database: str, message: str) -> None:
