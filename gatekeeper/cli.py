@@ -57,6 +57,20 @@ EXIT_INTERRUPTED = 130
 #: How long ``doctor`` waits for a first camera frame, in seconds.
 DOCTOR_CAMERA_TIMEOUT_S = 5.0
 
+EXAMPLES = """\
+examples:
+  gatekeeper import images/                   enrol everyone: file stem = name
+  gatekeeper enroll "José Núñez" a.jpg b.jpg  enrol one person from two photos
+  gatekeeper identify door.jpg --json         who is there (recorded in the log)
+  gatekeeper log --since 2026-11-28 --decision granted
+  gatekeeper export access.csv --person "José Núñez"
+  gatekeeper evaluate lfw/pairs.txt --images lfw/ --plot distances.png
+  gatekeeper remove "José Núñez" --yes        erase encodings and photos, keep the log
+  gatekeeper --camera 0 --votes 3 --window 5  open the console on camera 0
+
+Run 'gatekeeper COMMAND --help' for a command's options.
+"""
+
 #: Makes the recognition engine for a command; ``None`` (the default) lets the service load it
 #: lazily on first use. Tests set it to share one already-loaded engine between commands.
 engine_factory: Callable[[Settings], Any] | None = None
@@ -446,6 +460,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     chosen = _filter(args)
     with open_site(settings, args) as site:
         if args.file == "-":
+            sys.stdout.flush()
             out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
             try:
                 count = site.export(out, chosen)
@@ -461,11 +476,12 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export_file(site: Gatekeeper, target: Path, chosen: AttemptFilter) -> int:
     """Export to a temporary file beside ``target``, fsync, then rename it over ``target``: a
-    failure leaves no half-written file."""
+    failure leaves no half-written file (and an older export in place). The file is readable
+    by its owner only (mode 0600, as ``mkstemp`` creates it): the log holds personal data."""
     if target.is_dir():
         raise UsageError(f"{target}: is a directory, expected a file name")
     try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
         raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
@@ -792,6 +808,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Face-recognition access control. With no command, opens the console.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--home",
@@ -814,8 +832,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(handler=cmd_console)
     commands = parser.add_subparsers(dest="command", title="commands", metavar="COMMAND")
 
-    def command(name: str, handler: Callable[..., int], help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
+    def command(
+        name: str, handler: Callable[..., int], help: str, description: str | None = None
+    ) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=description or help)
         sub.set_defaults(handler=handler)
         return sub
 
@@ -844,7 +864,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub = command(name, cmd_activate, f"{verb} a person access (stays enrolled)")
         sub.add_argument("name", metavar="NAME")
 
-    identify = command("identify", cmd_identify, "who is in a photo (recorded as attempts)")
+    identify = command(
+        "identify",
+        cmd_identify,
+        "who is in a photo (recorded as attempts)",
+        "Who is in a photo: every face is matched and recorded as an attempt from camera "
+        "'cli'. A photo with no face records nothing and exits 1.",
+    )
     identify.add_argument("image", metavar="IMAGE")
     _add_json(identify)
 

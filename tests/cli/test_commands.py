@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shlex
 import sqlite3
 import sys
 import time
@@ -302,3 +303,16 @@ def test_audit_verify_names_the_first_broken_row(run, logged):
     assert len(broken.err.splitlines()) == 1
     report = json.loads(run("--home", logged, "audit", "verify", "--json").out)
     assert report["ok"] is False and report["first_break"].startswith(f"attempt #{attempt_id}")
+
+
+def test_help_examples_parse():
+    examples = [
+        line.split("  ")[0].strip()
+        for line in cli.EXAMPLES.splitlines()
+        if line.strip().startswith("gatekeeper ")
+    ]
+    assert len(examples) == 8
+    parser = cli.build_parser()
+    for example in examples:
+        args = parser.parse_args(shlex.split(example)[1:])
+        assert callable(args.handler), example
