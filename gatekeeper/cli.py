@@ -883,6 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_filters(log)
     log.add_argument(
         "--limit",
+        metavar="N",
         type=_positive_int,
         default=DEFAULT_LOG_LIMIT,
         help=f"at most this many rows (default {DEFAULT_LOG_LIMIT})",
