@@ -8,8 +8,8 @@ colour, which works over any SSH connection (Rich downgrades it on lesser termin
 The frame is downscaled first (OpenCV, area interpolation) to at most ``cols × 2·rows`` pixels,
 keeping its aspect ratio; face boxes are drawn onto the small copy and each face is labelled
 with its name above its box. Colours are quantised to :data:`COLOUR_BITS` bits per channel so
-that cells share cached styles: rendering a 90×40-cell preview takes about 5 ms instead of 35
-(``benchmarks/bench_console.py``).
+that cells share cached colours and styles: a 90×40-cell preview of the reference clip takes
+about 3 ms a frame instead of 35 (``benchmarks/bench_console.py``).
 """
 
 from __future__ import annotations
