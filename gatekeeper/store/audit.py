@@ -259,44 +259,46 @@ def _stream(connection: sqlite3.Connection, first: int, last: int) -> Iterator[t
 
 
 def _check_segment(rows: Iterable[tuple[Any, ...]]) -> _Segment:
-    """Check sequence numbers, row hashes and links within one range (see ``_Segment``)."""
+    """Check sequence numbers, row hashes and links within one range (see ``_Segment``).
+
+    The loop keeps plain locals (no per-row objects): it runs once per chained row.
+    """
     widths = {table: 3 + len(columns) for table, columns in CHAINED_COLUMNS.items()}
     encode, sha256 = _encode_array, hashlib.sha256
     first: _RowRef | None = None
     first_prev: str | None = None
-    last: _RowRef | None = None
-    last_hash: str | None = None
+    last_table, last_id, last_seq, last_hash = "", 0, 0, ""
     ok = 0
+
+    def segment(first_ok: bool, rows_ok: int, found: ChainBreak | None) -> _Segment:
+        last = _RowRef(last_table, last_id, last_seq) if ok else None
+        return _Segment(
+            first, first_prev, first_ok, last, last_hash if ok else None, rows_ok, found
+        )
+
     for row in rows:
         table, seq, prev, stored, row_id = row[0], row[1], row[2], row[-2], row[-1]
-        found = None
-        if last is None:
+        if first is None:
             first, first_prev = _RowRef(table, row_id, seq), prev
-        elif seq <= last.seq:
-            detail = f"sequence number already used by {last.table} #{last.row_id}"
-            found = ChainBreak(table, row_id, seq, INSERTED, detail)
-        elif seq > last.seq + 1:
-            detail = f"row(s) with seq {last.seq + 1}..{seq - 1} are missing before this row"
-            found = ChainBreak(table, row_id, seq, DELETED, detail)
-        if found is None:
-            try:
-                digest = sha256(encode(row[: widths[table]]).encode("utf-8")).hexdigest()
-            except (TypeError, ValueError):
-                digest = None
-            if digest != stored:
-                detail = "the row's contents do not match its hash"
-                found = ChainBreak(table, row_id, seq, EDITED, detail)
-                if last is None:
-                    return _Segment(first, first_prev, False, None, None, 0, found)
-        if found is None and last is not None and prev != last_hash:
+        elif seq <= last_seq:
+            detail = f"sequence number already used by {last_table} #{last_id}"
+            return segment(True, ok, ChainBreak(table, row_id, seq, INSERTED, detail))
+        elif seq > last_seq + 1:
+            detail = f"row(s) with seq {last_seq + 1}..{seq - 1} are missing before this row"
+            return segment(True, ok, ChainBreak(table, row_id, seq, DELETED, detail))
+        try:
+            digest = sha256(encode(row[: widths[table]]).encode("utf-8")).hexdigest()
+        except (TypeError, ValueError):
+            digest = None
+        if digest != stored:
+            detail = "the row's contents do not match its hash"
+            return segment(ok > 0, ok, ChainBreak(table, row_id, seq, EDITED, detail))
+        if ok and prev != last_hash:
             detail = "the row's hash was rewritten; the next row still links to the original"
-            found = ChainBreak(last.table, last.row_id, last.seq, EDITED, detail)
-            ok -= 1
-        if found is not None:
-            return _Segment(first, first_prev, True, last, last_hash, ok, found)
-        last, last_hash = _RowRef(table, row_id, seq), stored
+            return segment(True, ok - 1, ChainBreak(last_table, last_id, last_seq, EDITED, detail))
+        last_table, last_id, last_seq, last_hash = table, row_id, seq, stored
         ok += 1
-    return _Segment(first, first_prev, True, last, last_hash, ok, None)
+    return segment(True, ok, None)
 
 
 def _verify_range(path: str, first: int, last: int) -> _Segment:
