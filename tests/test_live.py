@@ -266,3 +266,19 @@ def test_no_camera_is_a_state_and_stop_is_prompt(tmp_path):
     recognizer.stop()
     assert time.monotonic() - started < 2
     assert events.states() == [PipelineState.LOADING, PipelineState.READY, PipelineState.STOPPED]
+
+
+def test_someone_enrolled_while_running_is_recognised_without_restart(tmp_path):
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [4] * 60, fps=20)
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) >= 5, 10)
+        # Another process (the CLI, the console's people screen) enrols the stranger.
+        other = Gatekeeper(gatekeeper.settings, engine=ScriptedEngine())
+        other.store.add_encoding("bob", model_id=MODEL, embedding=-ADA, image_sha256="b" * 64)
+        other.close()
+        assert wait_until(lambda: feed.status().state is CameraState.ENDED, 10)
+    finally:
+        recognizer.stop()
+    decided = [(r.decision, r.person_name) for r in attempts(gatekeeper)]
+    assert decided == [("unknown", None), ("granted", "bob")]
