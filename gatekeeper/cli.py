@@ -41,13 +41,11 @@ from typing import Any, NoReturn
 from gatekeeper.config import Settings, load_settings
 from gatekeeper.errors import GatekeeperError, NoFaceError, UsageError
 from gatekeeper.service import Gatekeeper
-from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, open_store, validate_name
+from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, validate_name
 from gatekeeper.store.store import MAX_PAGE
 
 PROG = "gatekeeper"
 #: Environment variable: seconds a database write waits for another process's lock.
-BUSY_TIMEOUT_ENV = "GATEKEEPER_BUSY_TIMEOUT"
-DEFAULT_BUSY_TIMEOUT_S = 5.0
 #: Environment variable: when set to 1, an unexpected internal error shows its traceback.
 DEBUG_ENV = "GATEKEEPER_DEBUG"
 #: Rows ``log`` prints when ``--limit`` is not given.
@@ -207,30 +205,11 @@ class ProgressBar:
 # Opening the site.
 
 
-def busy_timeout(args: argparse.Namespace) -> float:
-    """``--busy-timeout``, else ``$GATEKEEPER_BUSY_TIMEOUT``, else 5 seconds."""
-    if args.busy_timeout is not None:
-        return args.busy_timeout
-    text = os.environ.get(BUSY_TIMEOUT_ENV)
-    if text is None:
-        return DEFAULT_BUSY_TIMEOUT_S
-    try:
-        return _non_negative_float(text)
-    except argparse.ArgumentTypeError as exc:
-        raise UsageError(f"{BUSY_TIMEOUT_ENV}: {exc}") from None
-
-
 def open_site(settings: Settings, args: argparse.Namespace) -> Gatekeeper:
     """The service for ``settings``: its store opened (created if missing), its engine from
     :data:`engine_factory` if set, else loaded lazily."""
-    store = open_store(
-        settings.database,
-        images_dir=settings.images_dir,
-        busy_timeout_s=busy_timeout(args),
-        audit_key=settings.audit_key,
-    )
     engine = engine_factory(settings) if engine_factory is not None else None
-    return Gatekeeper(settings, store=store, engine=engine)
+    return Gatekeeper(settings, engine=engine)
 
 
 def _filter(args: argparse.Namespace) -> AttemptFilter:
@@ -826,7 +805,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         type=_non_negative_float,
         help="seconds a write waits for another process's database lock "
-        f"(default: ${BUSY_TIMEOUT_ENV} or {DEFAULT_BUSY_TIMEOUT_S:g})",
+        "(default: $GATEKEEPER_BUSY_TIMEOUT or 5)",
     )
     _add_console_options(parser, None)
     parser.set_defaults(handler=cmd_console)
@@ -930,10 +909,11 @@ def _audit_usage(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Settings: defaults < ``--config`` file < flags."""
+    """Settings: defaults < ``--config`` file < environment < flags."""
     return load_settings(
         args.config,
         home=args.home,
+        busy_timeout_s=args.busy_timeout,
         db=args.db,
         camera=args.camera,
         camera_id=args.camera_id,

@@ -1,5 +1,8 @@
 """Settings in one place: defaults < TOML config file < environment < command-line flags.
 
+Environment variables: ``GATEKEEPER_HOME``, ``GATEKEEPER_DB``, ``GATEKEEPER_CAMERA``,
+``GATEKEEPER_BUSY_TIMEOUT`` (seconds) and ``GATEKEEPER_AUDIT_KEY`` (see :data:`ENVIRONMENT`).
+
 The *home* directory holds the user's data in the repository's own layout::
 
     HOME/weights/   converted model cache (rebuilt from the installed package when missing)
@@ -12,9 +15,11 @@ from a fresh checkout works with no options.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,7 @@ DEFAULT_THRESHOLD = 0.55
 class Settings:
     """Resolved settings. Paths are absolute."""
 
-    home: Path = field(default_factory=lambda: Path(os.environ.get("GATEKEEPER_HOME", ".")))
+    home: Path = field(default_factory=lambda: Path("."))
     db: str | None = None
     threshold: float = DEFAULT_THRESHOLD
     camera: str | None = None
@@ -41,6 +46,7 @@ class Settings:
     votes_required: int = 3
     votes_window: int = 5
     recognition_interval_s: float = 10.0
+    busy_timeout_s: float = 5.0
     audit_key: str | None = None
 
     def __post_init__(self) -> None:
@@ -68,8 +74,41 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
-def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings from an optional TOML file, then explicit overrides (flags).
+#: Environment variables and the settings they set.
+ENVIRONMENT = {
+    "GATEKEEPER_HOME": "home",
+    "GATEKEEPER_DB": "db",
+    "GATEKEEPER_CAMERA": "camera",
+    "GATEKEEPER_BUSY_TIMEOUT": "busy_timeout_s",
+    "GATEKEEPER_AUDIT_KEY": "audit_key",
+}
+
+
+def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for variable, name in ENVIRONMENT.items():
+        text = environ.get(variable)
+        if text is None or text == "":
+            continue
+        if name == "busy_timeout_s":
+            try:
+                values[name] = float(text)
+            except ValueError:
+                raise UsageError(f"{variable}: not a number: {text!r}") from None
+        else:
+            values[name] = text
+    return values
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings: defaults, then an optional TOML file, then the environment
+    (:data:`ENVIRONMENT`; ``environ`` defaults to ``os.environ``), then explicit overrides
+    (flags; ``None`` means not given).
 
     The TOML file holds top-level keys named like the ``Settings`` fields, e.g.
     ``threshold = 0.55`` or ``camera = "rtsp://door/stream"``.
@@ -87,4 +126,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         unknown = sorted(set(values) - known)
         if unknown:
             raise UsageError(f"unknown key(s) in {path}: {', '.join(unknown)}")
-    return Settings(**values).with_overrides(**overrides)
+    values.update(_from_environment(os.environ if environ is None else environ))
+    settings = Settings(**values).with_overrides(**overrides)
+    if not (math.isfinite(settings.busy_timeout_s) and settings.busy_timeout_s >= 0):
+        raise UsageError(f"busy timeout must be >= 0 seconds, got {settings.busy_timeout_s}")
+    return settings

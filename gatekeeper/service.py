@@ -128,7 +128,10 @@ class Gatekeeper:
     def __init__(self, settings: Settings, *, store: Store | None = None, engine=None):
         self.settings = settings
         self.store = store or open_store(
-            settings.database, images_dir=settings.images_dir, audit_key=settings.audit_key
+            settings.database,
+            images_dir=settings.images_dir,
+            busy_timeout_s=settings.busy_timeout_s,
+            audit_key=settings.audit_key,
         )
         self._engine = engine
         self._engine_lock = threading.Lock()

@@ -185,7 +185,7 @@ def test_database_locked_by_another_process(tmp_path, monkeypatch, capsys):
     try:
         assert holder.stdout.readline().strip() == "locked"
         monkeypatch.setattr(cli, "engine_factory", lambda settings: NoEngine())
-        monkeypatch.setenv(cli.BUSY_TIMEOUT_ENV, "0.3")
+        monkeypatch.setenv("GATEKEEPER_BUSY_TIMEOUT", "0.3")
         capsys.readouterr()
         code = cli.main(["--home", str(home), "threshold", "0.5"])
         err = capsys.readouterr().err
@@ -200,7 +200,7 @@ def test_database_locked_by_another_process(tmp_path, monkeypatch, capsys):
 
 
 def test_bad_busy_timeout_environment(bare_home, run, monkeypatch):
-    monkeypatch.setenv(cli.BUSY_TIMEOUT_ENV, "soon")
+    monkeypatch.setenv("GATEKEEPER_BUSY_TIMEOUT", "soon")
     result = run("--home", bare_home, "people")
     assert result.code == 2
     assert result.err == "gatekeeper: GATEKEEPER_BUSY_TIMEOUT: not a number: 'soon'\n"
