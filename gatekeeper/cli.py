@@ -254,7 +254,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a directory")
     with open_site(settings, args) as site:
-        report = site.import_folder(folder, progress=ProgressBar())
+        report = site.import_folder(folder, exclude=args.exclude, progress=ProgressBar())
     if args.json:
         _print_json(
             {
@@ -830,6 +830,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = command("import", cmd_import, "enrol everyone in a folder (file stem = identity)")
     imp.add_argument("folder", metavar="DIR")
+    imp.add_argument(
+        "--exclude",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="leave out files or folders whose name matches (repeatable), e.g. 'camera_*'",
+    )
     _add_json(imp)
 
     people = command("people", cmd_people, "list the enrolled people")

@@ -10,6 +10,7 @@ printable form.
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -266,21 +267,28 @@ class Gatekeeper:
             )
 
     def import_folder(
-        self, folder: str | Path, *, progress: Callable[[int, int, str], None] | None = None
+        self,
+        folder: str | Path,
+        *,
+        exclude: Sequence[str] = (),
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> ImportReport:
         """The tutorial's ``prepare_database``: each image's file stem is the identity.
 
         ``folder/NAME.jpg`` enrols NAME; ``folder/NAME/*.jpg`` enrols NAME from every photo in
         the sub-folder. Images are face crops or photos with one face; the whole-image fallback
         is allowed (the tutorial's crops are tight). Each file stands alone: a bad one is
-        skipped with its reason and the rest are imported. ``progress(done, total, path)``
-        is called after each file.
+        skipped with its reason and the rest are imported. Entries whose name matches one of
+        the ``exclude`` glob patterns (e.g. ``camera_*``) are left out. ``progress(done, total,
+        path)`` is called after each file.
         """
         root = Path(folder)
         if not root.is_dir():
             raise UsageError(f"{root}: not a directory")
         jobs = []
         for entry in sorted(root.iterdir()):
+            if any(fnmatch.fnmatch(entry.name, pattern) for pattern in exclude):
+                continue
             if entry.is_dir():
                 photos = sorted(p for p in entry.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
                 jobs += [(entry.name, p) for p in photos]
