@@ -18,61 +18,34 @@ import contextlib
 import logging
 import os
 import sys
-import time
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from textual import on, work
+from textual import work
 from textual.app import App, SystemCommand
-from textual.message import Message
 from textual.screen import Screen
 
 from gatekeeper.config import Settings
 from gatekeeper.errors import GatekeeperError
-from gatekeeper.live import (
-    FrameResult,
-    LiveEvent,
-    LiveRecognizer,
-    LiveStats,
-    LiveWarning,
-    PipelineState,
-    PipelineStatus,
-)
+from gatekeeper.live import LiveRecognizer
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import AttemptFilter
 from gatekeeper.tui.dialogs import ExportDialog, FilterDialog, ThresholdDialog
 from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen
-from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel
-from gatekeeper.vision.camera import FPS_WINDOW_S, CameraFeed, CameraState, open_source
+from gatekeeper.tui.widgets import AccessLog, FramePreview
+from gatekeeper.vision.camera import CameraFeed, open_source
 from gatekeeper.voice import Voice
 
-log = logging.getLogger(__name__)
-
-#: The preview is re-rendered at most this often (seconds): 5 frames per second.
-PREVIEW_INTERVAL_S = 0.2
-#: The camera panel is refreshed this often (seconds).
-STATUS_INTERVAL_S = 0.25
-#: The access log looks for attempts recorded by other processes this often (seconds).
-LOG_POLL_S = 5.0
 #: The console's log file, under ``HOME/data``.
 LOG_FILE = "console.log"
-
-
-class LiveUpdate(Message):
-    """A :data:`~gatekeeper.live.LiveEvent` handed from the recognizer's thread to the UI."""
-
-    def __init__(self, event: LiveEvent) -> None:
-        super().__init__()
-        self.event = event
 
 
 class GatekeeperApp(App[None]):
     """The console. ``feed`` is a not yet started camera feed; the recognizer starts it once the
     models are loaded. Greetings follow ``settings.greeting`` and ``settings.mute``."""
 
-    CSS_PATH = "gatekeeper.tcss"
+    CSS_PATH = Path(__file__).with_name("gatekeeper.tcss")
     TITLE = "Gatekeeper"
 
     def __init__(self, gatekeeper: Gatekeeper, feed: CameraFeed) -> None:
@@ -82,80 +55,22 @@ class GatekeeperApp(App[None]):
         self.feed = feed
         self.voice = Voice(settings.greeting, mute=settings.mute, on_warning=self._voice_off)
         self.recognizer = LiveRecognizer(
-            gatekeeper, feed, voice=self.voice, on_event=lambda e: self.post_message(LiveUpdate(e))
+            gatekeeper, feed, voice=self.voice, on_event=lambda e: self._main.post_live(e)
         )
         self.threshold: float | None = None
         self.sub_title = f"camera {settings.camera_id}"
-        self._main = MainScreen(self)
-        self._pipeline = PipelineStatus(PipelineState.LOADING)
-        self._stats: LiveStats | None = None
-        self._stats_at = 0.0
-        self._previewed = 0
+        self._main = MainScreen(id="main")
 
     def get_default_screen(self) -> Screen:
         return self._main
-
-    def main_screen_ready(self) -> None:
-        """Start the recognizer and the refresh timers (called once the main screen exists)."""
-        self.recognizer.start()
-        self.set_interval(STATUS_INTERVAL_S, self._refresh_status)
-        self.set_interval(PREVIEW_INTERVAL_S, self._refresh_preview)
-        self.set_interval(LOG_POLL_S, lambda: self._main.query_one(AccessLog).refresh_head())
-        self._read_threshold()
 
     def on_unmount(self) -> None:
         self.recognizer.stop(timeout=3.0)
         self.voice.close(timeout=2.0)
 
-    # --- live events -------------------------------------------------------------------------
-
     def _voice_off(self, message: str) -> None:
         """Called on the voice's thread when it turns itself off (``notify`` is thread-safe)."""
         self.notify(message, severity="warning", timeout=10)
-
-    @on(LiveUpdate)
-    def _live(self, message: LiveUpdate) -> None:
-        event = message.event
-        if isinstance(event, FrameResult):
-            self._stats, self._stats_at = event.stats, time.monotonic()
-            self.threshold = event.threshold
-            if event.decisions:
-                self._main.query_one(MatchPanel).show(event.decisions[-1], event.threshold)
-                self._main.query_one(AccessLog).refresh_head()
-        elif isinstance(event, PipelineStatus):
-            self._pipeline = event
-            if event.state is PipelineState.FAILED:
-                self.notify(f"Recognition is off: {event.message}", severity="error", timeout=30)
-            self._refresh_status()
-        elif isinstance(event, LiveWarning):
-            self.notify(event.message, severity="warning")
-
-    def _refresh_status(self) -> None:
-        stats = self._stats
-        if stats is not None and time.monotonic() - self._stats_at > FPS_WINDOW_S:
-            stats = replace(stats, processed_fps=0.0)
-        self._main.query_one(CameraPanel).show(
-            self.recognizer.camera_status(), self._pipeline.state, self._pipeline.message, stats
-        )
-
-    def _refresh_preview(self) -> None:
-        preview = self._main.query_one(FramePreview)
-        if not preview.display or self.screen is not self._main:
-            return
-        latest = self.recognizer.latest()
-        if latest is not None:
-            if latest.frame_id != self._previewed:
-                self._previewed = latest.frame_id
-                preview.show(latest.image, latest.faces)
-            return
-        if self._pipeline.state is PipelineState.LOADING:
-            preview.show_message("loading models…")
-        elif self._pipeline.state is PipelineState.FAILED:
-            preview.show_message("recognition is off")
-        elif self.feed.status().state is CameraState.NONE:
-            preview.show_message("no camera")
-        else:
-            preview.show_message("waiting for frames…")
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -183,7 +98,6 @@ class GatekeeperApp(App[None]):
     def action_toggle_preview(self) -> None:
         preview = self._main.query_one(FramePreview)
         preview.display = not preview.display
-        self._previewed = 0
 
     def action_filter_log(self) -> None:
         access_log = self._main.query_one(AccessLog)
@@ -223,7 +137,7 @@ class GatekeeperApp(App[None]):
         self.push_screen(ThresholdDialog(self.threshold), chosen)
 
     @work(thread=True, group="threshold")
-    def _read_threshold(self) -> None:
+    def read_threshold(self) -> None:
         try:
             self.threshold = self.gatekeeper.threshold
         except GatekeeperError as exc:

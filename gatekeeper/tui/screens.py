@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -14,9 +16,18 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gatekeeper.errors import GatekeeperError, MultipleFacesError, NoFaceError
+from gatekeeper.live import (
+    FrameResult,
+    LiveEvent,
+    LiveStats,
+    LiveWarning,
+    PipelineState,
+    PipelineStatus,
+)
 from gatekeeper.store import PersonInfo
 from gatekeeper.tui.dialogs import ConfirmDialog, EnrolImageDialog, NameDialog
 from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel, local_time
+from gatekeeper.vision.camera import FPS_WINDOW_S, CameraState
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,8 +37,27 @@ if TYPE_CHECKING:
 _HELP = Binding("question_mark,f1", "app.help", "Help", key_display="?")
 
 
+#: The preview is re-rendered at most this often (seconds): 5 frames per second.
+PREVIEW_INTERVAL_S = 0.2
+#: The camera panel is refreshed this often (seconds).
+STATUS_INTERVAL_S = 0.25
+#: The access log looks for attempts recorded by other processes this often (seconds).
+LOG_POLL_S = 5.0
+
+
+class _Live(Message):
+    """A recognizer event handed from its thread to the main screen."""
+
+    def __init__(self, event: LiveEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
 class MainScreen(Screen):
-    """Camera status, latest match and preview on the left; the access log on the right."""
+    """Camera status, latest match and preview on the left; the access log on the right.
+
+    It shows the recognizer's events and polls the camera status; its timers stop with it.
+    """
 
     BINDINGS = [
         Binding("p", "app.people", "People"),
@@ -41,9 +71,12 @@ class MainScreen(Screen):
 
     app: GatekeeperApp
 
-    def __init__(self, app: GatekeeperApp) -> None:
-        super().__init__(id="main")
-        self._gatekeeper = app.gatekeeper
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._pipeline = PipelineStatus(PipelineState.LOADING)
+        self._stats: LiveStats | None = None
+        self._stats_at = 0.0
+        self._previewed = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -52,7 +85,7 @@ class MainScreen(Screen):
                 yield CameraPanel(id="camera")
                 yield MatchPanel(id="match")
                 yield FramePreview(id="preview")
-            yield AccessLog(self._gatekeeper, id="log")
+            yield AccessLog(self.app.gatekeeper, id="log")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -60,7 +93,63 @@ class MainScreen(Screen):
         self.query_one("#match").border_title = "Latest match"
         self.query_one("#preview").border_title = "Preview"
         self.query_one("#log-table").focus()
-        self.app.main_screen_ready()
+        self.set_interval(STATUS_INTERVAL_S, self._refresh_status)
+        self.set_interval(PREVIEW_INTERVAL_S, self._refresh_preview)
+        self.set_interval(LOG_POLL_S, self.query_one(AccessLog).refresh_head)
+        self.app.recognizer.start()
+        self.app.read_threshold()
+
+    def post_live(self, event: LiveEvent) -> None:
+        """Hand a recognizer event to this screen (called on the recognizer's thread)."""
+        self.post_message(_Live(event))
+
+    @on(_Live)
+    def _live(self, message: _Live) -> None:
+        event = message.event
+        if isinstance(event, FrameResult):
+            self._stats, self._stats_at = event.stats, time.monotonic()
+            self.app.threshold = event.threshold
+            if event.decisions:
+                self.query_one(MatchPanel).show(event.decisions[-1], event.threshold)
+                self.query_one(AccessLog).refresh_head()
+        elif isinstance(event, PipelineStatus):
+            self._pipeline = event
+            if event.state is PipelineState.FAILED:
+                self.notify(f"Recognition is off: {event.message}", severity="error", timeout=30)
+            self._refresh_status()
+        elif isinstance(event, LiveWarning):
+            self.notify(event.message, severity="warning")
+
+    def _refresh_status(self) -> None:
+        stats = self._stats
+        if stats is not None and time.monotonic() - self._stats_at > FPS_WINDOW_S:
+            stats = replace(stats, processed_fps=0.0)
+        self.query_one(CameraPanel).show(
+            self.app.recognizer.camera_status(),
+            self._pipeline.state,
+            self._pipeline.message,
+            stats,
+        )
+
+    def _refresh_preview(self) -> None:
+        """Draw the newest processed frame, if new (a timer caps this at 5 per second)."""
+        preview = self.query_one(FramePreview)
+        if not preview.display or not self.is_current:
+            self._previewed = 0
+            return
+        latest = self.app.recognizer.latest()
+        if latest is not None:
+            if latest.frame_id != self._previewed:
+                self._previewed = latest.frame_id
+                preview.show(latest.image, latest.faces)
+        elif self._pipeline.state is PipelineState.LOADING:
+            preview.show_message("loading models…")
+        elif self._pipeline.state is PipelineState.FAILED:
+            preview.show_message("recognition is off")
+        elif self.app.feed.status().state is CameraState.NONE:
+            preview.show_message("no camera")
+        else:
+            preview.show_message("waiting for frames…")
 
 
 class _People(Message):

@@ -20,28 +20,30 @@ class Notes(list):
         return [m for m, s in self if severity is None or s == severity]
 
 
+class RecordingApp(GatekeeperApp):
+    """The console, keeping every notification in ``notes`` (even those sent while it starts)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.notes = Notes()
+        super().__init__(*args, **kwargs)
+
+    def notify(self, message, *args, **kwargs) -> None:
+        self.notes.append((message, kwargs.get("severity", "information")))
+        super().notify(message, *args, **kwargs)
+
+
 @pytest.fixture
-def console(tmp_path, engine) -> Callable[..., GatekeeperApp]:
+def console(tmp_path, engine) -> Callable[..., RecordingApp]:
     """``console(feed=None, **settings)`` → a console on a fresh home in ``tmp_path``, muted,
     sharing the session's engine; its notifications are recorded in ``app.notes``."""
     made: list[Gatekeeper] = []
 
-    def make(feed: CameraFeed | None = None, **overrides) -> GatekeeperApp:
+    def make(feed: CameraFeed | None = None, **overrides) -> RecordingApp:
         overrides = {"mute": True, "camera_id": "desk", **overrides}
         settings = Settings(home=tmp_path / "home", **overrides)
         gatekeeper = Gatekeeper(settings, engine=engine)
         made.append(gatekeeper)
-        app = GatekeeperApp(gatekeeper, feed or open_source(None, fps=5, loop=False))
-        notes = Notes()
-        notify = app.notify
-
-        def recording_notify(message, *args, **kwargs):
-            notes.append((message, kwargs.get("severity", "information")))
-            return notify(message, *args, **kwargs)
-
-        app.notify = recording_notify
-        app.notes = notes
-        return app
+        return RecordingApp(gatekeeper, feed or open_source(None, fps=5, loop=False))
 
     yield make
     for gatekeeper in made:
