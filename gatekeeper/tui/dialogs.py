@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from gatekeeper.errors import UsageError
@@ -39,6 +40,13 @@ def parse_when(text: str, *, end: bool) -> datetime | None:
     return moment if moment.tzinfo else moment.astimezone()
 
 
+def field(label: str, widget: Widget) -> Horizontal:
+    """One labelled line of a dialog; inputs are compact (no border) to fit 80×24."""
+    if isinstance(widget, Input):
+        widget.compact = True
+    return Horizontal(Label(label, classes="dialog-label"), widget, classes="dialog-field")
+
+
 class Dialog(ModalScreen):
     """A titled box of fields with OK and Cancel, and an error line.
 
@@ -56,8 +64,8 @@ class Dialog(ModalScreen):
             yield from self.fields()
             yield Static("", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self.OK, variant="primary", id="ok")
-                yield Button("Cancel", id="cancel")
+                yield Button(self.OK, variant="primary", id="ok", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
 
     def fields(self) -> ComposeResult:
         yield from ()
@@ -90,7 +98,7 @@ class NameDialog(Dialog):
         self.HEADING = title
 
     def fields(self) -> ComposeResult:
-        yield Input(placeholder="name", id="name")
+        yield field("Name", Input(placeholder="as shown in the log", id="name"))
 
     def result(self) -> str:
         return validate_name(self.query_one("#name", Input).value)
@@ -103,8 +111,8 @@ class EnrolImageDialog(Dialog):
     OK = "Enrol"
 
     def fields(self) -> ComposeResult:
-        yield Input(placeholder="name", id="name")
-        yield Input(placeholder="path to a photo with one face", id="path")
+        yield field("Name", Input(placeholder="as shown in the log", id="name"))
+        yield field("Photo", Input(placeholder="path to a photo with one face", id="path"))
 
     def result(self) -> tuple[str, Path]:
         name = validate_name(self.query_one("#name", Input).value)
@@ -145,6 +153,7 @@ def _decision_select(value: str | None) -> Select[str]:
         prompt="any decision",
         value=value if value is not None else Select.NULL,
         id="decision",
+        compact=True,
     )
 
 
@@ -163,11 +172,13 @@ class ExportDialog(Dialog):
         self._default_path = default_path
 
     def fields(self) -> ComposeResult:
-        yield Input(str(self._default_path), placeholder="CSV file", id="path")
-        yield Input(placeholder="from (YYYY-MM-DD [HH:MM]), optional", id="since")
-        yield Input(placeholder="until (YYYY-MM-DD: that day included), optional", id="until")
-        yield Input(placeholder="person, optional", id="person")
-        yield _decision_select(None)
+        yield field("File", Input(str(self._default_path), placeholder="CSV file", id="path"))
+        yield field("From", Input(placeholder="YYYY-MM-DD [HH:MM], optional", id="since"))
+        yield field(
+            "Until", Input(placeholder="YYYY-MM-DD (that day included), optional", id="until")
+        )
+        yield field("Person", Input(placeholder="anyone", id="person"))
+        yield field("Decision", _decision_select(None))
 
     def result(self) -> tuple[Path, AttemptFilter]:
         path = Path(self.query_one("#path", Input).value.strip()).expanduser()
@@ -195,8 +206,8 @@ class FilterDialog(Dialog):
         self._current = current
 
     def fields(self) -> ComposeResult:
-        yield Input(self._current.person or "", placeholder="person (empty: anyone)", id="person")
-        yield _decision_select(self._current.decision)
+        yield field("Person", Input(self._current.person or "", placeholder="anyone", id="person"))
+        yield field("Decision", _decision_select(self._current.decision))
 
     def result(self) -> AttemptFilter:
         person = self.query_one("#person", Input).value.strip() or None
@@ -221,7 +232,7 @@ class ThresholdDialog(Dialog):
             classes="dialog-text",
         )
         value = "" if self._current is None else f"{self._current:g}"
-        yield Input(value, placeholder="new threshold, e.g. 0.55", id="threshold")
+        yield field("New", Input(value, placeholder="e.g. 0.55", id="threshold"))
 
     def result(self) -> float:
         text = self.query_one("#threshold", Input).value.strip()

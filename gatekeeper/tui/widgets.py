@@ -65,7 +65,9 @@ def distance_gauge(distance: float | None, threshold: float, width: int) -> Text
 
 
 class CameraPanel(Static):
-    """Source, state, captured and processed frame rates, latency and the newest frame's age."""
+    """Source, state, captured and processed frame rates, latency (the last processed frame's,
+    and the median and 95th percentile of recent ones, capture to result, in ms) and the newest
+    frame's age."""
 
     def show(
         self,
@@ -89,13 +91,13 @@ class CameraPanel(Static):
             if camera.error and camera.state is not CameraState.LIVE:
                 text.append(f" ({camera.error})", "dim")
         processed = stats.processed_fps if stats else 0.0
-        text.append("\nFPS     ", "dim")
-        text.append(f"{camera.captured_fps:4.1f} camera  {processed:4.1f} recognised")
+        text.append("\nCapture ", "dim").append(f"{camera.captured_fps:.1f} fps")
+        text.append("\nProcess ", "dim").append(f"{processed:.1f} fps")
         text.append("\nLatency ", "dim")
         if stats:
             text.append(
-                f"{stats.latency_s * 1000:.0f} ms (median {stats.latency_median_s * 1000:.0f},"
-                f" p95 {stats.latency_p95_s * 1000:.0f})"
+                f"{stats.latency_s * 1000:.0f} ms, p50 {stats.latency_median_s * 1000:.0f},"
+                f" p95 {stats.latency_p95_s * 1000:.0f}"
             )
         else:
             text.append("—")
