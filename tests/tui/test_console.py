@@ -9,7 +9,7 @@ import sqlite3
 from itertools import combinations
 
 import pytest
-from textual.widgets import DataTable, Footer, Header, Input
+from textual.widgets import Button, DataTable, Footer, Header, Input
 
 from gatekeeper.store import AttemptFilter, NewAttempt
 from gatekeeper.tui.dialogs import (
@@ -278,6 +278,11 @@ async def test_layout_fits_without_overlap(console, wait_for, size):
         svg = app.export_screenshot().replace("&#160;", " ")
         for text in ("Camera", "Latest match", "Preview", "Access log", "People", "Quit"):
             assert text in svg, f"{text!r} is not on screen at {size}"
+        await pilot.press("x")
+        assert len(app.screen.query(Button)) == 2
+        for button in app.screen.query(Button):
+            assert screen.contains_region(button.region), f"{button} is cut off at {size}"
+        await pilot.press("escape")
         await pilot.press("p")
         svg = app.export_screenshot().replace("&#160;", " ")
         for text in ("Name", "Last seen", "Enrol from camera", "Remove", "Back"):
