@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import shutil
 import statistics
 import subprocess
@@ -181,32 +182,29 @@ def cold_start(data: Path, weights: Path, runs: int) -> None:
     for run in range(1, runs + 1):
         with tempfile.TemporaryDirectory() as folder:
             (Path(folder) / "weights").symlink_to(weights)
-            session = f"bench-console-{run}"
+            tmux = ["tmux", "-L", f"bench-console-{os.getpid()}-{run}"]
             command = (
                 f"cd {REPO} && {sys.executable} -m gatekeeper --home {folder} "
                 f"--camera {data / CLIP} --mute --loop"
             )
             began = time.perf_counter()
             subprocess.run(
-                ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", command],
-                check=True,
+                [*tmux, "new-session", "-d", "-x", "100", "-y", "30", command], check=True
             )
             marks: dict[str, float] = {}
             try:
                 while len(marks) < 2 and time.perf_counter() - began < 60:
                     screen = subprocess.run(
-                        ["tmux", "capture-pane", "-p", "-t", session],
-                        capture_output=True,
-                        text=True,
+                        [*tmux, "capture-pane", "-p"], capture_output=True, text=True
                     ).stdout
                     for mark, text in (("screen", "Access log"), ("live", "State   live")):
                         if mark not in marks and text in screen:
                             marks[mark] = time.perf_counter() - began
                     time.sleep(0.02)
-                subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+                subprocess.run([*tmux, "send-keys", "q"], capture_output=True)
                 time.sleep(1.0)
             finally:
-                subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+                subprocess.run([*tmux, "kill-server"], capture_output=True)
         print(
             f"  run {run}: main screen after {marks.get('screen', float('nan')):.2f} s, "
             f"models loaded and camera live after {marks.get('live', float('nan')):.2f} s"

@@ -14,10 +14,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-$repo/.venv/bin/python}
 camera=$(realpath "${1:-$repo/../shared/data/video/short_hamilton_clip.mp4}")
 home=$(mktemp -d)
-session="gatekeeper-check-$$"
+# A tmux server of its own (-L), apart from the user's sessions.
+tmux() { command tmux -L "gatekeeper-check-$$" "$@"; }
 
 cleanup() {
-    tmux kill-session -t "$session" 2>/dev/null || true
+    tmux kill-server 2>/dev/null || true
     rm -rf "$home"
 }
 trap cleanup EXIT
@@ -26,7 +27,7 @@ if [ -n "${GATEKEEPER_CHECK_WEIGHTS:-}" ]; then
     ln -s "$(realpath "$GATEKEEPER_CHECK_WEIGHTS")" "$home/weights"
 fi
 
-screen() { tmux capture-pane -p -t "$session"; }
+screen() { tmux capture-pane -p; }
 
 fail() {
     echo "FAIL: $*" >&2
@@ -43,7 +44,7 @@ wait_for() {
     done
 }
 
-tmux new-session -d -s "$session" -x 100 -y 30 \
+tmux new-session -d -x 100 -y 30 \
     "cd '$repo' && '$python' -m gatekeeper --home '$home' --camera '$camera' --mute --loop;
      echo \"console exited with status \$?\"; sleep 30"
 
@@ -56,19 +57,19 @@ if screen | grep -qiE "tensorflow|onednn|cuda|absl|Traceback"; then
 fi
 echo "ok: no library noise on screen"
 
-tmux send-keys -t "$session" "?"
+tmux send-keys "?"
 wait_for "Gatekeeper — keys" 5
-tmux send-keys -t "$session" Escape
+tmux send-keys Escape
 wait_for "Access log" 5
 echo "ok: help screen"
 
-tmux send-keys -t "$session" p
+tmux send-keys p
 wait_for "Enrol from camera" 5
-tmux send-keys -t "$session" Escape
+tmux send-keys Escape
 wait_for "Access log" 5
 echo "ok: people screen"
 
-tmux send-keys -t "$session" q
+tmux send-keys q
 wait_for "console exited with status 0" 15
 echo "ok: quit"
 [ -s "$home/data/console.log" ] || fail "no console log in $home/data"
