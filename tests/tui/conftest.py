@@ -34,11 +34,12 @@ class RecordingApp(GatekeeperApp):
 
 @pytest.fixture
 def console(tmp_path, engine) -> Callable[..., RecordingApp]:
-    """``console(feed=None, **settings)`` → a console on a fresh home in ``tmp_path``, muted,
-    sharing the session's engine; its notifications are recorded in ``app.notes``."""
+    """``console(feed=None, engine=None, **settings)`` → a console on a fresh home in
+    ``tmp_path``, muted, with the session's engine unless another is given; its notifications
+    are recorded in ``app.notes``."""
     made: list[Gatekeeper] = []
 
-    def make(feed: CameraFeed | None = None, **overrides) -> RecordingApp:
+    def make(feed: CameraFeed | None = None, engine=engine, **overrides) -> RecordingApp:
         overrides = {"mute": True, "camera_id": "desk", **overrides}
         settings = Settings(home=tmp_path / "home", **overrides)
         gatekeeper = Gatekeeper(settings, engine=engine)

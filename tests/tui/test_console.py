@@ -11,6 +11,7 @@ from itertools import combinations
 import pytest
 from textual.widgets import Button, DataTable, Footer, Header, Input
 
+from gatekeeper.errors import WeightsError
 from gatekeeper.store import AttemptFilter, NewAttempt
 from gatekeeper.tui.dialogs import (
     ConfirmDialog,
@@ -325,3 +326,20 @@ async def test_no_speech_engine_is_one_warning_and_the_console_carries_on(
         ]
         await pilot.press("p")
         assert isinstance(app.screen, PeopleScreen)
+
+
+async def test_an_engine_that_cannot_load_is_shown_and_the_log_still_works(console, wait_for):
+    class BrokenEngine:
+        model_id = "dlib_resnet_v1"
+
+        def detect(self, *args, **kwargs):
+            raise WeightsError("weights/dlib_resnet_v1.weights.h5: checksum mismatch")
+
+    app = console(engine=BrokenEngine())
+    app.gatekeeper.store.record_attempts([attempt(None, "unknown")])
+    async with app.run_test() as pilot:
+        panel = app.query_one(CameraPanel)
+        await wait_for(pilot, lambda: "failed" in str(panel.content))
+        assert "checksum mismatch" in str(panel.content)
+        assert any("Recognition is off" in m for m in app.notes.messages("error"))
+        await wait_for(pilot, lambda: app.query_one(AccessLog).loaded == 1)
