@@ -7,7 +7,7 @@ shown in the dialog, which stays open; the work itself is done by the caller, of
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from textual import on
@@ -18,26 +18,23 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
+from gatekeeper.cli import parse_time
 from gatekeeper.errors import UsageError
 from gatekeeper.store import DECISIONS, AttemptFilter, validate_name
 
 
 def parse_when(text: str, *, end: bool) -> datetime | None:
-    """A local date (``YYYY-MM-DD``) or date and time (ISO 8601) as an aware datetime.
-
-    An empty text is ``None``. With ``end``, a bare date means the end of that day (the next
-    midnight), so "until 2026-11-28" includes the 28th. Raises :class:`UsageError`.
-    """
-    text = text.strip()
-    if not text:
+    """A date or date-time typed in a dialog, read as ``gatekeeper log/export --since/--until``
+    read theirs (:func:`gatekeeper.cli.parse_time`: local time without an offset; with ``end``
+    a bare date means the end of that day). ``None`` when empty; :class:`UsageError` if bad."""
+    if not text.strip():
         return None
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_time(text, end_of_day=end)
     except ValueError:
-        raise UsageError(f"not a date: {text!r} (use YYYY-MM-DD or YYYY-MM-DD HH:MM)") from None
-    if end and len(text) == 10:
-        moment += timedelta(days=1)
-    return moment if moment.tzinfo else moment.astimezone()
+        raise UsageError(
+            f"not a date: {text.strip()!r} (use YYYY-MM-DD or YYYY-MM-DD HH:MM)"
+        ) from None
 
 
 def field(label: str, widget: Widget) -> Horizontal:
