@@ -195,7 +195,7 @@ def run_console(settings: Settings, args: argparse.Namespace | None = None) -> i
     returns the exit status (0).
 
     ``args`` is the command line parsed by :mod:`gatekeeper.cli`; when given, the site is opened
-    as every command opens it (:func:`gatekeeper.cli.open_site`: ``--busy-timeout``...).
+    as every command opens it (:func:`gatekeeper.cli.open_site`).
     Raises :class:`GatekeeperError` before the screen opens when the camera path or the
     database cannot be used.
     """
