@@ -50,6 +50,7 @@ from gatekeeper.recognition import Box, Decision, DecisionPolicy, FaceObservatio
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import NewAttempt
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraFeed, CameraState, CameraStatus
+from gatekeeper.vision.quality import quality_issue
 from gatekeeper.voice import Voice
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,6 @@ LATENCY_WINDOW = 100
 #: The same kind of warning (failed frame, store failure) is published at most this often,
 #: in seconds; every occurrence is still logged and counted.
 WARNING_INTERVAL_S = 10.0
-#: Faces whose box is narrower or lower than this many pixels (in the camera frame) are boxed in
-#: the preview but neither matched nor counted as votes: the encoder sees them upscaled from a
-#: few hundred pixels onto its 150×150 chip, and their distances are unreliable. In the
-#: reference clip an enrolled bystander ~24 px wide matches at 0.53–0.57 (as close as true
-#: matches) for three frames in a row, while the enrolled performer is ≥ 35 px wide.
-MIN_FACE_PX = 32
-#: The verdict of a face under :data:`MIN_FACE_PX`.
-TOO_SMALL = "too small"
 #: How long one wait for a new camera frame lasts before the worker checks for stop, seconds.
 _POLL_S = 0.25
 
@@ -90,8 +83,10 @@ class FaceResult:
 
     ``box`` is ``(x, y, w, h)`` pixels; ``name`` the closest enrolled person within the
     threshold, else ``None``; ``distance`` the L2 distance to the closest enrolled person
-    (``None`` with an empty gallery, or a face too small to match); ``verdict`` ``granted``,
-    ``denied``, ``unknown`` or ``too small`` (under :data:`MIN_FACE_PX`: not matched, no vote).
+    (``None`` with an empty gallery, or a face that is not evidence); ``verdict`` ``granted``,
+    ``denied``, ``unknown``, or why the face is not evidence (see
+    :func:`gatekeeper.vision.quality.quality_issue`, e.g. ``too small (24 px < 28 px)``): such a
+    face is boxed in the preview but neither matched nor counted as a vote.
     """
 
     box: Box
@@ -332,15 +327,15 @@ class LiveRecognizer:
         """Detect, encode, match, vote and record one frame."""
         with self._gatekeeper.engine_in_use() as engine:
             detected = engine.detect(image, pad_retry=False)
-            embedded = engine.embed_faces(
-                image, [f for f in detected if min(f.box[2:]) >= MIN_FACE_PX]
-            )
+            issues = [quality_issue(f) for f in detected]
+            usable = [f for f, issue in zip(detected, issues, strict=True) if issue is None]
+            embedded = engine.embed_faces(image, usable)
             model_id = engine.model_id
         threshold = self._gatekeeper.threshold
         faces = [
-            FaceResult(f.box, None, None, TOO_SMALL)
-            for f in detected
-            if min(f.box[2:]) < MIN_FACE_PX
+            FaceResult(f.box, None, None, issue)
+            for f, issue in zip(detected, issues, strict=True)
+            if issue is not None
         ]
         observations: list[FaceObservation] = []
         if embedded:

@@ -33,7 +33,7 @@ VERDICT_COLOURS: dict[str, tuple[int, int, int]] = {
     "denied": (230, 200, 40),
     "unknown": (230, 60, 60),
 }
-#: Colour of faces too small to be matched, and of any other verdict.
+#: Colour of faces that are not evidence (too small, turned away), and of any other verdict.
 OTHER_COLOUR = (150, 150, 150)
 #: Bits kept per colour channel: 5 (32 levels) is indistinguishable at this resolution and lets
 #: cells share cached styles.
@@ -87,7 +87,7 @@ def fit(width: int, height: int, cols: int, rows: int) -> tuple[int, int]:
 
 def face_label(face: FaceResult) -> str:
     """What is written above a face box: the name, ``?`` for an unknown face, nothing for a
-    face too small to match."""
+    face that is not evidence (too small, turned away)."""
     if face.name:
         return face.name
     return "?" if face.verdict == "unknown" else ""
