@@ -34,13 +34,13 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from gatekeeper.config import Settings, load_settings
 from gatekeeper.errors import GatekeeperError, NoFaceError, UsageError
-from gatekeeper.service import Gatekeeper
+from gatekeeper.service import Gatekeeper, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, validate_name
 from gatekeeper.store.store import MAX_PAGE
 
@@ -118,22 +118,6 @@ def _threshold(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-
-
-def parse_time(text: str, *, end_of_day: bool = False) -> datetime:
-    """An ISO-8601 date or date-time as an aware UTC datetime.
-
-    Without a UTC offset the time is local. A bare date is midnight (local) at its start, or
-    with ``end_of_day`` at its end (the next midnight). Raises ``ValueError`` for other text.
-    """
-    text = text.strip()
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        moment = datetime.fromisoformat(text)
-    else:
-        moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time())
-    return moment.astimezone(UTC)
 
 
 def _since(text: str) -> datetime:
@@ -231,7 +215,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
         from gatekeeper.tui.app import run_console
     except ImportError as exc:
         raise GatekeeperError(f"the console cannot start: {exc}") from None
-    return run_console(settings, args) or 0
+    return run_console(settings, open_site(settings, args)) or 0
 
 
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:

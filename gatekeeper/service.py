@@ -15,6 +15,7 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -112,6 +113,22 @@ class ReencodeReport:
     reencoded: int = 0
     people: set[str] = field(default_factory=set)
     failed: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse_time(text: str, *, end_of_day: bool = False) -> datetime:
+    """An ISO-8601 date or date-time as an aware UTC datetime.
+
+    Without a UTC offset the time is local. A bare date is midnight (local) at its start, or
+    with ``end_of_day`` at its end (the next midnight). Raises ``ValueError`` for other text.
+    """
+    text = text.strip()
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        moment = datetime.fromisoformat(text)
+    else:
+        moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time())
+    return moment.astimezone(UTC)
 
 
 def _finite(value: float) -> float | None:

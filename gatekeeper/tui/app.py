@@ -13,7 +13,6 @@ of the original terminal descriptor instead.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
@@ -190,23 +189,17 @@ def _stderr_to_log(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def run_console(settings: Settings, args: argparse.Namespace | None = None) -> int:
+def run_console(settings: Settings, gatekeeper: Gatekeeper | None = None) -> int:
     """Open the console for ``settings`` (camera, home, greeting, mute...) until the user quits;
     returns the exit status (0).
 
-    ``args`` is the command line parsed by :mod:`gatekeeper.cli`; when given, the site is opened
-    as every command opens it (:func:`gatekeeper.cli.open_site`).
-    Raises :class:`GatekeeperError` before the screen opens when the camera path or the
-    database cannot be used.
+    ``gatekeeper`` is the site as the command line opened it (default: opened here from
+    ``settings``); it is closed on the way out. Raises :class:`GatekeeperError` before the
+    screen opens when the camera path or the database cannot be used.
     """
-    feed = open_source(settings.camera, fps=settings.fps, loop=settings.loop)
-    if args is None:
-        gatekeeper = Gatekeeper(settings)
-    else:
-        from gatekeeper.cli import open_site
-
-        gatekeeper = open_site(settings, args)
+    gatekeeper = gatekeeper or Gatekeeper(settings)
     try:
+        feed = open_source(settings.camera, fps=settings.fps, loop=settings.loop)
         with _stderr_to_log(settings.data_dir / LOG_FILE):
             GatekeeperApp(gatekeeper, feed).run()
     finally:

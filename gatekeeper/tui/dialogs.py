@@ -18,14 +18,14 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
-from gatekeeper.cli import parse_time
 from gatekeeper.errors import UsageError
+from gatekeeper.service import parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, validate_name
 
 
 def parse_when(text: str, *, end: bool) -> datetime | None:
     """A date or date-time typed in a dialog, read as ``gatekeeper log/export --since/--until``
-    read theirs (:func:`gatekeeper.cli.parse_time`: local time without an offset; with ``end``
+    read theirs (:func:`gatekeeper.service.parse_time`: local time without an offset; with ``end``
     a bare date means the end of that day). ``None`` when empty; :class:`UsageError` if bad."""
     if not text.strip():
         return None

@@ -17,7 +17,8 @@ import pytest
 from cli_helpers import seed_database
 
 from gatekeeper import cli
-from gatekeeper.cli import ProgressBar, parse_time
+from gatekeeper.cli import ProgressBar
+from gatekeeper.service import parse_time
 from gatekeeper.store import open_store
 
 
@@ -209,7 +210,7 @@ def console(monkeypatch):
     """A stand-in ``gatekeeper.tui.app`` recording what ``run_console`` receives."""
     calls: list = []
     module = types.ModuleType("gatekeeper.tui.app")
-    module.run_console = lambda settings, args: calls.append((settings, args))
+    module.run_console = lambda settings, gatekeeper: calls.append((settings, gatekeeper))
     monkeypatch.setitem(sys.modules, "gatekeeper.tui.app", module)
     return calls
 
