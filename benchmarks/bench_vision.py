@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gatekeeper.config import DEFAULT_THRESHOLD
 from gatekeeper.vision.align import align_face
 from gatekeeper.vision.detect import FaceDetector
 from gatekeeper.vision.encoder import Encoder
@@ -115,7 +116,7 @@ def main() -> None:
     print(f"    {'; '.join(differences) or 'none'}")
     print(
         f"  embedding shift from downscaling: median {np.median(shifts):.3f}, "
-        f"max {max(shifts):.3f} (L2; threshold 0.6)"
+        f"max {max(shifts):.3f} (L2; the default threshold is {DEFAULT_THRESHOLD})"
     )
 
 
