@@ -656,19 +656,20 @@ def check_camera(settings: Settings) -> Check:
 
 
 def check_voice() -> Check:
-    from gatekeeper.voice import render_to_wav
+    """Speech renders (espeak-ng through pyttsx3) and can be played (the console's greeting)."""
+    from gatekeeper.voice import pyttsx3_engine, render_to_wav
 
+    hint = "apt-get install espeak-ng alsa-utils, or run the console with --mute"
     with tempfile.TemporaryDirectory() as folder:
         try:
             render_to_wav("Gatekeeper check", Path(folder) / "check.wav")
         except RuntimeError as exc:
-            return Check(
-                "voice",
-                False,
-                str(exc),
-                "install espeak-ng (apt-get install espeak-ng) or run with --mute",
-            )
-    return Check("voice", True, "text-to-speech renders speech (pyttsx3)")
+            return Check("voice", False, str(exc), hint)
+    try:
+        pyttsx3_engine()
+    except RuntimeError as exc:
+        return Check("voice", False, f"speech renders, but greetings cannot be heard: {exc}", hint)
+    return Check("voice", True, "text-to-speech renders and plays speech (pyttsx3)")
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
