@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from gatekeeper.config import Settings
 from gatekeeper.errors import StoreError
@@ -26,15 +27,6 @@ from gatekeeper.vision.engine import FaceEmbedding
 
 CLIP = "video/short_hamilton_clip.mp4"
 CLIP_SECONDS = 275 / 29.97
-
-
-def wait_until(predicate, timeout: float, step: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 class Events(list):

@@ -12,33 +12,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from helpers import CAMERA_FRAMES, PROBES
 
 from gatekeeper import cli
 from gatekeeper.config import DEFAULT_THRESHOLD
-
-#: Who each tutorial door-camera frame shows (see tests/vision/test_engine.py).
-CAMERA_FRAMES = {
-    "camera_0": "younes",
-    "camera_1": "bertrand",
-    "camera_2": "benoit",
-    "camera_3": "bertrand",
-    "camera_4": "dan",
-    "camera_5": "arnaud",
-}
-
-#: Single-face probes and who they are (shared data README).
-PROBES = {
-    "alex_lacamoire1.jpg": "alex_lacamoire",
-    "alex-lacamoire.png": "alex_lacamoire",
-    "johnsnow_test1.jpg": "kit_harington",
-    "obama1.jpg": "obama",
-    "obama3.jpg": "obama",
-    "obama-240p.jpg": "obama",
-    "obama-720p.jpg": "obama",
-    "obama_partial_face.jpg": "obama",
-    "obama_partial_face2.jpg": "obama",
-    "32bit.png": "obama",
-}
 
 
 def _identities(run, home: Path, image: Path) -> list[str | None]:

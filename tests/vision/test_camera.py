@@ -8,6 +8,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from gatekeeper.errors import CameraError, UsageError
 from gatekeeper.vision.camera import (
@@ -68,15 +69,6 @@ def feeds():
     yield started
     for feed in started:
         feed.stop()
-
-
-def wait_until(predicate, timeout, step=0.005):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def state_log(caplog):
