@@ -277,8 +277,7 @@ class Gatekeeper:
         return self._single(source, largest=largest, whole_image=whole_image).embedding
 
     def _single(self, source: SourceImage, *, largest: bool, whole_image: bool):
-        engine = self.engine
-        with self._engine_lock:
+        with self.engine_in_use() as engine:
             return engine.single(
                 source.rgb, largest=largest, whole_image=whole_image, name=source.label
             )
@@ -409,11 +408,11 @@ class Gatekeeper:
     ) -> list[Identification]:
         """The tutorial's ``who_is_it`` for every face of an image, each recorded as an attempt."""
         source = image if isinstance(image, SourceImage) else SourceImage.from_path(image)
-        engine = self.engine
-        with self._engine_lock:
+        with self.engine_in_use() as engine:
             faces = engine.analyze(source.rgb)
         threshold = self.threshold
-        matched = self.match_embeddings(np.stack([f.embedding for f in faces])) if faces else []
+        embeddings = np.stack([f.embedding for f in faces]) if faces else []
+        matched = self.match_embeddings(embeddings, threshold=threshold)
         results = []
         for face, (match, decision) in zip(faces, matched, strict=True):
             identity = match.name if decision != "unknown" else None
