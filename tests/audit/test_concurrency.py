@@ -5,6 +5,10 @@ processes (``export``, ``log``, ``enroll``, ``remove``): within the busy timeout
 "database is locked", no write is lost, and the audit chain still verifies.
 """
 
+import csv
+import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -38,6 +42,16 @@ for i in range(15):
     page = store.query_attempts(AttemptFilter(), limit=50)
     keys = [(a.time, a.id) for a in page]  # an attempt's time is taken before its commit
     assert len(page) <= 50 and keys == sorted(keys, reverse=True)
+"""
+
+WORKER = """
+import os
+count = 0
+while not os.path.exists(os.environ["STOP_FILE"]):
+    store.record_attempt(camera_id="door", name=None, person_id=None, distance=0.7,
+                         threshold=0.55, decision="unknown", model_id="dlib_resnet_v1", box=None)
+    count += 1
+print(count)
 """
 
 ENROLLER = """
@@ -135,3 +149,57 @@ def test_gallery_swaps_atomically_and_sees_other_processes(tmp_path):
     ((match, decision),) = gatekeeper.match_embeddings(bob[None])
     assert (match.name, decision) == ("bob", "granted")
     gatekeeper.close()
+
+
+def test_cli_commands_beside_a_recording_worker(tmp_path, weights_dir, shared_data):
+    """The console's worker records attempts while an operator runs ``enroll``, ``log``,
+    ``export`` and ``remove`` in other processes: every command succeeds, nothing is lost."""
+    home = tmp_path / "site"
+    shutil.copytree(weights_dir, home / "weights")
+    db, images = str(home / "data" / "gatekeeper.db"), str(home / "images")
+    open_store(db, images_dir=home / "images").close()
+    stop = tmp_path / "stop"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(WORKER), db, images],
+        env={**os.environ, "STOP_FILE": str(stop)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def gatekeeper(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "gatekeeper", "--home", str(home), *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+
+    photo = shared_data / "faces" / "train" / "obama" / "obama.jpg"
+    commands = [
+        ("enroll", "Barack", photo),
+        ("log", "--limit", "20", "--json"),
+        ("export", tmp_path / "log.csv"),
+        ("people", "--json"),
+        ("remove", "Barack", "--yes"),
+        ("export", "-"),
+    ]
+    results = [gatekeeper(*command) for command in commands]
+    stop.touch()
+    out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    recorded = int(out)
+    for command, result in zip(commands, results, strict=True):
+        assert result.returncode == 0, (command, result.stderr)
+        assert "locked" not in result.stderr
+    assert json.loads(results[3].stdout)[0]["name"] == "Barack"
+    with open(tmp_path / "log.csv", encoding="utf-8", newline="") as f:
+        assert len(list(csv.reader(f))) >= 2  # header and the worker's rows so far
+
+    store = open_store(db, images_dir=home / "images")
+    assert recorded > 100  # the worker kept writing while the commands ran
+    assert store.count_attempts(AttemptFilter(camera="door")) == recorded
+    assert store.list_people() == [] and not (home / "images" / "Barack").exists()
+    report = store.verify_chain()
+    store.close()
+    assert report.ok, report.summary()
