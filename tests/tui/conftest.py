@@ -51,7 +51,7 @@ def console(tmp_path, engine) -> Callable[..., RecordingApp]:
         gatekeeper.close()
 
 
-async def _wait_for(pilot, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+async def _wait_for(pilot, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -61,6 +61,6 @@ async def _wait_for(pilot, predicate: Callable[[], bool], timeout: float = 10.0)
 
 @pytest.fixture
 def wait_for():
-    """``await wait_for(pilot, predicate, timeout=10)``: let the app run until ``predicate()``
+    """``await wait_for(pilot, predicate, timeout=30)``: let the app run until ``predicate()``
     holds; fail after ``timeout`` seconds."""
     return _wait_for
