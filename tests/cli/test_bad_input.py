@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import NoEngine, dump, seed_database
+from cli_helpers import NoEngine, dump, exclusive_lock, seed_database
 
 from gatekeeper import cli
 
@@ -167,30 +166,12 @@ def test_database_locked_by_another_process(tmp_path, monkeypatch, capsys):
     home = tmp_path / "home"
     database = seed_database(home)
     before = dump(database)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys\n"
-            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-            "db.execute('BEGIN EXCLUSIVE')\n"
-            "print('locked', flush=True)\n"
-            "sys.stdin.read()\n",
-            str(database),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with exclusive_lock(database):
         monkeypatch.setattr(cli, "engine_factory", lambda settings: NoEngine())
         monkeypatch.setenv("GATEKEEPER_BUSY_TIMEOUT", "0.3")
         capsys.readouterr()
         code = cli.main(["--home", str(home), "threshold", "0.5"])
         err = capsys.readouterr().err
-    finally:
-        holder.communicate("", timeout=10)
     assert code == 1
     assert err.splitlines() == [
         f"gatekeeper: database is locked by another process (waited 0.3 s): {database}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from cli_helpers import dump, seed_database, subprocess_env
+from cli_helpers import dump, exclusive_lock, seed_database, subprocess_env
 
 #: Runs commands with ``cli.main`` and reports, as its last stdout line, their exit statuses and
 #: whether TensorFlow or Keras got imported.
@@ -94,29 +94,11 @@ def test_console_script_is_installed():
 
 def test_database_locked_by_another_process_end_to_end(process, bare_home):
     database = seed_database(bare_home)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys\n"
-            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-            "db.execute('BEGIN EXCLUSIVE')\n"
-            "print('locked', flush=True)\n"
-            "sys.stdin.read()\n",
-            str(database),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
+    with exclusive_lock(database):
         locked = process(
             "--home", bare_home, "remove", "Ada Lovelace", "--yes", GATEKEEPER_BUSY_TIMEOUT="0.5"
         )
         reading = process("--home", bare_home, "people", "--json", GATEKEEPER_BUSY_TIMEOUT="0.5")
-    finally:
-        holder.communicate("", timeout=10)
     assert locked.code == 1
     assert locked.err == (
         f"gatekeeper: database is locked by another process (waited 0.5 s): {database}\n"
