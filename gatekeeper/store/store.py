@@ -21,7 +21,7 @@ import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -116,7 +116,7 @@ class GalleryData:
 
     names: list[str]
     person_ids: list[int]
-    embeddings: np.ndarray
+    embeddings: np.ndarray = field(repr=False)  # biometric data: never in a log line
     active: np.ndarray
     version: int
 

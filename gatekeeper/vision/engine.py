@@ -7,7 +7,7 @@ UI thread, and used from one thread at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -40,8 +40,8 @@ class FaceEmbedding:
     """
 
     face: Face
-    chip: np.ndarray
-    embedding: np.ndarray
+    chip: np.ndarray = field(repr=False)
+    embedding: np.ndarray = field(repr=False)  # biometric data: never in a log line
     model_id: str
 
 
