@@ -76,7 +76,7 @@ def to_rgb(image: np.ndarray, *, bgr: bool) -> np.ndarray:
 
     Accepts gray ``(H, W)`` or ``(H, W, 1)``, 3-channel, or 4-channel (with alpha) arrays of
     ``uint8``, ``uint16`` or float (in [0, 1]) type. ``bgr`` says the colour channels are in
-    OpenCV's BGR(A) order.
+    OpenCV's BGR(A) order. A contiguous RGB ``uint8`` array is returned as it is, not copied.
     """
     img = np.asarray(image)
     if img.ndim == 3 and img.shape[2] == 1:
@@ -87,6 +87,11 @@ def to_rgb(image: np.ndarray, *, bgr: bool) -> np.ndarray:
         raise ImageError("empty image array")
     if img.shape[0] * img.shape[1] > MAX_PIXELS:
         raise ImageError(f"image too large ({img.shape[1]}×{img.shape[0]} pixels)")
+    if img.dtype == np.uint8 and (img.ndim == 2 or img.shape[2] == 3):
+        # The common case (decoded JPEGs, camera frames, arrays already loaded): no float trip.
+        if img.ndim == 2:
+            return np.ascontiguousarray(np.repeat(img[:, :, None], 3, axis=2))
+        return np.ascontiguousarray(img[:, :, ::-1] if bgr else img)
     img = _to_unit_float(img) if img.dtype != np.uint8 else img.astype(np.float32) / 255.0
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
