@@ -138,3 +138,26 @@ def test_corrupt_file_is_an_image_error(engine, tmp_path):
     bad.write_text("not a jpeg")
     with pytest.raises(ImageError):
         engine.analyze(bad)
+
+
+def test_compiled_mtcnn_gives_what_eager_mtcnn_gives(engine, shared_data):
+    """FaceDetector compiles mtcnn's three networks with tf.function; the detections must be
+    those of the package's own eager execution."""
+    from mtcnn import MTCNN
+
+    from gatekeeper.vision.detect import DEFAULT_MIN_FACE, DEFAULT_MIN_SCORE
+
+    eager = MTCNN(device="CPU:0")
+    for name in ("kit_with_rose.jpg", "obama-240p.jpg"):
+        rgb = load_image(shared_data / "faces" / "probe" / name)
+        ours = engine.detector.detect(rgb, max_side=0)
+        theirs = eager.detect_faces(
+            rgb, min_face_size=DEFAULT_MIN_FACE, threshold_onet=DEFAULT_MIN_SCORE
+        )
+        assert len(ours) == len(theirs) > 0
+        for face in ours:
+            match = min(theirs, key=lambda t: abs(t["box"][0] - face.box[0]))
+            assert face.box == tuple(round(v) for v in match["box"])
+            assert face.score == pytest.approx(match["confidence"], abs=1e-5)
+            marks = [match["keypoints"][k] for k in ("left_eye", "right_eye", "nose")]
+            assert np.allclose(face.landmarks[:3], marks, atol=1e-3)
