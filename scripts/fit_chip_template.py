@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import NamedTuple
 
 import dlib
 import face_recognition_models
@@ -56,7 +57,18 @@ def overlap(rect, box) -> float:
     return inter / union if union else 0.0
 
 
-def collect(data: Path):
+class Sample(NamedTuple):
+    """One face both pipelines found: where MTCNN's landmarks are, and dlib's own chip."""
+
+    name: Path
+    rgb: np.ndarray
+    landmarks: np.ndarray  # MTCNN, image pixels (5, 2)
+    dlib_transform: np.ndarray  # dlib's image→chip matrix (2, 3)
+    chip_points: np.ndarray  # the landmarks mapped onto dlib's chip (5, 2)
+    dlib_chip: np.ndarray  # uint8 (150, 150, 3)
+
+
+def collect(data: Path) -> list[Sample]:
     hog = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(
         face_recognition_models.pose_predictor_five_point_model_location()
@@ -75,7 +87,9 @@ def collect(data: Path):
             matrix = dlib_chip_transform(details)
             chip_points = best.landmarks @ matrix[:, :2].T + matrix[:, 2]
             dlib_chip = np.asarray(dlib.extract_image_chip(rgb, details))
-            samples.append((path.relative_to(data), rgb, best.landmarks, chip_points, dlib_chip))
+            samples.append(
+                Sample(path.relative_to(data), rgb, best.landmarks, matrix, chip_points, dlib_chip)
+            )
     return samples
 
 
@@ -88,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
 
     samples = collect(args.data)
-    points = np.stack([s[3] for s in samples])
+    points = np.stack([s.chip_points for s in samples])
     template = points.mean(axis=0)
     print(f"faces used: {len(samples)}")
     print("CHIP_TEMPLATE = [")
@@ -98,17 +112,22 @@ def main() -> None:
     print("per-point spread (std, chip pixels):", np.round(points.std(axis=0), 2).tolist())
 
     encoder = Encoder(args.weights)
-    ours, reference = [], []
-    for i, (_, rgb, landmarks, _, dlib_chip) in enumerate(samples):
+    ours = []
+    for i, sample in enumerate(samples):
         loo = np.delete(points, i, axis=0).mean(axis=0)
-        ours.append(extract_chip(rgb, similarity_transform(landmarks, loo)))
-        reference.append(dlib_chip)
-    e_ours, e_ref = encoder.encode(np.stack(ours)), encoder.encode(np.stack(reference))
-    dist = np.linalg.norm(e_ours - e_ref, axis=1)
+        ours.append(extract_chip(sample.rgb, similarity_transform(sample.landmarks, loo)))
+    exact = [extract_chip(s.rgb, s.dlib_transform) for s in samples]
+    e_ref = encoder.encode(np.stack([s.dlib_chip for s in samples]))
+    dist = np.linalg.norm(encoder.encode(np.stack(ours)) - e_ref, axis=1)
+    warp_only = np.linalg.norm(encoder.encode(np.stack(exact)) - e_ref, axis=1)
     print("\nL2 distance, Gatekeeper chip vs dlib chip, same face (leave-one-out template):")
-    for (name, *_), d in zip(samples, dist, strict=True):
-        print(f"  {d:.3f}  {name}")
+    for sample, d in zip(samples, dist, strict=True):
+        print(f"  {d:.3f}  {sample.name}")
     print(f"  median {np.median(dist):.3f}  max {dist.max():.3f}")
+    print(
+        "warping with dlib's own transform instead of MTCNN + template (the warp's share): "
+        f"median {np.median(warp_only):.3f}  max {warp_only.max():.3f}"
+    )
 
 
 if __name__ == "__main__":

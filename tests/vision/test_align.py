@@ -68,8 +68,8 @@ def test_aligned_chips_embed_like_dlibs_own_pipeline(engine, shared_data):
     fit = _fit_script()
     samples = fit.collect(shared_data)
     assert len(samples) >= 25
-    ours = np.stack([align_face(rgb, marks) for _, rgb, marks, _, _ in samples])
-    theirs = np.stack([chip for *_, chip in samples])
+    ours = np.stack([align_face(s.rgb, s.landmarks) for s in samples])
+    theirs = np.stack([s.dlib_chip for s in samples])
     distance = np.linalg.norm(engine.encoder.encode(ours) - engine.encoder.encode(theirs), axis=1)
     assert np.median(distance) < 0.2
     assert distance.max() < 0.35
