@@ -477,7 +477,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         result = evaluate_pairs(
             pairs,
             lambda path: site.embedding(path, largest=True),
-            site.threshold,
+            site.threshold if args.threshold is None else args.threshold,
             progress=ProgressBar(),
         )
     if args.plot is not None:
@@ -874,6 +874,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--plot", metavar="FILE.png", help="draw the distance histograms to this PNG"
+    )
+    evaluate.add_argument(
+        "--threshold",
+        metavar="VALUE",
+        type=_threshold,
+        help="score at this threshold instead of the site's (which stays as it is)",
     )
     _add_json(evaluate)
 

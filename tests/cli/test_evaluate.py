@@ -12,21 +12,25 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import PROBES
 
 from gatekeeper.config import DEFAULT_THRESHOLD
 from gatekeeper.errors import ImageError, NoFaceError, UsageError
 from gatekeeper.evaluate import Pair, PairResult, evaluate_pairs, read_pairs, score
 
 #: One-face photos of the shared data and who they show (faces/train folders, README probes).
+#: The probes this file pairs up: a subset of the labelled ones, and one stranger.
 PROBE_IDENTITIES = {
-    "alex_lacamoire1.jpg": "alex_lacamoire",
-    "alex-lacamoire.png": "alex_lacamoire",
-    "johnsnow_test1.jpg": "kit_harington",
-    "obama1.jpg": "obama",
-    "obama-720p.jpg": "obama",
-    "obama_partial_face.jpg": "obama",
-    "lin-manuel-miranda.png": "lin_manuel_miranda",
-}
+    name: PROBES[name]
+    for name in (
+        "alex_lacamoire1.jpg",
+        "alex-lacamoire.png",
+        "johnsnow_test1.jpg",
+        "obama1.jpg",
+        "obama-720p.jpg",
+        "obama_partial_face.jpg",
+    )
+} | {"lin-manuel-miranda.png": "lin_manuel_miranda"}
 
 
 def _write(path: Path, text: str) -> Path:
@@ -262,6 +266,12 @@ def test_evaluate_lfw_layout_in_text(run, use_engine, home, train, probe, tmp_pa
         f"accuracy at threshold {DEFAULT_THRESHOLD:.3f}: 100.0 %",
     ]
     assert "FAR (false accepts / different pairs): 0.0 %" in result.out
+    strict = run("--home", home, "evaluate", pairs, "--images", lfw, "--threshold", "0.2")
+    assert strict.code == 0, strict.err
+    assert "accuracy at threshold 0.200:" in strict.out
+    assert json.loads(run("--home", home, "threshold", "--json").out) == {
+        "threshold": DEFAULT_THRESHOLD
+    }
     missing = run("--home", home, "evaluate", pairs, "--images", tmp_path)
     assert missing.code == 1
     assert missing.err.startswith("gatekeeper: ") and "no such file (pair on line 2)" in missing.err
