@@ -306,7 +306,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(f"not removing {name} without confirmation: use --yes (stdin is no TTY)")
     with open_site(settings, args) as site:
-        if not any(p.name == name for p in site.store.list_people()):
+        if site.store.get_person(name) is None:
             raise UsageError(f"no such person: {name}")
         if not args.yes and not _confirm(
             f"Erase the encodings and photos of {name}? Their attempts stay in the log."
