@@ -448,10 +448,8 @@ def _export_file(site: Gatekeeper, target: Path, chosen: AttemptFilter) -> int:
     except OSError as exc:
         raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
     try:
-        raw = io.FileIO(fd, "w")
-        raw.name = str(target)  # the export's audit event names the real destination
-        with io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8", newline="") as out:
-            count = site.export(out, chosen)
+        with open(fd, "w", encoding="utf-8", newline="") as out:
+            count = site.export(out, chosen, destination=str(target))
             out.flush()
             os.fsync(fd)
         os.replace(temporary, target)

@@ -452,6 +452,6 @@ class Gatekeeper:
 
     # The log.
 
-    def export(self, out: TextIO, filter: AttemptFilter) -> int:
+    def export(self, out: TextIO, filter: AttemptFilter, *, destination: str | None = None) -> int:
         """Write the access log as CSV (see :func:`gatekeeper.store.export_csv`); row count."""
-        return export_csv(self.store, filter, out)
+        return export_csv(self.store, filter, out, destination=destination)

@@ -52,9 +52,12 @@ def describe(filter: AttemptFilter) -> str:
     return ", ".join(chosen) if chosen else "all attempts"
 
 
-def export_csv(store: Store, filter: AttemptFilter, out: TextIO) -> int:
+def export_csv(
+    store: Store, filter: AttemptFilter, out: TextIO, *, destination: str | None = None
+) -> int:
     """Write the attempts matching ``filter`` to ``out`` as CSV; returns the number of rows
-    (header excluded). Records an ``export`` admin event.
+    (header excluded). Records an ``export`` admin event naming ``destination`` (default: the
+    name of the file ``out`` writes to, if it has one).
 
     Open ``out`` with ``newline=""`` (the writer emits ``\\r\\n`` itself) and
     ``encoding="utf-8"``.
@@ -78,7 +81,8 @@ def export_csv(store: Store, filter: AttemptFilter, out: TextIO) -> int:
             )
         )
         count += 1
-    destination = getattr(out, "name", None)
+    if destination is None:
+        destination = getattr(out, "name", None)
     target = f" to {destination}" if isinstance(destination, str) else ""
     store.log_admin_event("export", f"{count} attempts{target} ({describe(filter)})")
     return count

@@ -154,6 +154,11 @@ def test_export_filters_and_unicode(run, logged, tmp_path):
         rows = list(csv.DictReader(file))
     assert [r["person"] for r in rows] == ["Ada Lovelace", "Ada Lovelace", "王小明"]
     assert rows[-1]["camera_id"].startswith("'=")  # neutralised against formula injection
+    with sqlite3.connect(logged / "data" / "gatekeeper.db") as db:
+        (detail,) = db.execute(
+            "SELECT detail FROM admin_event WHERE kind = 'export' ORDER BY id DESC"
+        ).fetchone()
+    assert detail == f"3 attempts to {target} (decision=granted)"  # not the temporary file
     stdout = run("--home", logged, "export", "-", "--since", "2026-01-02", "--until", "2026-01-02")
     assert [r["time"] for r in csv.DictReader(io.StringIO(stdout.out))] == [
         "2026-01-02T10:00:00.000000+00:00"
@@ -164,7 +169,7 @@ def test_export_replaces_a_file_atomically(run, logged, tmp_path, monkeypatch):
     target = tmp_path / "log.csv"
     target.write_text("previous export\n", encoding="utf-8")
 
-    def failing_export(site, out, chosen):
+    def failing_export(site, out, chosen, *, destination=None):
         out.write("half a row")
         raise OSError(28, "No space left on device")
 
