@@ -1,4 +1,15 @@
-"""Validation of person names, which are also the folder names of kept photos."""
+"""Validation of person names, which are also the folder names of kept photos.
+
+Two levels:
+
+- :func:`validate_name` — the syntax every name must have (lookups, filters, names recorded in
+  old attempts): NFC, no separators or control characters, not too long.
+- :func:`validate_new_name` — what a name must also satisfy to be *given* to a new person, so
+  that two enrolled names can never look alike: no invisible format characters (zero-width
+  joiners, bidirectional overrides), no word that mixes scripts (``оbama`` with a Cyrillic
+  ``о``). :func:`name_key` is the identity of a name for uniqueness: NFKC, case-folded, so
+  ``obama``, ``Obama`` and the full-width ``ｏｂａｍａ`` are one person.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +24,13 @@ MAX_NAME_LENGTH = 100
 #: lone surrogates, and the line/paragraph separators.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _SEPARATORS = frozenset("/\\")
+
+#: Scripts that legitimately share one word: Japanese writes kanji (``CJK`` in character names)
+#: with hiragana and katakana, Korean may mix hangul with hanja. Any other mix is refused.
+_COMPATIBLE_SCRIPTS = (
+    frozenset({"CJK", "HIRAGANA", "KATAKANA"}),
+    frozenset({"CJK", "HANGUL"}),
+)
 
 
 def validate_name(name: str) -> str:
@@ -38,3 +56,39 @@ def validate_name(name: str) -> str:
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
             raise UsageError(f"a name cannot contain control character U+{ord(char):04X}")
     return cleaned
+
+
+def name_key(name: str) -> str:
+    """The identity of a (validated) name for uniqueness: NFKC-normalised and case-folded."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def validate_new_name(name: str) -> str:
+    """:func:`validate_name`, plus the rules for naming a new person.
+
+    Refuses format characters (Unicode category Cf: zero-width spaces and joiners, bidirectional
+    marks and overrides, soft hyphens) and words that mix letters of several scripts, except the
+    Japanese and Korean combinations of :data:`_COMPATIBLE_SCRIPTS`. A "word" is a run of
+    characters between spaces; digits, punctuation and combining marks belong to no script.
+    """
+    cleaned = validate_name(name)
+    for char in cleaned:
+        if unicodedata.category(char) == "Cf":
+            raise UsageError(
+                f"a name cannot contain the invisible format character U+{ord(char):04X} "
+                f"({unicodedata.name(char, 'unnamed')})"
+            )
+    for word in unicodedata.normalize("NFKC", cleaned).split():
+        scripts = {_script(char) for char in word if unicodedata.category(char).startswith("L")}
+        if len(scripts) > 1 and not any(scripts <= ok for ok in _COMPATIBLE_SCRIPTS):
+            raise UsageError(
+                f"the word {word!r} mixes letters of several scripts "
+                f"({', '.join(sorted(s.lower() for s in scripts))}); look-alike names are refused"
+            )
+    return cleaned
+
+
+def _script(char: str) -> str:
+    """The script of a letter, from its Unicode name: ``LATIN SMALL LETTER O`` → ``LATIN``,
+    ``CYRILLIC SMALL LETTER O`` → ``CYRILLIC``, ``CJK UNIFIED IDEOGRAPH-738B`` → ``CJK``."""
+    return unicodedata.name(char, "UNKNOWN").split()[0]

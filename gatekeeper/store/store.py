@@ -49,7 +49,7 @@ from gatekeeper.store.models import (
     to_db_time,
     utc_now,
 )
-from gatekeeper.store.names import validate_name
+from gatekeeper.store.names import name_key, validate_name, validate_new_name
 
 #: Site thresholds must lie strictly between these L2 distances.
 MIN_THRESHOLD = 0.0
@@ -422,6 +422,16 @@ class Store:
         return person_id
 
     def _insert_person(self, name: str, display_name: str | None) -> int:
+        """Create a person (inside a write transaction). The name must be a valid *new* name
+        and must not look like an enrolled one: names are unique by :func:`name_key`."""
+        validate_new_name(name)
+        key = name_key(name)
+        for (other,) in self._sql("SELECT name FROM person"):
+            if name_key(other) == key:
+                raise UsageError(
+                    f"{name!r} is already enrolled as {other!r} (names are compared ignoring "
+                    f"case and compatibility forms); use {other!r} to add photos"
+                )
         display = (display_name or "").strip() or name
         person_id = (
             Person.insert(name=name, display_name=display, created=utc_now(), active=True)

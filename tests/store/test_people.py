@@ -46,6 +46,27 @@ def test_adding_a_person_twice_is_refused(store: Store) -> None:
         store.add_person(" Alice ")
 
 
+@pytest.mark.parametrize("other", ["alice", "ALICE", "\uff41lice"])
+def test_a_name_differing_only_in_case_or_width_is_the_same_person(
+    store: Store, other: str, make_embedding: Callable, sha: Callable
+) -> None:
+    store.add_person("Alice")
+    with pytest.raises(UsageError, match="already enrolled as 'Alice'"):
+        store.add_person(other)
+    with pytest.raises(UsageError, match="already enrolled as 'Alice'"):
+        _enrol(store, other, 1, make_embedding, sha)
+    assert [p.name for p in store.list_people()] == ["Alice"]
+    assert len(store.gallery(MODEL).names) == 0
+
+
+def test_look_alike_names_never_reach_the_database(store: Store) -> None:
+    with pytest.raises(UsageError, match="several scripts"):
+        store.add_person("\u043ebama")
+    with pytest.raises(UsageError, match="U\\+200B"):
+        store.add_person("o\u200bbama")
+    assert store.list_people() == []
+
+
 def test_list_people_counts_encodings_photos_and_last_seen(
     store: Store, make_embedding: Callable, sha: Callable, attempt: Callable
 ) -> None:
