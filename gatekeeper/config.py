@@ -100,6 +100,98 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
+def _number(key: str, value: Any, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"{key} must be a number, not {type(value).__name__} {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0 or (positive and number == 0):
+        raise UsageError(f"{key} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+    return number
+
+
+def _whole(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{key} must be a whole number, not {type(value).__name__} {value!r}")
+    if value < 1:
+        raise UsageError(f"{key} must be at least 1, got {value!r}")
+    return value
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise UsageError(f"{key} must be text, not {type(value).__name__} {value!r}")
+    if not value.strip():
+        raise UsageError(f"{key} cannot be empty")
+    return value
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise UsageError(f"{key} must be true or false, not {type(value).__name__} {value!r}")
+    return value
+
+
+def _greeting(key: str, value: Any) -> str:
+    text = _text(key, value)
+    try:
+        text.format(name="x")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise UsageError(f"{key} may hold {{name}} and no other placeholder: {value!r}") from exc
+    return text
+
+
+def _camera_id(key: str, value: Any) -> str:
+    from gatekeeper.store.names import validate_new_name
+
+    try:
+        return validate_new_name(_text(key, value))
+    except UsageError as exc:
+        raise UsageError(f"{key}: {exc}") from None
+
+
+def _camera(key: str, value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(key, value)
+
+
+def _threshold(key: str, value: Any) -> float:
+    from gatekeeper.decision import validate_threshold
+
+    return validate_threshold(value, what=key)
+
+
+#: How each setting is checked: a function ``(key, value) -> value`` that raises ``UsageError``
+#: naming the key. Every field of ``Settings`` has one.
+_CHECKS: dict[str, Any] = {
+    "home": lambda key, value: _text(key, value) if not isinstance(value, Path) else value,
+    "db": _text,
+    "threshold": _threshold,
+    "camera": _camera,
+    "camera_id": _camera_id,
+    "fps": lambda key, value: _number(key, value, positive=True),
+    "loop": _flag,
+    "mute": _flag,
+    "greeting": _greeting,
+    "votes_required": _whole,
+    "votes_window": _whole,
+    "recognition_interval_s": lambda key, value: _number(key, value, positive=False),
+    "busy_timeout_s": lambda key, value: _number(key, value, positive=False),
+    "audit_key": _text,
+}
+
+
+def _checked(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``values`` with every value type- and range-checked; errors start with ``where``."""
+    checked = {}
+    for key, value in values.items():
+        try:
+            checked[key] = _CHECKS[key](key, value)
+        except UsageError as exc:
+            raise UsageError(f"{where}{exc}") from None
+    return checked
+
+
 def load_settings(
     config_file: str | Path | None = None,
     *,
@@ -111,23 +203,32 @@ def load_settings(
     (flags; ``None`` means not given).
 
     The TOML file holds top-level keys named like the ``Settings`` fields, e.g.
-    ``threshold = 0.55`` or ``camera = "rtsp://door/stream"``.
+    ``threshold = 0.55`` or ``camera = "rtsp://door/stream"``. Every value, whatever its
+    source, is type- and range-checked here: a bad one is a one-line ``UsageError`` naming
+    the key (and the file or variable it came from), never a failure later on.
     """
     values: dict[str, Any] = {}
     if config_file is not None:
         path = Path(config_file)
         try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
+            loaded = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UsageError(f"config file not found: {path}") from None
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise UsageError(f"cannot read config file {path}: {exc}") from None
         known = {f.name for f in fields(Settings)}
-        unknown = sorted(set(values) - known)
+        unknown = sorted(set(loaded) - known)
         if unknown:
             raise UsageError(f"unknown key(s) in {path}: {', '.join(unknown)}")
-    values.update(_from_environment(os.environ if environ is None else environ))
-    settings = Settings(**values).with_overrides(**overrides)
-    if not (math.isfinite(settings.busy_timeout_s) and settings.busy_timeout_s >= 0):
-        raise UsageError(f"busy timeout must be >= 0 seconds, got {settings.busy_timeout_s}")
+        values = _checked(loaded, f"{path}: ")
+    values.update(_checked(_from_environment(os.environ if environ is None else environ), ""))
+    given = {key: value for key, value in overrides.items() if value is not None}
+    settings = Settings(**values).with_overrides(**_checked(given, ""))
+    if settings.votes_required > settings.votes_window:
+        raise UsageError(
+            f"votes_required ({settings.votes_required}) cannot exceed votes_window "
+            f"({settings.votes_window}): K of the last N frames needs K <= N"
+        )
+    if settings.home.exists() and not settings.home.is_dir():
+        raise UsageError(f"home {settings.home} is not a directory")
     return settings

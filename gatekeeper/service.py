@@ -22,6 +22,7 @@ from typing import TextIO
 import numpy as np
 
 from gatekeeper.config import Settings
+from gatekeeper.decision import DLIB_MODEL, validate_threshold
 from gatekeeper.errors import GatekeeperError, ImageError, NoFaceError, UsageError
 from gatekeeper.recognition import Gallery, Match
 from gatekeeper.store import (
@@ -199,7 +200,8 @@ class Gatekeeper:
         return self.store.get_threshold(self.settings.threshold)
 
     def set_threshold(self, value: float) -> None:
-        self.store.set_threshold(value)
+        """Set the site's threshold after :func:`~gatekeeper.decision.validate_threshold`."""
+        self.store.set_threshold(validate_threshold(value, model_id=DLIB_MODEL))
 
     # Gallery.
 

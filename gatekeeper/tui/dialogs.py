@@ -18,6 +18,7 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
+from gatekeeper.decision import validate_threshold
 from gatekeeper.errors import UsageError
 from gatekeeper.service import parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, validate_name
@@ -232,8 +233,4 @@ class ThresholdDialog(Dialog):
         yield field("New", Input(value, placeholder="e.g. 0.55", id="threshold"))
 
     def result(self) -> float:
-        text = self.query_one("#threshold", Input).value.strip()
-        try:
-            return float(text)
-        except ValueError:
-            raise UsageError(f"not a number: {text!r}") from None
+        return validate_threshold(self.query_one("#threshold", Input).value.strip())

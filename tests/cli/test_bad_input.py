@@ -90,7 +90,7 @@ CASES = [
     Case("--since after --until", ["export", "-", "--since", "2026-02-01", "--until", "2026-01-01"],
          2, "is after 'until'"),
     Case("bad --limit", ["log", "--limit", "0"], 2, "must be at least 1"),
-    Case("threshold out of range", ["threshold", "5"], 2, "threshold must be between 0 and 4"),
+    Case("threshold out of range", ["threshold", "5"], 2, "outside the sane range 0.3–0.8"),
     Case("threshold not a number", ["threshold", "high"], 2, "not a number: 'high'"),
     Case("unknown command", ["frobnicate"], 2, "invalid choice: 'frobnicate'"),
     Case("missing config file", ["--config", "{inputs}/nosuch.toml", "people"], 2,

@@ -176,14 +176,14 @@ def test_access_states_and_threshold(run, use_engine, home, train, probe):
 
     shown = json.loads(run("--home", home, "threshold", "--json").out)
     assert shown == {"threshold": DEFAULT_THRESHOLD}
-    changed = run("--home", home, "threshold", "0.2")
-    assert changed.out == f"threshold {DEFAULT_THRESHOLD:g} -> 0.2\n"
+    changed = run("--home", home, "threshold", "0.3")
+    assert changed.out == f"threshold {DEFAULT_THRESHOLD:g} -> 0.3\n"
     faces = json.loads(run("--home", home, "identify", probe("obama1.jpg"), "--json").out)
     assert [(f["identity"], f["decision"], f["threshold"]) for f in faces] == [
-        (None, "unknown", 0.2)
+        (None, "unknown", 0.3)
     ]
     unknown = json.loads(run("--home", home, "log", "--decision", "unknown", "--json").out)
-    assert [r["threshold"] for r in unknown] == [0.2]
+    assert [r["threshold"] for r in unknown] == [0.3]
 
 
 def test_enroll_several_faces_needs_largest(run, use_engine, home, probe):

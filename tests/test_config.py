@@ -1,0 +1,127 @@
+"""Settings: every key from the config file, the environment or a flag is type- and
+range-checked at start, with a one-line usage error naming the key."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from gatekeeper import cli
+from gatekeeper.config import DEFAULT_THRESHOLD, load_settings
+from gatekeeper.decision import THRESHOLD_RANGES, validate_threshold
+from gatekeeper.errors import UsageError
+
+
+def _config(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "gatekeeper.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("threshold = 50.0", "threshold 50.0 is outside the sane range 0.3–0.8"),
+        ('threshold = "abc"', "threshold must be a number, got 'abc'"),
+        ("threshold = -1", "threshold -1 is outside the sane range"),
+        ("threshold = nan", "threshold nan is outside the sane range"),
+        ("threshold = inf", "threshold inf is outside the sane range"),
+        ("threshold = true", "threshold must be a number, not bool"),
+        ("threshold = 0.29", "outside the sane range 0.3–0.8 for dlib_resnet_v1"),
+        ('busy_timeout_s = "x"', "busy_timeout_s must be a number, not str 'x'"),
+        ("busy_timeout_s = -2", "busy_timeout_s must be >= 0"),
+        ("audit_key = 12345", "audit_key must be text, not int 12345"),
+        ('audit_key = ""', "audit_key cannot be empty"),
+        ("votes_required = 2.5", "votes_required must be a whole number"),
+        ("votes_window = 0", "votes_window must be at least 1"),
+        ("votes_required = 9", "votes_required (9) cannot exceed votes_window (5)"),
+        ("fps = 0", "fps must be > 0"),
+        ('loop = "yes"', "loop must be true or false"),
+        ("mute = 1", "mute must be true or false, not int 1"),
+        ('greeting = "Hello {nom}"', "greeting may hold {name} and no other placeholder"),
+        ('camera_id = "door[/b]"', "camera_id: a name cannot contain '/'"),
+        ('camera_id = "door\\u202e1"', "camera_id: a name cannot contain the invisible"),
+        ("camera_id = 7", "camera_id must be text, not int 7"),
+        ("recognition_interval_s = -1", "recognition_interval_s must be >= 0"),
+        ("db = []", "db must be text, not list"),
+    ],
+)
+def test_a_bad_config_value_is_a_usage_error_naming_the_key(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = _config(tmp_path, line + "\n")
+    with pytest.raises(UsageError) as caught:
+        load_settings(path, environ={}, home=str(tmp_path))
+    assert str(caught.value).startswith(f"{path}: ") or "votes_required (9)" in message
+    assert message in str(caught.value)
+
+
+def test_good_config_values_are_taken(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path,
+        'threshold = 0.6\ncamera = 0\ncamera_id = "front-door"\nvotes_required = 2\n'
+        'greeting = "Hello {name}!"\nmute = true\nbusy_timeout_s = 2\n',
+    )
+    settings = load_settings(path, environ={}, home=str(tmp_path))
+    assert settings.threshold == 0.6
+    assert settings.camera == "0"
+    assert settings.camera_id == "front-door"
+    assert settings.votes_required == 2 and settings.mute
+    assert settings.busy_timeout_s == 2.0
+
+
+def test_flags_are_checked_like_the_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"votes_required \(10\) cannot exceed votes_window \(5\)"):
+        load_settings(environ={}, home=str(tmp_path), votes_required=10, votes_window=5)
+    with pytest.raises(UsageError, match="camera_id: a name cannot contain control character"):
+        load_settings(environ={}, home=str(tmp_path), camera_id="door\n2")
+
+
+def test_a_home_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(UsageError, match="is not a directory"):
+        load_settings(environ={}, home=str(home))
+
+
+def test_the_default_threshold_is_inside_its_own_range() -> None:
+    low, high = THRESHOLD_RANGES["dlib_resnet_v1"]
+    assert low <= DEFAULT_THRESHOLD <= high
+    assert validate_threshold(str(DEFAULT_THRESHOLD)) == DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("value", [0.0, 0.2999, 0.8001, 4.0, math.nan, -math.inf, "0,6", None])
+def test_validate_threshold_refuses_values_outside_the_range(value: object) -> None:
+    with pytest.raises(UsageError):
+        validate_threshold(value)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["threshold", "50"],
+        ["threshold", "0.81"],
+        ["threshold", "nan"],
+    ],
+)
+def test_the_threshold_command_refuses_values_outside_the_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code = cli.main(["--home", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "outside the sane range 0.3–0.8" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text", ["threshold = 50.0", 'threshold = "abc"', "threshold = -1"])
+def test_the_cli_refuses_a_bad_config_before_doing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str
+) -> None:
+    path = _config(tmp_path, text + "\n")
+    code = cli.main(["--home", str(tmp_path), "--config", str(path), "people"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"gatekeeper: {path}: threshold")
+    assert "internal error" not in err
+    assert not (tmp_path / "data").exists()
