@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import Database, TextField
+from peewee import BooleanField, Database, FloatField, IntegerField, TextField
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, migrate
 
 from gatekeeper.store.models import SCHEMA_VERSION, SchemaVersion, utc_now
@@ -30,8 +30,21 @@ def _v1_to_v2(migrator: SchemaMigrator) -> None:
     )
 
 
+def _v2_to_v3(migrator: SchemaMigrator) -> None:
+    """Schema v3 stores the quality of each template's face: ``face_encoding.face_px``,
+    ``sharpness``, ``pose``, ``detector_score`` and ``low_quality``, all NULL for existing
+    encodings (their quality is unknown until ``gatekeeper reencode`` measures it)."""
+    migrate(
+        migrator.add_column("face_encoding", "face_px", IntegerField(null=True)),
+        migrator.add_column("face_encoding", "sharpness", FloatField(null=True)),
+        migrator.add_column("face_encoding", "pose", FloatField(null=True)),
+        migrator.add_column("face_encoding", "detector_score", FloatField(null=True)),
+        migrator.add_column("face_encoding", "low_quality", BooleanField(null=True)),
+    )
+
+
 #: Upgrade steps: from version ``v`` (the key) to ``v + 1``.
-MIGRATIONS: dict[int, Callable[[SchemaMigrator], None]] = {1: _v1_to_v2}
+MIGRATIONS: dict[int, Callable[[SchemaMigrator], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def upgrade(db: Database, from_version: int) -> None:

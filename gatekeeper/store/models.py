@@ -1,4 +1,4 @@
-"""The database schema as peewee models (schema version 2).
+"""The database schema as peewee models (schema version 3).
 
 Models are declared without a database: a ``Store`` binds each query to its own database
 (``query.bind(db)``), so two stores (say, an import source and the live database) can be open in
@@ -9,7 +9,8 @@ Tables
 ``person``          one row per enrolled person; ``name`` is unique and doubles as the folder name
                     of the kept photos (``images/<name>/``).
 ``face_encoding``   128 float32 embedding (512-byte little-endian blob) per (person, model id,
-                    source image SHA-256); deleted with the person (ON DELETE CASCADE).
+                    source image SHA-256), with the quality of the face it came from;
+                    deleted with the person (ON DELETE CASCADE).
 ``attempt``         every recognition attempt; keeps ``person_name`` as it was, and its person
                     reference becomes NULL when the person is erased (ON DELETE SET NULL).
 ``admin_event``     every administrative change (enrol, remove, export, threshold...).
@@ -42,7 +43,7 @@ from peewee import (
 from gatekeeper.errors import UsageError
 
 #: The schema version this code creates and expects; older databases are migrated on open.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Attempt decisions: access granted; recognised but refused (e.g. deactivated); not recognised.
 DECISIONS = ("granted", "denied", "unknown")
@@ -109,6 +110,13 @@ class FaceEncoding(_Model):
     image_sha256 = TextField()
     photo_path = TextField(null=True)
     created = UtcDateTimeField()
+    # The face's quality at enrolment (``vision/quality.py``); NULL for encodings made before
+    # schema v3 until ``reencode`` measures them. ``low_quality``: below the enrolment bar.
+    face_px = IntegerField(null=True)
+    sharpness = FloatField(null=True)
+    pose = FloatField(null=True)
+    detector_score = FloatField(null=True)
+    low_quality = BooleanField(null=True)
 
     class Meta:
         indexes = (

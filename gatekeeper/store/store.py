@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -84,7 +84,10 @@ _PERSON_QUERY = """
     SELECT p.id, p.name, p.display_name, p.active, p.created,
         (SELECT COUNT(*) FROM face_encoding e WHERE e.person_id = p.id),
         (SELECT COUNT(DISTINCT e.photo_path) FROM face_encoding e WHERE e.person_id = p.id),
-        (SELECT MAX(a.time) FROM attempt a WHERE a.person_id = p.id)
+        (SELECT MAX(a.time) FROM attempt a WHERE a.person_id = p.id),
+        (SELECT COUNT(*) FROM face_encoding e WHERE e.person_id = p.id AND e.low_quality),
+        (SELECT COUNT(*) FROM face_encoding e WHERE e.person_id = p.id
+            AND e.low_quality IS NULL)
     FROM person p
 """
 
@@ -93,8 +96,9 @@ Box = tuple[int, int, int, int]
 
 @dataclass(frozen=True)
 class PersonInfo:
-    """A person with counts: ``encodings`` (all model ids), ``photos`` (kept photo files) and
-    ``last_seen`` (UTC time of their newest recognised attempt, None if never)."""
+    """A person with counts: ``encodings`` (all model ids), ``photos`` (kept photo files),
+    ``last_seen`` (UTC time of their newest recognised attempt, None if never), and how many
+    encodings are ``low_quality`` (below the enrolment bar) or of ``unmeasured`` quality."""
 
     id: int
     name: str
@@ -104,14 +108,17 @@ class PersonInfo:
     encodings: int
     photos: int
     last_seen: datetime | None
+    low_quality: int = 0
+    unmeasured: int = 0
 
 
 @dataclass(frozen=True)
 class GalleryData:
     """The embeddings of one model id, one row per encoding.
 
-    ``embeddings`` is ``float32 (M, 128)``; ``names``, ``person_ids`` and ``active`` (bool array
-    ``(M,)``) describe each row; ``version`` is the ``data_version()`` this snapshot was read at.
+    ``embeddings`` is ``float32 (M, 128)``; ``names``, ``person_ids``, ``active`` and
+    ``low_quality`` (bool arrays ``(M,)``: the template's face was below the enrolment bar)
+    describe each row; ``version`` is the ``data_version()`` this snapshot was read at.
     """
 
     names: list[str]
@@ -119,6 +126,7 @@ class GalleryData:
     embeddings: np.ndarray = field(repr=False)  # biometric data: never in a log line
     active: np.ndarray
     version: int
+    low_quality: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -314,6 +322,22 @@ def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concaten
     return wrapper
 
 
+#: The ``face_encoding`` columns that hold a template's quality, in order.
+QUALITY_COLUMNS = ("face_px", "sharpness", "pose", "detector_score", "low_quality")
+
+
+def _quality_values(quality: Mapping[str, Any] | None) -> tuple[Any, ...]:
+    """The quality columns' values (all NULL without ``quality``); refuses unknown keys."""
+    if quality is None:
+        return (None,) * len(QUALITY_COLUMNS)
+    unknown = set(quality) - set(QUALITY_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown quality keys: {', '.join(sorted(unknown))}")
+    values = [quality.get(column) for column in QUALITY_COLUMNS]
+    values[-1] = None if values[-1] is None else bool(values[-1])
+    return tuple(values)
+
+
 def _embedding_blob(embedding: Any) -> bytes:
     array = np.asarray(embedding, dtype=EMBEDDING_DTYPE)
     if array.shape != (EMBEDDING_SIZE,):
@@ -480,6 +504,8 @@ class Store:
                 encodings=row[5],
                 photos=row[6],
                 last_seen=None if row[7] is None else from_db_time(row[7]),
+                low_quality=row[8],
+                unmeasured=row[9],
             )
             for row in self._sql(_PERSON_QUERY + suffix, params).fetchall()
         ]
@@ -559,8 +585,13 @@ class Store:
         photo: bytes | None = None,
         photo_ext: str = ".jpg",
         replace: bool = False,
+        quality: Mapping[str, Any] | None = None,
     ) -> bool:
         """Store one embedding (``float32 (128,)``) of ``name`` under ``model_id``.
+
+        ``quality`` holds the face's measured quality, keys :data:`QUALITY_COLUMNS`
+        (``FaceQuality.as_record()`` in ``vision/quality.py``); without it the quality is
+        stored as unknown (NULL).
 
         Creates the person (active) if needed, in the same transaction. ``image_sha256`` is
         the hex SHA-256 of the source image; an encoding for the same (person, model id,
@@ -580,11 +611,20 @@ class Store:
         ext = photo_ext.lower()
         if photo is not None and not _PHOTO_EXT_RE.fullmatch(ext):
             raise ValueError(f"invalid photo extension {photo_ext!r}")
+        measured = _quality_values(quality)
         written: list[Path] = []
         try:
             with self._write():
                 return self._add_encoding(
-                    name, model_id, blob, sha, photo, f"{name}/{sha}{ext}", replace, written
+                    name,
+                    model_id,
+                    blob,
+                    sha,
+                    photo,
+                    f"{name}/{sha}{ext}",
+                    replace,
+                    written,
+                    measured,
                 )
         except BaseException:
             for path in written:
@@ -601,6 +641,7 @@ class Store:
         photo_path: str,
         replace: bool,
         written: list[Path],
+        quality: tuple[Any, ...],
     ) -> bool:
         person_id = self._person_id(name)
         if person_id is None:
@@ -629,16 +670,18 @@ class Store:
             stored_path = None
         if existing is not None:
             self._sql(
-                "UPDATE face_encoding SET embedding = ?, photo_path = ? WHERE id = ?",
-                (blob, stored_path, existing[0]),
+                "UPDATE face_encoding SET embedding = ?, photo_path = ?, "
+                + ", ".join(f"{column} = ?" for column in QUALITY_COLUMNS)
+                + " WHERE id = ?",
+                (blob, stored_path, *quality, existing[0]),
             )
             detail = f"{name}: re-encoded image {sha[:12]} ({model_id})"
         else:
             self._sql(
                 "INSERT INTO face_encoding "
-                "(person_id, model_id, embedding, image_sha256, photo_path, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (person_id, model_id, blob, sha, stored_path, to_db_time(utc_now())),
+                "(person_id, model_id, embedding, image_sha256, photo_path, created, "
+                f"{', '.join(QUALITY_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (person_id, model_id, blob, sha, stored_path, to_db_time(utc_now()), *quality),
             )
             detail = f"{name}: added encoding of image {sha[:12]} ({model_id})"
         self._bump_gallery()
@@ -653,7 +696,7 @@ class Store:
         with self._db.atomic():
             version = self._data_version()
             rows = self._sql(
-                "SELECT p.name, p.id, p.active, e.embedding FROM face_encoding e "
+                "SELECT p.name, p.id, p.active, e.embedding, e.low_quality FROM face_encoding e "
                 "JOIN person p ON p.id = e.person_id "
                 f"WHERE e.model_id = ?{condition} ORDER BY p.name, e.id",
                 (model_id,),
@@ -669,6 +712,7 @@ class Store:
             embeddings=embeddings,
             active=np.array([bool(row[2]) for row in rows], dtype=bool),
             version=version,
+            low_quality=np.array([bool(row[4]) for row in rows], dtype=bool),
         )
 
     @_translated

@@ -12,6 +12,10 @@ shown but neither vote for a person nor count as unknown attempts.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+import cv2
 import numpy as np
 
 from gatekeeper.vision.detect import Face
@@ -44,3 +48,79 @@ def quality_issue(face: Face) -> str | None:
     if not low <= position <= high:
         return "turned away (nose outside the eyes)"
     return None
+
+
+#: Enrolment bar: the narrowest face, in image pixels, accepted as a template. Below it the
+#: 150-pixel chip is mostly interpolation: the tutorial's 35-pixel crops became "hubs" that
+#: strangers in the shared clip matched at 0.48–0.55 (README, "Templates").
+ENROL_MIN_FACE_PX = 80
+#: ... the least sharpness: variance of the Laplacian of the grey 150×150 chip. It grows with the
+#: face's size, so the bar only catches heavy blur: LFW's 250×250 web photos measure 13–160, the
+#: shared photos 54–2,240, the tutorial's 35-pixel crops 14–95.
+ENROL_MIN_SHARPNESS = 12.0
+#: ... the most the nose may sit sideways off the eyes' midpoint, in half eye spans (0 =
+#: frontal, 1 = under an eye): frontal photos of the shared and validation sets measure 0–0.59.
+ENROL_MAX_POSE = 0.6
+#: ... and the least MTCNN confidence (a whole-image fallback has none: always low quality).
+ENROL_MIN_SCORE = 0.92
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """How much detail a face gives, measured once at enrolment and stored with its template.
+
+    ``width_px``: face box width in image pixels; ``sharpness``: variance of the Laplacian of
+    the grey aligned chip; ``pose``: nose offset from the eyes' midpoint, in half eye spans
+    (0 frontal); ``detector_score``: MTCNN's confidence (0 for a whole-image fallback).
+    ``issue`` is why the face is below the enrolment bar, ``None`` when it is a good template.
+    """
+
+    width_px: int
+    sharpness: float
+    pose: float
+    detector_score: float
+    issue: str | None
+
+    @property
+    def low(self) -> bool:
+        """True when the face is below the enrolment bar (a low-quality template)."""
+        return self.issue is not None
+
+    def as_record(self) -> dict[str, float | int | bool]:
+        """The stored columns (see ``Store.add_encoding``)."""
+        return {
+            "face_px": self.width_px,
+            "sharpness": self.sharpness,
+            "pose": self.pose,
+            "detector_score": self.detector_score,
+            "low_quality": self.low,
+        }
+
+
+def measure_quality(face: Face, chip: np.ndarray) -> FaceQuality:
+    """Score an enrolment face (``chip``: its aligned uint8 RGB chip) against the bar."""
+    grey = cv2.cvtColor(np.ascontiguousarray(chip), cv2.COLOR_RGB2GRAY)
+    sharpness = float(cv2.Laplacian(grey, cv2.CV_64F).var())
+    left_eye, right_eye, nose = face.landmarks[0], face.landmarks[1], face.landmarks[2]
+    half_span = float(np.linalg.norm(right_eye - left_eye)) / 2
+    # The nose sits below the eyes' midpoint on a frontal face: only its sideways offset counts.
+    pose = math.inf
+    if half_span > 0:
+        axis = (right_eye - left_eye) / (2 * half_span)
+        pose = abs(float(np.dot(nose - (left_eye + right_eye) / 2, axis))) / half_span
+    width = int(face.box[2])
+    score = 0.0 if face.fallback else float(face.score)
+    issue = None
+    if width < ENROL_MIN_FACE_PX:
+        issue = f"face is {width} px wide; at least {ENROL_MIN_FACE_PX} px needed for enrolment"
+    elif face.fallback or score < ENROL_MIN_SCORE:
+        issue = (
+            "no face detected: the whole image was taken as the face"
+            if face.fallback
+            else f"face detector confidence {score:.2f} is below {ENROL_MIN_SCORE:g}"
+        )
+    elif pose > ENROL_MAX_POSE:
+        issue = f"face is turned away (pose {pose:.2f} > {ENROL_MAX_POSE:g})"
+    elif sharpness < ENROL_MIN_SHARPNESS:
+        issue = f"face is blurred (sharpness {sharpness:.0f} < {ENROL_MIN_SHARPNESS:g})"
+    return FaceQuality(width, sharpness, pose, score, issue)

@@ -105,7 +105,7 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     _make_v1(old)
     images = tmp_path / "images"
     with open_store(str(old), images_dir=images) as store:
-        assert (store.migrated_from, store.schema_version) == (1, 2)
+        assert (store.migrated_from, store.schema_version) == (1, 3)
         (person,) = store.list_people()
         assert (person.name, person.encodings, person.photos) == ("José Núñez", 1, 0)
         assert np.array_equal(store.gallery("dlib_resnet_v1").embeddings, EMBEDDING[None])
@@ -121,7 +121,7 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     open_store(str(fresh), images_dir=images).close()
     assert _schema(old) == _schema(fresh)
     versions = sqlite3.connect(old).execute("SELECT version FROM schema_version").fetchall()
-    assert versions == [(1,), (2,)]
+    assert versions == [(1,), (2,), (3,)]
 
 
 def test_migrated_database_keeps_new_photos(tmp_path: Path) -> None:
