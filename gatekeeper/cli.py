@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gatekeeper.config import Settings, load_settings
+from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
 from gatekeeper.errors import GatekeeperError, NoFaceError, UsageError
 from gatekeeper.service import Gatekeeper, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, validate_name
@@ -72,6 +73,8 @@ Run 'gatekeeper COMMAND --help' for a command's options.
 #: Makes the recognition engine for a command; ``None`` (the default) lets the service load it
 #: lazily on first use. Tests set it to share one already-loaded engine between commands.
 engine_factory: Callable[[Settings], Any] | None = None
+#: The encoders, for ``--model``.
+MODEL_IDS = (DLIB_MODEL, FACENET_MODEL)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,9 +118,13 @@ def _positive_int(text: str) -> int:
 
 def _threshold(text: str) -> float:
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    try:
+        return validate_threshold(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _since(text: str) -> datetime:
@@ -461,10 +468,12 @@ def _export_file(site: Gatekeeper, target: Path, chosen: AttemptFilter) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    """Accuracy of the current pipeline on labelled pairs (LFW pairs.txt or CSV).
+    """Accuracy of the pipeline's decision rules on labelled pairs (LFW pairs.txt or CSV).
 
     Each image contributes its largest face, found as for ``identify`` (no whole-image
-    fallback: a blank image must not count as a face).
+    fallback: a blank image must not count as a face). Every rule is scored side by side
+    (``--model`` shows one encoder alone); the site's rule's FAR/FRR at each threshold is kept
+    in the site's data folder for the console's threshold dialog.
     """
     from gatekeeper.evaluate import evaluate_pairs, plot_histograms, read_pairs
 
@@ -472,31 +481,47 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     if args.plot is not None and not Path(args.plot).parent.is_dir():
         raise UsageError(f"--plot {args.plot}: no such folder")
     with open_site(settings, args) as site:
+        threshold = site.threshold if args.threshold is None else args.threshold
         result = evaluate_pairs(
-            pairs,
-            lambda path: site.embedding(path, largest=True),
-            site.threshold if args.threshold is None else args.threshold,
-            progress=ProgressBar(),
+            pairs, site.measure, threshold, rule=site.rule(threshold), progress=ProgressBar()
         )
+        if args.threshold is None:
+            site.save_evaluation(result, str(Path(args.pairs).resolve()))
+    shown = {"site": "site", MODEL_IDS[0]: "dlib", MODEL_IDS[1]: "facenet"}[args.model]
+    rules = [r for r in result.rules if r.name == shown or args.model == "site"]
     if args.plot is not None:
         plot_histograms(result, args.plot)
     if args.json:
-        _print_json(result.as_dict())
+        _print_json(result.as_dict() | {"rules": [r.as_dict() for r in rules]})
         return 0
     same = sum(r.pair.same for r in result.results)
     print(
         f"{_plural(len(result.results), 'pair')} ({same} same, {len(result.results) - same} "
         f"different); {result.no_face} skipped: a face was not found"
     )
-    print(f"accuracy at threshold {result.threshold:.3f}: {_percent(result.accuracy)}")
-    print(f"  FAR (false accepts / different pairs): {_percent(result.far)}")
-    print(f"  FRR (false rejects / same pairs):      {_percent(result.frr)}")
-    print(f"best threshold {result.best_threshold:.3f}: accuracy {_percent(result.best_accuracy)}")
+    print(f"{'rule':<17} {'at':>6} {'accuracy':>9} {'FAR':>8} {'FRR':>8}   best (±0.5 pt)")
+    for rule in rules:
+        best = "n/a"
+        if rule.best is not None and rule.near_best is not None:
+            low, high = rule.near_best
+            best = f"{rule.best:.3f} ({low:.3f} to {high:.3f})"
+        print(
+            f"{rule.name:<17} {rule.operating:>6.3f} {_percent(rule.accuracy):>9} "
+            f"{_percent(rule.far):>8} {_percent(rule.frr):>8}   {best}"
+        )
+    print(
+        f"  site: dlib <= {threshold:g} and FaceNet <= {settings.facenet_threshold:g} "
+        "(stricter for low-quality faces); 'at' is each rule's own unit"
+    )
+    for rule in rules:
+        if rule.passing is not None:
+            low, high = rule.passing
+            print(f"  {rule.name}: FAR <= 0.1 % and FRR <= 5 % from {low:.3f} to below {high:.3f}")
     for r in result.results:
         if r.distance is None:
             print(f"  no face: line {r.pair.line}: {r.problem}")
     if args.plot is not None:
-        _note(f"histograms written to {args.plot}")
+        _note(f"histograms and ROC curves written to {args.plot}")
     return 0
 
 
@@ -878,6 +903,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="VALUE",
         type=_threshold,
         help="score at this threshold instead of the site's (which stays as it is)",
+    )
+    evaluate.add_argument(
+        "--model",
+        choices=("site", *MODEL_IDS),
+        default="site",
+        help="one encoder alone (default: every rule, the site's first)",
     )
     _add_json(evaluate)
 

@@ -26,8 +26,10 @@ from typing import Any
 
 from gatekeeper.errors import UsageError
 
-#: Default L2 distance threshold for the dlib ResNet encoder (see README, "Choosing the threshold").
-DEFAULT_THRESHOLD = 0.55
+#: Default L2 distance threshold for the dlib ResNet encoder (see README, "The decision rule").
+DEFAULT_THRESHOLD = 0.60
+#: ... and for FaceNet, whose agreement the rule asks for (``gatekeeper/decision.py``).
+DEFAULT_FACENET_THRESHOLD = 1.00
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class Settings:
     home: Path = field(default_factory=lambda: Path("."))
     db: str | None = None
     threshold: float = DEFAULT_THRESHOLD
+    facenet_threshold: float = DEFAULT_FACENET_THRESHOLD
     camera: str | None = None
     camera_id: str = field(default_factory=socket.gethostname)
     fps: float = 5.0
@@ -161,12 +164,19 @@ def _threshold(key: str, value: Any) -> float:
     return validate_threshold(value, what=key)
 
 
+def _facenet_threshold(key: str, value: Any) -> float:
+    from gatekeeper.decision import FACENET_MODEL, validate_threshold
+
+    return validate_threshold(value, model_id=FACENET_MODEL, what=key)
+
+
 #: How each setting is checked: a function ``(key, value) -> value`` that raises ``UsageError``
 #: naming the key. Every field of ``Settings`` has one.
 _CHECKS: dict[str, Any] = {
     "home": lambda key, value: _text(key, value) if not isinstance(value, Path) else value,
     "db": _text,
     "threshold": _threshold,
+    "facenet_threshold": _facenet_threshold,
     "camera": _camera,
     "camera_id": _camera_id,
     "fps": lambda key, value: _number(key, value, positive=True),

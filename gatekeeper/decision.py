@@ -8,6 +8,7 @@ file share, so that a typo (``threshold = 50``) can never make every face a matc
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from gatekeeper.errors import UsageError
 
@@ -47,3 +48,67 @@ def validate_threshold(
             "(L2 distance)"
         )
     return number
+
+
+#: The shipped operating point (README, "The decision rule", measured with ``gatekeeper
+#: evaluate`` on the validation set of ``benchmarks/validation`` and on the shared photos):
+#: a face is the person when dlib's distance is at most the threshold (``config.py``: 0.60)
+#: *and* FaceNet's at most the FaceNet threshold (1.00).
+#: A low-quality template (a face below the enrolment bar) asks FaceNet to be this much surer.
+LOW_QUALITY_FACENET_MARGIN = 0.10
+#: Without FaceNet's opinion (not installed), dlib alone must be this much closer than the
+#: threshold, or :data:`LOW_QUALITY_DLIB_MARGIN` closer for a low-quality template.
+DLIB_ALONE_MARGIN = 0.05
+LOW_QUALITY_DLIB_MARGIN = 0.12
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What is known about one face against one enrolled person (or one pair of faces).
+
+    ``dlib``: L2 distance between dlib embeddings; ``facenet``: L2 distance between FaceNet's
+    unit embeddings, ``None`` when not measured (FaceNet unavailable); ``low_quality``: the
+    template (for a pair: either face) is below the enrolment bar.
+    """
+
+    dlib: float
+    facenet: float | None = None
+    low_quality: bool = False
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """The site's rule: both networks must agree.
+
+    A face is the person when dlib's distance is at most ``threshold`` (the number operators
+    set and see) and FaceNet's distance is at most ``facenet_threshold`` — at most
+    ``facenet_threshold − LOW_QUALITY_FACENET_MARGIN`` for a low-quality template, whose people
+    dlib alone cannot tell from strangers (the tutorial's 35-pixel crops). Without FaceNet's
+    opinion, dlib's distance must be :data:`DLIB_ALONE_MARGIN` (low-quality template:
+    :data:`LOW_QUALITY_DLIB_MARGIN`) under the threshold.
+
+    Pure: :meth:`score` is what ``gatekeeper evaluate`` sweeps offline and what the console and
+    ``identify`` apply live (a face is accepted when its score is at most 1).
+    """
+
+    threshold: float
+    facenet_threshold: float
+
+    def needs_facenet(self, dlib_distance: float) -> bool:
+        """Whether FaceNet's opinion is wanted: only dlib's candidates can be accepted."""
+        return dlib_distance <= self.threshold
+
+    def score(self, evidence: Evidence) -> float:
+        """``max(dlib / dlib bound, facenet / facenet bound)``: at most 1 when accepted.
+        Scaling both bounds together is the rule's ROC curve."""
+        if evidence.facenet is None:
+            margin = LOW_QUALITY_DLIB_MARGIN if evidence.low_quality else DLIB_ALONE_MARGIN
+            return evidence.dlib / (self.threshold - margin)
+        bound = self.facenet_threshold - (
+            LOW_QUALITY_FACENET_MARGIN if evidence.low_quality else 0.0
+        )
+        return max(evidence.dlib / self.threshold, evidence.facenet / bound)
+
+    def accepts(self, evidence: Evidence) -> bool:
+        """True when the face is the person: :meth:`score` ≤ 1."""
+        return self.score(evidence) <= 1.0

@@ -44,3 +44,13 @@ class StoreError(GatekeeperError):
 
 class CameraError(GatekeeperError):
     """A camera source cannot be opened or read."""
+
+
+class LowQualityFaceError(GatekeeperError):
+    """An enrolment face is below the quality bar (too small, blurred, turned away...): as a
+    template it would match strangers. The operator may still enrol it on purpose (``force``)."""
+
+
+class DuplicateFaceError(GatekeeperError):
+    """An enrolment face matches a person enrolled under another name. The operator may still
+    enrol it as a different person on purpose (``force``)."""

@@ -25,11 +25,12 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from gatekeeper.decision import DLIB_MODEL, THRESHOLD_RANGES, DecisionRule, Evidence
 from gatekeeper.errors import GatekeeperError, ImageError, NoFaceError, UsageError
 from gatekeeper.service import IMAGE_SUFFIXES
 
@@ -60,13 +61,27 @@ class Pair:
 
 
 @dataclass(frozen=True)
+class FaceMeasure:
+    """What the rules need of one image's face: its dlib embedding ``float32 (128,)``, its
+    FaceNet embedding (unit ``float32 (128,)``, ``None`` without FaceNet) and whether it is
+    below the enrolment bar."""
+
+    dlib: np.ndarray
+    facenet: np.ndarray | None = None
+    low_quality: bool = False
+
+
+@dataclass(frozen=True)
 class PairResult:
-    """A pair and the L2 distance between its two faces (``None`` when a face was not found;
-    ``problem`` then says where)."""
+    """A pair and the L2 distance between its two faces' dlib embeddings (``None`` when a face
+    was not found; ``problem`` then says where), FaceNet's distance (``None`` without FaceNet)
+    and whether either face is below the enrolment bar."""
 
     pair: Pair
     distance: float | None
     problem: str | None = None
+    facenet_distance: float | None = None
+    low_quality: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -74,7 +89,58 @@ class PairResult:
             "second": str(self.pair.second),
             "same": self.pair.same,
             "distance": self.distance,
+            "facenet_distance": self.facenet_distance,
+            "low_quality": self.low_quality,
             "problem": self.problem,
+        }
+
+
+#: What a decision rule must achieve, as fractions: false accepts first, then false rejects.
+TARGET_FAR = 0.001
+TARGET_FRR = 0.05
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One decision rule scored on the measured pairs.
+
+    A rule gives each pair a score and accepts it at ``score <= t``; ``operating`` is the ``t``
+    the site runs at (in ``unit``) and ``accuracy``/``far``/``frr`` the rates there (``None``
+    when no pair of the kind could be scored; ``evaluated`` is how many could). ``best`` is the
+    ``t`` with the highest accuracy (``best_accuracy``); ``near_best`` the span of ``t`` whose
+    accuracy is within 0.5 points of it (how robust "best" is); ``passing`` the span of ``t``
+    meeting :data:`TARGET_FAR` and :data:`TARGET_FRR` (``None``: no ``t`` does).
+    ``roc`` lists ``(t, far, frr)`` at every distinct score, for the plot.
+    """
+
+    name: str
+    description: str
+    unit: str
+    operating: float
+    evaluated: int
+    accuracy: float | None
+    far: float | None
+    frr: float | None
+    best: float | None
+    best_accuracy: float | None
+    near_best: tuple[float, float] | None
+    passing: tuple[float, float] | None
+    roc: tuple[tuple[float, float, float], ...] = field(repr=False, default=())
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "unit": self.unit,
+            "operating": self.operating,
+            "evaluated": self.evaluated,
+            "accuracy": self.accuracy,
+            "far": self.far,
+            "frr": self.frr,
+            "best": self.best,
+            "best_accuracy": self.best_accuracy,
+            "near_best": None if self.near_best is None else list(self.near_best),
+            "passing": None if self.passing is None else list(self.passing),
         }
 
 
@@ -87,7 +153,8 @@ class Evaluation:
     different pairs) and ``frr`` (false rejects / same pairs). ``best_threshold`` is the midpoint
     between two consecutive sorted distances with the highest accuracy (the closest to
     ``threshold`` among ties; ``threshold`` itself when there are fewer than two distinct
-    distances), and ``best_accuracy`` its accuracy.
+    distances), and ``best_accuracy`` its accuracy. These are dlib's distance alone; ``rules``
+    scores every decision rule side by side (:func:`compare_rules`), the site's first.
     """
 
     results: list[PairResult]
@@ -97,6 +164,7 @@ class Evaluation:
     frr: float | None
     best_threshold: float
     best_accuracy: float | None
+    rules: tuple[RuleResult, ...] = ()
 
     @property
     def no_face(self) -> int:
@@ -116,6 +184,7 @@ class Evaluation:
             "frr": self.frr,
             "best_threshold": self.best_threshold,
             "best_accuracy": self.best_accuracy,
+            "rules": [rule.as_dict() for rule in self.rules],
             "results": [r.as_dict() for r in self.results],
         }
 
@@ -239,7 +308,7 @@ def _first_row(lines: list[str]) -> int:
 # Evaluating.
 
 
-Embedder = Callable[[Path], np.ndarray]
+Embedder = Callable[[Path], "FaceMeasure | np.ndarray"]
 Progress = Callable[[int, int, str], None]
 
 
@@ -248,14 +317,16 @@ def evaluate_pairs(
     embed: Embedder,
     threshold: float,
     *,
+    rule: DecisionRule | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Embed every image once, measure each pair's distance and score the predictions.
+    """Measure every image once, then each pair's distances, and score the predictions.
 
-    ``embed(path)`` returns the ``float32 (128,)`` embedding of an image's face and raises
-    ``NoFaceError`` when there is none (the pair is then skipped); any other
-    ``GatekeeperError`` (an unreadable image) stops the run. Every image is checked to exist
-    before the first is embedded, so a wrong ``--images`` folder fails at once.
+    ``embed(path)`` returns a :class:`FaceMeasure` of an image's face (or just its dlib
+    embedding, ``float32 (128,)``) and raises ``NoFaceError`` when there is none (the pair is
+    then skipped); any other ``GatekeeperError`` (an unreadable image) stops the run. Every
+    image is checked to exist before the first is measured, so a wrong ``--images`` folder
+    fails at once. With ``rule`` (the site's), every rule is compared (:func:`compare_rules`).
     ``progress(done, total, path)`` is called after each image.
     """
     images = list(dict.fromkeys(p for pair in pairs for p in (pair.first, pair.second)))
@@ -263,22 +334,168 @@ def evaluate_pairs(
         for image in (pair.first, pair.second):
             if not image.is_file():
                 raise ImageError(f"{image}: no such file (pair on line {pair.line})")
-    embeddings: dict[Path, np.ndarray | str] = {}
+    measures: dict[Path, FaceMeasure | str] = {}
     for done, image in enumerate(images, start=1):
         try:
-            embeddings[image] = np.asarray(embed(image), dtype=np.float32)
+            measured = embed(image)
         except NoFaceError as exc:
-            embeddings[image] = str(exc)
+            measures[image] = str(exc)
+        else:
+            if not isinstance(measured, FaceMeasure):
+                measured = FaceMeasure(np.asarray(measured, dtype=np.float32))
+            measures[image] = measured
         if progress is not None:
             progress(done, len(images), str(image))
     results = []
     for pair in pairs:
-        a, b = embeddings[pair.first], embeddings[pair.second]
+        a, b = measures[pair.first], measures[pair.second]
         if isinstance(a, str) or isinstance(b, str):
             results.append(PairResult(pair, None, a if isinstance(a, str) else b))
-        else:
-            results.append(PairResult(pair, float(np.linalg.norm(a - b))))
-    return score(results, threshold)
+            continue
+        facenet = None
+        if a.facenet is not None and b.facenet is not None:
+            facenet = float(np.linalg.norm(a.facenet - b.facenet))
+        distance = float(np.linalg.norm(a.dlib - b.dlib))
+        results.append(PairResult(pair, distance, None, facenet, a.low_quality or b.low_quality))
+    evaluation = score(results, threshold)
+    if rule is not None:
+        evaluation = replace(evaluation, rules=tuple(compare_rules(results, rule)))
+    return evaluation
+
+
+def compare_rules(results: list[PairResult], rule: DecisionRule) -> list[RuleResult]:
+    """Score the site's rule and its alternatives on the same measured pairs:
+
+    - ``site``: :class:`DecisionRule` — dlib and FaceNet must agree (stricter on low-quality
+      faces); score ``max(d / T, f / Tf)``, accepted at 1;
+    - ``dlib``: dlib's distance alone, at the site's threshold;
+    - ``facenet``: FaceNet's distance alone, at the site's FaceNet threshold;
+    - ``site, no FaceNet``: the rule as it runs where FaceNet is not installed.
+
+    Pairs FaceNet could not measure count for the dlib rules only.
+    """
+    measured = [r for r in results if r.distance is not None]
+    with_facenet = [r for r in measured if r.facenet_distance is not None]
+
+    def site(r: PairResult) -> float:
+        return rule.score(Evidence(r.distance, r.facenet_distance, r.low_quality))
+
+    def dlib_alone(r: PairResult) -> float:
+        return rule.score(Evidence(r.distance, None, r.low_quality))
+
+    rows = [
+        (
+            "site",
+            "dlib and FaceNet agree (the site's rule)",
+            "× both thresholds",
+            1.0,
+            with_facenet,
+            site,
+        ),
+        ("dlib", "dlib's distance alone", "dlib L2", rule.threshold, measured, _distance),
+        (
+            "facenet",
+            "FaceNet's distance alone",
+            "FaceNet L2",
+            rule.facenet_threshold,
+            with_facenet,
+            _facenet_distance,
+        ),
+        (
+            "site, no FaceNet",
+            "the site's rule without FaceNet (dlib alone, with margins)",
+            "× dlib threshold − margin",
+            1.0,
+            measured,
+            dlib_alone,
+        ),
+    ]
+    return [
+        _rule_result(name, description, unit, operating, [(f(r), r.pair.same) for r in subset])
+        for name, description, unit, operating, subset, f in rows
+    ]
+
+
+def threshold_curve(
+    results: list[PairResult], facenet_threshold: float
+) -> list[tuple[float, float | None, float | None]]:
+    """The site rule's ``(threshold, FAR, FRR)`` at every dlib threshold of the sane range, in
+    steps of 0.01, with FaceNet's threshold fixed: what moving the operator's knob would do."""
+    low, high = THRESHOLD_RANGES[DLIB_MODEL]
+    measured = [r for r in results if r.distance is not None]
+    curve = []
+    for step in range(round(low * 100), round(high * 100) + 1):
+        rule = DecisionRule(step / 100, facenet_threshold)
+        accepted = [
+            (rule.accepts(Evidence(r.distance, r.facenet_distance, r.low_quality)), r.pair.same)
+            for r in measured
+        ]
+        far = _rate(sum(a and not s for a, s in accepted), sum(not s for _, s in accepted))
+        frr = _rate(sum(s and not a for a, s in accepted), sum(s for _, s in accepted))
+        curve.append((step / 100, far, frr))
+    return curve
+
+
+def _span(points: np.ndarray, upper: np.ndarray, chosen: np.ndarray) -> tuple[float, float] | None:
+    """``[low, high)``: from the first chosen point to where the last chosen one's outcome ends
+    (``high`` is ``inf`` when it never does)."""
+    indexes = np.flatnonzero(chosen)
+    if len(indexes) == 0:
+        return None
+    return float(points[indexes[0]]), float(upper[indexes[-1]])
+
+
+def _distance(result: PairResult) -> float:
+    return result.distance
+
+
+def _facenet_distance(result: PairResult) -> float:
+    return result.facenet_distance
+
+
+def _rule_result(
+    name: str, description: str, unit: str, operating: float, scored: list[tuple[float, bool]]
+) -> RuleResult:
+    scores = np.array([value for value, _ in scored], dtype=np.float64)
+    same = np.array([label for _, label in scored], dtype=bool)
+    accepted = scores <= operating
+    accuracy = _rate(np.count_nonzero(accepted == same), len(scored))
+    far = _rate(np.count_nonzero(accepted & ~same), np.count_nonzero(~same))
+    frr = _rate(np.count_nonzero(~accepted & same), np.count_nonzero(same))
+    finite = np.unique(scores[np.isfinite(scores)])
+    if len(finite) == 0 or not same.any() or same.all():
+        return RuleResult(
+            name, description, unit, operating, len(scored), accuracy, far, frr,
+            None, None, None, None,
+        )  # fmt: skip
+    points = np.concatenate([[finite[0] - 1e-9], finite])
+    accepted_at = scores[None, :] <= points[:, None]
+    fars = np.count_nonzero(accepted_at & ~same, axis=1) / np.count_nonzero(~same)
+    frrs = np.count_nonzero(~accepted_at & same, axis=1) / np.count_nonzero(same)
+    accuracies = np.count_nonzero(accepted_at == same, axis=1) / len(scored)
+    # Accepting at points[i] is the same as at any t in [points[i], points[i + 1]).
+    upper = np.append(points[1:], np.inf)
+    best = int(np.argmax(accuracies))
+    best_t = (points[best] + upper[best]) / 2 if np.isfinite(upper[best]) else points[best]
+    near = _span(points, upper, accuracies >= accuracies[best] - 0.005)
+    passing = _span(points, upper, (fars <= TARGET_FAR) & (frrs <= TARGET_FRR))
+    return RuleResult(
+        name=name,
+        description=description,
+        unit=unit,
+        operating=operating,
+        evaluated=len(scored),
+        accuracy=accuracy,
+        far=far,
+        frr=frr,
+        best=float(best_t),
+        best_accuracy=float(accuracies[best]),
+        near_best=near,
+        passing=passing,
+        roc=tuple(
+            (float(t), float(a), float(r)) for t, a, r in zip(points, fars, frrs, strict=True)
+        ),
+    )
 
 
 def score(results: list[PairResult], threshold: float) -> Evaluation:
@@ -325,7 +542,8 @@ def _best_threshold(
 
 def plot_histograms(evaluation: Evaluation, path: str | Path) -> Path:
     """Draw the distance histograms of same-person and different-people pairs, with the current
-    and best thresholds as vertical lines, to a PNG file (matplotlib's Agg backend, no display).
+    and best thresholds as vertical lines, and, when rules were compared, every rule's ROC curve
+    (FRR against FAR, operating points marked), to a PNG file (matplotlib's Agg backend).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -334,9 +552,9 @@ def plot_histograms(evaluation: Evaluation, path: str | Path) -> Path:
     measured = [r for r in evaluation.results if r.distance is not None]
     same = [r.distance for r in measured if r.pair.same]
     different = [r.distance for r in measured if not r.pair.same]
-    figure = Figure(figsize=(8, 4.5), dpi=100)
+    figure = Figure(figsize=(13 if evaluation.rules else 8, 4.5), dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
+    axes = figure.add_subplot(1, 2, 1) if evaluation.rules else figure.add_subplot()
     top = max([*same, *different, evaluation.threshold, evaluation.best_threshold]) * 1.05
     bins = np.linspace(0.0, top, 41)
     axes.hist(same, bins=bins, alpha=0.6, label=f"same person ({len(same)})", color="tab:green")
@@ -360,13 +578,36 @@ def plot_histograms(evaluation: Evaluation, path: str | Path) -> Path:
             linestyle=":",
             label=f"best threshold {evaluation.best_threshold:.3f}",
         )
-    axes.set_xlabel("L2 distance between the two faces")
+    axes.set_xlabel("dlib L2 distance between the two faces")
     axes.set_ylabel("pairs")
     axes.set_title("Pair distances by class")
     axes.legend()
+    if evaluation.rules:
+        _plot_roc(figure.add_subplot(1, 2, 2), evaluation.rules)
     figure.tight_layout()
     try:
         figure.savefig(path, format="png")
     except OSError as exc:
         raise GatekeeperError(f"cannot write the plot {path}: {exc.strerror or exc}") from None
     return path
+
+
+def _plot_roc(axes, rules: Sequence[RuleResult]) -> None:
+    """FRR against FAR (log scale) for every rule, its operating point as a dot."""
+    for rule in rules:
+        if not rule.roc:
+            continue
+        fars = [max(far, 1e-4) for _, far, _ in rule.roc]
+        frrs = [frr for _, _, frr in rule.roc]
+        (line,) = axes.step(fars, frrs, where="post", label=rule.name)
+        if rule.far is not None and rule.frr is not None:
+            axes.plot([max(rule.far, 1e-4)], [rule.frr], "o", color=line.get_color())
+    axes.axvline(TARGET_FAR, color="grey", linestyle=":", label=f"FAR {100 * TARGET_FAR:g} %")
+    axes.axhline(TARGET_FRR, color="grey", linestyle="--", label=f"FRR {100 * TARGET_FRR:g} %")
+    axes.set_xscale("log")
+    axes.set_xlim(1e-4, 1)
+    axes.set_ylim(0, 0.5)
+    axes.set_xlabel("false accept rate (different pairs accepted)")
+    axes.set_ylabel("false reject rate (same pairs rejected)")
+    axes.set_title("ROC of each rule (dots: operating points)")
+    axes.legend()

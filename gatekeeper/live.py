@@ -3,7 +3,7 @@
 A :class:`LiveRecognizer` owns one worker thread that does all the vision and database work of
 the console, so the UI thread never does::
 
-    feed.wait_for_new ─► engine.detect ─► engine.embed_faces ─► Gatekeeper.match_embeddings
+    feed.wait_for_new ─► engine.detect ─► engine.embed_faces ─► Gatekeeper.judge
         ─► DecisionPolicy.update ─► store.record_attempt (+ voice greeting on a grant)
         ─► on_event(FrameResult)
 
@@ -174,11 +174,13 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def _warm_up(engine) -> None:
-    """Run the detector and the encoder once on synthetic images, so that the first camera frame
-    does not pay for TensorFlow's graph tracing (about a second)."""
+    """Run the detector and both encoders once on synthetic images, so that the first camera
+    frame does not pay for loading FaceNet or TensorFlow's graph tracing (seconds)."""
     engine.detect(np.zeros((360, 640, 3), np.uint8), pad_retry=False)
     grey = np.full((150, 150, 3), 127, np.uint8)
-    engine.embed_faces(grey, engine.detect(grey, whole_image=True)[:1])
+    faces = engine.detect(grey, whole_image=True)[:1]
+    engine.embed_faces(grey, faces)
+    engine.facenet_embed(grey, faces)
 
 
 class LiveRecognizer:
@@ -325,31 +327,33 @@ class LiveRecognizer:
         self, frame_id: int, captured_at: float, image: np.ndarray, started: float
     ) -> FrameResult:
         """Detect, encode, match, vote and record one frame."""
+        threshold = self._gatekeeper.threshold
         with self._gatekeeper.engine_in_use() as engine:
             detected = engine.detect(image, pad_retry=False)
             issues = [quality_issue(f) for f in detected]
             usable = [f for f, issue in zip(detected, issues, strict=True) if issue is None]
             embedded = engine.embed_faces(image, usable)
+            verdicts = self._gatekeeper.judge(
+                image,
+                embedded,
+                threshold=threshold,
+                confirm=lambda match: self._policy.could_decide(match.name, captured_at),
+            )
             model_id = engine.model_id
-        threshold = self._gatekeeper.threshold
         faces = [
             FaceResult(f.box, None, None, issue)
             for f, issue in zip(detected, issues, strict=True)
             if issue is not None
         ]
         observations: list[FaceObservation] = []
-        if embedded:
-            matched = self._gatekeeper.match_embeddings(
-                np.stack([f.embedding for f in embedded]), threshold=threshold
-            )
-            for face, (match, verdict) in zip(embedded, matched, strict=True):
-                name = None if verdict == "unknown" else match.name
-                if name is not None:
-                    self._active[name] = verdict == "granted"
-                    self._person_ids[name] = match.person_id
-                box = face.face.box
-                faces.append(FaceResult(box, name, _finite(match.distance), verdict))
-                observations.append(FaceObservation(name, match.distance, box))
+        for face, verdict in zip(embedded, verdicts, strict=True):
+            match, name = verdict.match, verdict.identity
+            if name is not None:
+                self._active[name] = verdict.decision == "granted"
+                self._person_ids[name] = match.person_id
+            box = face.face.box
+            faces.append(FaceResult(box, name, _finite(match.distance), verdict.decision))
+            observations.append(FaceObservation(name, match.distance, box))
         decisions = self._policy.update(captured_at, observations)
         recorded = tuple(
             self._record(decision, captured_at, threshold, model_id) for decision in decisions

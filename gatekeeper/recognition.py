@@ -61,6 +61,8 @@ class Match:
     runner_up_name: str | None
     runner_up_person_id: int | None
     runner_up_distance: float
+    #: The closest template's face was below the enrolment quality bar (see ``Gallery``).
+    low_quality: bool = False
 
     @property
     def margin(self) -> float:
@@ -97,7 +99,15 @@ class Gallery:
     cancellation error (and need no clipping at zero).
     """
 
-    __slots__ = ("_model_id", "_names", "_person_ids", "_columns", "_sq_norms", "_labels")
+    __slots__ = (
+        "_model_id",
+        "_names",
+        "_person_ids",
+        "_columns",
+        "_sq_norms",
+        "_labels",
+        "_low_quality",
+    )
 
     def __init__(
         self,
@@ -106,9 +116,12 @@ class Gallery:
         *,
         model_id: str,
         person_ids: Sequence[int] | None = None,
+        low_quality: Sequence[bool] | None = None,
     ) -> None:
         """Build a gallery from ``embeddings`` of shape ``(M, D)`` (float32, D = 128 for dlib).
 
+        ``low_quality[i]`` marks template ``i`` as made from a face below the enrolment bar
+        (reported in :attr:`Match.low_quality`, so the decision rule can be stricter with it).
         Raises ``ValueError`` when the shapes or lengths disagree or a value is not finite.
         """
         templates = np.asarray(embeddings, dtype=np.float32)
@@ -118,6 +131,8 @@ class Gallery:
             raise ValueError(f"{len(names)} names for {len(templates)} embeddings")
         if person_ids is not None and len(person_ids) != len(templates):
             raise ValueError(f"{len(person_ids)} person ids for {len(templates)} embeddings")
+        if low_quality is not None and len(low_quality) != len(templates):
+            raise ValueError(f"{len(low_quality)} quality flags for {len(templates)} embeddings")
         if not np.isfinite(templates).all():
             raise ValueError("embeddings contain NaN or infinite values")
         keys = np.asarray(list(person_ids if person_ids is not None else names))
@@ -129,6 +144,11 @@ class Gallery:
         self._columns.flags.writeable = False
         self._sq_norms = np.einsum("ij,ij->i", templates, templates)
         self._labels = labels.astype(np.int64).reshape(-1)
+        self._low_quality = (
+            np.zeros(len(templates), dtype=bool)
+            if low_quality is None
+            else np.asarray(low_quality, dtype=bool).reshape(-1)
+        )
 
     @classmethod
     def empty(cls, model_id: str, dim: int = EMBEDDING_DIM) -> Gallery:
@@ -204,6 +224,7 @@ class Gallery:
                 runner_up_name=self._names[s] if ok else None,
                 runner_up_person_id=self._person_id(s) if ok else None,
                 runner_up_distance=float(sd) if ok else math.inf,
+                low_quality=bool(self._low_quality[b]),
             )
             for b, s, ok, bd, sd in zip(
                 best.tolist(),
@@ -362,6 +383,15 @@ class DecisionPolicy:
                 )
                 self._last_unknown = time
         return decisions
+
+    def could_decide(self, name: str, time: float) -> bool:
+        """Whether a vote for ``name`` in the next frame, taken at ``time``, would trigger a
+        decision: the newest N − 1 frames hold at least K − 1 votes for them and their
+        recognition interval is over. (The console asks FaceNet's opinion only then.)"""
+        recent = list(self._window)[max(0, len(self._window) - self._window.maxlen + 1) :]
+        votes = sum(name in frame.known for frame in recent)
+        last = self._last_decided.get(name)
+        return votes + 1 >= self._required and (last is None or time - last >= self._interval)
 
     def _active(self, name: str) -> bool:
         if self._is_active is None:

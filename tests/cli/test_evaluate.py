@@ -261,14 +261,19 @@ def test_evaluate_lfw_layout_in_text(run, use_engine, home, train, probe, tmp_pa
     )
     result = run("--home", home, "evaluate", pairs, "--images", lfw)
     assert result.code == 0, result.err
-    assert result.out.splitlines()[:2] == [
-        "6 pairs (3 same, 3 different); 0 skipped: a face was not found",
-        f"accuracy at threshold {DEFAULT_THRESHOLD:.3f}: 100.0 %",
-    ]
-    assert "FAR (false accepts / different pairs): 0.0 %" in result.out
-    strict = run("--home", home, "evaluate", pairs, "--images", lfw, "--threshold", "0.2")
+    lines = result.out.splitlines()
+    assert lines[0] == "6 pairs (3 same, 3 different); 0 skipped: a face was not found"
+    rows = {line.split()[0]: line.split() for line in lines[2:5]}
+    assert list(rows) == ["site", "dlib", "facenet"]
+    assert rows["site"][1:6] == ["1.000", "100.0", "%", "0.0", "%"]
+    assert rows["dlib"][1] == f"{DEFAULT_THRESHOLD:.3f}"
+    assert lines[5].startswith("site, no FaceNet")
+    strict = run("--home", home, "evaluate", pairs, "--images", lfw, "--threshold", "0.3")
     assert strict.code == 0, strict.err
-    assert "accuracy at threshold 0.200:" in strict.out
+    assert "dlib <= 0.3 and FaceNet <= 1" in strict.out
+    only = run("--home", home, "evaluate", pairs, "--images", lfw, "--model", "facenet_keras_v1")
+    assert [line.split()[0] for line in only.out.splitlines()[2:3]] == ["facenet"]
+    assert only.out.splitlines()[3].startswith("  site: dlib <= 0.6")
     assert json.loads(run("--home", home, "threshold", "--json").out) == {
         "threshold": DEFAULT_THRESHOLD
     }
