@@ -12,7 +12,12 @@ A camera is named by a *spec* string (:func:`open_source`):
 
 A :class:`CameraFeed` reads on its own thread and keeps only the newest frame: a slow consumer
 skips frames, it never sees stale ones queued up. Frames are RGB ``uint8 (H, W, 3)`` arrays,
-read-only, stamped with a frame counter and the ``time.monotonic()`` of their capture.
+read-only, stamped with a frame counter and the time of their capture on the feed's clock.
+
+A feed's timing — replay pacing, frame times, stall detection, reconnection backoff, the frame
+rate, :meth:`CameraFeed.wait_for_new`'s timeout — all runs on one :class:`Clock`:
+:data:`SYSTEM_CLOCK` (``time.monotonic()``) unless another is given, so tests can drive a
+feed through time without waiting for it.
 
 States (:class:`CameraState`)::
 
@@ -67,6 +72,34 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _TO_RGB = {1: cv2.COLOR_GRAY2RGB, 3: cv2.COLOR_BGR2RGB, 4: cv2.COLOR_BGRA2RGB}
 
 
+class Clock(Protocol):
+    """Where a feed reads the time and waits for it."""
+
+    def monotonic(self) -> float:
+        """The current time in seconds (only differences matter)."""
+        ...
+
+    def wait(self, waitable: threading.Event | threading.Condition, timeout: float | None) -> bool:
+        """``waitable.wait(timeout)``, with ``timeout`` in seconds of this clock (``None``: no
+        limit): True once the event is set or the condition notified (a condition's lock is
+        held, as for ``Condition.wait``), False when the timeout passed first."""
+        ...
+
+
+class SystemClock:
+    """Real time: ``time.monotonic()``, and waits that last as long as they say."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, waitable: threading.Event | threading.Condition, timeout: float | None) -> bool:
+        return waitable.wait(timeout)
+
+
+#: The clock feeds use unless given another.
+SYSTEM_CLOCK = SystemClock()
+
+
 class CameraState(StrEnum):
     """Where a feed stands; the values are the strings the UI shows."""
 
@@ -115,7 +148,8 @@ class CapturedFrame(NamedTuple):
     frame_id: int
     """Counter from 1, increasing across reconnections and loops."""
     time: float
-    """``time.monotonic()`` when the frame was captured (released, for a replayed file)."""
+    """When the frame was captured (released, for a replayed file), on the feed's clock:
+    ``time.monotonic()`` by default."""
     image: np.ndarray
     """RGB ``uint8 (H, W, 3)``, read-only."""
 
@@ -301,9 +335,9 @@ def source_from_spec(
 class _Session:
     """One connection attempt: its capture thread, and what became of it."""
 
-    def __init__(self, first_due: float | None) -> None:
+    def __init__(self, first_due: float | None, started_at: float) -> None:
         self.cancelled = threading.Event()
-        self.started_at = time.monotonic()
+        self.started_at = started_at
         self.last_frame_at: float | None = None
         self.frames = 0
         self.next_due = first_due
@@ -321,7 +355,8 @@ class CameraFeed:
 
     ``stall_timeout_s``: a device or stream delivering no frame for this long (seconds) is lost.
     ``backoff_initial_s`` / ``backoff_max_s``: the wait before reconnecting doubles from the
-    first to the second after each consecutive failure.
+    first to the second after each consecutive failure. ``clock`` times all of it (see the
+    module docstring).
     """
 
     def __init__(
@@ -332,6 +367,7 @@ class CameraFeed:
         stall_timeout_s: float = 10.0,
         backoff_initial_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if not (stall_timeout_s > 0 and 0 < backoff_initial_s <= backoff_max_s):
             raise UsageError(
@@ -343,6 +379,7 @@ class CameraFeed:
         self._stall_timeout = stall_timeout_s
         self._backoff_initial = backoff_initial_s
         self._backoff_max = backoff_max_s
+        self._clock = clock
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._state = CameraState.NONE if source is None else CameraState.CONNECTING
@@ -388,19 +425,19 @@ class CameraFeed:
     def wait_for_new(self, after_id: int, timeout: float) -> CapturedFrame | None:
         """Block until a frame newer than ``after_id`` exists and return the newest one; ``None``
         after ``timeout`` seconds, or at once when the feed has ended (or has no source)."""
-        deadline = time.monotonic() + timeout
+        deadline = self._clock.monotonic() + timeout
         with self._cond:
             while True:
                 if self._latest is not None and self._latest.frame_id > after_id:
                     return self._latest
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self._clock.monotonic()
                 if remaining <= 0 or self._state in (CameraState.ENDED, CameraState.NONE):
                     return None
-                self._cond.wait(remaining)
+                self._clock.wait(self._cond, remaining)
 
     def status(self) -> CameraStatus:
         """Source, state, captured frame rate, age of the newest frame and last error."""
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._cond:
             recent = [t for t in self._recent if now - t <= FPS_WINDOW_S]
             span = recent[-1] - recent[0] if len(recent) > 1 else 0.0
@@ -432,7 +469,7 @@ class CameraFeed:
         delay = self._backoff_initial
         first_due: float | None = None
         while True:
-            session = _Session(first_due)
+            session = _Session(first_due, self._clock.monotonic())
             session.thread = threading.Thread(
                 target=self._capture, args=(session,), name="camera-reader", daemon=True
             )
@@ -455,7 +492,7 @@ class CameraFeed:
                 delay = self._backoff_initial
             with self._cond:
                 self._set_state(CameraState.LOST, message)
-            if self._stop.wait(delay):
+            if self._clock.wait(self._stop, delay):
                 return
             delay = min(delay * 2, self._backoff_max)
             with self._cond:
@@ -473,10 +510,10 @@ class CameraFeed:
                 timeout = None
                 if self._source.live:
                     since = session.last_frame_at or session.started_at
-                    timeout = since + self._stall_timeout - time.monotonic()
+                    timeout = since + self._stall_timeout - self._clock.monotonic()
                     if timeout <= 0:
                         return "stalled", f"no frame for {self._stall_timeout:g} s"
-                self._cond.wait(timeout)
+                self._clock.wait(self._cond, timeout)
 
     def _capture(self, session: _Session) -> None:
         """The reader thread of one session: open, read (paced for files), publish, release."""
@@ -487,7 +524,7 @@ class CameraFeed:
         try:
             reader = source.open()
             period = 1.0 / reader.fps if reader.fps else 0.0
-            due = session.next_due if session.next_due is not None else time.monotonic()
+            due = session.next_due if session.next_due is not None else self._clock.monotonic()
             while not session.cancelled.is_set():
                 image = reader.read()
                 if image is None:
@@ -497,10 +534,10 @@ class CameraFeed:
                         outcome = "ended"
                     break
                 if period:
-                    now = time.monotonic()
+                    now = self._clock.monotonic()
                     if due < now - period:  # over a frame late: restart the schedule, no burst
                         due = now
-                    if session.cancelled.wait(max(0.0, due - now)):
+                    if self._clock.wait(session.cancelled, max(0.0, due - now)):
                         break
                     due += period
                     session.next_due = due
@@ -520,7 +557,7 @@ class CameraFeed:
     def _publish(self, session: _Session, image: np.ndarray) -> None:
         """Make ``image`` the newest frame, unless its session was abandoned."""
         image.flags.writeable = False
-        now = time.monotonic()
+        now = self._clock.monotonic()
         with self._cond:
             if session.cancelled.is_set():
                 return
@@ -540,6 +577,7 @@ def open_source(
     stall_timeout_s: float = 10.0,
     backoff_initial_s: float = 0.5,
     backoff_max_s: float = 30.0,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> CameraFeed:
     """A feed (not yet started) for a camera spec; see :func:`source_from_spec` and
     :class:`CameraFeed`. ``None`` gives a feed in state ``none``.
@@ -553,4 +591,5 @@ def open_source(
         stall_timeout_s=stall_timeout_s,
         backoff_initial_s=backoff_initial_s,
         backoff_max_s=backoff_max_s,
+        clock=clock,
     )

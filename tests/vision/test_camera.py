@@ -1,4 +1,8 @@
-"""Camera feeds: injected sources that fail or stall, and real inputs (video, images, devices)."""
+"""Camera feeds: injected sources that fail or stall, and real inputs (video, images, devices).
+
+Timing is checked on a :class:`ManualClock` that only the test moves, so a loaded machine
+cannot make a frame late or a backoff long.
+"""
 
 import logging
 import shutil
@@ -8,30 +12,36 @@ import time
 import cv2
 import numpy as np
 import pytest
-from helpers import wait_until
+from helpers import ManualClock, wait_until
 
 from gatekeeper.errors import CameraError, UsageError
 from gatekeeper.vision.camera import (
     CameraFeed,
     CameraState,
+    CaptureSource,
     open_source,
     source_from_spec,
 )
 
 CLIP_FRAMES = 275
-CLIP_FPS = 29.97
 
 
 class FakeReader:
     """Frames ``0, 1, 2...`` (each frame filled with its number), then ``then``:
-    ``fail``/``end`` (read returns None) or ``stall`` (read blocks)."""
+    ``fail``/``end`` (read returns None) or ``stall`` (read blocks until ``unstall``). With a
+    ``period``, each frame comes that many seconds of ``clock`` after the previous one, as from
+    a camera, until ``unstall`` is set."""
 
-    def __init__(self, frames, then, fps, unstall):
+    def __init__(self, frames, then, fps, unstall, clock=None, period=0.0):
         self.count, self.frames, self.then, self.fps, self.unstall = 0, frames, then, fps, unstall
+        self.clock, self.period = clock, period
 
     def read(self):
         if self.count < self.frames:
-            time.sleep(0.005)
+            if not self.period:
+                time.sleep(0.005)
+            elif self.count and self.clock.wait(self.unstall, self.period):
+                return None
             self.count += 1
             return np.full((4, 6, 3), self.count % 256, np.uint8)
         if self.then == "stall":
@@ -44,22 +54,58 @@ class FakeReader:
 
 class ScriptedSource:
     """Each open() follows the next script — ``"refuse"`` or ``(frames, then)`` — repeating the
-    last one; records when it was opened."""
+    last one; records when it was opened (on ``clock``, if given). With ``period``, a live
+    source delivers a frame every ``period`` seconds of ``clock``."""
 
     description = "fake camera"
 
-    def __init__(self, *scripts, live=True, fps=None):
+    def __init__(self, *scripts, live=True, fps=None, clock=None, period=0.0):
         self.scripts, self.live, self.fps = list(scripts), live, fps
+        self.clock, self.period = clock, period
         self.opened_at = []
         self.unstall = threading.Event()
 
     def open(self):
-        self.opened_at.append(time.monotonic())
+        self.opened_at.append((self.clock or time).monotonic())
         script = self.scripts.pop(0) if len(self.scripts) > 1 else self.scripts[0]
         if script == "refuse":
             raise CameraError("fake camera refused")
         frames, then = script
-        return FakeReader(frames, then, self.fps, self.unstall)
+        return FakeReader(frames, then, self.fps, self.unstall, self.clock, self.period)
+
+
+def next_backoff(feed, clock):
+    """Once ``feed`` is lost and waiting to reconnect: the length of that wait, after moving
+    ``clock`` to its end."""
+
+    def waiting() -> bool:
+        pending = clock.deadlines()
+        lost = feed.status().state is CameraState.LOST
+        return lost and len(pending) == 1 and pending[0] > clock.monotonic()
+
+    assert wait_until(waiting, 5, step=0.001), (feed.status(), clock.deadlines())
+    (deadline,) = clock.deadlines()
+    wait = deadline - clock.monotonic()
+    clock.advance_to(deadline)
+    return wait
+
+
+def next_frame_due(feed, clock, frame_id, period):
+    """Whether ``feed`` has frame ``frame_id`` as its newest and its reader waits for the next
+    one, due ``period`` seconds later."""
+    latest = feed.latest()
+    if latest is None or latest.frame_id != frame_id:
+        return False
+    return any(abs(d - (latest.time + period)) < 1e-9 for d in clock.deadlines())
+
+
+def play(clock, until):
+    """Move ``clock`` to each pending deadline in turn (the next frame of a replayed file is
+    due) until ``until()`` is true."""
+    while not until():
+        assert wait_until(lambda: until() or clock.deadlines(), 5, step=0.001)
+        if pending := clock.deadlines():
+            clock.advance_to(pending[0])
 
 
 @pytest.fixture
@@ -97,60 +143,112 @@ def test_failed_read_is_lost_then_reconnects_and_frame_ids_keep_increasing(feeds
 
 
 def test_stalled_stream_is_lost_after_the_stall_timeout_and_reconnected(feeds):
-    source = ScriptedSource((3, "stall"), (10**6, "forever"))
-    feed = CameraFeed(source, stall_timeout_s=0.3, backoff_initial_s=0.05)
+    clock = ManualClock()
+    source = ScriptedSource((3, "stall"), (10**6, "forever"), clock=clock)
+    feed = CameraFeed(source, stall_timeout_s=0.3, backoff_initial_s=0.05, clock=clock)
     feeds.append(feed)
     feed.start()
 
-    assert wait_until(lambda: feed.status().state is CameraState.LOST, 2), feed.status()
+    assert wait_until(lambda: feed.status().frame_id == 3 and clock.deadlines(), 5)
+    last_frame = feed.latest().time
+    assert clock.deadlines() == [pytest.approx(last_frame + 0.3)]
+    clock.advance(0.299)
+    assert feed.status().state is CameraState.LIVE
+    clock.advance(0.001)
+    assert wait_until(lambda: feed.status().state is CameraState.LOST, 5), feed.status()
     lost = feed.status()
     assert lost.frame_id == 3
     assert lost.error == "no frame for 0.3 s"
-    assert lost.last_frame_age_s == pytest.approx(0.3, abs=0.1)
-    assert wait_until(lambda: feed.status().state is CameraState.LIVE, 2), feed.status()
+    assert lost.last_frame_age_s == pytest.approx(0.3)
+    assert next_backoff(feed, clock) == pytest.approx(0.05)
+    assert wait_until(lambda: feed.status().state is CameraState.LIVE, 5), feed.status()
     assert feed.latest().frame_id > 3
     source.unstall.set()
 
 
-def test_reconnection_backoff_doubles_up_to_its_cap(feeds):
-    source = ScriptedSource("refuse")
-    feed = CameraFeed(source, backoff_initial_s=0.05, backoff_max_s=0.2)
+def test_stall_timeout_counts_from_the_last_frame_not_from_the_connection(feeds, caplog):
+    caplog.set_level(logging.INFO, logger="gatekeeper.vision.camera")
+    clock = ManualClock()
+    source = ScriptedSource((10**6, "forever"), clock=clock, period=0.2)
+    feed = CameraFeed(source, stall_timeout_s=0.5, clock=clock)
     feeds.append(feed)
     feed.start()
 
-    assert wait_until(lambda: len(source.opened_at) >= 6, 3)
-    status = feed.status()
-    assert status.state in (CameraState.LOST, CameraState.RECONNECTING)
-    assert status.error == "fake camera refused"
-    gaps = np.diff(source.opened_at[:6])
-    # A wait never ends early, so each gap is at least its backoff; a busy machine only adds.
-    # Capped at 0.2 s: without the cap the last two gaps would be 0.4 s and 0.8 s.
-    assert np.all(gaps >= np.array([0.05, 0.1, 0.2, 0.2, 0.2]) - 0.005)
-    assert gaps[4] < 0.6
+    # A healthy camera: a frame every 0.2 s for 3 s, ten times the gap a stall needs.
+    for frame_id in range(1, 16):
+        assert wait_until(lambda i=frame_id: next_frame_due(feed, clock, i, 0.2), 5, step=0.001)
+        clock.advance(0.2)
+    assert wait_until(lambda: feed.status().frame_id == 16, 5, step=0.001)
+
+    assert state_log(caplog) == ["fake camera: live"]
+    assert len(source.opened_at) == 1
+    assert feed.status().state is CameraState.LIVE
+    source.unstall.set()
+
+
+def test_reconnection_backoff_doubles_up_to_its_cap(feeds):
+    clock = ManualClock()
+    source = ScriptedSource("refuse", clock=clock)
+    feed = CameraFeed(source, backoff_initial_s=0.05, backoff_max_s=0.2, clock=clock)
+    feeds.append(feed)
+    feed.start()
+
+    waits = [next_backoff(feed, clock) for _ in range(5)]
+
+    assert waits == pytest.approx([0.05, 0.1, 0.2, 0.2, 0.2])
+    assert wait_until(lambda: len(source.opened_at) == 6, 5)
+    assert np.diff(source.opened_at) == pytest.approx(waits)
+    assert feed.status().error == "fake camera refused"
+
+
+def test_reconnection_backoff_starts_again_after_a_connection_delivered_frames(feeds):
+    clock = ManualClock()
+    source = ScriptedSource("refuse", "refuse", (5, "fail"), "refuse", clock=clock)
+    feed = CameraFeed(source, backoff_initial_s=0.05, backoff_max_s=1.0, clock=clock)
+    feeds.append(feed)
+    feed.start()
+
+    waits = [next_backoff(feed, clock) for _ in range(4)]
+
+    # refused, refused, 5 frames then a failed read (backoff reset), refused
+    assert waits == pytest.approx([0.05, 0.1, 0.05, 0.1])
+    assert feed.status().frame_id == 5
 
 
 def test_only_the_newest_frame_is_kept_and_a_slow_reader_skips_frames(feeds):
-    feed = CameraFeed(ScriptedSource((10**6, "forever")))
+    clock = ManualClock()
+    source = ScriptedSource((10**6, "forever"), clock=clock, period=0.04)
+    feed = CameraFeed(source, clock=clock)
     feeds.append(feed)
     feed.start()
 
-    first = feed.wait_for_new(0, timeout=2)
-    time.sleep(0.2)  # a slow consumer: dozens of frames are captured meanwhile
-    newest = feed.latest()
+    first = feed.wait_for_new(0, timeout=5)
+    for frame_id in range(1, 61):  # a 25 frames/s camera for 2.4 s, while the consumer is busy
+        assert wait_until(lambda i=frame_id: next_frame_due(feed, clock, i, 0.04), 5, step=0.001)
+        clock.advance(0.04)
+    assert wait_until(lambda: feed.status().frame_id == 61, 5, step=0.001)
 
-    assert first is not None and newest is not None
-    assert newest.frame_id > first.frame_id + 5
-    assert feed.wait_for_new(newest.frame_id, timeout=2).frame_id > newest.frame_id
+    newest = feed.wait_for_new(first.frame_id, timeout=5)
+    assert (first.frame_id, newest.frame_id) == (1, 61)  # frames 2-60 were never queued
+    assert newest.time == pytest.approx(first.time + 2.4)
     assert newest.image[0, 0, 0] == newest.frame_id % 256  # the frame that id was stamped on
     assert not newest.image.flags.writeable
-    assert 20 < feed.status().captured_fps < 250
+    assert feed.status().captured_fps == pytest.approx(25)
+    source.unstall.set()
 
 
-def test_wait_for_new_times_out_before_start():
-    feed = CameraFeed(ScriptedSource((1, "end")))
-    start = time.monotonic()
-    assert feed.wait_for_new(0, timeout=0.1) is None
-    assert 0.095 <= time.monotonic() - start < 1.0
+def test_wait_for_new_times_out_on_the_feeds_clock_before_start():
+    clock = ManualClock()
+    feed = CameraFeed(ScriptedSource((1, "end")), clock=clock)
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(feed.wait_for_new(0, timeout=0.1)))
+    waiter.start()
+
+    assert wait_until(lambda: clock.deadlines() == [pytest.approx(clock.monotonic() + 0.1)], 5)
+    assert waiter.is_alive() and result == []
+    clock.advance(0.1)
+    waiter.join(5)
+    assert result == [None]
     assert feed.status().state is CameraState.CONNECTING
 
 
@@ -178,31 +276,42 @@ def read_clip_frame(path, index):
 
 def test_video_file_plays_once_in_real_time_then_ends_and_loops_when_asked(shared_data, feeds):
     clip = shared_data / "video" / "short_hamilton_clip.mp4"
-    once = open_source(str(clip), fps=5, loop=False)
-    looping = open_source(str(clip), fps=5, loop=True)
+    capture = cv2.VideoCapture(str(clip))
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    clock, loop_clock = ManualClock(), ManualClock()
+    once = open_source(str(clip), fps=5, loop=False, clock=clock)
+    looping = open_source(str(clip), fps=5, loop=True, clock=loop_clock)
     feeds += [once, looping]
     assert once.latest() is None  # nothing plays before start()
-
+    start = clock.monotonic()
     once.start()
-    looping.start()
-    seen = []
-    while (frame := once.wait_for_new(seen[-1].frame_id if seen else 0, timeout=3)) is not None:
-        seen.append(frame)
-    elapsed = seen[-1].time - seen[0].time
 
-    status = once.status()
-    assert status.state is CameraState.ENDED
-    assert status.frame_id == CLIP_FRAMES
-    assert elapsed == pytest.approx((CLIP_FRAMES - 1) / CLIP_FPS, abs=0.4)
-    for frame in seen:  # frame i is released at start + i / fps
-        expected = seen[0].time + (frame.frame_id - seen[0].frame_id) / CLIP_FPS
-        assert frame.time == pytest.approx(expected, abs=0.15)
-    assert len(seen) > 0.9 * CLIP_FRAMES
-    first = seen[0]
+    for frame_id in range(1, CLIP_FRAMES + 1):
+        # frame i is released at start + (i - 1) / fps, and not before
+        assert wait_until(lambda i=frame_id: once.status().frame_id == i, 5, step=0.001)
+        assert once.latest().time == pytest.approx(start + (frame_id - 1) / fps, abs=1e-9)
+        if frame_id == 1:
+            first = once.latest()
+        if frame_id < CLIP_FRAMES:
+            assert wait_until(clock.deadlines, 5, step=0.001)
+            assert clock.deadlines() == [pytest.approx(start + frame_id / fps, abs=1e-9)]
+            assert once.status().frame_id == frame_id
+            clock.advance_to(clock.deadlines()[0])
+
+    assert wait_until(lambda: once.status().state is CameraState.ENDED, 5)
+    assert once.status().frame_id == CLIP_FRAMES
     assert first.image.shape == (360, 640, 3) and first.image.dtype == np.uint8
-    np.testing.assert_array_equal(first.image, read_clip_frame(clip, first.frame_id - 1))
+    np.testing.assert_array_equal(first.image, read_clip_frame(clip, 0))
 
-    assert wait_until(lambda: looping.status().frame_id > CLIP_FRAMES + 15, 2)
+    loop_start = loop_clock.monotonic()
+    looping.start()
+    play(loop_clock, lambda: looping.status().frame_id > CLIP_FRAMES)
+    again = looping.latest()
+    assert again.frame_id == CLIP_FRAMES + 1  # the first frame again, on the same schedule
+    assert again.time == pytest.approx(loop_start + CLIP_FRAMES / fps, abs=1e-9)
+    np.testing.assert_array_equal(again.image, first.image)
+    play(loop_clock, lambda: looping.status().frame_id > CLIP_FRAMES + 15)
     assert looping.status().state is CameraState.LIVE
     looping.stop()
     assert looping.status().state is CameraState.ENDED
@@ -287,15 +396,23 @@ def test_unreachable_stream_is_lost_and_its_password_never_shown(feeds):
 
 
 @pytest.mark.parametrize(
-    ("spec", "kind"),
-    [("0", "device"), ("rtsp://door.local/live", "stream"), ("  ", None), (None, None)],
+    ("spec", "target", "description"),
+    [
+        ("0", 0, "camera 0"),
+        (" 12 ", 12, "camera 12"),
+        ("rtsp://door.local/live", "rtsp://door.local/live", "rtsp://door.local/live"),
+        ("http://u:pw@cam:8080/v", "http://u:pw@cam:8080/v", "http://u:***@cam:8080/v"),
+    ],
 )
-def test_specs_are_recognised_without_touching_devices_or_the_network(spec, kind):
+def test_devices_and_streams_are_recognised_without_touching_them(spec, target, description):
     source = source_from_spec(spec, fps=5)
-    if kind is None:
-        assert source is None
-    else:
-        assert source.live
+    assert isinstance(source, CaptureSource)
+    assert (source.target, source.description, source.live) == (target, description, True)
+
+
+@pytest.mark.parametrize("spec", ["", "  ", None])
+def test_no_spec_is_no_camera(spec):
+    assert source_from_spec(spec, fps=5) is None
 
 
 def test_bad_specs_fail_at_once(tmp_path):
