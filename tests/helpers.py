@@ -1,8 +1,13 @@
 """Helpers shared by the test folders: who is in the shared photos (``../shared/data``, checked
-by eye where its README errs), waiting for a condition, and a clock the test moves."""
+by eye where its README errs), waiting for a condition, a clock the test moves, and stand-in
+programs."""
 
+import ctypes.util
 import threading
 import time
+from pathlib import Path
+
+import pytest
 
 #: Who each tutorial door-camera frame (``seed-images/camera_N.jpg``) shows.
 CAMERA_FRAMES = {
@@ -27,6 +32,23 @@ PROBES = {
     "obama_partial_face2.jpg": "obama",
     "32bit.png": "obama",
 }
+
+
+#: Tests of real speech need the espeak-ng library (pyttsx3's engine on Linux).
+needs_espeak = pytest.mark.skipif(
+    (ctypes.util.find_library("espeak-ng") or ctypes.util.find_library("espeak")) is None,
+    reason="espeak-ng is not installed (apt-get install espeak-ng)",
+)
+
+
+def fake_program(folder: Path, name: str, *, exit_code: int = 0, stderr: str = "") -> Path:
+    """An executable ``folder/name`` that writes ``stderr`` to its standard error and exits
+    with ``exit_code``: put ``folder`` alone on ``PATH`` to decide what a program does."""
+    folder.mkdir(parents=True, exist_ok=True)
+    program = folder / name
+    program.write_text(f"#!/bin/sh\nprintf '%s' '{stderr}' >&2\nexit {exit_code}\n")
+    program.chmod(0o755)
+    return program
 
 
 def wait_until(predicate, timeout: float, step: float = 0.01) -> bool:

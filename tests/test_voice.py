@@ -1,28 +1,24 @@
 """Greetings: a real WAV rendered with espeak, and a voice surviving a missing or broken engine."""
 
-import ctypes.util
-import logging
 import threading
 import time
 import wave
 
 import numpy as np
 import pytest
+from helpers import fake_program, needs_espeak
 
 from gatekeeper.voice import DEFAULT_GREETING, MAX_PENDING, Voice, render_to_wav
 
-ESPEAK = ctypes.util.find_library("espeak-ng") or ctypes.util.find_library("espeak")
-needs_espeak = pytest.mark.skipif(
-    ESPEAK is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
-)
-
 
 class RecordingEngine:
-    """A speech engine that remembers what it said; ``delay`` seconds per utterance."""
+    """A speech engine that remembers what it said. With ``hold``, speaking blocks until the
+    test sets ``release``; ``driver_name`` as pyttsx3's engines have it."""
 
-    def __init__(self, delay=0.0, fail=False):
-        self.said, self.delay, self.fail = [], delay, fail
+    def __init__(self, fail=False, hold=False, driver_name="recording"):
+        self.said, self.fail, self.hold, self.driver_name = [], fail, hold, driver_name
         self.threads = set()
+        self.release = threading.Event()
 
     def say(self, text):
         self.threads.add(threading.get_ident())
@@ -32,7 +28,8 @@ class RecordingEngine:
         self.threads.add(threading.get_ident())
         if self.fail:
             raise RuntimeError("driver crashed")
-        time.sleep(self.delay)
+        if self.hold:
+            assert self.release.wait(30), "the test never released the engine"
 
 
 def read_wav(path):
@@ -79,16 +76,19 @@ def test_greet_formats_the_template_and_speaks_on_the_voice_thread():
 
 
 def test_greet_never_blocks_and_drops_greetings_beyond_the_queue():
-    engine = RecordingEngine(delay=0.5)
+    engine = RecordingEngine(hold=True)
     voice = Voice(engine_factory=lambda: engine)
 
-    start = time.monotonic()
+    # The engine is stuck on the first greeting: greet() must still return, 30 times over
+    # (were it to wait for the engine, the test would hang here and fail in runAndWait).
     for i in range(30):
         voice.greet(f"person {i}")
-    assert time.monotonic() - start < 0.1
+    engine.release.set()
 
     assert voice.close(timeout=10)
+    assert voice.warning is None
     assert MAX_PENDING <= len(engine.said) <= MAX_PENDING + 1
+    assert engine.said[0] == "Welcome person 0, have a nice day!"
 
 
 def test_mute_drops_greetings():
@@ -102,22 +102,29 @@ def test_mute_drops_greetings():
     assert engine.said == ["Welcome Grace, have a nice day!"]
 
 
-def test_missing_speech_engine_warns_once_and_greet_returns_promptly(monkeypatch, caplog):
+def test_missing_speech_engine_warns_once_and_greet_never_waits_for_it(monkeypatch, caplog):
     import pyttsx3
 
+    looking = threading.Event()
+    greeted = threading.Event()
+    released = []
+
     def no_espeak(*args, **kwargs):
+        looking.set()
+        released.append(greeted.wait(30))
         raise RuntimeError("could not initialize espeak")
 
     monkeypatch.setattr(pyttsx3, "init", no_espeak)
     warnings = []
     voice = Voice(on_warning=warnings.append)
 
-    start = time.monotonic()
-    for name in ["Ada", "Grace", "Edsger"]:
+    assert looking.wait(30)
+    for name in ["Ada", "Grace", "Edsger"]:  # while the engine is still being looked for
         voice.greet(name)
-    assert time.monotonic() - start < 0.05
+    greeted.set()
 
     assert voice.close()
+    assert released == [True], "greet() waited for the speech engine"
     assert warnings == [voice.warning]
     assert voice.warning.startswith("voice greetings are off: no text-to-speech engine")
     assert "could not initialize espeak" in voice.warning
@@ -143,15 +150,51 @@ def test_engine_failing_mid_run_warns_once_and_the_voice_carries_on():
     assert engine.said == ["Welcome Ada, have a nice day!"]
 
 
-def test_default_engine_either_speaks_or_explains_why_not(caplog):
-    caplog.set_level(logging.WARNING, logger="gatekeeper.voice")
+@pytest.fixture
+def espeak_driver(monkeypatch):
+    """pyttsx3.init() gives an engine of its espeak driver (which plays through ``aplay``)
+    that records what it says, whether or not espeak is installed."""
+    import pyttsx3
+
+    engine = RecordingEngine(driver_name="espeak")
+    monkeypatch.setattr(pyttsx3, "init", lambda: engine)
+    return engine
+
+
+def test_default_engine_speaks_when_aplay_plays(espeak_driver, monkeypatch, tmp_path):
+    fake_program(tmp_path / "bin", "aplay")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     voice = Voice()
-    start = time.monotonic()
     voice.greet("Ada")
-    assert time.monotonic() - start < 0.05
 
     assert voice.close(timeout=30)
-    assert voice.warning is None or voice.warning.startswith("voice greetings are off: ")
+    assert voice.warning is None
+    assert espeak_driver.said == ["Welcome Ada, have a nice day!"]
+
+
+@pytest.mark.parametrize(
+    ("aplay", "reason"),
+    [
+        (None, "pyttsx3's espeak driver plays through 'aplay' (not installed)"),
+        (
+            "aplay: main:850: audio open error: No such file or directory",
+            "'aplay' cannot play (aplay: main:850: audio open error: No such file or directory)",
+        ),
+    ],
+    ids=["no aplay", "no sound card"],
+)
+def test_default_engine_without_sound_output_is_off_and_says_why(
+    espeak_driver, monkeypatch, tmp_path, aplay, reason
+):
+    if aplay is not None:
+        fake_program(tmp_path / "bin", "aplay", exit_code=1, stderr=aplay)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    voice = Voice()
+    voice.greet("Ada")
+
+    assert voice.close(timeout=30)
+    assert voice.warning == f"voice greetings are off: no sound output: {reason}"
+    assert espeak_driver.said == []
 
 
 @pytest.mark.parametrize("template", ["Hi {nom}", "Hi {0}", "Hi {name"])

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 from cli_helpers import seed_database
+from helpers import fake_program, needs_espeak
 
 from gatekeeper import cli
 from gatekeeper.cli import ProgressBar
@@ -246,15 +247,17 @@ def test_console_bad_flag_is_a_usage_error(run, bare_home, console):
     assert console == []
 
 
-def test_doctor(run, home, shared_data, tmp_path):
+def test_doctor(run, home, shared_data, tmp_path, monkeypatch):
     video = shared_data / "video" / "short_hamilton_clip.mp4"
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no aplay: greetings cannot be heard
     result = run("--home", home, "--camera", video, "doctor", "--json")
     checks = {c["name"]: c for c in json.loads(result.out)}
     assert list(checks) == ["weights", "database", "camera", "voice"]
     assert checks["weights"]["ok"] and checks["database"]["ok"], checks
     assert "no database yet" in checks["database"]["detail"]
     assert checks["camera"]["ok"] and "640x360 frames" in checks["camera"]["detail"]
-    assert result.code == (0 if checks["voice"]["ok"] else 1)
+    assert not checks["voice"]["ok"], checks["voice"]
+    assert result.code == 1
 
     broken = run("--home", tmp_path / "bare", "--camera", tmp_path / "nowhere.mp4", "doctor")
     assert broken.code == 1
@@ -263,6 +266,18 @@ def test_doctor(run, home, shared_data, tmp_path):
     assert lines[0].startswith("FAIL  weights: no converted weights cache yet")
     assert "(hint: " in lines[0]
     assert lines[2].startswith("FAIL  camera: camera source not found: ")
+
+
+@needs_espeak
+def test_doctor_passes_when_speech_renders_and_plays(run, home, shared_data, tmp_path, monkeypatch):
+    fake_program(tmp_path / "bin", "aplay")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    video = shared_data / "video" / "short_hamilton_clip.mp4"
+    result = run("--home", home, "--camera", video, "doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(result.out)}
+    assert all(c["ok"] for c in checks.values()), checks
+    assert checks["voice"]["detail"] == "text-to-speech renders and plays speech (pyttsx3)"
+    assert result.code == 0
 
 
 def test_doctor_reports_a_broken_database(run, bare_home, tmp_path):

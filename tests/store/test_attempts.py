@@ -169,7 +169,8 @@ def test_page_size_and_cursor_are_checked(store: Store) -> None:
         store.query_attempts(AttemptFilter(), before_id=99)
 
 
-def test_deep_page_on_a_large_log_is_fast(store: Store) -> None:
+def test_deep_page_on_a_large_log(store: Store) -> None:
+    """Keyset pages deep into 100,000 attempts (``benchmarks/bench_console.py`` times them)."""
     store.record_attempts(
         NewAttempt(
             camera_id="front-door",
@@ -181,12 +182,9 @@ def test_deep_page_on_a_large_log_is_fast(store: Store) -> None:
         for i in range(100_000)
     )
     oldest = next(store.iter_attempts(AttemptFilter(), chunk_size=2))
-    began = datetime.now(UTC)
-    for _ in range(20):
-        page = store.query_attempts(AttemptFilter(decision="unknown"), limit=100, before_id=50_000)
-        assert store.query_attempts(AttemptFilter(camera="front-door"), before_id=oldest.id) == []
-    assert len(page) == 100 and page[0].id == 49_999
-    assert datetime.now(UTC) - began < timedelta(seconds=1)
+    page = store.query_attempts(AttemptFilter(decision="unknown"), limit=100, before_id=50_000)
+    assert [row.id for row in page] == list(range(49_999, 49_899, -1))
+    assert store.query_attempts(AttemptFilter(camera="front-door"), before_id=oldest.id) == []
 
 
 def _writer(database: str, images: str, worker: int, count: int) -> None:

@@ -294,21 +294,23 @@ async def test_layout_fits_without_overlap(console, wait_for, size):
 
 async def test_replayed_clip_in_the_console(console, wait_for, shared_data):
     clip = shared_data / "video" / "short_hamilton_clip.mp4"
-    app = console(open_source(str(clip), fps=5, loop=False))
+    # Looping: a machine too loaded to gather Lin's votes on one pass gets another.
+    app = console(open_source(str(clip), fps=5, loop=True))
     app.gatekeeper.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
     async with app.run_test(size=(120, 40)) as pilot:
         match = app.query_one(MatchPanel)
-        await wait_for(pilot, lambda: "GRANTED" in str(match.content), 30)
+        await wait_for(pilot, lambda: "GRANTED" in str(match.content), 60)
         assert str(match.content).startswith("lin")
         log = app.query_one(AccessLog)
-        await wait_for(pilot, lambda: log.loaded > 0)
-        assert ["lin", "granted"] in [
-            [str(cell) for cell in log.table.get_row_at(i)[1:3]] for i in range(log.loaded)
-        ]
+
+        def logged() -> list[list[str]]:
+            return [[str(c) for c in log.table.get_row_at(i)[1:3]] for i in range(log.loaded)]
+
+        await wait_for(pilot, lambda: ["lin", "granted"] in logged())
         preview = app.query_one(FramePreview)
-        await wait_for(pilot, lambda: preview.render_line(preview.size.height // 2).cell_length)
-        assert "▀" in preview.render_line(preview.size.height // 2).text
-        assert "Process " in str(app.query_one(CameraPanel).content)
+        # the half-block frame itself, not the "waiting for frames…" placeholder drawn before it
+        await wait_for(pilot, lambda: "▀" in preview.render_line(preview.size.height // 2).text)
+        await wait_for(pilot, lambda: "Process " in str(app.query_one(CameraPanel).content))
 
 
 async def test_no_speech_engine_is_one_warning_and_the_console_carries_on(
