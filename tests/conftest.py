@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from helpers import require_shared_data
 
 #: The team's reference photos and video: ``../shared/data`` beside the project root.
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
@@ -10,10 +11,9 @@ SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").r
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """The shared test-data folder (see its README.md); skips the test where it is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED_DATA}")
-    return SHARED_DATA
+    """The shared test-data folder (see its README.md); skips the test where it is absent, and
+    fails it in CI (``CI=true``)."""
+    return require_shared_data(SHARED_DATA)
 
 
 @pytest.fixture(scope="session")

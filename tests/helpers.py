@@ -3,6 +3,7 @@ by eye where its README errs), waiting for a condition, a clock the test moves, 
 programs."""
 
 import ctypes.util
+import os
 import threading
 import time
 from pathlib import Path
@@ -32,6 +33,22 @@ PROBES = {
     "obama_partial_face2.jpg": "obama",
     "32bit.png": "obama",
 }
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run (``CI=true``, as CI services and ``.ci/run`` set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1"}
+
+
+def require_shared_data(folder: Path) -> Path:
+    """``folder`` (the shared photos and video); where it is absent, skip the test saying why —
+    or, in CI, fail it: a CI run must never go green with the tests that need it unexecuted."""
+    if not folder.is_dir():
+        message = f"shared test data not found at {folder}"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: every test must run)", pytrace=False)
+        pytest.skip(message)
+    return folder
 
 
 #: Tests of real speech need the espeak-ng library (pyttsx3's engine on Linux).

