@@ -235,6 +235,19 @@ def test_votes_must_fall_within_the_window_of_the_last_frames():
     assert [d.time for d in decisions] == [pytest.approx(0.8)]
 
 
+@pytest.mark.parametrize("window", [3, 5, 8])
+def test_the_window_is_exactly_n_frames_long(window):
+    # votes in the first and last frame of N + 1 frames: never 2 votes within N frames
+    spread = [[seen("ann")]] + [[]] * (window - 1) + [[seen("ann")]]
+    assert run(DecisionPolicy(votes_required=2, votes_window=window), spread) == []
+    strangers = [[seen(None)]] + [[]] * (window - 1) + [[seen(None)]]
+    assert run(DecisionPolicy(votes_required=2, votes_window=window), strangers) == []
+    # the same two votes N frames apart, the first and the last of a window: a grant
+    within = [[seen("ann")]] + [[]] * (window - 2) + [[seen("ann")]]
+    decisions = run(DecisionPolicy(votes_required=2, votes_window=window), within)
+    assert [d.time for d in decisions] == [pytest.approx(0.2 * (window - 1))]
+
+
 def test_granted_once_per_interval_while_present_and_again_after():
     policy = DecisionPolicy(interval_s=10.0)
     frames = [[seen("ann")]] * 130  # 26 s in front of the camera at 5 processed frames/s
@@ -316,9 +329,20 @@ def test_from_match_applies_the_threshold():
     assert FaceObservation.from_match(match, 0.5, BOX) == FaceObservation(None, 0.55, BOX)
 
 
-def test_policy_is_deterministic():
+def test_policy_depends_on_the_frames_and_their_times_alone():
+    # ann in the odd frames at 0.31, 0.33, 0.35..., a stranger in the even ones, for 8 s
     frames = [[seen("ann", 0.3 + 0.01 * i)] if i % 2 else [seen(None)] for i in range(40)]
-    assert run(DecisionPolicy(), frames) == run(DecisionPolicy(), frames)
+    expected = [
+        Decision("unknown", None, 0.4, BOX, pytest.approx(0.8)),  # frames 0, 2, 4
+        Decision("granted", "ann", pytest.approx(0.33), BOX, pytest.approx(1.0)),  # 1, 3, 5
+    ]
+    assert run(DecisionPolicy(), frames) == expected
+    # the same frames an hour later: the same decisions, an hour later
+    later = run(DecisionPolicy(), frames, start=3600.0)
+    assert [(d.kind, d.name, d.distance) for d in later] == [
+        (d.kind, d.name, d.distance) for d in expected
+    ]
+    assert [d.time for d in later] == pytest.approx([3600.8, 3601.0])
 
 
 def test_policy_rejects_bad_settings_and_time_going_backwards():
