@@ -1,14 +1,26 @@
 """Loading images: the one place where file formats and channel orders are dealt with.
 
 Everything downstream works on RGB ``uint8`` arrays of shape ``(H, W, 3)``.
+
+Encoded images are checked before they are decoded: the width and height their header
+declares (PNG's IHDR chunk, JPEG's start-of-frame segment, and for the other formats Pillow's
+lazy ``Image.open``, which reads the header only) must not exceed :data:`MAX_PIXELS`. A small
+file that declares a huge image (a decompression bomb: 30000×30000 pixels in 2.6 MB of PNG)
+is refused at once instead of after seconds of decoding into gigabytes. A file whose size
+cannot be read that way (not an image, a corrupt one, or a format Pillow does not know, such
+as Radiance HDR) is refused too.
 """
 
 from __future__ import annotations
 
+import io
+import struct
+import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from gatekeeper.errors import ImageError
 from gatekeeper.vision.stderr import quiet_stderr_fd
@@ -17,8 +29,13 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
 _PNG_END = b"IEND"
-#: Images larger than this (in pixels) are refused: decoding one would take gigabytes.
+#: Images larger than this (width × height) are refused, encoded ones before decoding:
+#: 100 million pixels decode to 300 MB of RGB; a door camera's frame is under 10 million.
 MAX_PIXELS = 100_000_000
+#: JPEG start-of-frame markers (SOF0-SOF15 but DHT, JPG and DAC), which state the image size.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+#: JPEG markers that stand alone, without a length: TEM, RST0-RST7, SOI.
+_JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})
 
 # libjpeg/libpng warnings must not reach the terminal; decoding failures are raised instead.
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
@@ -42,12 +59,83 @@ def read_image_bytes(path: str | Path) -> bytes:
     return data
 
 
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR chunk, which must come first."""
+    if len(data) < 24 or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a JPEG's first start-of-frame segment, found by walking the
+    segments that precede it (each states its length)."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+        elif marker in _JPEG_STANDALONE:
+            at += 2
+        elif marker in _JPEG_SOF:
+            if at + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return width, height
+        elif marker == 0xDA:  # start of scan: image data, and no frame header before it
+            return None
+        else:
+            at += 2 + struct.unpack(">H", data[at + 2 : at + 4])[0]
+    return None
+
+
+def declared_size(data: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` as an encoded image's header declares it, read without decoding any
+    pixel; ``None`` when no header can be read (not an image, a corrupt one, an unknown format).
+
+    Raises :class:`ImageError` when Pillow refuses the header itself as a decompression bomb
+    (more than twice ``PIL.Image.MAX_IMAGE_PIXELS``).
+    """
+    if data.startswith(_PNG_MAGIC):
+        return _png_size(data)
+    if data.startswith(_JPEG_MAGIC):
+        return _jpeg_size(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                return image.size
+    except Image.DecompressionBombError as exc:
+        raise ImageError(f"image too large ({exc})") from None
+    except Exception:  # Pillow's parsers raise many types on corrupt headers
+        return None
+
+
+def _check_declared_size(data: bytes, name: str) -> None:
+    """Refuse, before decoding, an image whose header declares more than :data:`MAX_PIXELS`
+    pixels, or whose header cannot be read."""
+    try:
+        size = declared_size(data)
+    except ImageError as exc:
+        raise ImageError(f"{name}: {exc}") from None
+    if size is None:
+        raise ImageError(f"{name}: not an image, or a corrupt one")
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{name}: image too large ({width}×{height} pixels declared; "
+            f"at most {MAX_PIXELS:,} pixels)"
+        )
+
+
 def decode_image(data: bytes, name: str = "image") -> np.ndarray:
     """Decode encoded image bytes (JPEG, PNG, BMP, TIFF, WebP...) to RGB ``uint8 (H, W, 3)``.
 
     EXIF orientation is applied for JPEGs; transparent pixels of RGBA/gray+alpha images are
     composited over white; 16-bit images are scaled to 8 bits. A truncated JPEG (no end-of-image
-    marker) is refused rather than silently half-decoded.
+    marker) is refused rather than silently half-decoded, and an image whose header declares
+    more than :data:`MAX_PIXELS` pixels before any decoding (see the module docstring).
     """
     if not data:
         raise ImageError(f"{name}: empty file")
@@ -55,6 +143,7 @@ def decode_image(data: bytes, name: str = "image") -> np.ndarray:
         raise ImageError(f"{name}: truncated JPEG (no end-of-image marker)")
     if data.startswith(_PNG_MAGIC) and _PNG_END not in data[-32:]:
         raise ImageError(f"{name}: truncated PNG (no IEND chunk)")
+    _check_declared_size(data, name)
     buf = np.frombuffer(data, dtype=np.uint8)
     flags = (
         cv2.IMREAD_UNCHANGED

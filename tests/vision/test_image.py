@@ -1,11 +1,15 @@
 """Image loading: formats, channel orders and every kind of bad file."""
 
+import struct
+import zlib
+
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from gatekeeper.errors import ImageError
+from gatekeeper.vision import image
 from gatekeeper.vision.image import load_image
 
 
@@ -104,3 +108,96 @@ def _jpeg():
 def _png():
     ok, buf = cv2.imencode(".png", _gradient())
     return buf.tobytes()
+
+
+# --- decompression bombs: small files declaring huge images --------------------------------
+
+
+def _png_declaring(width, height):
+    """A valid PNG whose header declares ``width``×``height`` RGB pixels, holding 16 black rows
+    (a few kilobytes; decoding it in full would need ``3 × width × height`` bytes)."""
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = zlib.compress(bytes(1 + 3 * width) * 16, 9)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
+
+
+def _jpeg_declaring(width, height):
+    """A real JPEG whose start-of-frame segment is rewritten to declare ``width``×``height``."""
+    data = bytearray(_jpeg())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
+
+
+def _bmp_declaring(width, height):
+    data = bytearray(cv2.imencode(".bmp", _gradient())[1].tobytes())
+    data[18:26] = struct.pack("<ii", width, height)
+    return bytes(data)
+
+
+def _gif_declaring(width, height):
+    data = bytearray(cv2.imencode(".gif", _gradient())[1].tobytes())
+    data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Decoding is forbidden: a refusal must come from the header alone."""
+
+    def imdecode(*args):
+        raise AssertionError("the image was decoded")
+
+    monkeypatch.setattr(image.cv2, "imdecode", imdecode)
+
+
+@pytest.mark.parametrize(
+    ("make", "width", "height"),
+    [
+        (_png_declaring, 30000, 30000),
+        (_jpeg_declaring, 30000, 30000),
+        (_bmp_declaring, 12000, 10000),  # read by Pillow (which itself refuses 179 M and more)
+    ],
+    ids=["png", "jpeg", "bmp"],
+)
+def test_an_image_declaring_too_many_pixels_is_refused_from_its_header(
+    tmp_path, no_decoding, make, width, height
+):
+    bomb = _write(tmp_path / "bomb", make(width, height))
+    assert bomb.stat().st_size < 100_000
+
+    with pytest.raises(ImageError) as refused:
+        load_image(bomb)
+    assert str(refused.value) == (
+        f"{bomb}: image too large ({width}×{height} pixels declared; at most 100,000,000 pixels)"
+    )
+
+
+def test_a_header_pillow_itself_calls_a_bomb_is_refused(no_decoding):
+    with pytest.raises(ImageError, match=r"^image: image too large \(Image size \(4294836225 "):
+        load_image(_gif_declaring(65535, 65535))
+
+
+def test_the_header_check_reads_what_decoding_finds():
+    pixels = _gradient(48, 64)
+    encoded = [cv2.imencode(ext, pixels)[1].tobytes() for ext in (".png", ".jpg", ".bmp", ".gif")]
+    for data in [*encoded, _png(), _jpeg()]:
+        height, width = load_image(data).shape[:2]
+        assert image.declared_size(data) == (width, height)
+    assert image.declared_size(b"just some text") is None
+
+
+def test_an_image_at_the_limit_passes_the_header_check(no_decoding):
+    width = 10_000
+    with pytest.raises(AssertionError, match="the image was decoded"):
+        load_image(_png_declaring(width, image.MAX_PIXELS // width))
+    with pytest.raises(ImageError, match="image too large"):
+        load_image(_png_declaring(width, image.MAX_PIXELS // width + 1))
