@@ -43,6 +43,7 @@ from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
 from gatekeeper.errors import GatekeeperError, NoFaceError, UsageError
 from gatekeeper.service import Gatekeeper, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, validate_name
+from gatekeeper.store.export import check_export_target
 from gatekeeper.store.store import MAX_PAGE
 
 PROG = "gatekeeper"
@@ -447,9 +448,10 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 def _export_file(site: Gatekeeper, target: Path, chosen: AttemptFilter) -> int:
     """Export to a temporary file beside ``target``, fsync, then rename it over ``target``: a
     failure leaves no half-written file (and an older export in place). The file is readable
-    by its owner only (mode 0600, as ``mkstemp`` creates it): the log holds personal data."""
-    if target.is_dir():
-        raise UsageError(f"{target}: is a directory, expected a file name")
+    by its owner only (mode 0600, as ``mkstemp`` creates it): the log holds personal data.
+    Only a regular file is created or replaced (see :func:`check_export_target`), checked
+    before exporting and again just before the rename."""
+    check_export_target(target)
     try:
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     except OSError as exc:
@@ -459,6 +461,7 @@ def _export_file(site: Gatekeeper, target: Path, chosen: AttemptFilter) -> int:
             count = site.export(out, chosen, destination=str(target))
             out.flush()
             os.fsync(fd)
+        check_export_target(target)
         os.replace(temporary, target)
     except OSError as exc:
         raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None

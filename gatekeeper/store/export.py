@@ -8,14 +8,21 @@ Text cells are neutralised against CSV (formula) injection as OWASP recommends: 
 begins with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading ``'`` so
 spreadsheets show it as text instead of evaluating it. Numeric cells are ours (distances ≥ 0,
 integer pixels) and are written as numbers; empty values as empty cells.
+
+A file export only ever creates or replaces a regular file (:func:`check_export_target`):
+never a device, FIFO or socket (as root, ``export /dev/null`` would otherwise replace the
+system's), and never whatever a symbolic link points to.
 """
 
 from __future__ import annotations
 
 import csv
+import stat
 from dataclasses import fields
+from pathlib import Path
 from typing import TextIO
 
+from gatekeeper.errors import GatekeeperError, UsageError
 from gatekeeper.store.store import AttemptFilter, Store
 
 HEADER = (
@@ -35,6 +42,31 @@ HEADER = (
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP).
 FORMULA_STARTS = "=+-@\t\r"
+
+
+def check_export_target(target: Path) -> None:
+    """Refuse an export file name that exists and is not a regular file: a symbolic link (even
+    to a regular file: an export never follows one silently), a directory, a device, FIFO or
+    socket. :class:`UsageError` naming what ``target`` is; a name that does not exist is fine.
+    """
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(mode):
+        raise UsageError(
+            f"{target}: is a symbolic link; export does not write through links "
+            "(name the file itself)"
+        )
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"{target}: is a directory, expected a file name")
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"{target}: is not a regular file (a device, FIFO or socket); "
+            "export only creates or replaces regular files"
+        )
 
 
 def neutralise(text: str | None) -> str | None:

@@ -6,8 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import shlex
+import socket
 import sqlite3
+import stat
 import sys
 import time
 import types
@@ -180,6 +183,71 @@ def test_export_replaces_a_file_atomically(run, logged, tmp_path, monkeypatch):
     assert result.err == f"gatekeeper: cannot write {target}: No space left on device\n"
     assert target.read_text(encoding="utf-8") == "previous export\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "log.csv"]
+
+
+def _fifo(path):
+    os.mkfifo(path)
+
+
+def _socket(path):
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(path))
+    sock.close()
+
+
+def _null_device(path):
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # what /dev/null is
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+
+
+@pytest.mark.parametrize("make", [_fifo, _socket, _null_device], ids=["fifo", "socket", "device"])
+def test_export_refuses_to_replace_a_special_file(run, logged, tmp_path, make):
+    target = tmp_path / "fakedev" / "null"
+    target.parent.mkdir()
+    make(target)
+    kind = stat.S_IFMT(target.lstat().st_mode)
+
+    result = run("--home", logged, "export", target)
+
+    assert result.code == 2
+    assert result.err == (
+        f"gatekeeper: {target}: is not a regular file (a device, FIFO or socket); "
+        "export only creates or replaces regular files\n"
+    )
+    assert stat.S_IFMT(target.lstat().st_mode) == kind, "the special file was replaced"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["null"]
+
+
+@pytest.mark.parametrize("points_to", ["old.csv", "missing.csv"])
+def test_export_never_writes_through_a_symbolic_link(run, logged, tmp_path, points_to):
+    (tmp_path / "old.csv").write_text("kept\n", encoding="utf-8")
+    link = tmp_path / "log.csv"
+    link.symlink_to(tmp_path / points_to)
+
+    result = run("--home", logged, "export", link)
+
+    assert result.code == 2
+    assert result.err == (
+        f"gatekeeper: {link}: is a symbolic link; export does not write through links "
+        "(name the file itself)\n"
+    )
+    assert link.is_symlink() and os.readlink(link) == str(tmp_path / points_to)
+    assert (tmp_path / "old.csv").read_text(encoding="utf-8") == "kept\n"
+    assert not (tmp_path / "missing.csv").exists()
+
+
+def test_export_replaces_a_regular_file_and_still_writes_to_stdout(run, logged, tmp_path):
+    target = tmp_path / "log.csv"
+    target.write_text("previous export\n", encoding="utf-8")
+    assert run("--home", logged, "export", target).code == 0
+    with open(target, newline="", encoding="utf-8") as file:
+        written = list(csv.reader(file))
+    assert written[0][:2] == ["id", "time"] and len(written) > 1
+    stdout = run("--home", logged, "export", "-")
+    assert stdout.code == 0
+    assert list(csv.reader(io.StringIO(stdout.out))) == written
 
 
 def test_people_table_and_json(run, logged):
