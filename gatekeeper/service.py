@@ -153,6 +153,18 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """Two faces compared: dlib's and FaceNet's L2 distances (FaceNet's ``None`` when it is not
+    available), the thresholds of the site's rule, and its verdict."""
+
+    distance: float
+    facenet_distance: float | None
+    threshold: float
+    facenet_threshold: float
+    same: bool
+
+
+@dataclass(frozen=True)
 class _GalleryState:
     version: int
     gallery: Gallery
@@ -416,25 +428,21 @@ class Gatekeeper:
             raise UsageError("no images given")
         sources = [i if isinstance(i, SourceImage) else SourceImage.from_path(i) for i in images]
         encoded = []
-        low: list[tuple[str, str]] = []
         with self.engine_in_use() as engine:
             for source in sources:
                 face = self._single_face(engine, source, largest=largest, whole_image=whole_image)
                 quality = measure_quality(face.face, face.chip)
-                if quality.low:
-                    if not (force or allow_low_quality):
-                        raise LowQualityFaceError(
-                            f"{source.label}: {quality.issue} (use --force to enrol it anyway)"
-                        )
-                    low.append((source.label, quality.issue or ""))
+                if quality.low and not (force or allow_low_quality):
+                    raise LowQualityFaceError(f"{source.label}: {quality.issue}")
                 if not force:
                     self._refuse_other_person(name, source, face)
                 second = engine.facenet_embed(source.rgb, [face.face])
                 encoded.append((source, face.embedding, quality, second))
         added = 0
+        stored_low = []
         for source, embedding, quality, second in encoded:
             record = quality.as_record()
-            added += self.store.add_encoding(
+            new = self.store.add_encoding(
                 name,
                 model_id=self.model_id,
                 embedding=embedding,
@@ -443,6 +451,9 @@ class Gatekeeper:
                 photo_ext=source.suffix,
                 quality=record,
             )
+            added += new
+            if new and quality.low:
+                stored_low.append((source.label, quality.issue or ""))
             if second is not None:
                 self.store.add_encoding(
                     name,
@@ -452,7 +463,7 @@ class Gatekeeper:
                     photo=None,
                     quality=record,
                 )
-        return EnrolResult(name, added, len(encoded) - added, tuple(low))
+        return EnrolResult(name, added, len(encoded) - added, tuple(stored_low))
 
     def _refuse_other_person(self, name: str, source: SourceImage, face) -> None:
         """Raise :class:`DuplicateFaceError` when ``face`` is, by the site's rule, a person
@@ -461,8 +472,7 @@ class Gatekeeper:
         match = verdict.match
         if verdict.decision != "unknown" and match.name != name:
             raise DuplicateFaceError(
-                f"{source.label}: this face matches {match.name!r} ({match.distance:.2f}); "
-                "use --force to enrol it as a different person"
+                f"{source.label}: this face matches {match.name!r} ({match.distance:.2f})"
             )
 
     def enrol_frame(self, name: str, rgb: np.ndarray, *, force: bool = False) -> EnrolResult:
@@ -483,15 +493,16 @@ class Gatekeeper:
         source = SourceImage.from_path(image)
         return self._single(source, largest=largest, whole_image=whole_image).embedding
 
-    def measure(self, image: str | Path):
-        """An image's largest face as :class:`~gatekeeper.evaluate.FaceMeasure` (dlib and
-        FaceNet embeddings, below the enrolment bar or not), for ``evaluate``; nothing stored."""
+    def measure(self, image: str | Path, *, largest: bool = True):
+        """An image's face (its largest, or its only one unless ``largest``) as
+        :class:`~gatekeeper.evaluate.FaceMeasure`: dlib and FaceNet embeddings, below the
+        enrolment bar or not; for ``evaluate`` and ``verify``, nothing stored."""
         from gatekeeper.evaluate import FaceMeasure
         from gatekeeper.vision.quality import measure_quality
 
         source = SourceImage.from_path(image)
         with self.engine_in_use() as engine:
-            face = self._single_face(engine, source, largest=True, whole_image=False)
+            face = self._single_face(engine, source, largest=largest, whole_image=False)
             second = engine.facenet_embed(source.rgb, [face.face])
         low = measure_quality(face.face, face.chip).low
         return FaceMeasure(face.embedding, None if second is None else second[0], low)
@@ -679,14 +690,16 @@ class Gatekeeper:
             )
         return results
 
-    def verify(self, first: str | Path, second: str | Path) -> tuple[float, float, bool]:
-        """L2 distance between the single faces of two images, the threshold, and same-person."""
-        a, b = SourceImage.from_path(first), SourceImage.from_path(second)
-        ea = self._single(a, largest=False, whole_image=False).embedding
-        eb = self._single(b, largest=False, whole_image=False).embedding
-        distance = float(np.linalg.norm(ea - eb))
-        threshold = self.threshold
-        return distance, threshold, distance <= threshold
+    def verify(self, first: str | Path, second: str | Path) -> Verification:
+        """Are the single faces of two images the same person, by the site's rule?"""
+        a, b = (self.measure(image, largest=False) for image in (first, second))
+        facenet = None
+        if a.facenet is not None and b.facenet is not None:
+            facenet = float(np.linalg.norm(a.facenet - b.facenet))
+        distance = float(np.linalg.norm(a.dlib - b.dlib))
+        rule = self.rule()
+        same = rule.accepts(Evidence(distance, facenet, a.low_quality or b.low_quality))
+        return Verification(distance, facenet, rule.threshold, rule.facenet_threshold, same)
 
     # The log.
 

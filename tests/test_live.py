@@ -112,6 +112,9 @@ class ScriptedEngine:
 
     model_id = MODEL
 
+    def facenet_embed(self, rgb, faces):
+        return None  # no second encoder: the rule judges dlib's distance alone
+
     def detect(self, rgb, *, pad_retry=True, whole_image=False):
         code = int(rgb[0, 0, 0])
         if code == 2:

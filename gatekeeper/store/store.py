@@ -111,6 +111,15 @@ class PersonInfo:
     low_quality: int = 0
     unmeasured: int = 0
 
+    @property
+    def quality(self) -> str:
+        """``low`` when some template is below the enrolment bar (matched under the stricter
+        rule), ``unmeasured`` when some was stored before qualities were (``reencode`` measures
+        them), else ``good``."""
+        if self.low_quality:
+            return "low"
+        return "unmeasured" if self.unmeasured else "good"
+
 
 @dataclass(frozen=True)
 class GalleryData:

@@ -30,7 +30,7 @@ from gatekeeper.errors import GatekeeperError
 from gatekeeper.live import LiveRecognizer
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import AttemptFilter
-from gatekeeper.tui.dialogs import ExportDialog, FilterDialog, ThresholdDialog
+from gatekeeper.tui.dialogs import ConfirmDialog, ExportDialog, FilterDialog, ThresholdDialog
 from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen
 from gatekeeper.tui.widgets import AccessLog, FramePreview
 from gatekeeper.vision.camera import CameraFeed, open_source
@@ -130,10 +130,41 @@ class GatekeeperApp(App[None]):
 
     def action_threshold(self) -> None:
         def chosen(value: float | None) -> None:
-            if value is not None:
+            if value is None:
+                return
+            if self.threshold is not None and value > self.threshold:
+                self._confirm_loosening(self.threshold, value)
+            else:
                 self._set_threshold(value)
 
         self.push_screen(ThresholdDialog(self.threshold), chosen)
+
+    @work(thread=True, group="threshold")
+    def _confirm_loosening(self, current: float, value: float) -> None:
+        """A looser threshold lets more strangers in: ask first, with the error rates the last
+        ``gatekeeper evaluate`` of the site's pairs measured at both values, when there is one."""
+        before, after = (
+            self.gatekeeper.expected_rates(current),
+            self.gatekeeper.expected_rates(value),
+        )
+        if before is None or after is None:
+            expected = "No evaluation of this site's pairs yet (gatekeeper evaluate PAIRS)."
+        else:
+            expected = (
+                f"Last evaluation: false accepts {_percent(before[0])} → {_percent(after[0])}, "
+                f"false rejects {_percent(before[1])} → {_percent(after[1])}."
+            )
+
+        def answered(answer: bool | None) -> None:
+            if answer:
+                self._set_threshold(value)
+
+        question = f"Loosen the threshold from {current:g} to {value:g}? {expected}"
+        self.call_from_thread(
+            self.push_screen,
+            ConfirmDialog("Loosen the threshold?", question, ok="Loosen"),
+            answered,
+        )
 
     @work(thread=True, group="threshold")
     def read_threshold(self) -> None:
@@ -205,3 +236,7 @@ def run_console(settings: Settings, gatekeeper: Gatekeeper | None = None) -> int
     finally:
         gatekeeper.close()
     return 0
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.1f} %"

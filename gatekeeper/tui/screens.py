@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from gatekeeper.errors import GatekeeperError, MultipleFacesError, NoFaceError
+from gatekeeper.errors import GatekeeperError, MultipleFacesError, NoFaceError, OverridableError
 from gatekeeper.live import (
     FrameResult,
     LiveEvent,
@@ -26,7 +26,14 @@ from gatekeeper.live import (
 )
 from gatekeeper.store import PersonInfo
 from gatekeeper.tui.dialogs import ConfirmDialog, EnrolImageDialog, NameDialog
-from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel, local_time
+from gatekeeper.tui.widgets import (
+    AccessLog,
+    CameraPanel,
+    FramePreview,
+    MatchPanel,
+    local_time,
+    template_quality,
+)
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraState
 
 if TYPE_CHECKING:
@@ -186,6 +193,7 @@ class PeopleScreen(Screen):
             ("Active", "active"),
             ("Encodings", "encodings"),
             ("Photos", "photos"),
+            ("Quality", "quality"),
             ("Last seen", "last_seen"),
         ):
             table.add_column(label, key=key)
@@ -214,6 +222,7 @@ class PeopleScreen(Screen):
                 Text("yes", "green") if person.active else Text("no", "yellow"),
                 person.encodings,
                 person.photos,
+                template_quality(person),
                 "never" if person.last_seen is None else local_time(person.last_seen),
                 key=person.name,
             )
@@ -238,13 +247,32 @@ class PeopleScreen(Screen):
         self.app.push_screen(EnrolImageDialog(), chosen)
 
     @work(thread=True, group="enrol")
-    def _enrol_image(self, name: str, path: Path) -> None:
+    def _enrol_image(self, name: str, path: Path, force: bool = False) -> None:
         try:
-            result = self.app.gatekeeper.enrol(name, [path])
+            result = self.app.gatekeeper.enrol(name, [path], force=force)
+        except OverridableError as exc:
+            self.app.call_from_thread(
+                self._confirm_override, exc, lambda: self._enrol_image(name, path, True)
+            )
+            return
         except GatekeeperError as exc:
             self.app.notify(f"Not enrolled: {exc}", severity="error")
             return
         self._enrolled(result.name, result.added, result.duplicates)
+
+    def _confirm_override(self, refusal: OverridableError, retry) -> None:
+        """Ask the operator whether to enrol despite ``refusal``; ``retry()`` forces it."""
+
+        def answered(answer: bool | None) -> None:
+            if answer:
+                retry()
+            else:
+                self.app.notify(f"Not enrolled: {refusal.reason}", severity="warning")
+
+        self.app.push_screen(
+            ConfirmDialog("Enrol anyway?", f"{refusal.reason}. Enrol anyway?", ok="Enrol"),
+            answered,
+        )
 
     def action_enrol_camera(self) -> None:
         def chosen(name: str | None) -> None:
@@ -260,9 +288,14 @@ class PeopleScreen(Screen):
         self.app.push_screen(NameDialog("Enrol the person in front of the camera"), chosen)
 
     @work(thread=True, group="enrol")
-    def _enrol_frame(self, name: str, image) -> None:
+    def _enrol_frame(self, name: str, image, force: bool = False) -> None:
         try:
-            result = self.app.gatekeeper.enrol_frame(name, image)
+            result = self.app.gatekeeper.enrol_frame(name, image, force=force)
+        except OverridableError as exc:
+            self.app.call_from_thread(
+                self._confirm_override, exc, lambda: self._enrol_frame(name, image, True)
+            )
+            return
         except MultipleFacesError as exc:
             self.app.notify(
                 f"Not enrolled: {exc.count} faces in the camera frame; "

@@ -344,3 +344,11 @@ class AccessLog(Vertical):
         ):
             self._loading = True
             self._read_page(self._generation, self.filter, self._oldest_id)
+
+
+def template_quality(person) -> Text:
+    """A person's template quality (``PersonInfo.quality``) for the People table, coloured:
+    ``low`` templates are matched under the stricter rule; ``unmeasured`` ones predate quality
+    measurement (``gatekeeper reencode`` measures them)."""
+    style = {"good": "green", "low": "yellow"}.get(person.quality, "dim")
+    return Text(person.quality, style)

@@ -253,11 +253,14 @@ def test_export_replaces_a_regular_file_and_still_writes_to_stdout(run, logged, 
 def test_people_table_and_json(run, logged):
     assert run("--home", logged, "deactivate", "Ada Lovelace").code == 0
     table = run("--home", logged, "people").out.splitlines()
-    assert table[0].split() == ["name", "active", "encodings", "photos", "last", "seen"]
-    assert table[1].split()[:5] == ["Ada", "Lovelace", "no", "1", "1"]
+    assert table[0].split() == [
+        "name", "active", "encodings", "photos", "quality", "last", "seen"
+    ]  # fmt: skip
+    # The seeded encoding was stored without a quality measurement.
+    assert table[1].split()[:6] == ["Ada", "Lovelace", "no", "1", "1", "unmeasured"]
     (person,) = json.loads(run("--home", logged, "people", "--json").out)
     assert person["name"] == "Ada Lovelace" and person["active"] is False
-    assert (person["encodings"], person["photos"]) == (1, 1)
+    assert (person["encodings"], person["photos"], person["quality"]) == (1, 1, "unmeasured")
     assert person["last_seen"] is None  # the attempts were recorded without a person id
 
 

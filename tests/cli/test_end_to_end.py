@@ -38,7 +38,8 @@ def test_tutorial_seed_folder_then_camera_frames(run, use_engine, home, seeds, s
     people = _people(run, home)
     assert sorted(people) == sorted(p.stem for p in seeds.iterdir())
     assert not any(name.startswith("camera_") for name in people)
-    assert all(p["encodings"] == 1 and p["photos"] == 1 and p["active"] for p in people.values())
+    # one template per encoder (dlib and FaceNet) of the one photo
+    assert all(p["encodings"] == 2 and p["photos"] == 1 and p["active"] for p in people.values())
     for frame, person in CAMERA_FRAMES.items():
         image = shared_data / "seed-images" / f"{frame}.jpg"
         assert _identities(run, home, image) == [person], frame
@@ -144,18 +145,18 @@ def test_unicode_names_from_enrolment_to_erasure(run, use_engine, home, train, p
     exported = run("--home", home, "export", "-").out
     assert {r["person"] for r in csv.DictReader(io.StringIO(exported))} == {"José Núñez", "王小明"}
     people = _people(run, home)
-    assert people["José Núñez"]["encodings"] == 2 and people["José Núñez"]["photos"] == 2
+    assert people["José Núñez"]["encodings"] == 4 and people["José Núñez"]["photos"] == 2
     assert people["José Núñez"]["last_seen"] is not None
 
     removed = run("--home", home, "remove", "José Núñez", "--yes")
     assert removed.code == 0, removed.err
     assert removed.out == (
-        "removed José Núñez: erased 2 encodings and 2 photos; 2 attempts kept in the log\n"
+        "removed José Núñez: erased 4 encodings and 2 photos; 2 attempts kept in the log\n"
     )
     assert not (home / "images" / "José Núñez").exists()
     assert sorted(_people(run, home)) == ["王小明"]
     database = sqlite3.connect(home / "data" / "gatekeeper.db")
-    assert database.execute("SELECT COUNT(*) FROM face_encoding").fetchone() == (1,)
+    assert database.execute("SELECT COUNT(*) FROM face_encoding").fetchone() == (2,)  # 王小明
     database.close()
     log = json.loads(run("--home", home, "log", "--person", "José Núñez", "--json").out)
     assert len(log) == 2 and {r["name"] for r in log} == {"José Núñez"}
@@ -209,9 +210,9 @@ def test_reencode_kept_photos(run, use_engine, home, train):
     result = run("--home", home, "reencode")
     assert (result.code, result.out) == (
         0,
-        "re-encoded 2 photos of 1 person with dlib_resnet_v1; 0 failed\n",
+        "re-encoded 2 photos of 1 person with dlib_resnet_v1, facenet_keras_v1; 0 failed\n",
     )
-    assert _people(run, home)["rose"]["encodings"] == 2
+    assert _people(run, home)["rose"]["encodings"] == 4
     kept = sorted((home / "images" / "rose").iterdir())
     kept[0].unlink()
     partial = run("--home", home, "reencode")

@@ -66,7 +66,7 @@ async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_f
         await wait_for(pilot, lambda: table.row_count == 1, 20)
         assert table.get_row_at(0)[0] == "rose"
         (person,) = app.gatekeeper.store.list_people()
-        assert (person.name, person.encodings, person.photos) == ("rose", 1, 1)
+        assert (person.name, person.encodings, person.photos) == ("rose", 2, 1)
         assert any("Enrolled rose" in m for m in app.notes.messages())
         app.gatekeeper.store.record_attempts([attempt("rose", "granted", person_id=person.id)])
 
@@ -351,3 +351,40 @@ async def test_an_engine_that_cannot_load_is_shown_and_the_log_still_works(conso
         assert "checksum mismatch" in str(panel.content)
         assert any("Recognition is off" in m for m in app.notes.messages("error"))
         await wait_for(pilot, lambda: app.query_one(AccessLog).loaded == 1)
+
+
+async def test_loosening_the_threshold_asks_first_with_the_measured_rates(console, wait_for):
+    app = console()
+    site = app.gatekeeper
+    site.settings.data_dir.mkdir(parents=True, exist_ok=True)
+    site.evaluation_file.write_text(
+        '{"pairs": "site.csv", "time": "2026-12-01T08:00:00+00:00", '
+        '"curve": [[0.6, 0.001, 0.049], [0.7, 0.012, 0.021]]}\n',
+        encoding="utf-8",
+    )
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: app.threshold == 0.6)
+        await pilot.press("t")
+        app.screen.query_one("#threshold", Input).value = "0.7"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        question = str(app.screen.query_one(".dialog-text").content)
+        assert "from 0.6 to 0.7" in question
+        assert "false accepts 0.1 % → 1.2 %" in question
+        assert "false rejects 4.9 % → 2.1 %" in question
+        await pilot.press("n")
+        await pilot.pause()
+        assert site.threshold == 0.6 and "threshold" not in dict(admin_events(app))
+
+        await pilot.press("t")
+        app.screen.query_one("#threshold", Input).value = "0.7"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.threshold == 0.7)
+        assert site.threshold == 0.7
+
+        await pilot.press("t")  # tightening needs no confirmation
+        app.screen.query_one("#threshold", Input).value = "0.65"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.threshold == 0.65)

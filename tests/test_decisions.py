@@ -1,0 +1,130 @@
+"""Decisions you can trust, end to end on the shared photos and the real clip: the tutorial's
+low-detail crops never grant a stranger, one face has one name, and bad templates are refused
+at enrolment."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import CAMERA_FRAMES, wait_until
+
+from gatekeeper.config import Settings
+from gatekeeper.errors import DuplicateFaceError, LowQualityFaceError
+from gatekeeper.live import FrameResult, LiveRecognizer
+from gatekeeper.service import Gatekeeper
+from gatekeeper.store import AttemptFilter
+from gatekeeper.vision.camera import open_source
+
+pytestmark = pytest.mark.slow
+
+CLIP_FRAMES = 275
+
+
+@pytest.fixture
+def tutorial_site(tmp_path, shared_data, engine) -> Gatekeeper:
+    """The README's scenario: the tutorial's folder imported (camera frames left out)."""
+    site = Gatekeeper(Settings(home=tmp_path, camera_id="door"), engine=engine)
+    report = site.import_folder(shared_data / "seed-images", exclude=["camera_*"])
+    assert len(report.enrolled) == 12 and not report.skipped, report
+    return site
+
+
+def test_the_tutorial_crops_are_imported_as_marked_low_quality_templates(tutorial_site):
+    people = tutorial_site.store.list_people()
+    assert len(people) == 12
+    assert all(p.low_quality >= 1 and p.unmeasured == 0 for p in people)
+
+
+def test_every_tutorial_camera_frame_resolves_to_its_person(tutorial_site, shared_data):
+    for frame, person in CAMERA_FRAMES.items():
+        path = next((shared_data / "seed-images").glob(frame + ".*"))
+        (face,) = tutorial_site.identify(path)
+        assert (face.identity, face.decision) == (person, "granted"), (frame, face)
+        assert face.low_quality_template and face.facenet_distance is not None
+
+
+def test_the_clip_replayed_three_times_grants_only_lin_every_pass(tutorial_site, shared_data):
+    site = tutorial_site
+    site.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
+    site.settings = Settings(home=site.settings.home, camera_id="door", recognition_interval_s=3)
+    feed = open_source(str(shared_data / "video" / "short_hamilton_clip.mp4"), fps=5.0, loop=True)
+    frames: list[FrameResult] = []
+    recognizer = LiveRecognizer(
+        site, feed, on_event=lambda e: frames.append(e) if isinstance(e, FrameResult) else None
+    )
+    recognizer.start()
+    try:
+        assert wait_until(lambda: frames and frames[-1].frame_id > 3 * CLIP_FRAMES, 120)
+    finally:
+        recognizer.stop()
+    passes = {(result.frame_id - 1) // CLIP_FRAMES: [] for result in frames if result.frame_id}
+    for result in frames:
+        for decided in result.decisions:
+            passes[(result.frame_id - 1) // CLIP_FRAMES].append(decided.decision)
+    granted = [
+        (n, d.name) for n, decisions in passes.items() for d in decisions if d.kind == "granted"
+    ]
+    assert {name for _, name in granted} == {"lin"}, granted
+    assert {n for n, _ in granted} >= {0, 1, 2}, "Lin must be granted on every pass"
+    rows = list(site.store.iter_attempts(AttemptFilter(decision="granted")))
+    assert {r.person_name for r in rows} == {"lin"}
+    assert any(r.decision == "unknown" for r in site.store.iter_attempts(AttemptFilter()))
+
+
+def test_a_face_enrolled_under_another_name_is_refused(tmp_path, shared_data, engine):
+    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    train = shared_data / "faces" / "train"
+    site.enrol("kit_harington", [train / "kit_harington" / "john1.jpeg"])
+    for other in ("jon", "Kit H", "snow"):
+        with pytest.raises(
+            DuplicateFaceError, match=r"this face matches 'kit_harington' \(0\."
+        ) as e:
+            site.enrol(other, [train / "kit_harington" / "john2.jpeg"])
+        assert "use --force to enrol it as a different person" in str(e.value)
+    assert [p.name for p in site.store.list_people()] == ["kit_harington"]
+    # The same person takes more photos; another person is not refused; force overrides.
+    assert site.enrol("kit_harington", [train / "kit_harington" / "john2.jpeg"]).added == 1
+    assert site.enrol("rose_leslie", [train / "rose_leslie" / "img1.jpg"]).added == 1
+    assert site.enrol("jon", [shared_data / "faces/probe/johnsnow_test1.jpg"], force=True).added
+
+
+def test_a_camera_capture_of_an_enrolled_person_is_refused_under_a_new_name(
+    tmp_path, shared_data, engine
+):
+    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    probe = shared_data / "faces" / "probe"
+    site.enrol("Lin-Manuel Miranda", [probe / "lin-manuel-miranda.png"])
+    clip = open_source(str(shared_data / "video" / "short_hamilton_clip.mp4"), fps=5.0, loop=False)
+    clip.start()
+    try:
+        assert wait_until(lambda: clip.latest() is not None and clip.latest().frame_id > 150, 30)
+        frame = clip.latest().image
+    finally:
+        clip.stop()
+    with site.engine_in_use() as engine_:
+        faces = engine_.analyze(frame)
+    lin = [f for f in faces if f.face.box[2] >= 80]
+    assert lin, "the clip shows Lin large enough mid-way"
+    x, y, w, h = lin[0].face.box
+    crop = frame[max(0, y - h) : y + 2 * h, max(0, x - w) : x + 2 * w]
+    with pytest.raises(DuplicateFaceError, match="matches 'Lin-Manuel Miranda'"):
+        site.enrol_frame("Lin Cam", crop)
+
+
+def test_a_low_quality_face_is_refused_for_one_person_and_marked_by_import(
+    tmp_path, shared_data, engine, capsys
+):
+    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    dan = shared_data / "seed-images" / "dan.jpg"
+    with pytest.raises(LowQualityFaceError) as refused:
+        site.enrol("dan", [dan], whole_image=True)
+    assert str(refused.value) == (
+        f"{dan}: face is 31 px wide; at least 80 px needed for enrolment; "
+        "use --force to enrol it anyway"
+    )
+    assert site.store.list_people() == []
+    forced = site.enrol("dan", [dan], whole_image=True, force=True)
+    assert forced.added == 1 and forced.low_quality == (
+        (str(dan), refused.value.reason.split(": ", 1)[1]),
+    )
+    (person,) = site.store.list_people()
+    assert person.low_quality == 2  # the dlib and the FaceNet template of that photo
