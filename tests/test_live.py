@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -340,6 +342,22 @@ def test_an_attempt_carries_its_frames_capture_time_not_the_time_it_was_recorded
     hour, second = timedelta(hours=1), timedelta(seconds=1)
     assert before - hour - second <= row.time <= after - hour + second
     assert decided.time == row.time
+
+
+def test_a_forged_audit_log_is_not_extended_and_the_attempt_waits(tmp_path):
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [1] * 5, audit_key="site-key")
+    with contextlib.closing(sqlite3.connect(gatekeeper.store.path)) as db, db:
+        db.execute("UPDATE chain_head SET signature = NULL")  # as after a rewrite without the key
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) == 5, 10)
+    finally:
+        recognizer.stop()
+    decided = [d for f in events.frames() for d in f.decisions]
+    assert [(d.decision.kind, d.attempt_id) for d in decided] == [("granted", None)]
+    assert recognizer.unrecorded == 1, "the attempt waits in the retry queue"
+    assert any("refusing to extend the audit log" in w for w in events.warnings())
+    assert attempts(gatekeeper) == []
 
 
 def test_no_camera_is_a_state_and_stop_is_prompt(tmp_path):

@@ -20,6 +20,11 @@ sets ``person_id`` to NULL and the chain still verifies, while the name as it wa
 **Head.** ``chain_head`` (one row) holds the newest ``seq`` and ``hash``, so deleting the newest
 rows is detected. With an audit key, ``signature = HMAC-SHA256(key, "<seq>:<hash>")`` in hex:
 rewriting the whole chain (or appending forged rows and moving the head) then needs the key.
+The empty chain's head (``seq`` 0, ``GENESIS_HASH``) is signed too, when a keyed site is created,
+so emptying the log is a bad signature rather than a valid empty chain.
+
+**State.** The live settings, people and gallery are tied to the chain by state records (see
+``gatekeeper.store.state``); verifying compares them with the newest one.
 
 **Verifying** streams rows in ``seq`` order and recomputes every hash. That is Python work
 per row, so long chains are split into ``seq`` ranges checked by worker processes; each range
@@ -27,7 +32,11 @@ reports its first row, that row's link and its last hash, and joining the ranges
 same first break as one pass would.
 
 **Appending** happens inside a ``BEGIN IMMEDIATE`` transaction (the caller's): read the head,
-insert the rows, update the head. SQLite's write lock serialises appenders across processes.
+check it, insert the rows, update the head. SQLite's write lock serialises appenders across
+processes. The check keeps a forgery detectable: with the key, a head that is unsigned or
+signed otherwise is not extended (signing it would bless whatever chain it ends); without the
+key, a signed head is not extended either (that would drop the signature). Either refusal is
+``UntrustedHead``; nothing is written.
 
 **Limits.** Without a key, someone with write access can recompute every hash and the head.
 With a key, they could still restore an older signed head after deleting the newest rows if
@@ -52,6 +61,8 @@ from json import encoder as json_encoder
 from typing import Any
 
 from peewee import Database
+
+from gatekeeper.store import state
 
 #: ``prev_hash`` of the first chained row and ``chain_head.hash`` of an empty chain.
 GENESIS_HASH = "0" * 64
@@ -80,6 +91,7 @@ DELETED = "deleted"
 INSERTED = "inserted out of band"
 HEAD_MISMATCH = "head mismatch"
 BAD_SIGNATURE = "bad signature"
+STATE_CHANGED = "state changed outside the chain"
 
 
 def _json_array_encoder() -> Callable[[Sequence[Any]], str]:
@@ -121,6 +133,28 @@ class ChainHeadMissing(Exception):
     """The ``chain_head`` row is gone, so nothing can be appended safely."""
 
 
+class UntrustedHead(Exception):
+    """The chain head cannot be vouched for with the key at hand, so it is not extended; the
+    message says why."""
+
+
+def head_problem(key: bytes | None, seq: int, head_hash: str, signature: str | None) -> str | None:
+    """Why the head ``(seq, head_hash, signature)`` must not be trusted under ``key`` (None: no
+    key), or None when it may. Without a key any unsigned head is fine."""
+    if key is None:
+        return None
+    if signature is None:
+        if seq == 0:
+            return (
+                "the empty chain's head is not signed (the log was emptied, "
+                "or the database was created without the key)"
+            )
+        return "the chain head is not signed (rewritten, or written without the key)"
+    if not hmac.compare_digest(signature, sign_head(key, seq, head_hash)):
+        return "the head signature does not match (chain rewritten, or a different key)"
+    return None
+
+
 def append_rows(
     db: Database,
     table: str,
@@ -132,15 +166,21 @@ def append_rows(
 
     Must run inside the caller's ``BEGIN IMMEDIATE`` transaction. Each row holds the values of
     ``CHAINED_COLUMNS[table]`` in their stored form (str, int, float or None; the hash covers
-    exactly these values) followed by the values of the ``unchained`` columns.
+    exactly these values) followed by the values of the ``unchained`` columns. Raises
+    ``ChainHeadMissing`` or ``UntrustedHead`` (see the module docstring) before writing.
     """
     if not db.in_transaction():
         raise RuntimeError("append_rows must run inside a write transaction")
     chained = CHAINED_COLUMNS[table]
-    head = db.execute_sql("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+    head = db.execute_sql("SELECT seq, hash, signature FROM chain_head WHERE id = 1").fetchone()
     if head is None:
         raise ChainHeadMissing
-    seq, prev = head
+    seq, prev, signature = head
+    if key is None and signature is not None:
+        raise UntrustedHead("the audit log is signed, and this process has no audit key")
+    problem = head_problem(key, seq, prev, signature)
+    if problem is not None:
+        raise UntrustedHead(problem)
     params = []
     for row in rows:
         seq += 1
@@ -169,8 +209,10 @@ def append_rows(
 class ChainBreak:
     """Where and why the chain first fails to verify.
 
-    ``table`` is ``attempt``, ``admin_event`` or ``chain_head``; ``row_id`` is the row's id (None
-    for the head or for rows that no longer exist); ``seq`` the sequence number concerned.
+    ``table`` is ``attempt``, ``admin_event`` or ``chain_head``, or for live state that differs
+    from its record ``setting``, ``person`` or ``face_encoding``; ``row_id`` is the row's id (None
+    for the head, for rows that no longer exist and for state); ``seq`` the sequence number
+    concerned (for state: of the state record).
     """
 
     table: str
@@ -347,7 +389,9 @@ def _stitch(
 
 
 def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None) -> ChainReport:
-    """Recompute the chain from the genesis hash and report the first break, if any.
+    """Recompute the chain from the genesis hash and report the first break, if any: then
+    check the head signature (with a key) and that the live state matches the newest state
+    record (``gatekeeper.store.state``), all in one read transaction.
 
     Streams rows in ``seq`` order in chunks, never building row objects, so memory stays flat.
     ``workers`` processes (default: ``default_workers``) each check a ``seq`` range, and the
@@ -373,15 +417,42 @@ def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None)
         else:
             segments = _parallel_segments(db.database, head_seq, workers)
         found, checked = _stitch(segments, head_seq, head_hash)
-    if found is None and key is not None and head_seq > 0:
-        if signature is None:
-            found = ChainBreak(
-                "chain_head", None, head_seq, BAD_SIGNATURE, "the chain head is not signed"
-            )
-        elif not hmac.compare_digest(signature, sign_head(key, head_seq, head_hash)):
-            detail = "the head signature does not match (chain rewritten, or a different key)"
-            found = ChainBreak("chain_head", None, head_seq, BAD_SIGNATURE, detail)
+        if found is None:
+            problem = head_problem(key, head_seq, head_hash, signature)
+            if problem is not None:
+                found = ChainBreak("chain_head", None, head_seq, BAD_SIGNATURE, problem)
+        if found is None:
+            found = _state_break(connection, head_seq)
     return ChainReport(found is None, checked, head_seq, signed, found)
+
+
+#: Where each part of the state lives, and how a report names it.
+_STATE_TABLES = {"settings": "setting", "people": "person", "encodings": "face_encoding"}
+_STATE_NAMES = {
+    "settings": "the settings (the threshold)",
+    "people": "the people (names, display names, active flags)",
+    "encodings": "the gallery (encodings)",
+}
+
+
+def _state_break(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | None:
+    """A break if the live state differs from the newest state record at or before
+    ``head_seq`` (none: the empty state of a new site)."""
+    record = state.recorded(connection, head_seq)
+    changed = state.differences(state.current(connection), record)
+    if not changed:
+        return None
+    what = ", ".join(_STATE_NAMES[part] for part in changed)
+    table = _STATE_TABLES[changed[0]]
+    if record is None:
+        detail = (
+            f"{what} are not covered by any state record in the chain (changed outside "
+            "Gatekeeper, or a database from before state records: opening it for writing "
+            "records them)"
+        )
+        return ChainBreak(table, None, None, STATE_CHANGED, detail)
+    detail = f"{what} differ from the state recorded by admin_event #{record.row_id}"
+    return ChainBreak(table, None, record.seq, STATE_CHANGED, detail)
 
 
 def _outside(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | None:

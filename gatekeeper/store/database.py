@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -24,7 +24,7 @@ from playhouse import db_url
 
 from gatekeeper.errors import StoreError, UsageError
 from gatekeeper.store import migrations
-from gatekeeper.store.audit import GENESIS_HASH
+from gatekeeper.store.audit import GENESIS_HASH, sign_head
 from gatekeeper.store.models import (
     GALLERY_VERSION_KEY,
     MODELS,
@@ -165,16 +165,29 @@ def connect_sqlite(path: Path, busy_timeout_s: float) -> SqliteDatabase:
     )
 
 
-def open_database(path: Path, *, create: bool, busy_timeout_s: float) -> tuple[SqliteDatabase, int]:
+def open_database(
+    path: Path,
+    *,
+    create: bool,
+    busy_timeout_s: float,
+    audit_key: bytes | None = None,
+    initialise: Callable[[SqliteDatabase], None] | None = None,
+) -> tuple[SqliteDatabase, int]:
     """Open (creating or migrating as needed) the SQLite database at ``path``.
 
     Returns the database and the schema version it had when opened (``SCHEMA_VERSION`` for a
     new one). A database created by this call is deleted again, with any folders made for it,
-    if anything fails before it is complete, so no partial database is left behind.
+    if anything fails before it is complete, so no partial database is left behind. In its
+    creation transaction its empty chain's head is signed with ``audit_key`` if given, then
+    ``initialise(db)`` runs (the store records the initial state there). An existing file with
+    no tables (0 bytes, say) is refused, never initialised: an emptied database must not pass
+    for a new site.
     """
     new_file = not path.exists()
     if new_file and not create:
         raise StoreError(f"no database at {path}")
+    if not new_file and path.is_file() and path.stat().st_size == 0:
+        raise StoreError(_empty_file_message(path))
     folders: list[Path] = []
     db = connect_sqlite(path, busy_timeout_s)
     try:
@@ -183,7 +196,9 @@ def open_database(path: Path, *, create: bool, busy_timeout_s: float) -> tuple[S
         _check_writable(path)
         with translate_errors(path, busy_timeout_s):
             db.connect()
-            version = _prepare_schema(db, path, create=create)
+            version = _prepare_schema(
+                db, path, create=new_file, audit_key=audit_key, initialise=initialise
+            )
     except BaseException:
         if new_file:
             _remove_new_database(db, path, folders)
@@ -191,6 +206,13 @@ def open_database(path: Path, *, create: bool, busy_timeout_s: float) -> tuple[S
             db.close()
         raise
     return db, version
+
+
+def _empty_file_message(path: Path) -> str:
+    return (
+        f"no Gatekeeper database at {path} (the file is empty): nothing to read, and no new "
+        "database is made over it (delete it to start a new site)"
+    )
 
 
 def _read_version(db: SqliteDatabase, path: Path) -> int | None:
@@ -211,21 +233,41 @@ def _read_version(db: SqliteDatabase, path: Path) -> int | None:
     return version
 
 
-def _prepare_schema(db: SqliteDatabase, path: Path, *, create: bool) -> int:
-    """Create the schema in an empty database or migrate an older one; returns the version
-    found on opening. Creation and migration each run in one ``BEGIN IMMEDIATE`` transaction."""
+def _prepare_schema(
+    db: SqliteDatabase,
+    path: Path,
+    *,
+    create: bool,
+    audit_key: bytes | None,
+    initialise: Callable[[SqliteDatabase], None] | None,
+) -> int:
+    """Create the schema in an empty database (only with ``create``: a file this call made) or
+    migrate an older one; returns the version found on opening. Creation and migration each
+    run in one ``BEGIN IMMEDIATE`` transaction."""
     found = _read_version(db, path)
     if found == SCHEMA_VERSION:
         return found
     if found is None and not create:
-        raise StoreError(f"no Gatekeeper database at {path} (the file is empty)")
+        raise StoreError(_empty_file_message(path))
     with db.atomic("IMMEDIATE"):
         current = _read_version(db, path)
         if current is None:
             create_schema(db)
+            if audit_key is not None:
+                _sign_genesis(db, audit_key)
+            if initialise is not None:
+                initialise(db)
         elif current < SCHEMA_VERSION:
             migrations.upgrade(db, current)
     return SCHEMA_VERSION if found is None else found
+
+
+def _sign_genesis(db: SqliteDatabase, audit_key: bytes) -> None:
+    """Sign the new, empty chain's head, so that emptying the log later is detected."""
+    db.execute_sql(
+        "UPDATE chain_head SET signature = ? WHERE id = 1",
+        (sign_head(audit_key, 0, GENESIS_HASH),),
+    )
 
 
 def create_schema(db: SqliteDatabase) -> None:

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import functools
 import getpass
+import logging
 import math
 import os
 import re
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ import numpy as np
 from peewee import SqliteDatabase, chunked
 
 from gatekeeper.errors import StoreError, UsageError
-from gatekeeper.store import audit
+from gatekeeper.store import audit, state
 from gatekeeper.store.database import (
     open_database,
     parse_location,
@@ -57,6 +58,8 @@ MAX_THRESHOLD = 4.0
 
 #: Largest page ``query_attempts`` returns, in rows.
 MAX_PAGE = 10_000
+
+log = logging.getLogger(__name__)
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _PHOTO_EXT_RE = re.compile(r"\.[a-z0-9]{1,10}")
@@ -316,6 +319,18 @@ def current_os_user() -> str:
         return f"uid {uid()}" if uid is not None else "unknown"
 
 
+def _admin_row(kind: str, detail: str) -> tuple[str, str, str, str]:
+    """The chained values of an admin event recorded now by this OS user."""
+    return (to_db_time(utc_now()), kind, current_os_user(), detail)
+
+
+def _record_initial_state(db: SqliteDatabase, key: bytes | None) -> None:
+    """Chain the state record of a new database (inside its creation transaction), so that
+    a site's state is always covered by a record, from the start."""
+    detail = state.current(db.connection()).record()
+    audit.append_rows(db, "admin_event", [_admin_row(state.STATE_KIND, detail)], key)
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -394,7 +409,6 @@ class Store:
         self.schema_version = SCHEMA_VERSION
         self.migrated_from = migrated_from
         self._key = audit_key.encode("utf-8") if audit_key else None
-        self._os_user = current_os_user()
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -425,8 +439,7 @@ class Store:
         return self._db.execute_sql(sql, tuple(params))
 
     def _log(self, kind: str, detail: str) -> None:
-        row = (to_db_time(utc_now()), kind, self._os_user, detail)
-        self._append("admin_event", [row])
+        self._append("admin_event", [_admin_row(kind, detail)])
 
     def _append(
         self, table: str, rows: list[tuple[Any, ...]], unchained: tuple[str, ...] = ()
@@ -437,6 +450,54 @@ class Store:
             raise StoreError(
                 "the audit chain head is missing (the log was tampered with); run verify"
             ) from None
+        except audit.UntrustedHead as exc:
+            log.error("refused to write %d %s row(s) to %s: %s", len(rows), table, self.path, exc)
+            raise StoreError(
+                f"refusing to extend the audit log: {exc}; nothing was written "
+                "(run 'gatekeeper audit verify')"
+            ) from None
+
+    def _adopt_state(self) -> None:
+        """Record the state of a database from before state records (every database made
+        since has one from its creation): trust on first use, once. A refusal (a log this
+        store cannot extend) is logged, not raised: reading must still work."""
+        with translate_errors(self.path, self.busy_timeout_s):
+            if state.recorded(self._db.connection()) is not None:
+                return
+            try:
+                with self._write_state():
+                    pass
+            except StoreError as exc:
+                log.warning("cannot record the state of %s in the audit log: %s", self.path, exc)
+
+    @contextmanager
+    def _write_state(self) -> Iterator[None]:
+        """A write transaction that may change the settings, people or gallery: first checks
+        that they still match the newest state record (a change made behind the store's back
+        must not be blessed by this one), then records the new state if it changed.
+
+        A database without any state record (from before they existed) is trusted as it is
+        and recorded by its first change."""
+        with self._write():
+            connection = self._db.connection()
+            before = state.current(connection)
+            record = state.recorded(connection)
+            changed = state.differences(before, record) if record is not None else []
+            if changed:
+                log.error(
+                    "refused a change to %s: the %s differ from the state record",
+                    self.path,
+                    ", ".join(changed),
+                )
+                raise StoreError(
+                    f"the {', '.join(changed)} were changed outside Gatekeeper (they differ "
+                    "from the audit log's state record); nothing was written "
+                    "(run 'gatekeeper audit verify')"
+                )
+            yield
+            after = state.current(connection)
+            if after.digests != (state.EMPTY_DIGESTS if record is None else record.digests):
+                self._log(state.STATE_KIND, after.record())
 
     def _bump_gallery(self) -> None:
         self._sql(
@@ -482,7 +543,7 @@ class Store:
         """Add an active person (``display_name`` defaults to the name); records an ``enrol``
         event. Raises ``UsageError`` if the name is invalid or already taken."""
         name = validate_name(name)
-        with self._write():
+        with self._write_state():
             if self._person_id(name) is not None:
                 raise UsageError(f"person already exists: {name}")
             self._insert_person(name, display_name)
@@ -524,7 +585,7 @@ class Store:
         """(De)activate a person: inactive people stay enrolled but leave the gallery. Records
         an ``activate``/``deactivate`` event when the state changes."""
         name = validate_name(name)
-        with self._write():
+        with self._write_state():
             person_id = self._require_person(name)
             changed = self._sql(
                 "UPDATE person SET active = ? WHERE id = ? AND active != ?",
@@ -545,7 +606,7 @@ class Store:
         Raises ``UsageError`` "no such person: NAME" for an unknown name.
         """
         name = validate_name(name)
-        with self._write():
+        with self._write_state():
             person_id = self._require_person(name)
             photos = [
                 row[0]
@@ -623,7 +684,7 @@ class Store:
         measured = _quality_values(quality)
         written: list[Path] = []
         try:
-            with self._write():
+            with self._write_state():
                 return self._add_encoding(
                     name,
                     model_id,
@@ -888,7 +949,7 @@ class Store:
                 f"threshold must be between {MIN_THRESHOLD:g} and {MAX_THRESHOLD:g} "
                 f"(exclusive), got {value}"
             )
-        with self._write():
+        with self._write_state():
             row = self._sql("SELECT value FROM setting WHERE key = ?", (THRESHOLD_KEY,)).fetchone()
             self._sql(
                 "INSERT INTO setting (key, value) VALUES (?, ?) "
@@ -902,14 +963,15 @@ class Store:
     def log_admin_event(self, kind: str, detail: str) -> None:
         """Record an administrative event (chained). ``kind`` is a lowercase word such as
         enrol, remove, import, export, threshold, activate, deactivate, reencode."""
-        if not _KIND_RE.fullmatch(kind):
+        if not _KIND_RE.fullmatch(kind) or kind == state.STATE_KIND:
             raise ValueError(f"invalid admin event kind {kind!r}")
         with self._write():
             self._log(kind, detail)
 
     @_translated
     def verify_chain(self, *, workers: int | None = None) -> audit.ChainReport:
-        """Check the audit chain (and the head signature when an audit key is set); see
+        """Check the audit chain, the head signature when an audit key is set, and that the
+        settings, people and gallery match the newest state record; see
         ``gatekeeper.store.audit``. Long chains are checked by several processes unless
         ``workers`` says how many (1: this process only)."""
         return audit.verify_chain(self._db, self._key, workers=workers)
@@ -927,16 +989,24 @@ def open_store(
     ``images_dir`` the folder of kept photos, ``busy_timeout_s`` how long (seconds) a write
     waits for another process's lock, ``audit_key`` the HMAC key signing the audit chain head.
 
-    Creates the database (and its folder) when missing if ``create``; migrates an older schema;
-    refuses a newer one. Raises ``StoreError`` with one line when it cannot. Every process that
-    writes must use the same ``audit_key``: a write without it leaves the head unsigned, which
-    ``verify_chain`` with the key reports as a bad signature.
+    Creates the database (and its folder) when missing if ``create``, its chain head signed
+    when there is a key; migrates an older schema; refuses a newer one, and an existing file
+    with no tables. Raises ``StoreError`` with one line when it cannot. Every process that
+    writes must use the same ``audit_key``: writes with another key, or none, are refused on a
+    signed log (``verify_chain`` reports a bad signature).
     """
     if not (math.isfinite(busy_timeout_s) and busy_timeout_s >= 0):
         raise UsageError(f"busy timeout must be >= 0 seconds, got {busy_timeout_s}")
     path = parse_location(database).absolute()
-    db, found = open_database(path, create=create, busy_timeout_s=busy_timeout_s)
-    return Store(
+    key = audit_key.encode("utf-8") if audit_key else None
+    db, found = open_database(
+        path,
+        create=create,
+        busy_timeout_s=busy_timeout_s,
+        audit_key=key,
+        initialise=lambda new: _record_initial_state(new, key),
+    )
+    store = Store(
         db,
         url=database,
         path=path,
@@ -945,3 +1015,5 @@ def open_store(
         audit_key=audit_key,
         migrated_from=found if found < SCHEMA_VERSION else None,
     )
+    store._adopt_state()
+    return store

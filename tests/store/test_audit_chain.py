@@ -22,6 +22,7 @@ from gatekeeper.store.audit import (
     GENESIS_HASH,
     HEAD_MISMATCH,
     INSERTED,
+    STATE_CHANGED,
     canonical,
     row_hash,
 )
@@ -48,8 +49,9 @@ def _segments_in_this_process(path: str, head_seq: int, workers: int) -> list:
 def history(
     store: Store, attempt: Callable, request: pytest.FixtureRequest, monkeypatch
 ) -> History:
-    """Nine chained rows: an admin event (seq 1), five attempts (2-6), a threshold change (7)
-    and two more attempts (8-9). Verified in one pass or in 2 or 4 ``seq`` ranges joined
+    """Twelve chained rows: the new database's state record (seq 1), an enrol event and its
+    state record (2-3), five attempts (4-8), a threshold change and its state record (9-10)
+    and two more attempts (11-12). Verified in one pass or in 2 or 4 ``seq`` ranges joined
     afterwards, which must find the same first break."""
     monkeypatch.setattr(audit, "_parallel_segments", _segments_in_this_process)
     alice = store.add_person("Alice")
@@ -60,7 +62,7 @@ def history(
     store.record_attempt(**attempt(person_id=alice.id, camera_id="garage"))
     history = History(store, functools.partial(store.verify_chain, workers=request.param))
     report = history.verify()
-    assert report.ok and report.rows_checked == 9 and report.signature_checked
+    assert report.ok and report.rows_checked == 12 and report.signature_checked
     return history
 
 
@@ -111,26 +113,26 @@ def test_canonical_encoding_is_compact_json() -> None:
     )
 
 
-def test_empty_chain_verifies(store: Store) -> None:
+def test_new_database_verifies(store: Store) -> None:
     report = store.verify_chain()
-    assert report.ok and report.rows_checked == 0 and report.head_seq == 0
+    assert report.ok and report.rows_checked == 1 and report.head_seq == 1
 
 
 def test_edited_attempt_is_detected(history: Store) -> None:
     with raw(history.path) as connection:
-        connection.execute("UPDATE attempt SET decision = 'granted' WHERE seq = 8")
-    assert _break(history) == ("attempt", 6, 8, EDITED)
+        connection.execute("UPDATE attempt SET decision = 'granted' WHERE seq = 11")
+    assert _break(history) == ("attempt", 6, 11, EDITED)
 
 
 def test_edited_admin_event_is_detected(history: Store) -> None:
     with raw(history.path) as connection:
-        connection.execute("UPDATE admin_event SET os_user = 'someone-else' WHERE seq = 7")
-    assert _break(history) == ("admin_event", 2, 7, EDITED)
+        connection.execute("UPDATE admin_event SET os_user = 'someone-else' WHERE seq = 9")
+    assert _break(history) == ("admin_event", 4, 9, EDITED)
 
 
 def test_edited_and_rehashed_row_is_blamed_not_its_successor(history: Store) -> None:
     with raw(history.path) as connection:
-        (table, row_id, seq, values) = _rows(connection)[3]
+        (table, row_id, seq, values) = _rows(connection)[4]
         (prev,) = connection.execute(
             "SELECT prev_hash FROM attempt WHERE id = ?", (row_id,)
         ).fetchone()
@@ -139,21 +141,21 @@ def test_edited_and_rehashed_row_is_blamed_not_its_successor(history: Store) -> 
             "UPDATE attempt SET person_name = 'Mallory', row_hash = ? WHERE id = ?",
             (row_hash(table, seq, prev, values), row_id),
         )
-    assert _break(history) == ("attempt", row_id, 4, EDITED)
+    assert _break(history) == ("attempt", row_id, 5, EDITED)
 
 
 def test_deleted_middle_row_is_detected(history: Store) -> None:
     with raw(history.path) as connection:
-        connection.execute("DELETE FROM attempt WHERE seq = 4")
+        connection.execute("DELETE FROM attempt WHERE seq = 5")
     table, _, seq, reason = _break(history)
-    assert (table, seq, reason) == ("attempt", 5, DELETED)
-    assert "seq 4..4 are missing" in history.verify().first_break.detail
+    assert (table, seq, reason) == ("attempt", 6, DELETED)
+    assert "seq 5..5 are missing" in history.verify().first_break.detail
 
 
 def test_deleted_newest_rows_are_detected(history: Store) -> None:
     with raw(history.path) as connection:
-        connection.execute("DELETE FROM attempt WHERE seq >= 8")
-    assert _break(history) == ("chain_head", None, 8, DELETED)
+        connection.execute("DELETE FROM attempt WHERE seq >= 11")
+    assert _break(history) == ("chain_head", None, 11, DELETED)
     assert "newest rows deleted" in history.verify().summary()
 
 
@@ -165,11 +167,11 @@ def test_row_inserted_with_sqlite3_is_detected(history: Store) -> None:
         columns = ", ".join(CHAINED_COLUMNS["attempt"])
         connection.execute(
             f"INSERT INTO attempt ({columns}, seq, prev_hash, row_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 10, ?, ?)",
-            (*values, head, row_hash("attempt", 10, head, values)),
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 13, ?, ?)",
+            (*values, head, row_hash("attempt", 13, head, values)),
         )
     table, _, seq, reason = _break(history)
-    assert (table, seq, reason) == ("attempt", 10, INSERTED)
+    assert (table, seq, reason) == ("attempt", 13, INSERTED)
 
 
 def test_row_inserted_with_a_used_sequence_number_is_detected(history: Store) -> None:
@@ -177,15 +179,15 @@ def test_row_inserted_with_a_used_sequence_number_is_detected(history: Store) ->
         connection.execute(
             "INSERT INTO admin_event (seq, time, kind, os_user, detail, prev_hash, row_hash) "
             "SELECT seq, time, 'enrol', 'x', 'forged', prev_hash, row_hash FROM attempt "
-            "WHERE seq = 5"
+            "WHERE seq = 6"
         )
-    assert _break(history)[2:] == (5, INSERTED)
+    assert _break(history)[2:] == (6, INSERTED)
 
 
 def test_head_moved_without_rows_is_a_head_mismatch(history: Store) -> None:
     with raw(history.path) as connection:
         connection.execute("UPDATE chain_head SET hash = ?", ("f" * 64,))
-    assert _break(history) == ("chain_head", None, 9, HEAD_MISMATCH)
+    assert _break(history) == ("chain_head", None, 12, HEAD_MISMATCH)
 
 
 def test_missing_head_is_detected_and_blocks_writes(history: Store, attempt: Callable) -> None:
@@ -198,11 +200,11 @@ def test_missing_head_is_detected_and_blocks_writes(history: Store, attempt: Cal
 
 def test_full_rewrite_needs_the_key(history: Store, db_path: Path, images_dir: Path) -> None:
     with raw(history.path) as connection:
-        connection.execute("UPDATE attempt SET person_name = 'Mallory' WHERE seq = 2")
+        connection.execute("UPDATE attempt SET person_name = 'Mallory' WHERE seq = 4")
         _rehash_all(connection)
     with open_store(str(db_path), images_dir=images_dir) as keyless:
         assert keyless.verify_chain().ok, "without the key a full rewrite cannot be told"
-    assert _break(history) == ("chain_head", None, 9, BAD_SIGNATURE)
+    assert _break(history) == ("chain_head", None, 12, BAD_SIGNATURE)
 
 
 def test_wrong_key_is_a_bad_signature(history: Store, db_path: Path, images_dir: Path) -> None:
@@ -211,27 +213,156 @@ def test_wrong_key_is_a_bad_signature(history: Store, db_path: Path, images_dir:
     assert not report.ok and report.first_break.reason == BAD_SIGNATURE
 
 
-def test_write_without_the_key_leaves_the_head_unsigned(
-    history: Store, db_path: Path, images_dir: Path
+def _forge_without_the_key(connection: sqlite3.Connection, signature: str | None) -> None:
+    """The attack of issue 10: delete the newest attempt, rename Alice to Mallory, recompute
+    every hash and the head, and set the head's signature to ``signature``."""
+    connection.execute("DELETE FROM attempt WHERE seq = (SELECT MAX(seq) FROM attempt)")
+    connection.execute("UPDATE attempt SET person_name = 'Mallory' WHERE person_name = 'Alice'")
+    _rehash_all(connection)
+    (count,) = connection.execute(
+        "SELECT (SELECT COUNT(*) FROM attempt) + (SELECT COUNT(*) FROM admin_event)"
+    ).fetchone()
+    connection.execute("UPDATE chain_head SET seq = ?, signature = ?", (count, signature))
+
+
+def _head(path: Path) -> tuple:
+    with raw(path) as connection:
+        return connection.execute("SELECT seq, hash, signature FROM chain_head").fetchone()
+
+
+@pytest.mark.parametrize("signature", [None, "0" * 64], ids=["unsigned", "wrongly-signed"])
+def test_a_keyed_write_does_not_bless_a_forged_head(
+    history: History, attempt: Callable, signature: str | None, caplog
 ) -> None:
-    with open_store(str(db_path), images_dir=images_dir) as keyless:
+    with raw(history.path) as connection:
+        _forge_without_the_key(connection, signature)
+    assert _break(history)[::3] == ("chain_head", BAD_SIGNATURE)
+    forged = _head(history.path)
+    with pytest.raises(StoreError, match="^refusing to extend the audit log: the (chain|head)"):
+        history.store.record_attempt(**attempt())
+    with pytest.raises(StoreError, match="^refusing to extend the audit log"):
+        history.store.add_person("Bob")
+    assert _head(history.path) == forged, "nothing was written"
+    assert _break(history)[::3] == ("chain_head", BAD_SIGNATURE), "the forgery stays detectable"
+    assert "refused to write 1 attempt row(s)" in caplog.text
+
+
+def test_a_write_without_the_key_is_refused_on_a_signed_log(
+    history: History, db_path: Path, images_dir: Path
+) -> None:
+    before = _head(history.path)
+    keyless = open_store(str(db_path), images_dir=images_dir)
+    with keyless, pytest.raises(StoreError, match="the audit log is signed, and this process"):
         keyless.log_admin_event("export", "0 attempts")
-    table, _, _, reason = _break(history)
-    assert (table, reason) == ("chain_head", BAD_SIGNATURE)
-    assert "not signed" in history.verify().first_break.detail
+    assert _head(history.path) == before
+    assert history.verify().ok
+
+
+def test_an_emptied_log_is_a_bad_signature(history: History, attempt: Callable) -> None:
+    with raw(history.path) as connection:
+        connection.execute("DELETE FROM attempt")
+        connection.execute("DELETE FROM admin_event")
+        connection.execute(
+            "UPDATE chain_head SET seq = 0, hash = ?, signature = NULL", (GENESIS_HASH,)
+        )
+    report = history.verify()
+    assert not report.ok and report.rows_checked == 0
+    assert (report.first_break.table, report.first_break.reason) == ("chain_head", BAD_SIGNATURE)
+    assert "the empty chain's head is not signed (the log was emptied" in report.summary()
+    with pytest.raises(StoreError, match="refusing to extend the audit log: the empty chain's"):
+        history.store.record_attempt(**attempt())
+
+
+def test_a_new_keyed_database_is_signed_from_the_start(db_path: Path, images_dir: Path) -> None:
+    open_store(str(db_path), images_dir=images_dir, audit_key="k").close()
+    seq, head_hash, signature = _head(db_path)
+    assert (seq, signature) == (1, audit.sign_head(b"k", 1, head_hash))
+
+
+def _state_break(history: History) -> tuple[str, int | None, str]:
+    report = history.verify()
+    assert not report.ok, "a change made outside the chain must be found"
+    found = report.first_break
+    return found.table, found.seq, found.reason
+
+
+def test_threshold_changed_with_sql_is_detected_and_not_blessed(
+    history: History, attempt: Callable
+) -> None:
+    with raw(history.path) as connection:
+        connection.execute("UPDATE setting SET value = '1.5' WHERE key = 'threshold'")
+    assert _state_break(history) == ("setting", 10, STATE_CHANGED)
+    assert "the settings (the threshold) differ from the state recorded by admin_event #5" in (
+        history.verify().summary()
+    )
+    with pytest.raises(StoreError, match="^the settings were changed outside Gatekeeper"):
+        history.store.set_threshold(0.5)
+    with pytest.raises(StoreError, match="^the settings were changed outside Gatekeeper"):
+        history.store.add_person("Bob")
+    history.store.record_attempt(**attempt())  # the door's log carries on
+    assert _state_break(history)[0] == "setting"
+
+
+def test_active_flag_changed_with_sql_is_detected(history: History) -> None:
+    history.store.set_active("Alice", False)
+    assert history.verify().ok
+    with raw(history.path) as connection:
+        connection.execute("UPDATE person SET active = 1 WHERE name = 'Alice'")
+    assert _state_break(history)[::2] == ("person", STATE_CHANGED)
+    with pytest.raises(StoreError, match="^the people were changed outside Gatekeeper"):
+        history.store.set_active("Alice", True)
+
+
+@pytest.mark.parametrize("change", ["replace the embedding", "add an encoding"])
+def test_gallery_changed_with_sql_is_detected(
+    history: History, make_embedding: Callable, sha: Callable, change: str
+) -> None:
+    history.store.add_encoding(
+        "Alice", model_id="dlib_resnet_v1", embedding=make_embedding(1), image_sha256=sha(b"a")
+    )
+    assert history.verify().ok
+    stranger = make_embedding(2).tobytes()
+    with raw(history.path) as connection:
+        if change == "replace the embedding":
+            connection.execute("UPDATE face_encoding SET embedding = ?", (stranger,))
+        else:
+            connection.execute(
+                "INSERT INTO face_encoding (person_id, model_id, embedding, image_sha256, created) "
+                "SELECT id, 'dlib_resnet_v1', ?, ?, created FROM person WHERE name = 'Alice'",
+                (stranger, sha(b"b")),
+            )
+    assert _state_break(history)[::2] == ("face_encoding", STATE_CHANGED)
+    assert "the gallery (encodings) differ" in history.verify().summary()
+
+
+def test_people_inserted_into_a_new_database_are_detected(db_path: Path, images_dir: Path) -> None:
+    open_store(str(db_path), images_dir=images_dir).close()
+    with raw(db_path) as connection:
+        connection.execute(
+            "INSERT INTO person (name, display_name, created, active) "
+            "VALUES ('Mallory', 'Mallory', '2026-01-01T00:00:00.000000+00:00', 1)"
+        )
+    with open_store(str(db_path), images_dir=images_dir) as store:
+        report = store.verify_chain()
+    assert not report.ok and report.first_break.table == "person"
+
+
+def test_state_records_are_the_stores_alone(store: Store) -> None:
+    with pytest.raises(ValueError, match="invalid admin event kind 'state'"):
+        store.log_admin_event("state", "settings:" + "0" * 64)
 
 
 def test_person_id_is_not_covered_so_erasure_keeps_the_chain(history: Store) -> None:
     history.store.remove_person("Alice")
     report = history.verify()
-    assert report.ok and report.rows_checked == 10
+    assert report.ok and report.rows_checked == 14
 
 
 def test_worker_processes_agree_with_one_pass(store: Store, attempt: Callable) -> None:
     for i in range(40):
         store.record_attempt(**attempt(box=(i, i, 50, 50)))
     report = store.verify_chain(workers=2)
-    assert report.ok and report.rows_checked == 40
+    assert report.ok and report.rows_checked == 41
     with raw(store.path) as connection:
         connection.execute("UPDATE attempt SET box_x = 0 WHERE seq = 31")
     in_processes, one_pass = store.verify_chain(workers=2), store.verify_chain(workers=1)

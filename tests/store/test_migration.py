@@ -113,7 +113,7 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
         assert (row.person_name, row.distance, row.box) == ("José Núñez", 0.25, (5, 6, 70, 80))
         assert store.list_photos() == []
         report = store.verify_chain()
-        assert report.ok and report.rows_checked == 2
+        assert report.ok and report.rows_checked == 3  # and the state record adopting it
     with open_store(str(old), images_dir=images) as again:
         assert again.migrated_from is None
 

@@ -237,7 +237,7 @@ def test_removal_is_logged(store: Store, db_path: Path) -> None:
         row[0]
         for row in sqlite3.connect(db_path).execute("SELECT kind FROM admin_event ORDER BY seq")
     ]
-    assert kinds == ["enrol", "remove"]
+    assert kinds == ["state", "enrol", "state", "remove", "state"]
 
 
 def test_removing_an_unknown_person(store: Store) -> None:

@@ -43,8 +43,11 @@ def attempt(name: str | None, decision: str, **extra) -> NewAttempt:
 
 
 def admin_events(app) -> list[tuple[str, str]]:
+    """The admin events, oldest first, without the state record that follows each change."""
     with sqlite3.connect(app.gatekeeper.settings.database) as db:
-        return db.execute("SELECT kind, detail FROM admin_event ORDER BY seq").fetchall()
+        return db.execute(
+            "SELECT kind, detail FROM admin_event WHERE kind != 'state' ORDER BY seq"
+        ).fetchall()
 
 
 async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_for, shared_data):
