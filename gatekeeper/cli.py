@@ -42,8 +42,8 @@ from gatekeeper.config import Settings, load_settings
 from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
 from gatekeeper.errors import GatekeeperError, NoFaceError, UsageError
 from gatekeeper.service import Gatekeeper, parse_time
-from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, validate_name
-from gatekeeper.store.export import check_export_target
+from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, open_store, validate_name
+from gatekeeper.store.export import check_export_target, export_detail
 from gatekeeper.store.store import MAX_PAGE
 
 PROG = "gatekeeper"
@@ -197,11 +197,43 @@ class ProgressBar:
 # Opening the site.
 
 
-def open_site(settings: Settings, args: argparse.Namespace) -> Gatekeeper:
+def open_site(
+    settings: Settings, args: argparse.Namespace, *, read_only: bool = False
+) -> Gatekeeper:
     """The service for ``settings``: its store opened (created if missing), its engine from
-    :data:`engine_factory` if set, else loaded lazily."""
+    :data:`engine_factory` if set, else loaded lazily.
+
+    ``read_only`` (commands that only look: ``people``, ``log``, ``export``, ``audit verify``,
+    ``doctor``) opens the database with SQLite's ``mode=ro`` instead: nothing is created,
+    migrated or repaired, a missing or empty database is an error, and a write-protected
+    evidence copy can be read."""
     engine = engine_factory(settings) if engine_factory is not None else None
-    return Gatekeeper(settings, engine=engine)
+    if not read_only:
+        return Gatekeeper(settings, engine=engine)
+    store = open_store(
+        settings.database,
+        images_dir=settings.images_dir,
+        busy_timeout_s=settings.busy_timeout_s,
+        audit_key=settings.audit_key,
+        read_only=True,
+    )
+    return Gatekeeper(settings, store=store, engine=engine)
+
+
+def _record_export(settings: Settings, detail: str) -> None:
+    """Chain the ``export`` admin event of an export read through a read-only store, in the
+    existing database; where it cannot be written (an evidence copy, say), warn instead."""
+    try:
+        with open_store(
+            settings.database,
+            images_dir=settings.images_dir,
+            create=False,
+            busy_timeout_s=settings.busy_timeout_s,
+            audit_key=settings.audit_key,
+        ) as store:
+            store.log_admin_event("export", detail)
+    except GatekeeperError as exc:
+        _note(f"warning: the export is not recorded in the audit log: {exc}")
 
 
 def _filter(args: argparse.Namespace) -> AttemptFilter:
@@ -278,7 +310,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
     """List the enrolled people."""
-    with open_site(settings, args) as site:
+    with open_site(settings, args, read_only=True) as site:
         people = site.store.list_people()
     if args.json:
         _print_json(
@@ -418,7 +450,7 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     """The newest attempts first, filtered."""
     chosen = _filter(args)
     rows: list[AttemptRow] = []
-    with open_site(settings, args) as site:
+    with open_site(settings, args, read_only=True) as site:
         while len(rows) < args.limit:
             page = site.store.query_attempts(
                 chosen,
@@ -445,9 +477,10 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    """The access log as CSV, to a file (written atomically) or stdout."""
+    """The access log as CSV, to a file (written atomically) or stdout; read through a
+    read-only store, then recorded as an ``export`` admin event."""
     chosen = _filter(args)
-    with open_site(settings, args) as site:
+    with open_site(settings, args, read_only=True) as site:
         if args.file == "-":
             sys.stdout.flush()
             out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
@@ -456,10 +489,13 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             finally:
                 out.flush()
                 out.detach()
+            destination = "<stdout>"
             _note(f"exported {_plural(count, 'attempt')}")
         else:
             count = _export_file(site, Path(args.file), chosen)
+            destination = str(Path(args.file))
             _note(f"exported {_plural(count, 'attempt')} to {args.file}")
+    _record_export(settings, export_detail(count, chosen, destination))
     return 0
 
 
@@ -634,20 +670,32 @@ def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Walk the audit hash chain; exit 1 naming the first broken row."""
-    with open_site(settings, args) as site:
-        report = site.store.verify_chain()
+    """Check the database file (SQLite's integrity check), then walk the audit hash chain and
+    compare the live state with it; exit 1 naming the first problem. Read-only throughout.
+
+    A corrupt file is reported without walking the chain: what it says means nothing until the
+    file is restored from a backup."""
+    with open_site(settings, args, read_only=True) as site:
+        problems = site.store.integrity_problems()
+        report = None if problems else site.store.verify_chain()
     if args.json:
         _print_json(
             {
-                "ok": report.ok,
-                "rows_checked": report.rows_checked,
-                "head_seq": report.head_seq,
-                "signature_checked": report.signature_checked,
-                "first_break": None if report.first_break is None else str(report.first_break),
+                "ok": report is not None and report.ok,
+                "integrity": problems or "ok",
+                "rows_checked": report and report.rows_checked,
+                "head_seq": report and report.head_seq,
+                "signature_checked": report and report.signature_checked,
+                "first_break": None if report is None or report.ok else str(report.first_break),
             }
         )
-        return 0 if report.ok else 1
+        return 0 if report is not None and report.ok else 1
+    if report is None:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise GatekeeperError(
+            f"database file is corrupt (SQLite integrity check): {problems[0]}{more}; "
+            "restore it from a backup"
+        )
     if not report.ok:
         raise GatekeeperError(report.summary())
     print(report.summary())
@@ -681,7 +729,8 @@ def check_weights(settings: Settings) -> Check:
 
 
 def check_database(settings: Settings, args: argparse.Namespace) -> Check:
-    from gatekeeper.store.database import parse_location
+    """The database opens (read-only: the check changes nothing) and may be written."""
+    from gatekeeper.store.database import check_writable, parse_location
 
     try:
         path = parse_location(settings.database).absolute()
@@ -695,18 +744,15 @@ def check_database(settings: Settings, args: argparse.Namespace) -> Check:
                     "fix the folder's permissions or choose another place with --db or --home",
                 )
             return Check("database", True, f"no database yet: it will be created at {path}")
-        with open_site(settings, args) as site:
-            store = site.store
-            people = len(store.list_people())
-            migrated = (
-                f", migrated from v{store.migrated_from}" if store.migrated_from is not None else ""
-            )
-            return Check(
-                "database",
-                True,
-                f"{path} writable, schema v{store.schema_version}{migrated}, "
-                f"{_plural(people, 'person')} enrolled",
-            )
+        with open_site(settings, args, read_only=True) as site:
+            people = len(site.store.list_people())
+            schema = site.store.schema_version
+        check_writable(path)
+        return Check(
+            "database",
+            True,
+            f"{path} writable, schema v{schema}, {_plural(people, 'person')} enrolled",
+        )
     except GatekeeperError as exc:
         return Check(
             "database",

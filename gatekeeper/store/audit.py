@@ -343,10 +343,9 @@ def _check_segment(rows: Iterable[tuple[Any, ...]]) -> _Segment:
     return segment(True, ok, None)
 
 
-def _verify_range(path: str, first: int, last: int) -> _Segment:
+def _verify_range(uri: str, first: int, last: int) -> _Segment:
     """``_check_segment`` over one range, in a worker process with its own read-only
-    connection."""
-    uri = f"file:{urllib.parse.quote(path)}?mode=ro"
+    connection to the SQLite ``uri``."""
     connection = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
         connection.execute("BEGIN")
@@ -415,7 +414,7 @@ def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None)
         if workers <= 1 or head_seq < workers:
             segments: Iterable[_Segment] = [_check_segment(_stream(connection, 1, head_seq))]
         else:
-            segments = _parallel_segments(db.database, head_seq, workers)
+            segments = _parallel_segments(_read_only_uri(db), head_seq, workers)
         found, checked = _stitch(segments, head_seq, head_hash)
         if found is None:
             problem = head_problem(key, head_seq, head_hash, signature)
@@ -455,6 +454,13 @@ def _state_break(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | 
     return ChainBreak(table, None, record.seq, STATE_CHANGED, detail)
 
 
+def _read_only_uri(db: Database) -> str:
+    """The URI worker processes open ``db`` with: its own if it is read-only already."""
+    if db.database.startswith("file:"):
+        return db.database
+    return f"file:{urllib.parse.quote(db.database)}?mode=ro"
+
+
 def _outside(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | None:
     """A row whose ``seq`` lies outside ``1..head_seq`` (inserted behind the head's back);
     four index lookups."""
@@ -490,11 +496,11 @@ def _ranges(head_seq: int, parts: int) -> list[tuple[int, int]]:
     return [(lo, hi - 1) for lo, hi in itertools.pairwise(bounds) if hi > lo]
 
 
-def _parallel_segments(path: str, head_seq: int, workers: int) -> list[_Segment]:
+def _parallel_segments(uri: str, head_seq: int, workers: int) -> list[_Segment]:
     """Check ``1..head_seq`` in ``workers`` ranges, one process each (spawned: safe in a
-    process that runs threads)."""
+    process that runs threads), reading the SQLite ``uri``."""
     ranges = _ranges(head_seq, workers)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
-        futures = [pool.submit(_verify_range, path, lo, hi) for lo, hi in ranges]
+        futures = [pool.submit(_verify_range, uri, lo, hi) for lo, hi in ranges]
         return [future.result() for future in futures]

@@ -6,6 +6,12 @@ implemented yet. SQLite connections use WAL, ``synchronous=FULL`` (a committed a
 a power cut), foreign keys, and a busy timeout: a writer waits that long for another process's
 write lock before giving up with "database is locked by another process".
 
+A read-only open (``read_only=True``, for commands that only look: ``log``, ``export``,
+``people``, ``audit verify``, ``doctor``) connects with SQLite's ``mode=ro``: it never creates,
+migrates or repairs anything, and refuses a missing, empty or older database. A write-protected
+file (no write bit, e.g. an evidence copy) with no ``-wal`` file beside it is opened
+``immutable``, so SQLite does not even create its ``-shm`` file next to it.
+
 Every database failure reaches users as a one-line ``StoreError`` (see ``store_error``).
 """
 
@@ -16,7 +22,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import peewee
 from peewee import SchemaManager, SqliteDatabase
@@ -107,7 +113,7 @@ def _writable(path: Path) -> bool:
     return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
 
 
-def _check_writable(path: Path) -> None:
+def check_writable(path: Path) -> None:
     """Refuse a read-only database file or folder with a clear message before SQLite fails."""
     if path.exists():
         if path.is_dir():
@@ -165,6 +171,26 @@ def connect_sqlite(path: Path, busy_timeout_s: float) -> SqliteDatabase:
     )
 
 
+def read_only_uri(path: Path) -> str:
+    """The SQLite URI that opens ``path`` read-only (``immutable`` for a write-protected file
+    without a ``-wal`` file: nothing can be writing it, and SQLite then creates no ``-shm``)."""
+    uri = f"file:{quote(str(path))}?mode=ro"
+    if not Path(f"{path}-wal").exists() and not path.stat().st_mode & 0o222:
+        uri += "&immutable=1"
+    return uri
+
+
+def connect_sqlite_read_only(path: Path, busy_timeout_s: float) -> SqliteDatabase:
+    """An (unopened) peewee SQLite database reading ``path`` through ``read_only_uri``: any
+    write fails with "attempt to write a readonly database"."""
+    return SqliteDatabase(
+        read_only_uri(path),
+        uri=True,
+        timeout=busy_timeout_s,
+        pragmas=[("busy_timeout", round(busy_timeout_s * 1000)), ("query_only", 1)],
+    )
+
+
 def open_database(
     path: Path,
     *,
@@ -172,6 +198,7 @@ def open_database(
     busy_timeout_s: float,
     audit_key: bytes | None = None,
     initialise: Callable[[SqliteDatabase], None] | None = None,
+    read_only: bool = False,
 ) -> tuple[SqliteDatabase, int]:
     """Open (creating or migrating as needed) the SQLite database at ``path``.
 
@@ -181,8 +208,10 @@ def open_database(
     creation transaction its empty chain's head is signed with ``audit_key`` if given, then
     ``initialise(db)`` runs (the store records the initial state there). An existing file with
     no tables (0 bytes, say) is refused, never initialised: an emptied database must not pass
-    for a new site.
+    for a new site. With ``read_only`` see the module docstring.
     """
+    if read_only:
+        return _open_read_only(path, busy_timeout_s), SCHEMA_VERSION
     new_file = not path.exists()
     if new_file and not create:
         raise StoreError(f"no database at {path}")
@@ -193,7 +222,7 @@ def open_database(
     try:
         if new_file:
             _make_parents(path.parent, folders)
-        _check_writable(path)
+        check_writable(path)
         with translate_errors(path, busy_timeout_s):
             db.connect()
             version = _prepare_schema(
@@ -213,6 +242,30 @@ def _empty_file_message(path: Path) -> str:
         f"no Gatekeeper database at {path} (the file is empty): nothing to read, and no new "
         "database is made over it (delete it to start a new site)"
     )
+
+
+def _open_read_only(path: Path, busy_timeout_s: float) -> SqliteDatabase:
+    """The database at ``path`` opened read-only, at the current schema version."""
+    if not path.exists():
+        raise StoreError(f"no database at {path}")
+    if path.is_dir():
+        raise StoreError(f"database path is a directory: {path}")
+    db = connect_sqlite_read_only(path, busy_timeout_s)
+    try:
+        with translate_errors(path, busy_timeout_s):
+            db.connect()
+            found = _read_version(db, path)
+        if found is None:
+            raise StoreError(_empty_file_message(path))
+        if found < SCHEMA_VERSION:
+            raise StoreError(
+                f"database schema v{found} is older than this Gatekeeper (v{SCHEMA_VERSION}): "
+                "it is upgraded when a command that writes opens it"
+            )
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def _read_version(db: SqliteDatabase, path: Path) -> int | None:

@@ -84,12 +84,20 @@ def describe(filter: AttemptFilter) -> str:
     return ", ".join(chosen) if chosen else "all attempts"
 
 
+def export_detail(count: int, filter: AttemptFilter, destination: str | None) -> str:
+    """The detail of the ``export`` admin event for ``count`` attempts written to
+    ``destination`` (a file name, or None)."""
+    target = f" to {destination}" if destination is not None else ""
+    return f"{count} attempts{target} ({describe(filter)})"
+
+
 def export_csv(
     store: Store, filter: AttemptFilter, out: TextIO, *, destination: str | None = None
 ) -> int:
     """Write the attempts matching ``filter`` to ``out`` as CSV; returns the number of rows
     (header excluded). Records an ``export`` admin event naming ``destination`` (default: the
-    name of the file ``out`` writes to, if it has one).
+    name of the file ``out`` writes to, if it has one), unless the store is read-only: then the
+    caller records ``export_detail`` where it can.
 
     Open ``out`` with ``newline=""`` (the writer emits ``\\r\\n`` itself) and
     ``encoding="utf-8"``.
@@ -113,8 +121,9 @@ def export_csv(
             )
         )
         count += 1
-    if destination is None:
-        destination = getattr(out, "name", None)
-    target = f" to {destination}" if isinstance(destination, str) else ""
-    store.log_admin_event("export", f"{count} attempts{target} ({describe(filter)})")
+    if not store.read_only:
+        if destination is None:
+            destination = getattr(out, "name", None)
+        named = destination if isinstance(destination, str) else None
+        store.log_admin_event("export", export_detail(count, filter, named))
     return count

@@ -400,8 +400,10 @@ class Store:
         busy_timeout_s: float,
         audit_key: str | None,
         migrated_from: int | None,
+        read_only: bool = False,
     ) -> None:
         self._db = db
+        self.read_only = read_only
         self.url = url
         self.path = path
         self.images_dir = images_dir
@@ -969,6 +971,14 @@ class Store:
             self._log(kind, detail)
 
     @_translated
+    def integrity_problems(self, limit: int = 10) -> list[str]:
+        """What SQLite's ``PRAGMA integrity_check`` finds wrong in the database file (at most
+        ``limit`` lines, e.g. "row 3 missing from index attempt_time"); empty when it is sound.
+        Reads every page: seconds on a large database."""
+        rows = self._sql(f"PRAGMA integrity_check({int(limit)})").fetchall()
+        return [] if rows == [("ok",)] else [row[0] for row in rows]
+
+    @_translated
     def verify_chain(self, *, workers: int | None = None) -> audit.ChainReport:
         """Check the audit chain, the head signature when an audit key is set, and that the
         settings, people and gallery match the newest state record; see
@@ -984,6 +994,7 @@ def open_store(
     create: bool = True,
     busy_timeout_s: float = 5.0,
     audit_key: str | None = None,
+    read_only: bool = False,
 ) -> Store:
     """Open the store: ``database`` is a path or URL (see ``database.parse_location``),
     ``images_dir`` the folder of kept photos, ``busy_timeout_s`` how long (seconds) a write
@@ -994,6 +1005,9 @@ def open_store(
     with no tables. Raises ``StoreError`` with one line when it cannot. Every process that
     writes must use the same ``audit_key``: writes with another key, or none, are refused on a
     signed log (``verify_chain`` reports a bad signature).
+
+    ``read_only`` opens the database with SQLite's ``mode=ro`` and creates, migrates and
+    repairs nothing: a missing, empty or older database is refused; every write fails.
     """
     if not (math.isfinite(busy_timeout_s) and busy_timeout_s >= 0):
         raise UsageError(f"busy timeout must be >= 0 seconds, got {busy_timeout_s}")
@@ -1001,10 +1015,11 @@ def open_store(
     key = audit_key.encode("utf-8") if audit_key else None
     db, found = open_database(
         path,
-        create=create,
+        create=create and not read_only,
         busy_timeout_s=busy_timeout_s,
         audit_key=key,
         initialise=lambda new: _record_initial_state(new, key),
+        read_only=read_only,
     )
     store = Store(
         db,
@@ -1014,6 +1029,8 @@ def open_store(
         busy_timeout_s=busy_timeout_s,
         audit_key=audit_key,
         migrated_from=found if found < SCHEMA_VERSION else None,
+        read_only=read_only,
     )
-    store._adopt_state()
+    if not read_only:
+        store._adopt_state()
     return store

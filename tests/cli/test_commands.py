@@ -265,6 +265,12 @@ def test_people_table_and_json(run, logged):
 
 
 def test_empty_site(run, bare_home):
+    database = bare_home / "data" / "gatekeeper.db"
+    for command in ("people", "log", "audit verify", "export -"):
+        result = run("--home", bare_home, *command.split())
+        assert (result.code, result.err) == (1, f"gatekeeper: no database at {database}\n")
+    assert not (bare_home / "data").exists(), "looking must not create the database"
+    assert run("--home", bare_home, "threshold").code == 0  # opening to write creates it
     assert run("--home", bare_home, "people").out == "nobody is enrolled\n"
     assert run("--home", bare_home, "log").out == "no attempts\n"
     assert run("--home", bare_home, "reencode").out == (

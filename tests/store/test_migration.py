@@ -6,7 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from gatekeeper.errors import StoreError
 from gatekeeper.store import AttemptFilter, open_store
 from gatekeeper.store.audit import GENESIS_HASH, row_hash
 
@@ -138,3 +140,12 @@ def test_migrated_database_keeps_new_photos(tmp_path: Path) -> None:
         (photo,) = store.list_photos()
         assert photo.path.read_bytes() == b"jpeg"
         assert store.verify_chain().ok
+
+
+def test_a_read_only_open_refuses_an_older_schema_and_leaves_it(tmp_path: Path) -> None:
+    old = tmp_path / "old" / "gatekeeper.db"
+    _make_v1(old)
+    before = old.read_bytes()
+    with pytest.raises(StoreError, match="schema v1 is older than this Gatekeeper .*upgraded when"):
+        open_store(str(old), images_dir=tmp_path / "images", read_only=True)
+    assert old.read_bytes() == before

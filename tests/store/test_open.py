@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import peewee
 import pytest
 
 from gatekeeper.errors import StoreError, UsageError
@@ -169,3 +170,66 @@ def test_disk_full_error_is_one_clear_line(tmp_path: Path) -> None:
         connection.execute("INSERT INTO t VALUES (zeroblob(100000))")
     error = store_error(caught.value, tmp_path / "small.db", 5.0)
     assert str(error) == f"disk full: cannot write the database {tmp_path / 'small.db'}"
+
+
+def test_read_only_open_of_a_missing_database_creates_nothing(
+    home: Path, db_path: Path, images_dir: Path
+) -> None:
+    with pytest.raises(StoreError, match="^no database at .*gatekeeper.db$"):
+        open_store(str(db_path), images_dir=images_dir, read_only=True)
+    assert not home.exists()
+
+
+@pytest.mark.parametrize("read_only", [True, False], ids=["read-only", "writable"])
+def test_an_empty_file_is_never_made_into_a_new_database(
+    db_path: Path, images_dir: Path, read_only: bool
+) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.touch()
+    with pytest.raises(StoreError, match="the file is empty\\): nothing to read, and no new"):
+        open_store(str(db_path), images_dir=images_dir, read_only=read_only)
+    assert db_path.stat().st_size == 0
+    assert _files(db_path.parent) == ["gatekeeper.db"]
+
+
+def _seeded(db_path: Path, images_dir: Path, attempt: Callable) -> bytes:
+    """A closed database with a person and an attempt; returns its bytes."""
+    with open_store(str(db_path), images_dir=images_dir, audit_key="k") as store:
+        store.add_person("Alice")
+        store.record_attempt(**attempt())
+    return db_path.read_bytes()
+
+
+def test_a_read_only_store_reads_and_every_write_fails(
+    db_path: Path, images_dir: Path, attempt: Callable
+) -> None:
+    before = _seeded(db_path, images_dir, attempt)
+    with open_store(str(db_path), images_dir=images_dir, read_only=True) as store:
+        assert [p.name for p in store.list_people()] == ["Alice"]
+        for write in (lambda: store.add_person("Bob"), lambda: store.record_attempt(**attempt())):
+            with pytest.raises(StoreError, match="^database is read-only: "):
+                write()
+        with pytest.raises(peewee.OperationalError, match="attempt to write a readonly database"):
+            store._db.execute_sql("DELETE FROM attempt")
+    assert db_path.read_bytes() == before
+
+
+def test_a_write_protected_evidence_copy_is_read_where_it_is(
+    tmp_path: Path, db_path: Path, images_dir: Path, attempt: Callable
+) -> None:
+    before = _seeded(db_path, images_dir, attempt)
+    evidence = tmp_path / "evidence"
+    evidence.mkdir()
+    copy = evidence / "copy.db"
+    copy.write_bytes(before)
+    copy.chmod(0o444)
+    evidence.chmod(0o555)
+    try:
+        with open_store(str(copy), images_dir=images_dir, read_only=True, audit_key="k") as store:
+            assert store.verify_chain().ok
+            assert store.integrity_problems() == []
+            assert len(store.list_people()) == 1
+        assert _files(evidence) == ["copy.db"], "not even a -shm file beside the evidence"
+        assert copy.read_bytes() == before
+    finally:
+        evidence.chmod(0o755)
