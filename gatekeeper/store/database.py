@@ -75,9 +75,23 @@ def parse_location(database: str) -> Path:
     return Path(raw).expanduser()
 
 
+#: What rolling back says when SQLite has already rolled the transaction back itself (it does
+#: on a full disk): the error that made it do so is the one to report.
+_ALREADY_ROLLED_BACK = "no transaction is active"
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The error to report: the original failure, not a rollback that failed after it."""
+    while _ALREADY_ROLLED_BACK in str(exc) and isinstance(
+        exc.__context__, peewee.DatabaseError | sqlite3.Error
+    ):
+        exc = exc.__context__
+    return exc
+
+
 def store_error(exc: BaseException, path: Path, busy_timeout_s: float) -> StoreError:
     """The one-line ``StoreError`` for a SQLite/peewee failure on the database at ``path``."""
-    text = str(exc)
+    text = str(_cause(exc))
     lowered = text.lower()
     if "locked" in lowered or "busy" in lowered:
         message = f"database is locked by another process (waited {busy_timeout_s:g} s): {path}"

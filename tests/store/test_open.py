@@ -233,3 +233,18 @@ def test_a_write_protected_evidence_copy_is_read_where_it_is(
         assert copy.read_bytes() == before
     finally:
         evidence.chmod(0o755)
+
+
+def test_a_full_disk_reports_the_cause_not_the_failed_rollback(
+    db_path: Path, images_dir: Path, attempt: Callable
+) -> None:
+    with open_store(str(db_path), images_dir=images_dir) as store:
+        (pages,) = store._db.execute_sql("PRAGMA page_count").fetchone()
+        store._db.execute_sql(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StoreError) as caught:
+            for _ in range(1000):
+                store.record_attempt(**attempt(camera_id="x" * 500))
+        assert str(caught.value) == f"disk full: cannot write the database {db_path}"
+        store._db.execute_sql(f"PRAGMA max_page_count = {10 * pages}")
+        store.record_attempt(**attempt())
+        assert store.verify_chain().ok
