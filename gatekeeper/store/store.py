@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
@@ -411,6 +412,7 @@ class Store:
         self.schema_version = SCHEMA_VERSION
         self.migrated_from = migrated_from
         self._key = audit_key.encode("utf-8") if audit_key else None
+        self._last_state = threading.local()
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -467,22 +469,30 @@ class Store:
             if state.recorded(self._db.connection()) is not None:
                 return
             try:
-                with self._write_state():
+                with self._write_state(*state.PARTS):
                     pass
             except StoreError as exc:
                 log.warning("cannot record the state of %s in the audit log: %s", self.path, exc)
 
     @contextmanager
-    def _write_state(self) -> Iterator[None]:
-        """A write transaction that may change the settings, people or gallery: first checks
-        that they still match the newest state record (a change made behind the store's back
-        must not be blessed by this one), then records the new state if it changed.
+    def _write_state(self, *parts: str) -> Iterator[None]:
+        """A write transaction that may change these ``parts`` of the state (see
+        ``gatekeeper.store.state``): first checks that the state still matches the newest state
+        record (a change made behind the store's back must not be blessed by this one), then
+        records the new state if it changed.
 
-        A database without any state record (from before they existed) is trusted as it is
-        and recorded by its first change."""
+        The state this thread's connection last recorded is reused while no other connection
+        has committed since (SQLite's ``data_version``), so a run of changes (an import) does
+        not read the gallery twice per change. A database without any state record (from
+        before they existed) is trusted as it is and recorded by its first change."""
         with self._write():
             connection = self._db.connection()
-            before = state.current(connection)
+            (version,) = connection.execute("PRAGMA data_version").fetchone()
+            cached = getattr(self._last_state, "value", None)
+            if cached is not None and cached[0] is connection and cached[1] == version:
+                before = cached[2]
+            else:
+                before = state.current(connection)
             record = state.recorded(connection)
             changed = state.differences(before, record) if record is not None else []
             if changed:
@@ -497,9 +507,10 @@ class Store:
                     "(run 'gatekeeper audit verify')"
                 )
             yield
-            after = state.current(connection)
+            after = state.current(connection, parts, unchanged=before)
             if after.digests != (state.EMPTY_DIGESTS if record is None else record.digests):
                 self._log(state.STATE_KIND, after.record())
+        self._last_state.value = (connection, version, after)
 
     def _bump_gallery(self) -> None:
         self._sql(
@@ -545,7 +556,7 @@ class Store:
         """Add an active person (``display_name`` defaults to the name); records an ``enrol``
         event. Raises ``UsageError`` if the name is invalid or already taken."""
         name = validate_name(name)
-        with self._write_state():
+        with self._write_state("people"):
             if self._person_id(name) is not None:
                 raise UsageError(f"person already exists: {name}")
             self._insert_person(name, display_name)
@@ -587,7 +598,7 @@ class Store:
         """(De)activate a person: inactive people stay enrolled but leave the gallery. Records
         an ``activate``/``deactivate`` event when the state changes."""
         name = validate_name(name)
-        with self._write_state():
+        with self._write_state("people"):
             person_id = self._require_person(name)
             changed = self._sql(
                 "UPDATE person SET active = ? WHERE id = ? AND active != ?",
@@ -608,7 +619,7 @@ class Store:
         Raises ``UsageError`` "no such person: NAME" for an unknown name.
         """
         name = validate_name(name)
-        with self._write_state():
+        with self._write_state("people", "encodings"):
             person_id = self._require_person(name)
             photos = [
                 row[0]
@@ -686,7 +697,7 @@ class Store:
         measured = _quality_values(quality)
         written: list[Path] = []
         try:
-            with self._write_state():
+            with self._write_state("people", "encodings"):
                 return self._add_encoding(
                     name,
                     model_id,
@@ -951,7 +962,7 @@ class Store:
                 f"threshold must be between {MIN_THRESHOLD:g} and {MAX_THRESHOLD:g} "
                 f"(exclusive), got {value}"
             )
-        with self._write_state():
+        with self._write_state("settings"):
             row = self._sql("SELECT value FROM setting WHERE key = ?", (THRESHOLD_KEY,)).fetchone()
             self._sql(
                 "INSERT INTO setting (key, value) VALUES (?, ?) "
