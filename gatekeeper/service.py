@@ -493,14 +493,14 @@ class Gatekeeper:
         source = SourceImage.from_path(image)
         return self._single(source, largest=largest, whole_image=whole_image).embedding
 
-    def measure(self, image: str | Path, *, largest: bool = True):
+    def measure(self, image: str | Path | SourceImage, *, largest: bool = True):
         """An image's face (its largest, or its only one unless ``largest``) as
         :class:`~gatekeeper.evaluate.FaceMeasure`: dlib and FaceNet embeddings, below the
         enrolment bar or not; for ``evaluate`` and ``verify``, nothing stored."""
         from gatekeeper.evaluate import FaceMeasure
         from gatekeeper.vision.quality import measure_quality
 
-        source = SourceImage.from_path(image)
+        source = image if isinstance(image, SourceImage) else SourceImage.from_path(image)
         with self.engine_in_use() as engine:
             face = self._single_face(engine, source, largest=largest, whole_image=False)
             second = engine.facenet_embed(source.rgb, [face.face])
@@ -692,7 +692,8 @@ class Gatekeeper:
 
     def verify(self, first: str | Path, second: str | Path) -> Verification:
         """Are the single faces of two images the same person, by the site's rule?"""
-        a, b = (self.measure(image, largest=False) for image in (first, second))
+        sources = [SourceImage.from_path(image) for image in (first, second)]  # both read first
+        a, b = (self.measure(source, largest=False) for source in sources)
         facenet = None
         if a.facenet is not None and b.facenet is not None:
             facenet = float(np.linalg.norm(a.facenet - b.facenet))

@@ -391,3 +391,31 @@ async def test_loosening_the_threshold_asks_first_with_the_measured_rates(consol
         app.screen.query_one("#threshold", Input).value = "0.65"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.threshold == 0.65)
+
+
+async def test_a_refused_enrolment_asks_the_operator_before_forcing_it(
+    console, wait_for, shared_data
+):
+    app = console()
+    crop = shared_data / "seed-images" / "younes.jpg"  # a 65-pixel face: below the bar
+    async with app.run_test() as pilot:
+        for answer in ("n", "y"):
+            await pilot.press("p")
+            await pilot.press("i")
+            assert isinstance(app.screen, EnrolImageDialog)
+            await pilot.press(*"younes")
+            await pilot.press("tab")
+            app.screen.query_one("#path", Input).value = str(crop)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+            question = str(app.screen.query_one(".dialog-text").content)
+            assert "at least 80 px needed for enrolment. Enrol anyway?" in question
+            assert "--force" not in question
+            await pilot.press(answer)
+            if answer == "n":
+                await wait_for(pilot, lambda: app.notes.messages("warning"))
+                assert app.gatekeeper.store.list_people() == []
+                await pilot.press("escape")
+        await wait_for(pilot, lambda: len(app.gatekeeper.store.list_people()) == 1)
+        (person,) = app.gatekeeper.store.list_people()
+        assert (person.name, person.quality) == ("younes", "low")
