@@ -395,14 +395,26 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     for number, r in enumerate(results, start=1):
         x, y, w, h = r.box
         where = f"face {number} at x={x} y={y} {w}x{h}"
+        second = "" if r.facenet_distance is None else f", FaceNet {r.facenet_distance:.3f}"
+        template = ", low-quality template" if r.low_quality_template else ""
         if r.distance is None:
             print(f"{where}: unknown (nobody is enrolled)")
-        elif r.identity is None:
+        elif r.identity is None and r.distance > r.threshold:
             print(f"{where}: unknown (distance {r.distance:.3f} > threshold {r.threshold:.3f})")
+        elif r.identity is None:
+            why = (
+                "FaceNet disagrees"
+                if r.facenet_distance is not None
+                else "dlib alone not close enough"
+            )
+            print(
+                f"{where}: unknown (distance {r.distance:.3f} <= threshold {r.threshold:.3f}"
+                f"{second}{template}: {why})"
+            )
         else:
             print(
                 f"{where}: {r.identity}, {r.decision} "
-                f"(distance {r.distance:.3f} <= threshold {r.threshold:.3f})"
+                f"(distance {r.distance:.3f} <= threshold {r.threshold:.3f}{second}{template})"
             )
     return 0
 

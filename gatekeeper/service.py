@@ -44,7 +44,6 @@ from gatekeeper.store import (
     Store,
     export_csv,
     open_store,
-    validate_name,
 )
 from gatekeeper.vision.image import decode_image, read_image_bytes
 
@@ -423,7 +422,7 @@ class Gatekeeper:
         """
         from gatekeeper.vision.quality import measure_quality
 
-        name = validate_name(name)
+        name = self.store.check_name(name)
         if not images:
             raise UsageError("no images given")
         sources = [i if isinstance(i, SourceImage) else SourceImage.from_path(i) for i in images]

@@ -528,9 +528,17 @@ class Store:
             raise UsageError(f"no such person: {name}")
         return person_id
 
-    def _insert_person(self, name: str, display_name: str | None) -> int:
-        """Create a person (inside a write transaction). The name must be a valid *new* name
-        and must not look like an enrolled one: names are unique by :func:`name_key`."""
+    @_translated
+    def check_name(self, name: str) -> str:
+        """``name`` validated, if it names an enrolled person or may name a new one; raises
+        ``UsageError`` when a new person may not be called so (see :meth:`_insert_person`).
+        Lets a caller refuse a name before expensive work; the insert checks again."""
+        name = validate_name(name)
+        if self._person_id(name) is None:
+            self._check_new_name(name)
+        return name
+
+    def _check_new_name(self, name: str) -> None:
         validate_new_name(name)
         key = name_key(name)
         for (other,) in self._sql("SELECT name FROM person"):
@@ -539,6 +547,11 @@ class Store:
                     f"{name!r} is already enrolled as {other!r} (names are compared ignoring "
                     f"case and compatibility forms); use {other!r} to add photos"
                 )
+
+    def _insert_person(self, name: str, display_name: str | None) -> int:
+        """Create a person (inside a write transaction). The name must be a valid *new* name
+        and must not look like an enrolled one: names are unique by :func:`name_key`."""
+        self._check_new_name(name)
         display = (display_name or "").strip() or name
         person_id = (
             Person.insert(name=name, display_name=display, created=utc_now(), active=True)
