@@ -17,12 +17,14 @@ Prints (no timed asserts):
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from gatekeeper.config import Settings
+from gatekeeper.decision import Evidence
 from gatekeeper.errors import NoFaceError
 from gatekeeper.evaluate import evaluate_pairs, read_pairs
 from gatekeeper.service import Gatekeeper
@@ -51,6 +53,7 @@ def rules_on(site: Gatekeeper, name: str, pairs_file: Path, images: Path) -> Non
         return measured
 
     result = evaluate_pairs(pairs, measure, site.threshold, rule=site.rule())
+    kinds = _kinds(images, pairs_file)
     same = sum(p.same for p in pairs)
     print(
         f"{name}: {len(pairs)} pairs ({same} same, {len(pairs) - same} different); "
@@ -65,6 +68,29 @@ def rules_on(site: Gatekeeper, name: str, pairs_file: Path, images: Path) -> Non
             f"  {rule.name:<17} {percent(rule.accuracy):>9} {percent(rule.far):>8} "
             f"{percent(rule.frr):>8}   {span}"
         )
+    if kinds:
+        print("  the site's rule by kind of photo pair: false accepts, false rejects")
+        rule = site.rule()
+        tally: dict[str, list[int]] = {}
+        for r in result.results:
+            if r.distance is None:
+                continue
+            key = " - ".join(sorted((kinds[r.pair.first], kinds[r.pair.second])))
+            counts = tally.setdefault(key, [0, 0, 0, 0])
+            accepted = rule.accepts(Evidence(r.distance, r.facenet_distance, r.low_quality))
+            counts[0 if r.pair.same else 2] += 1
+            counts[1 if r.pair.same else 3] += accepted != r.pair.same
+        for key, (same, rejected, different, accepted) in sorted(tally.items()):
+            print(f"    {key:<20} FA {accepted} of {different}, FR {rejected} of {same}")
+
+
+def _kinds(images: Path, pairs_file: Path) -> dict[Path, str]:
+    """Photo → kind (web, camera, degraded) from a ``manifest.csv`` beside the pairs file."""
+    manifest = pairs_file.parent / "manifest.csv"
+    if not manifest.is_file():
+        return {}
+    with open(manifest, newline="", encoding="utf-8") as rows:
+        return {images / row["file"]: row["kind"] for row in csv.DictReader(rows)}
 
 
 def timed(fn, repeat: int) -> float:
