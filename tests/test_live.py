@@ -135,13 +135,17 @@ class ScriptedEngine:
 
 
 class ScriptedSource:
-    """A replayed 'file' of frames whose first pixel carries the scene code."""
+    """A replayed 'file' of frames whose first pixel carries the scene code.
+
+    With a ``turn`` semaphore, each read first waits (up to 10 s) for the worker to have
+    published the previous frame's result: every frame is processed, however loaded the
+    machine, for tests that count decisions over exact frame sequences."""
 
     description = "scripted"
     live = False
 
-    def __init__(self, codes: list[int], fps: float) -> None:
-        self.codes, self.fps = codes, fps
+    def __init__(self, codes: list[int], fps: float, turn: threading.Semaphore | None) -> None:
+        self.codes, self.fps, self.turn = codes, fps, turn
 
     def open(self):
         source = self
@@ -151,6 +155,8 @@ class ScriptedSource:
             frames = iter(source.codes)
 
             def read(self):
+                if source.turn is not None:
+                    source.turn.acquire(timeout=10)
                 code = next(self.frames, None)
                 return None if code is None else np.full((120, 160, 3), code, np.uint8)
 
@@ -181,15 +187,26 @@ class FlakyStore:
         return self._store.record_attempts(attempts)
 
 
-def scripted(tmp_path, codes, *, fps=50.0, store=None, clock=None, **settings):
+def scripted(tmp_path, codes, *, fps=50.0, store=None, clock=None, lockstep=True, **settings):
+    """A recognizer on a scripted engine and source; with ``lockstep`` the source delivers
+    each frame only once the previous one was processed (or failed)."""
     settings = Settings(home=tmp_path, camera_id="test", **settings)
     gatekeeper = Gatekeeper(settings, engine=ScriptedEngine())
     if store is not None:
         gatekeeper = Gatekeeper(settings, engine=ScriptedEngine(), store=store(gatekeeper.store))
     gatekeeper.store.add_encoding("ada", model_id=MODEL, embedding=ADA, image_sha256="a" * 64)
-    feed = CameraFeed(ScriptedSource(codes, fps), **({"clock": clock} if clock else {}))
+    turn = threading.Semaphore(1) if lockstep else None
+    source = ScriptedSource(codes, fps, turn)
+    feed = CameraFeed(source, **({"clock": clock} if clock else {}))
     events = Events()
-    return gatekeeper, feed, events, LiveRecognizer(gatekeeper, feed, on_event=events.append)
+
+    def on_event(event) -> None:
+        events.append(event)
+        failed = isinstance(event, LiveWarning) and event.message.startswith("frame ")
+        if turn is not None and (isinstance(event, FrameResult) or failed):
+            turn.release()
+
+    return gatekeeper, feed, events, LiveRecognizer(gatekeeper, feed, on_event=on_event)
 
 
 def attempts(gatekeeper):
@@ -376,7 +393,7 @@ def test_no_camera_is_a_state_and_stop_is_prompt(tmp_path):
 
 
 def test_someone_enrolled_while_running_is_recognised_without_restart(tmp_path):
-    gatekeeper, feed, events, recognizer = scripted(tmp_path, [4] * 60, fps=20)
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [4] * 60, fps=20, lockstep=False)
     recognizer.start()
     try:
         assert wait_until(lambda: len(events.frames()) >= 5, 10)
