@@ -40,7 +40,7 @@ from typing import Any, NoReturn
 
 from gatekeeper.config import Settings, load_settings
 from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
-from gatekeeper.errors import GatekeeperError, NoFaceError, UsageError
+from gatekeeper.errors import GatekeeperError, NoFaceError, NotFoundError, UsageError
 from gatekeeper.service import Gatekeeper, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, open_store, validate_name
 from gatekeeper.store.export import check_export_target, export_detail
@@ -353,7 +353,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"not removing {name} without confirmation: use --yes (stdin is no TTY)")
     with open_site(settings, args) as site:
         if site.store.get_person(name) is None:
-            raise UsageError(f"no such person: {name}")
+            raise NotFoundError(f"no such person: {name}")
         if not args.yes and not _confirm(
             f"Erase the encodings and photos of {name}? Their attempts stay in the log."
         ):
@@ -754,10 +754,11 @@ def check_weights(settings: Settings) -> Check:
 
 def check_database(settings: Settings, args: argparse.Namespace) -> Check:
     """The database opens (read-only: the check changes nothing) and may be written."""
-    from gatekeeper.store.database import check_writable, parse_location
+    from gatekeeper.store.database import check_location, check_writable, parse_location
 
     try:
         path = parse_location(settings.database).absolute()
+        check_location(path)
         if not path.exists():
             folder = next(p for p in (path.parent, *path.parents) if p.exists())
             if not os.access(folder, os.W_OK):

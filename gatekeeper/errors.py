@@ -18,6 +18,11 @@ class UsageError(GatekeeperError):
     exit_code = 2
 
 
+class NotFoundError(GatekeeperError):
+    """What a command names does not exist (no such person): a failure, not a usage error —
+    the command line was right, the site does not hold it."""
+
+
 class ImageError(GatekeeperError):
     """An image could not be read: missing, empty, not an image, truncated or corrupt."""
 

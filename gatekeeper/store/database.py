@@ -140,6 +140,18 @@ def check_writable(path: Path) -> None:
         )
 
 
+def check_location(path: Path) -> None:
+    """Refuse, as a usage error, a database path that can never be one: a folder on its way
+    is an existing file (``--db photo.jpg/x.db``)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(
+                    f"cannot keep the database {path} under a file: {parent} is not a folder"
+                )
+            return
+
+
 def _make_parents(folder: Path, created: list[Path]) -> None:
     """Create ``folder`` and its missing parents, appending each one made to ``created``
     (outermost first). Refuses, before creating anything, when the nearest existing ancestor
@@ -222,8 +234,10 @@ def open_database(
     creation transaction its empty chain's head is signed with ``audit_key`` if given, then
     ``initialise(db)`` runs (the store records the initial state there). An existing file with
     no tables (0 bytes, say) is refused, never initialised: an emptied database must not pass
-    for a new site. With ``read_only`` see the module docstring.
+    for a new site. A path under an existing file is a ``UsageError``. With ``read_only`` see
+    the module docstring.
     """
+    check_location(path)
     if read_only:
         return _open_read_only(path, busy_timeout_s), SCHEMA_VERSION
     new_file = not path.exists()

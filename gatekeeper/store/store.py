@@ -32,7 +32,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 from peewee import SqliteDatabase, chunked
 
-from gatekeeper.errors import StoreError, UsageError
+from gatekeeper.errors import NotFoundError, StoreError, UsageError
 from gatekeeper.store import audit, state
 from gatekeeper.store.database import (
     open_database,
@@ -525,7 +525,7 @@ class Store:
     def _require_person(self, name: str) -> int:
         person_id = self._person_id(name)
         if person_id is None:
-            raise UsageError(f"no such person: {name}")
+            raise NotFoundError(f"no such person: {name}")
         return person_id
 
     @_translated
@@ -629,7 +629,7 @@ class Store:
         event; their attempts stay, with ``person_name`` as it was and ``person_id`` set to NULL
         (the audit chain does not cover ``person_id``, so it still verifies). The photo folder
         ``images/<name>/`` is deleted only after the commit, so a failed commit loses nothing.
-        Raises ``UsageError`` "no such person: NAME" for an unknown name.
+        Raises ``NotFoundError`` "no such person: NAME" for an unknown name.
         """
         name = validate_name(name)
         with self._write_state("people", "encodings"):

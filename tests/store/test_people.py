@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gatekeeper.errors import StoreError, UsageError
+from gatekeeper.errors import NotFoundError, StoreError, UsageError
 from gatekeeper.store import AttemptFilter, Store, open_store
 
 MODEL = "dlib_resnet_v1"
@@ -201,7 +201,7 @@ def test_data_version_changes_with_people_and_encodings_only(
 
 
 def test_set_active_unknown_person(store: Store) -> None:
-    with pytest.raises(UsageError, match="no such person: Zed"):
+    with pytest.raises(NotFoundError, match="no such person: Zed"):
         store.set_active("Zed", True)
 
 
@@ -241,7 +241,7 @@ def test_removal_is_logged(store: Store, db_path: Path) -> None:
 
 
 def test_removing_an_unknown_person(store: Store) -> None:
-    with pytest.raises(UsageError, match="no such person: Nobody"):
+    with pytest.raises(NotFoundError, match="no such person: Nobody"):
         store.remove_person("Nobody")
 
 
