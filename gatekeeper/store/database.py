@@ -44,6 +44,11 @@ from gatekeeper.store.models import (
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "postgres+pool", "postgresql+pool"}
 _SQLITE_SCHEMES = {"sqlite"}
 _SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+#: Modes of what Gatekeeper creates: biometric data and the access log are its owner's alone,
+#: whatever the umask (which can only take more bits away). Existing files and folders keep
+#: the modes they have, so a site that shares them with a group on purpose stays shared.
+PRIVATE_FOLDER_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 def parse_location(database: str) -> Path:
@@ -152,22 +157,27 @@ def check_location(path: Path) -> None:
             return
 
 
-def _make_parents(folder: Path, created: list[Path]) -> None:
-    """Create ``folder`` and its missing parents, appending each one made to ``created``
-    (outermost first). Refuses, before creating anything, when the nearest existing ancestor
-    is read-only."""
-    missing = [p for p in (folder, *folder.parents) if not p.exists()][::-1]
-    existing = missing[0].parent if missing else folder
-    if not _writable(existing):
-        raise StoreError(f"cannot create the database: folder is read-only: {existing}")
-    for parent in missing:
+def make_private_folders(folder: Path, created: list[Path]) -> None:
+    """Create ``folder`` and its missing parents, each with :data:`PRIVATE_FOLDER_MODE`,
+    appending each one made to ``created`` (outermost first); raises ``OSError``."""
+    for parent in [p for p in (folder, *folder.parents) if not p.exists()][::-1]:
         try:
-            parent.mkdir()
+            parent.mkdir(mode=PRIVATE_FOLDER_MODE)
         except FileExistsError:
             continue
-        except OSError as exc:
-            raise StoreError(f"cannot create folder {parent}: {exc.strerror}") from None
         created.append(parent)
+
+
+def _make_parents(folder: Path, created: list[Path]) -> None:
+    """Create ``folder`` and its missing parents (see :func:`make_private_folders`). Refuses,
+    before creating anything, when the nearest existing ancestor is read-only."""
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not _writable(existing):
+        raise StoreError(f"cannot create the database: folder is read-only: {existing}")
+    try:
+        make_private_folders(folder, created)
+    except OSError as exc:
+        raise StoreError(f"cannot create folder {exc.filename}: {exc.strerror}") from None
 
 
 def _remove_new_database(db: SqliteDatabase, path: Path, folders: list[Path]) -> None:
@@ -250,6 +260,7 @@ def open_database(
     try:
         if new_file:
             _make_parents(path.parent, folders)
+            _create_private_file(path)
         check_writable(path)
         with translate_errors(path, busy_timeout_s):
             db.connect()
@@ -263,6 +274,15 @@ def open_database(
             db.close()
         raise
     return db, version
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the empty database file with :data:`PRIVATE_FILE_MODE` before SQLite opens it:
+    SQLite would make it 0644, and gives its ``-wal`` and ``-shm`` files the database's mode."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+    except OSError as exc:
+        raise StoreError(f"cannot create the database {path}: {exc.strerror}") from None
 
 
 def _empty_file_message(path: Path) -> str:

@@ -35,6 +35,8 @@ from peewee import SqliteDatabase, chunked
 from gatekeeper.errors import NotFoundError, StoreError, UsageError
 from gatekeeper.store import audit, state
 from gatekeeper.store.database import (
+    PRIVATE_FILE_MODE,
+    make_private_folders,
     open_database,
     parse_location,
     translate_errors,
@@ -373,11 +375,13 @@ def _embedding_blob(embedding: Any) -> bytes:
 
 
 def _write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` durably: temporary file in the same folder, fsync, rename."""
+    """Write ``data`` to ``path`` durably: temporary file in the same folder, fsync, rename.
+    Folders made for it are ``PRIVATE_FOLDER_MODE``, the file ``PRIVATE_FILE_MODE``."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as file:
+        make_private_folders(path.parent, [])
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+        with open(fd, "wb") as file:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())

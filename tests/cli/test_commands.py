@@ -185,6 +185,15 @@ def test_export_replaces_a_file_atomically(run, logged, tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "log.csv"]
 
 
+def test_an_export_is_its_owners_alone(run, logged, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        assert run("--home", logged, "export", tmp_path / "log.csv").code == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "log.csv").stat().st_mode) == 0o600
+
+
 def _fifo(path):
     os.mkfifo(path)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +37,54 @@ def test_creates_the_data_folder_and_durable_settings(db_path: Path, images_dir:
         "foreign_keys": 1,
         "busy_timeout": 2500,
     }
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.fixture
+def loose_umask():
+    """The usual umask 022, under which files are created world-readable by default."""
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+def test_biometric_files_are_the_owners_alone(
+    loose_umask, home: Path, db_path: Path, images_dir: Path, make_embedding: Callable
+) -> None:
+    with open_store(str(db_path), images_dir=images_dir) as store:
+        store.add_encoding(
+            "Ada",
+            model_id="dlib_resnet_v1",
+            embedding=make_embedding(1),
+            image_sha256="ab" * 32,
+            photo=b"a photo",
+        )
+        wal, shm = Path(f"{db_path}-wal"), Path(f"{db_path}-shm")
+        modes = {p.name: _mode(p) for p in (home, db_path.parent, db_path, wal, shm)}
+        (photo,) = (images_dir / "Ada").iterdir()
+        modes |= {p.name: _mode(p) for p in (images_dir, images_dir / "Ada", photo)}
+    assert modes == {
+        "home": 0o700,
+        "data": 0o700,
+        "gatekeeper.db": 0o600,
+        "gatekeeper.db-wal": 0o600,
+        "gatekeeper.db-shm": 0o600,
+        "images": 0o700,
+        "Ada": 0o700,
+        f"{'ab' * 32}.jpg": 0o600,
+    }
+
+
+def test_existing_folders_keep_their_modes(
+    loose_umask, home: Path, db_path: Path, images_dir: Path
+) -> None:
+    (home / "data").mkdir(parents=True, mode=0o750)
+    (home / "data").chmod(0o750)
+    open_store(str(db_path), images_dir=images_dir).close()
+    assert (_mode(home / "data"), _mode(db_path)) == (0o750, 0o600)
 
 
 def test_data_survives_reopening(db_path: Path, images_dir: Path) -> None:
