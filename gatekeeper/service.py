@@ -40,6 +40,7 @@ from gatekeeper.errors import (
 from gatekeeper.recognition import Gallery, Match
 from gatekeeper.store import (
     AttemptFilter,
+    NewEncoding,
     RemovalReport,
     Store,
     export_csv,
@@ -418,7 +419,8 @@ class Gatekeeper:
 
         The quality is stored with each encoding; with FaceNet available, a FaceNet template of
         each photo is stored too. An image already enrolled for this person (same sha256) is
-        counted as a duplicate, not stored twice.
+        counted as a duplicate, not stored twice. Everything is stored in one transaction
+        (``Store.add_encodings``): a failure, or a kill, stores nothing.
         """
         from gatekeeper.vision.quality import measure_quality
 
@@ -437,32 +439,30 @@ class Gatekeeper:
                     self._refuse_other_person(name, source, face)
                 second = engine.facenet_embed(source.rgb, [face.face])
                 encoded.append((source, face.embedding, quality, second))
-        added = 0
-        stored_low = []
+        templates: list[NewEncoding] = []
+        firsts = []
         for source, embedding, quality, second in encoded:
             record = quality.as_record()
-            new = self.store.add_encoding(
-                name,
-                model_id=self.model_id,
-                embedding=embedding,
-                image_sha256=source.sha256,
-                photo=source.data,
-                photo_ext=source.suffix,
-                quality=record,
-            )
-            added += new
-            if new and quality.low:
-                stored_low.append((source.label, quality.issue or ""))
-            if second is not None:
-                self.store.add_encoding(
-                    name,
-                    model_id=FACENET_MODEL,
-                    embedding=second[0],
-                    image_sha256=source.sha256,
-                    photo=None,
-                    quality=record,
+            firsts.append(len(templates))
+            templates.append(
+                NewEncoding(
+                    self.model_id, embedding, source.sha256, source.data, source.suffix, record
                 )
-        return EnrolResult(name, added, len(encoded) - added, tuple(stored_low))
+            )
+            if second is not None:
+                templates.append(
+                    NewEncoding(FACENET_MODEL, second[0], source.sha256, quality=record)
+                )
+        stored = self.store.add_encodings(name, templates)
+        new = [
+            (source, quality)
+            for (source, _, quality, _), i in zip(encoded, firsts, strict=True)
+            if stored[i]
+        ]
+        stored_low = tuple(
+            (source.label, quality.issue or "") for source, quality in new if quality.low
+        )
+        return EnrolResult(name, len(new), len(encoded) - len(new), stored_low)
 
     def _refuse_other_person(self, name: str, source: SourceImage, face) -> None:
         """Raise :class:`DuplicateFaceError` when ``face`` is, by the site's rule, a person
@@ -595,16 +595,14 @@ class Gatekeeper:
                 templates = [(self.model_id, face.embedding)]
                 if second is not None:
                     templates.append((FACENET_MODEL, second[0]))
-                for model_id, embedding in templates:
-                    self.store.add_encoding(
-                        photo.name,
-                        model_id=model_id,
-                        embedding=embedding,
-                        image_sha256=photo.image_sha256,
-                        photo=None,
-                        replace=True,
-                        quality=record,
-                    )
+                self.store.add_encodings(
+                    photo.name,
+                    [
+                        NewEncoding(model_id, embedding, photo.image_sha256, quality=record)
+                        for model_id, embedding in templates
+                    ],
+                    replace=True,
+                )
                 report.model_id = ", ".join(model_id for model_id, _ in templates)
                 report.reencoded += 1
                 report.people.add(photo.name)

@@ -1,11 +1,14 @@
 """Helpers shared by the test folders: who is in the shared photos (``../shared/data``, checked
 by eye where its README errs), waiting for a condition, a clock the test moves, and stand-in
-programs."""
+programs, and a small file system to fill."""
 
+import contextlib
 import ctypes.util
 import os
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,33 @@ class ManualClock:
         finally:
             with self._lock:
                 self._waiting.remove(deadline)
+
+
+@contextlib.contextmanager
+def small_filesystem(folder: Path, size_kb: int) -> Iterator[Path]:
+    """A tmpfs of ``size_kb`` KiB mounted at ``folder`` (needs root), unmounted afterwards."""
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def fill(folder: Path, leave: int) -> None:
+    """Fill the file system holding ``folder``, then free ``leave`` bytes of it."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+        os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
+    finally:
+        os.close(fd)

@@ -21,7 +21,7 @@ import re
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,6 +67,9 @@ log = logging.getLogger(__name__)
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 _PHOTO_EXT_RE = re.compile(r"\.[a-z0-9]{1,10}")
 _KIND_RE = re.compile(r"[a-z][a-z0-9_]*")
+#: The temporary file a kept photo is written to until its rows are committed
+#: (``_write_temporary``); the group is the kept photo's name.
+_TEMPORARY_PHOTO_RE = re.compile(r"\.([0-9a-f]{64}\.[a-z0-9]{1,10})\.tmp")
 
 #: The stored attempt values ``iter_attempt_values`` yields, in order.
 ATTEMPT_FIELDS = (
@@ -374,9 +377,41 @@ def _embedding_blob(embedding: Any) -> bytes:
     return array.tobytes()
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` durably: temporary file in the same folder, fsync, rename.
-    Folders made for it are ``PRIVATE_FOLDER_MODE``, the file ``PRIVATE_FILE_MODE``."""
+@dataclass(frozen=True)
+class NewEncoding:
+    """One template to store with :meth:`Store.add_encodings` (the fields are those of
+    :meth:`Store.add_encoding`)."""
+
+    model_id: str
+    embedding: np.ndarray = field(repr=False)  # biometric data: never in a log line
+    image_sha256: str
+    photo: bytes | None = field(default=None, repr=False)
+    photo_ext: str = ".jpg"
+    quality: Mapping[str, Any] | None = None
+
+
+def _checked_encoding(
+    encoding: NewEncoding,
+) -> tuple[str, bytes, str, bytes | None, str, tuple[Any, ...]]:
+    """``encoding`` validated: model id, embedding blob, sha256, photo, its extension and
+    the quality columns' values; raises ``ValueError`` for what only a caller's bug causes."""
+    model_id = encoding.model_id
+    if not model_id or model_id != model_id.strip():
+        raise ValueError(f"invalid model id {model_id!r}")
+    blob = _embedding_blob(encoding.embedding)
+    sha = encoding.image_sha256.lower()
+    if not _SHA256_RE.fullmatch(sha):
+        raise ValueError(f"image_sha256 must be 64 hex digits, got {encoding.image_sha256!r}")
+    ext = encoding.photo_ext.lower()
+    if encoding.photo is not None and not _PHOTO_EXT_RE.fullmatch(ext):
+        raise ValueError(f"invalid photo extension {encoding.photo_ext!r}")
+    return model_id, blob, sha, encoding.photo, ext, _quality_values(encoding.quality)
+
+
+def _write_temporary(path: Path, data: bytes) -> Path:
+    """Write ``data`` durably (fsynced) to the temporary file of the photo kept at ``path``,
+    ``.NAME.tmp`` beside it, and return that file. Folders made for it are
+    ``PRIVATE_FOLDER_MODE``, the file ``PRIVATE_FILE_MODE``."""
     temporary = path.with_name(f".{path.name}.tmp")
     try:
         make_private_folders(path.parent, [])
@@ -385,10 +420,15 @@ def _write_file(path: Path, data: bytes) -> None:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise StoreError(f"cannot keep photo {path}: {exc.strerror}") from None
+    return temporary
+
+
+def _kept_photo(temporary: Path) -> Path:
+    """The kept photo a temporary file of ``_write_temporary`` becomes."""
+    return temporary.with_name(temporary.name[1 : -len(".tmp")])
 
 
 class Store:
@@ -477,6 +517,43 @@ class Store:
                     pass
             except StoreError as exc:
                 log.warning("cannot record the state of %s in the audit log: %s", self.path, exc)
+
+    def _finish_photos(self) -> None:
+        """Finish the photos of enrolments a killed process left half-done: a temporary photo
+        whose rows were committed is renamed into place, one whose rows were not is deleted.
+        Photos are written only inside write transactions, so once this holds the write lock
+        no enrolment of this database is under way. Best effort: a failure is logged."""
+        try:
+            if not self._temporary_photos():
+                return
+            with translate_errors(self.path, self.busy_timeout_s), self._write():
+                named = {
+                    row[0]
+                    for row in self._sql(
+                        "SELECT DISTINCT photo_path FROM face_encoding WHERE photo_path IS NOT NULL"
+                    )
+                }
+                for temporary in self._temporary_photos():
+                    kept = _kept_photo(temporary)
+                    if f"{kept.parent.name}/{kept.name}" in named:
+                        os.replace(temporary, kept)
+                        log.warning("kept %s, written by an enrolment that was stopped", kept)
+                    else:
+                        temporary.unlink(missing_ok=True)
+                        log.warning("deleted %s, left by an enrolment that was stopped", temporary)
+        except (OSError, StoreError) as exc:
+            log.warning("cannot finish stopped enrolments in %s: %s", self.images_dir, exc)
+
+    def _temporary_photos(self) -> list[Path]:
+        if not self.images_dir.is_dir():
+            return []
+        return [
+            path
+            for folder in self.images_dir.iterdir()
+            if folder.is_dir()
+            for path in folder.iterdir()
+            if _TEMPORARY_PHOTO_RE.fullmatch(path.name)
+        ]
 
     @contextmanager
     def _write_state(self, *parts: str) -> Iterator[None]:
@@ -674,7 +751,6 @@ class Store:
 
     # Encodings and photos.
 
-    @_translated
     def add_encoding(
         self,
         name: str,
@@ -701,35 +777,40 @@ class Store:
         this image (under another model id) is reused. Records an ``enrol`` event.
         Returns True if something was stored.
         """
+        encoding = NewEncoding(model_id, embedding, image_sha256, photo, photo_ext, quality)
+        (stored,) = self.add_encodings(name, [encoding], replace=replace)
+        return stored
+
+    @_translated
+    def add_encodings(
+        self, name: str, encodings: Sequence[NewEncoding], *, replace: bool = False
+    ) -> list[bool]:
+        """Store several encodings of ``name`` (one enrolment: every photo, every model) in one
+        transaction, all or none, with one state record; see :meth:`add_encoding` for each.
+        Returns, per encoding, whether it was stored.
+
+        Photos are written (fsynced) to temporary files inside the transaction, renamed into
+        place once it has committed, and deleted when it fails. The next :func:`open_store`
+        for writing finishes what a process killed meanwhile left: it renames the temporary
+        photos of committed rows and deletes the others (:meth:`_finish_photos`)."""
         name = validate_name(name)
-        if not model_id or model_id != model_id.strip():
-            raise ValueError(f"invalid model id {model_id!r}")
-        blob = _embedding_blob(embedding)
-        sha = image_sha256.lower()
-        if not _SHA256_RE.fullmatch(sha):
-            raise ValueError(f"image_sha256 must be 64 hex digits, got {image_sha256!r}")
-        ext = photo_ext.lower()
-        if photo is not None and not _PHOTO_EXT_RE.fullmatch(ext):
-            raise ValueError(f"invalid photo extension {photo_ext!r}")
-        measured = _quality_values(quality)
-        written: list[Path] = []
+        checked = [_checked_encoding(encoding) for encoding in encodings]
+        temporaries: list[Path] = []
         try:
             with self._write_state("people", "encodings"):
-                return self._add_encoding(
-                    name,
-                    model_id,
-                    blob,
-                    sha,
-                    photo,
-                    f"{name}/{sha}{ext}",
-                    replace,
-                    written,
-                    measured,
-                )
+                stored = [
+                    self._add_encoding(name, *values, replace, temporaries) for values in checked
+                ]
         except BaseException:
-            for path in written:
-                path.unlink(missing_ok=True)
+            for temporary in temporaries:
+                temporary.unlink(missing_ok=True)
             raise
+        for temporary in temporaries:
+            try:
+                os.replace(temporary, _kept_photo(temporary))
+            except OSError as exc:
+                log.warning("%s is put in place when the store is next opened: %s", temporary, exc)
+        return stored
 
     def _add_encoding(
         self,
@@ -738,11 +819,12 @@ class Store:
         blob: bytes,
         sha: str,
         photo: bytes | None,
-        photo_path: str,
-        replace: bool,
-        written: list[Path],
+        ext: str,
         quality: tuple[Any, ...],
+        replace: bool,
+        temporaries: list[Path],
     ) -> bool:
+        photo_path = f"{name}/{sha}{ext}"
         person_id = self._person_id(name)
         if person_id is None:
             person_id = self._insert_person(name, None)
@@ -763,8 +845,7 @@ class Store:
         elif photo is not None:
             target = self.images_dir / photo_path
             if not target.exists():
-                _write_file(target, photo)
-                written.append(target)
+                temporaries.append(_write_temporary(target, photo))
             stored_path = photo_path
         else:
             stored_path = None
@@ -1061,4 +1142,5 @@ def open_store(
     )
     if not read_only:
         store._adopt_state()
+        store._finish_photos()
     return store

@@ -4,19 +4,16 @@ a full disk."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 from cli_helpers import dump, exclusive_lock, seed_database, subprocess_env
+from helpers import fill, small_filesystem
 
 #: Runs commands with ``cli.main`` and reports, as its last stdout line, their exit statuses and
 #: whether TensorFlow or Keras got imported.
@@ -113,42 +110,12 @@ def test_database_locked_by_another_process_end_to_end(process, bare_home):
     assert (bare_home / "images" / "Ada Lovelace").is_dir()
 
 
-@contextlib.contextmanager
-def _small_filesystem(folder: Path, size_kb: int) -> Iterator[Path]:
-    """A tmpfs of ``size_kb`` KiB mounted at ``folder`` (needs root), unmounted afterwards."""
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill: {mounted.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
-def _fill(folder: Path, leave: int) -> None:
-    """Fill the file system holding ``folder``, then free ``leave`` bytes of it."""
-    filler = folder / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        with contextlib.suppress(OSError):
-            while True:
-                os.write(fd, b"\0" * 4096)
-        os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
-    finally:
-        os.close(fd)
-
-
 def test_identify_on_a_full_disk_names_the_cause(process, new_home, tmp_path, probe):
     home = new_home(tmp_path)
-    with _small_filesystem(tmp_path / "small", 1024) as small:
+    with small_filesystem(tmp_path / "small", 1024) as small:
         database = small / "gatekeeper.db"
         assert process("--home", home, "--db", database, "threshold", "0.5").code == 0
-        _fill(small, leave=40 * 1024)
+        fill(small, leave=40 * 1024)
         result = process("--home", home, "--db", database, "identify", probe("obama1.jpg"))
         assert result.code == 1
         assert result.err.splitlines()[-1] == (

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gatekeeper.errors import NotFoundError, StoreError, UsageError
-from gatekeeper.store import AttemptFilter, Store, open_store
+from gatekeeper.store import AttemptFilter, NewEncoding, Store, open_store
 
 MODEL = "dlib_resnet_v1"
 
@@ -274,3 +274,73 @@ def test_threshold_round_trip_and_validation(store: Store, db_path: Path) -> Non
         .fetchone()
     )
     assert detail == "unset -> 0.55"
+
+
+def _photos(images_dir: Path) -> list[str]:
+    return sorted(p.name for p in images_dir.rglob("*") if p.is_file())
+
+
+def test_a_batch_is_stored_whole_or_not_at_all_wherever_the_disk_fills(
+    tmp_path: Path, make_embedding: Callable, sha: Callable
+) -> None:
+    photos = [f"photo {i} of Rose".encode() * 200 for i in range(9)]
+    batch = [
+        NewEncoding(model, make_embedding(10 * i + m), sha(photo), photo if m == 0 else None)
+        for i, photo in enumerate(photos)
+        for m, model in enumerate((MODEL, "facenet_keras_v1"))
+    ]
+    for extra in range(40):  # every page the batch could stop at, until it fits
+        home = tmp_path / str(extra)
+        with open_store(str(home / "gk.db"), images_dir=home / "images") as store:
+            (pages,) = store._db.execute_sql("PRAGMA page_count").fetchone()
+            store._db.execute_sql(f"PRAGMA max_page_count = {pages + extra}")
+            try:
+                stored = store.add_encodings("Rose", batch)
+            except StoreError as exc:
+                assert str(exc).startswith("disk full"), exc
+                assert store.get_person("Rose") is None
+                assert _photos(home / "images") == []
+            else:
+                assert stored == [True] * len(batch)
+                assert store.get_person("Rose").encodings == len(batch)
+                assert len(_photos(home / "images")) == len(photos)
+                break
+            finally:
+                store._db.execute_sql(f"PRAGMA max_page_count = {10 * pages}")
+            report = store.verify_chain()
+            assert report.ok, report.summary()
+    else:
+        pytest.fail("the batch never fitted")
+    assert extra > 1, "the disk never filled during the batch"
+
+
+def test_a_batch_records_one_state_event(
+    store: Store, db_path: Path, make_embedding: Callable, sha: Callable
+) -> None:
+    batch = [NewEncoding(MODEL, make_embedding(i), sha(bytes([i])), bytes([i])) for i in range(3)]
+    assert store.add_encodings("Rose", batch) == [True] * 3
+    assert store.add_encodings("Rose", batch[:1]) == [False]
+    kinds = [
+        row[0]
+        for row in sqlite3.connect(db_path).execute("SELECT kind FROM admin_event ORDER BY seq")
+    ]
+    assert kinds == ["state", "enrol", "enrol", "enrol", "enrol", "state"]
+
+
+def test_opening_finishes_what_a_stopped_enrolment_left(
+    store: Store, db_path: Path, images_dir: Path, make_embedding: Callable, sha: Callable
+) -> None:
+    committed = _enrol(store, "Rose", 1, make_embedding, sha)
+    folder = images_dir / "Rose"
+    (folder / f"{committed}.jpg").rename(folder / f".{committed}.jpg.tmp")  # killed: not renamed
+    uncommitted = folder / f".{'cd' * 32}.jpg.tmp"
+    uncommitted.write_bytes(b"a photo whose rows were never committed")
+    others = [images_dir / "tutorial.jpg", folder / "notes.txt", folder / f"{'ef' * 32}.png"]
+    for path in others:
+        path.write_bytes(b"not the store's to delete")
+    with open_store(str(db_path), images_dir=images_dir, audit_key="test-key") as reopened:
+        (kept,) = reopened.list_photos()
+        assert kept.path.read_bytes() == b"photo of Rose #1"
+    assert sorted(p.name for p in images_dir.rglob("*") if p.is_file()) == sorted(
+        [f"{committed}.jpg", *(p.name for p in others)]
+    )
