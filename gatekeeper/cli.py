@@ -288,6 +288,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 "duplicates": report.duplicates,
                 "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
                 "low_quality": [{"path": p, "reason": r} for p, r in report.low_quality],
+                "whole_image": report.whole_image,
             }
         )
         return 0
@@ -295,10 +296,13 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"imported {folder}: {_plural(encodings, 'encoding')} for "
         f"{_plural(len(report.enrolled), 'person')}, {len(report.duplicates)} already enrolled, "
-        f"{len(report.skipped)} skipped, {len(report.low_quality)} low-quality"
+        f"{len(report.skipped)} skipped, {len(report.low_quality)} low-quality "
+        f"({len(report.whole_image)} whole-image)"
     )
     for name, count in sorted(report.enrolled.items()):
         print(f"  enrolled  {name}: {_plural(count, 'new encoding')}")
+    for path in report.whole_image:
+        print(f"  whole image {path}: no face detected, the whole crop was taken as the face")
     for path, reason in report.low_quality:
         print(f"  low-quality {path}: {reason}; matched under a stricter rule")
     for path in report.duplicates:

@@ -176,9 +176,11 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 def _warm_up(engine) -> None:
     """Run the detector and both encoders once on synthetic images, so that the first camera
     frame does not pay for loading FaceNet or TensorFlow's graph tracing (seconds)."""
+    from gatekeeper.vision.engine import whole_image_face
+
     engine.detect(np.zeros((360, 640, 3), np.uint8), pad_retry=False)
     grey = np.full((150, 150, 3), 127, np.uint8)
-    faces = engine.detect(grey, whole_image=True)[:1]
+    faces = [whole_image_face(grey)]
     engine.embed_faces(grey, faces)
     engine.facenet_embed(grey, faces)
 

@@ -113,12 +113,14 @@ class Identification:
 class EnrolResult:
     """What ``enrol`` stored: ``added`` photos (``duplicates``: already enrolled, skipped) and,
     for each photo whose face is below the enrolment bar, ``(photo, reason)`` in
-    ``low_quality`` (stored anyway: ``force``, or an ``import``)."""
+    ``low_quality`` (stored anyway: ``force``, or an ``import``); ``whole_image``: the photos
+    stored through the whole-image fallback (no face detected, the whole crop taken)."""
 
     name: str
     added: int
     duplicates: int
     low_quality: tuple[tuple[str, str], ...] = ()
+    whole_image: tuple[str, ...] = ()
 
 
 @dataclass
@@ -130,6 +132,7 @@ class ImportReport:
     duplicates: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     low_quality: list[tuple[str, str]] = field(default_factory=list)
+    whole_image: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -438,15 +441,15 @@ class Gatekeeper:
                 if not force:
                     self._refuse_other_person(name, source, face)
                 second = engine.facenet_embed(source.rgb, [face.face])
-                encoded.append((source, face.embedding, quality, second))
+                encoded.append((source, face, quality, second))
         templates: list[NewEncoding] = []
         firsts = []
-        for source, embedding, quality, second in encoded:
+        for source, face, quality, second in encoded:
             record = quality.as_record()
             firsts.append(len(templates))
             templates.append(
                 NewEncoding(
-                    self.model_id, embedding, source.sha256, source.data, source.suffix, record
+                    self.model_id, face.embedding, source.sha256, source.data, source.suffix, record
                 )
             )
             if second is not None:
@@ -455,14 +458,17 @@ class Gatekeeper:
                 )
         stored = self.store.add_encodings(name, templates)
         new = [
-            (source, quality)
-            for (source, _, quality, _), i in zip(encoded, firsts, strict=True)
+            (source, face, quality)
+            for (source, face, quality, _), i in zip(encoded, firsts, strict=True)
             if stored[i]
         ]
-        stored_low = tuple(
-            (source.label, quality.issue or "") for source, quality in new if quality.low
+        return EnrolResult(
+            name,
+            len(new),
+            len(encoded) - len(new),
+            tuple((source.label, quality.issue or "") for source, _, quality in new if quality.low),
+            tuple(source.label for source, face, _ in new if face.face.fallback),
         )
-        return EnrolResult(name, len(new), len(encoded) - len(new), stored_low)
 
     def _refuse_other_person(self, name: str, source: SourceImage, face) -> None:
         """Raise :class:`DuplicateFaceError` when ``face`` is, by the site's rule, a person
@@ -527,7 +533,9 @@ class Gatekeeper:
 
         ``folder/NAME.jpg`` enrols NAME; ``folder/NAME/*.jpg`` enrols NAME from every photo in
         the sub-folder. Images are face crops or photos with one face; the whole-image fallback
-        is allowed (the tutorial's crops are tight). Each file stands alone: a bad one is
+        is allowed (the tutorial's crops are tight) for crops that still look like a face
+        (``FaceEngine.looks_like_a_face_crop``), and such files are listed in ``whole_image``.
+        Each file stands alone: a bad one is
         skipped with its reason and the rest are imported. Entries whose name matches one of
         the ``exclude`` glob patterns (e.g. ``camera_*``) are left out. ``progress(done, total,
         path)`` is called after each file.
@@ -558,12 +566,14 @@ class Gatekeeper:
                 if result.duplicates:
                     report.duplicates.append(str(path))
                 report.low_quality += [(str(path), why) for _, why in result.low_quality]
+                report.whole_image += [str(path) for _ in result.whole_image]
             if progress is not None:
                 progress(done, len(jobs), str(path))
         self.store.log_admin_event(
             "import",
             f"{root}: {sum(report.enrolled.values())} encodings for {len(report.enrolled)} "
-            f"people ({len(report.low_quality)} low-quality), {len(report.skipped)} skipped",
+            f"people ({len(report.low_quality)} low-quality, "
+            f"{len(report.whole_image)} whole-image), {len(report.skipped)} skipped",
         )
         return report
 

@@ -1,6 +1,6 @@
 """Helpers shared by the test folders: who is in the shared photos (``../shared/data``, checked
 by eye where its README errs), waiting for a condition, a clock the test moves, and stand-in
-programs, and a small file system to fill."""
+programs, a small file system to fill, and images the whole-image fallback must refuse or take."""
 
 import contextlib
 import ctypes.util
@@ -11,6 +11,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 #: Who each tutorial door-camera frame (``seed-images/camera_N.jpg``) shows.
@@ -161,3 +163,25 @@ def fill(folder: Path, leave: int) -> None:
         os.ftruncate(fd, max(0, os.fstat(fd).st_size - leave))
     finally:
         os.close(fd)
+
+
+def crop_detection_misses(rgb: np.ndarray, engine) -> np.ndarray:
+    """The face of ``rgb`` cut 20 % inside its box on every side, as a 96×96 crop: a face that
+    fills the frame so tightly that MTCNN, even padded, finds nothing."""
+    x, y, w, h = engine.detector.detect(rgb)[0].box
+    dx, dy = round(w / 5), round(h / 5)
+    crop = rgb[max(0, y + dy) : y + h - dy, max(0, x + dx) : x + w - dx]
+    return cv2.resize(crop, (96, 96), interpolation=cv2.INTER_AREA)
+
+
+def non_faces() -> dict[str, np.ndarray]:
+    """Crop-sized images with no face: what the whole-image fallback must refuse."""
+    text = np.full((96, 96, 3), 255, np.uint8)
+    cv2.putText(text, "Hello", (4, 55), cv2.FONT_HERSHEY_SIMPLEX, 0.9, (0, 0, 0), 2)
+    return {
+        "tiny": np.full((10, 10, 3), 128, np.uint8),
+        "grey": np.full((96, 96, 3), 128, np.uint8),
+        "black": np.zeros((96, 96, 3), np.uint8),
+        "noise": np.random.default_rng(7).integers(0, 256, (96, 96, 3), dtype=np.uint8),
+        "text": text,
+    }

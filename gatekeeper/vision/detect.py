@@ -69,10 +69,13 @@ class FaceDetector:
         for stage in self._mtcnn.stages:
             stage._model = tf.function(stage.model, input_signature=[spec])
 
-    def detect(self, rgb: np.ndarray, max_side: int | None = None) -> list[Face]:
+    def detect(
+        self, rgb: np.ndarray, max_side: int | None = None, min_score: float | None = None
+    ) -> list[Face]:
         """Faces in an RGB ``uint8 (H, W, 3)`` image, largest first.
 
-        ``max_side`` overrides the detector's downscaling limit for this call (``0``: none).
+        ``max_side`` overrides the detector's downscaling limit for this call (``0``: none),
+        ``min_score`` its ONet confidence cut.
         """
         limit = self.max_side if max_side is None else max_side
         h, w = rgb.shape[:2]
@@ -84,7 +87,9 @@ class FaceDetector:
         if min(small.shape[:2]) < 12:  # below PNet's receptive field: nothing to find
             return []
         found = self._mtcnn.detect_faces(
-            np.ascontiguousarray(small), min_face_size=self.min_face, threshold_onet=self.min_score
+            np.ascontiguousarray(small),
+            min_face_size=self.min_face,
+            threshold_onet=self.min_score if min_score is None else min_score,
         )
         faces = []
         for item in found:

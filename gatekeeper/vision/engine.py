@@ -32,6 +32,17 @@ CROP_PADDINGS = (1 / 6, 0.5)
 WHOLE_IMAGE_MAX_SIDE = 160
 #: ... and only when roughly square (width/height within this range), like a face crop.
 WHOLE_IMAGE_ASPECT = (0.75, 1.34)
+#: The whole image is taken as the face only when it still looks like one: MTCNN finds a face
+#: covering at least :data:`WHOLE_IMAGE_MIN_COVER` of it on a copy upscaled to
+#: :data:`WHOLE_IMAGE_CHECK_SIDE` pixels (longer side) with a grey border of half that, at the
+#: lower ONet cut :data:`WHOLE_IMAGE_MIN_SCORE`. Measured (``benchmarks/bench_fallback.py``): on
+#: 499 face crops of the shared photos (boxes shrunk by up to 25 %, resized down to 32 px) it
+#: finds every one, the 7 that the detector and its padded retries miss included; on 32
+#: non-faces (10×10 and 24–150 px grey, black, white, noise, text, gradient and blob squares,
+#: background patches of a photo) it finds nothing.
+WHOLE_IMAGE_CHECK_SIDE = 200
+WHOLE_IMAGE_MIN_SCORE = 0.6
+WHOLE_IMAGE_MIN_COVER = 0.3
 #: Landmarks of a face that fills a whole crop: the chip template, whose chip spans the crop.
 _CROP_LANDMARKS = CHIP_TEMPLATE / CHIP_SIZE
 
@@ -48,6 +59,14 @@ class FaceEmbedding:
     chip: np.ndarray = field(repr=False)
     embedding: np.ndarray = field(repr=False)  # biometric data: never in a log line
     model_id: str
+
+
+def whole_image_face(rgb: np.ndarray) -> Face:
+    """The whole of ``rgb`` as a face (``fallback``: no detection; score 0, the landmarks of the
+    chip template, so that the aligned chip spans the image)."""
+    h, w = rgb.shape[:2]
+    marks = (_CROP_LANDMARKS * np.array([w, h], np.float32)).astype(np.float32)
+    return Face(box=(0, 0, w, h), landmarks=marks, score=0.0, fallback=True)
 
 
 class FaceEngine:
@@ -123,9 +142,9 @@ class FaceEngine:
            itself was, never smaller: shrinking it to the detector's size limit would shrink
            the face with it, below the size MTCNN works at;
         3. if still nothing, ``whole_image`` is set (the caller knows its images are face crops,
-           like the tutorial's ``images/``) and the image is small and square like a face crop,
-           the whole image is taken as the face (``Face.fallback`` is True; landmarks from the
-           chip template).
+           like the tutorial's ``images/``), the image is small and square like a face crop
+           and :meth:`looks_like_a_face_crop`, the whole image is taken as the face
+           (``Face.fallback`` is True; landmarks from the chip template).
 
         Camera frames use ``pad_retry=False``: a full scene, never a crop, and every
         millisecond counts.
@@ -153,10 +172,34 @@ class FaceEngine:
             if faces:
                 return faces
         low, high = WHOLE_IMAGE_ASPECT
-        if not faces and whole_image and max(h, w) <= WHOLE_IMAGE_MAX_SIDE and low <= w / h <= high:
-            marks = (_CROP_LANDMARKS * np.array([w, h], np.float32)).astype(np.float32)
-            return [Face(box=(0, 0, w, h), landmarks=marks, score=0.0, fallback=True)]
+        if (
+            whole_image
+            and max(h, w) <= WHOLE_IMAGE_MAX_SIDE
+            and low <= w / h <= high
+            and self.looks_like_a_face_crop(rgb)
+        ):
+            return [whole_image_face(rgb)]
         return faces
+
+    def looks_like_a_face_crop(self, rgb: np.ndarray) -> bool:
+        """Whether MTCNN, upscaled and less strict (see :data:`WHOLE_IMAGE_CHECK_SIDE`), finds
+        a face covering most of ``rgb``: the whole-image fallback's gate against non-faces."""
+        h, w = rgb.shape[:2]
+        scale = WHOLE_IMAGE_CHECK_SIDE / max(h, w)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        large = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+        pad = WHOLE_IMAGE_CHECK_SIDE // 2
+        padded = cv2.copyMakeBorder(
+            large, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127)
+        )
+        area = size[0] * size[1]
+        for face in self.detector.detect(padded, max_side=0, min_score=WHOLE_IMAGE_MIN_SCORE):
+            x, y, fw, fh = face.box
+            across = min(x + fw, pad + size[0]) - max(x, pad)
+            down = min(y + fh, pad + size[1]) - max(y, pad)
+            if across > 0 and down > 0 and across * down >= WHOLE_IMAGE_MIN_COVER * area:
+                return True
+        return False
 
     def embed_faces(self, rgb: np.ndarray, faces: list[Face]) -> list[FaceEmbedding]:
         """Align and encode the given faces of ``rgb`` in one batch."""

@@ -11,11 +11,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+import cv2
 import pytest
-from helpers import CAMERA_FRAMES, PROBES
+from helpers import CAMERA_FRAMES, PROBES, crop_detection_misses, non_faces
 
 from gatekeeper import cli
 from gatekeeper.config import DEFAULT_THRESHOLD
+from gatekeeper.vision.image import load_image
 
 
 def _identities(run, home: Path, image: Path) -> list[str | None]:
@@ -46,6 +48,28 @@ def test_tutorial_seed_folder_then_camera_frames(run, use_engine, home, seeds, s
     again = run("--home", home, "import", seeds)
     assert again.code == 0
     assert "0 encodings for 0 people, 12 already enrolled, 0 skipped" in again.out
+
+
+def test_import_takes_whole_images_only_when_they_look_like_faces(
+    run, use_engine, engine, home, seeds, probe
+):
+    names = sorted([p.stem for p in seeds.iterdir()] + ["obama"])
+    for kind, image in non_faces().items():
+        cv2.imwrite(str(seeds / f"{kind}.png"), image[:, :, ::-1])
+    tight = crop_detection_misses(load_image(probe("obama_partial_face.jpg")), engine)
+    cv2.imwrite(str(seeds / "obama.png"), tight[:, :, ::-1])
+    result = run("--home", home, "import", seeds, "--json")
+    assert result.code == 0, result.err
+    report = json.loads(result.out)
+    assert sorted(report["enrolled"]) == names
+    assert {Path(s["path"]).stem: s["reason"] for s in report["skipped"]} == {
+        kind: f"{seeds / kind}.png: no face found" for kind in non_faces()
+    }
+    assert report["whole_image"] == [str(seeds / "obama.png")]
+    again = run("--home", home, "--db", home / "again.db", "import", seeds)
+    assert "(1 whole-image)" in again.out.splitlines()[0]
+    whole = f"  whole image {seeds / 'obama.png'}: no face detected, the whole crop was taken"
+    assert any(line.startswith(whole) for line in again.out.splitlines())
 
 
 def test_import_sub_folders_and_skipped_files(run, use_engine, home, train, tmp_path):

@@ -5,7 +5,7 @@ import itertools
 import cv2
 import numpy as np
 import pytest
-from helpers import CAMERA_FRAMES, PROBES
+from helpers import CAMERA_FRAMES, PROBES, crop_detection_misses, non_faces
 
 from gatekeeper.config import DEFAULT_THRESHOLD
 from gatekeeper.errors import ImageError, MultipleFacesError, NoFaceError
@@ -126,16 +126,23 @@ def test_tight_crop_is_found_by_padding(engine, shared_data):
     assert len(faces) == 1 and not faces[0].fallback
 
 
-def test_whole_image_fallback_only_when_asked_for_crops(engine):
-    blank = np.full((96, 96, 3), 128, np.uint8)  # nothing MTCNN could find, even padded
-    assert engine.detect(blank) == []
+@pytest.mark.parametrize("kind", sorted(non_faces()))
+def test_whole_image_fallback_refuses_what_does_not_look_like_a_face(engine, kind):
+    image = non_faces()[kind]
+    assert engine.detect(image, whole_image=True) == []
     with pytest.raises(NoFaceError):
-        engine.single(blank)
-    faces = engine.detect(blank, whole_image=True)
+        engine.single(image, whole_image=True)
+
+
+def test_whole_image_fallback_takes_a_face_crop_detection_misses(engine, shared_data):
+    rgb = load_image(shared_data / "faces" / "probe" / "obama_partial_face.jpg")
+    crop = crop_detection_misses(rgb, engine)
+    assert engine.detect(crop) == []
+    faces = engine.detect(crop, whole_image=True)
     assert len(faces) == 1 and faces[0].fallback and faces[0].box == (0, 0, 96, 96)
-    assert engine.single(blank, whole_image=True).chip.shape == (150, 150, 3)
-    large = np.full((400, 400, 3), 128, np.uint8)  # too large to be a face crop
-    assert engine.detect(large, whole_image=True) == []
+    assert engine.single(crop, whole_image=True).chip.shape == (150, 150, 3)
+    with pytest.raises(NoFaceError):
+        engine.single(crop)  # only for folders known to hold crops
 
 
 def test_corrupt_file_is_an_image_error(engine, tmp_path):
