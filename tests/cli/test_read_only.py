@@ -81,6 +81,7 @@ def test_looking_at_a_write_protected_evidence_copy_changes_nothing(
     checks = {c["name"]: c for c in json.loads(run(*base, "doctor", "--json").out)}
     assert checks["database"] == {
         "name": "database",
+        "status": "fail",
         "ok": False,
         "detail": f"database file is read-only: {evidence}",
         "hint": checks["database"]["hint"],
