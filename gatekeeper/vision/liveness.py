@@ -1,0 +1,408 @@
+"""Passive liveness: is the face in front of the camera a live person, or a photo or a screen?
+
+MiniFASNet (minivision-ai/Silent-Face-Anti-Spoofing, Apache-2.0; the two models deepface uses
+for ``anti_spoofing=True``), rebuilt as Keras 3 functional models in code. Each network takes an
+80×80 **BGR** crop as float32 values 0–255 (no scaling) and returns 3 logits: class 1 is a real
+face, 0 and 2 are attack types. :data:`VARIANTS` holds the two shipped models:
+
+- ``MiniFASNetV2`` on the face box scaled **2.7×** around its centre;
+- ``MiniFASNetV1SE`` on the box scaled **4.0×** (more of the scene: a phone's bezel, a hand).
+
+Topology (``block`` = Conv2D without bias → BatchNorm(ε 1e-5) → PReLU per channel; ``linear`` =
+the same without PReLU; ``dw`` = depthwise, one filter per channel; padding explicit and
+symmetric, as PyTorch's): block 3×3/2 → 40×40×32, dw block 3×3 → conv_23 (1×1 expand, dw
+3×3/2, linear 1×1 project) → 20×20×64, conv_3: 4 residual depthwise blocks → conv_34 → 10×10×128,
+conv_4: 6 blocks → conv_45 → 5×5×128, conv_5: 2 blocks → block 1×1 512 → linear dw 5×5 → 512 →
+dense 128 (no bias) → BatchNorm → dense 3 (no bias). The channel counts are the pruned widths of
+the original's ``keep_dict`` (``1.8M_`` for V2, ``1.8M`` for V1SE). In V1SE the last residual
+block of conv_3, conv_4 and conv_5 has a squeeze-excitation module (global average → 1×1 conv →
+BatchNorm → relu → 1×1 conv → BatchNorm → sigmoid, reduction 4) that rescales the block's
+output channels before the shortcut is added. Every weighted layer is named by its PyTorch
+module path (``conv_3.model.3.se_module.fc1``...), and :func:`load_state_dict` copies the
+tensors by those names, strictly: every tensor used, every shape checked.
+
+The weights: the two original ``.pth`` files ship inside this package (``minifasnet/``, with
+the licence; 1.8 MB each) and are read at every load by :mod:`gatekeeper.vision.pth` (numpy and a
+restricted unpickler: no PyTorch) after their sha256 is checked against the value pinned here.
+They are not cached in ``weights/``: reading them takes milliseconds, and a hash pinned in the
+code is a stronger check than a manifest kept beside a cache file.
+
+The decision follows the original: softmax each model's logits, add the two, and the **live
+score** is the sum's class 1 divided by 2 (0–1). A face is live when its score is at least the
+site's ``liveness_threshold`` (see ``gatekeeper/decision.py`` for the measured default).
+
+The crop, :func:`liveness_crop`, scales a box as the original's ``CropImage`` does (clipped to
+the image, shifted inside it, integer corners, ``cv2.resize`` bilinear). The models were trained
+on boxes of the original's RetinaFace detector, which frame a face differently from MTCNN, so
+:func:`original_box` maps an MTCNN box onto the box that detector would give, by the fit of
+``scripts/fit_liveness_box.py`` (see :data:`BOX_FIT`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gatekeeper.errors import WeightsError
+from gatekeeper.vision.detect import Face
+from gatekeeper.vision.weight_cache import sha256_file
+
+#: Stable identifier of the liveness scorer (both models, the crop and the score).
+MODEL_ID = "minifasnet_v2_v1se"
+#: Crop side in pixels, both models.
+INPUT_SIZE = 80
+#: Index of the "real face" class in the models' outputs.
+REAL_CLASS = 1
+#: BatchNorm epsilon of PyTorch's default.
+_BN_EPSILON = 1e-5
+
+#: The original's ``keep_dict``: the channel widths left after pruning, per network.
+_KEEP = {
+    "1.8M": [32, 32, 103, 103, 64, 13, 13, 64, 26, 26,
+             64, 13, 13, 64, 52, 52, 64, 231, 231, 128,
+             154, 154, 128, 52, 52, 128, 26, 26, 128, 52,
+             52, 128, 26, 26, 128, 26, 26, 128, 308, 308,
+             128, 26, 26, 128, 26, 26, 128, 512, 512],
+    "1.8M_": [32, 32, 103, 103, 64, 13, 13, 64, 13, 13, 64, 13,
+              13, 64, 13, 13, 64, 231, 231, 128, 231, 231, 128, 52,
+              52, 128, 26, 26, 128, 77, 77, 128, 26, 26, 128, 26, 26,
+              128, 308, 308, 128, 26, 26, 128, 26, 26, 128, 512, 512],
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One shipped MiniFASNet: its ``.pth`` file and sha256, the box scale of its crop, the
+    channel widths (a ``keep_dict`` key) and whether its residual stages end in SE blocks."""
+
+    name: str
+    filename: str
+    sha256: str
+    scale: float
+    keep: str
+    squeeze_excitation: bool
+
+
+VARIANTS = (
+    Variant(
+        "MiniFASNetV2",
+        "2.7_80x80_MiniFASNetV2.pth",
+        "a5eb02e1843f19b5386b953cc4c9f011c3f985d0ee2bb9819eea9a142099bec0",
+        2.7,
+        "1.8M_",
+        False,
+    ),
+    Variant(
+        "MiniFASNetV1SE",
+        "4_0_0_80x80_MiniFASNetV1SE.pth",
+        "84ee1d37d96894d5e82de5a57df044ef80a58be2b218b5ed7cdfd875ec2f5990",
+        4.0,
+        "1.8M",
+        True,
+    ),
+)
+
+
+def _keras():
+    from gatekeeper.vision.tfimport import import_keras
+
+    return import_keras()
+
+
+def build_model(variant: Variant):
+    """The (untrained) functional Keras model of ``variant``.
+
+    Input: float32 ``(batch, 80, 80, 3)`` BGR crops, values 0–255. Output: float32
+    ``(batch, 3)`` logits (class 1: real face). Weighted layers are named by their PyTorch
+    module paths (``conv1.conv``, ``conv_3.model.3.se_module.bn2``, ``prob``...).
+    """
+    keras = _keras()
+    layers = keras.layers
+    keep = _KEEP[variant.keep]
+
+    def conv(x, name, filters, kernel=1, stride=1, padding=0, depthwise=False, prelu=True):
+        if padding:
+            x = layers.ZeroPadding2D(padding, name=f"{name}.pad")(x)
+        if depthwise:
+            if filters != x.shape[-1]:
+                raise ValueError(f"{name}: depthwise conv from {x.shape[-1]} to {filters}")
+            x = layers.DepthwiseConv2D(kernel, stride, use_bias=False, name=f"{name}.conv")(x)
+        else:
+            x = layers.Conv2D(filters, kernel, stride, use_bias=False, name=f"{name}.conv")(x)
+        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}.bn")(x)
+        if prelu:
+            x = layers.PReLU(shared_axes=[1, 2], name=f"{name}.prelu")(x)
+        return x
+
+    def squeeze_excitation(x, name, reduction=4):
+        channels = x.shape[-1]
+        s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.avg_pool")(x)
+        s = layers.Conv2D(channels // reduction, 1, use_bias=False, name=f"{name}.fc1")(s)
+        s = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}.bn1")(s)
+        s = layers.ReLU(name=f"{name}.relu")(s)
+        s = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}.fc2")(s)
+        s = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}.bn2")(s)
+        s = layers.Activation("sigmoid", name=f"{name}.sigmoid")(s)
+        return layers.Multiply(name=f"{name}.scale")([x, s])
+
+    def depth_wise(x, name, expand, project, stride, residual, se=False):
+        """1×1 expand → depthwise 3×3 → linear 1×1 project (+ SE, + shortcut)."""
+        y = conv(x, f"{name}.conv", expand)
+        y = conv(y, f"{name}.conv_dw", expand, 3, stride, 1, depthwise=True)
+        y = conv(y, f"{name}.project", project, prelu=False)
+        if not residual:
+            return y
+        if se:
+            y = squeeze_excitation(y, f"{name}.se_module")
+        return layers.Add(name=f"{name}.add")([x, y])
+
+    def residual_stage(x, name, first, blocks):
+        """``blocks`` residual depthwise blocks; widths from ``keep[first:]``, 3 per block."""
+        for i in range(blocks):
+            expand, project = keep[first + 3 * i + 1], keep[first + 3 * i + 3]
+            last = i == blocks - 1
+            x = depth_wise(
+                x,
+                f"{name}.model.{i}",
+                expand,
+                project,
+                1,
+                True,
+                variant.squeeze_excitation and last,
+            )
+        return x
+
+    inputs = keras.Input((INPUT_SIZE, INPUT_SIZE, 3), name="bgr")
+    x = conv(inputs, "conv1", keep[0], 3, 2, 1)
+    x = conv(x, "conv2_dw", keep[1], 3, 1, 1, depthwise=True)
+    x = depth_wise(x, "conv_23", keep[2], keep[4], 2, False)
+    x = residual_stage(x, "conv_3", 4, 4)
+    x = depth_wise(x, "conv_34", keep[17], keep[19], 2, False)
+    x = residual_stage(x, "conv_4", 19, 6)
+    x = depth_wise(x, "conv_45", keep[38], keep[40], 2, False)
+    x = residual_stage(x, "conv_5", 40, 2)
+    x = conv(x, "conv_6_sep", keep[47])
+    kernel = (INPUT_SIZE + 15) // 16  # the original's get_kernel: 5 for 80×80
+    x = conv(x, "conv_6_dw", keep[48], kernel, depthwise=True, prelu=False)
+    x = layers.Flatten(name="conv_6_flatten")(x)
+    x = layers.Dense(128, use_bias=False, name="linear")(x)
+    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="bn")(x)
+    outputs = layers.Dense(3, use_bias=False, name="prob")(x)
+    return keras.Model(inputs, outputs, name=variant.name)
+
+
+def _keras_arrays(layer, tensors: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
+    """The PyTorch tensors of ``layer`` (under ``prefix``), in Keras's order and layout."""
+    kind = type(layer).__name__
+    if kind == "Conv2D":  # (out, in, kh, kw) → (kh, kw, in, out)
+        return [tensors[f"{prefix}.weight"].transpose(2, 3, 1, 0)]
+    if kind == "DepthwiseConv2D":  # (channels, 1, kh, kw) → (kh, kw, channels, 1)
+        return [tensors[f"{prefix}.weight"].transpose(2, 3, 0, 1)]
+    if kind == "Dense":  # (out, in) → (in, out)
+        return [tensors[f"{prefix}.weight"].T]
+    if kind == "PReLU":  # (channels,) → (1, 1, channels)
+        return [tensors[f"{prefix}.weight"].reshape(1, 1, -1)]
+    if kind == "BatchNormalization":
+        return [tensors[f"{prefix}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
+    raise WeightsError(f"MiniFASNet: no PyTorch layout for {kind} layer {layer.name}")
+
+
+def load_state_dict(model, tensors: dict[str, np.ndarray]) -> None:
+    """Copy a MiniFASNet state dict (``module.``-prefixed names, as saved by the original's
+    ``DataParallel``) into ``model``, by layer name.
+
+    Strict: every weighted layer finds its tensors with the right shapes, and every tensor of the
+    file is used (``num_batches_tracked`` counters excepted: training state only). Raises
+    :class:`WeightsError` otherwise.
+    """
+    tensors = {k.removeprefix("module."): v for k, v in tensors.items()}
+    used = set()
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        try:
+            arrays = _keras_arrays(layer, tensors, layer.name)
+        except KeyError as exc:
+            raise WeightsError(f"{model.name}: no tensor {exc} for layer {layer.name}") from None
+        for variable, array in zip(layer.weights, arrays, strict=True):
+            if tuple(array.shape) != tuple(variable.shape):
+                raise WeightsError(
+                    f"{model.name} {layer.name}: file shape {array.shape}, "
+                    f"model shape {tuple(variable.shape)}"
+                )
+            variable.assign(array.astype(np.float32))
+        used |= {k for k in tensors if k.rsplit(".", 1)[0] == layer.name}
+    unused = sorted(k for k in tensors.keys() - used if not k.endswith(".num_batches_tracked"))
+    if unused:
+        raise WeightsError(f"{model.name}: unused tensors in the weights file: {unused[:3]}")
+
+
+def weights_path(variant: Variant) -> Path:
+    """Where the shipped ``.pth`` of ``variant`` lies (inside the package)."""
+    return Path(str(resources.files("gatekeeper.vision") / "minifasnet" / variant.filename))
+
+
+def problem() -> str | None:
+    """Why the liveness models cannot be loaded (a shipped file missing or altered), or
+    ``None`` when both files are present with their pinned sha256 (hashes 3.7 MB)."""
+    for variant in VARIANTS:
+        path = weights_path(variant)
+        if not path.is_file():
+            return f"{path} is missing"
+        if sha256_file(path) != variant.sha256:
+            return f"{path} is not the published {variant.name} (sha256 differs)"
+    return None
+
+
+def load_model(variant: Variant):
+    """The Keras model of ``variant`` with its verified weights (:class:`WeightsError` when
+    the shipped file is missing, altered or not the expected state dict)."""
+    from gatekeeper.vision.pth import read_state_dict
+
+    path = weights_path(variant)
+    if not path.is_file():
+        raise WeightsError(f"liveness weights missing: {path}")
+    if sha256_file(path) != variant.sha256:
+        raise WeightsError(f"{path} is not the published {variant.name} (sha256 differs)")
+    model = build_model(variant)
+    load_state_dict(model, read_state_dict(path))
+    return model
+
+
+@dataclass(frozen=True)
+class BoxFit:
+    """MTCNN box → the original detector's box: the centre moves by (``dx``, ``dy``) × the MTCNN
+    box's (w, h) and the size is scaled by (``sw``, ``sh``)."""
+
+    dx: float
+    dy: float
+    sw: float
+    sh: float
+
+
+#: Fitted by ``scripts/fit_liveness_box.py`` on the 79 faces of the liveness frames and the
+#: ``faces/`` photos that both detectors find (the original's RetinaFace finds the masked
+#: ``zalo`` live faces, MTCNN does not): medians, quartiles in brackets, dx +0.019 [+0.002,
+#: +0.033], dy +0.060 [+0.043, +0.078], sw 1.167 [1.129, 1.205], sh 0.900 [0.866, 0.941] —
+#: the original's box is wider, shorter and lower (it leaves out the forehead). IoU with the
+#: original box: median 0.754 (min 0.610) for MTCNN's, 0.894 (min 0.751) mapped. The live score
+#: against the score on the original box, on the 57 liveness frames both detectors find:
+#:
+#:     box                |Δ score| median   max   APCER  BPCER (score ≥ 0.5 is live)
+#:     original box                  0.000  0.000   10.0    3.7
+#:     MTCNN box                     0.003  0.427   10.0    3.7
+#:     fitted                        0.002  0.331   10.0    3.7
+#:     fitted, size ×0.9             0.001  0.292   10.0    3.7
+#:     fitted, size ×1.1             0.001  0.359   10.0    3.7
+#:     fitted, dy −0.05              0.003  0.461   10.0    0.0
+#:     fitted, dy +0.05              0.003  0.343   10.0    3.7
+#:
+#: Most scores sit near 0 or 1 whatever the box; the few faces near the middle move most, and
+#: the fitted box moves them least of the unperturbed definitions. ±10 % of size changes
+#: little; the vertical centre matters most.
+BOX_FIT = BoxFit(dx=0.019, dy=0.06, sw=1.167, sh=0.9)
+
+
+def original_box(box: tuple[int, int, int, int], fit: BoxFit = BOX_FIT) -> tuple[float, ...]:
+    """The original detector's box ``(x, y, w, h)`` (float pixels) for an MTCNN ``box``."""
+    x, y, w, h = box
+    cx, cy = x + w / 2 + fit.dx * w, y + h / 2 + fit.dy * h
+    nw, nh = w * fit.sw, h * fit.sh
+    return cx - nw / 2, cy - nh / 2, nw, nh
+
+
+def crop_box(
+    width: int, height: int, box: tuple[float, ...], scale: float
+) -> tuple[int, int, int, int]:
+    """The original's ``CropImage._get_new_box``: ``box`` (x, y, w, h) scaled by ``scale``
+    about its centre (less when that would exceed the image), shifted to lie inside the
+    ``width`` × ``height`` image; returns integer corners ``(x0, y0, x1, y1)``, inclusive."""
+    x, y, w, h = box
+    scale = min((height - 1) / h, (width - 1) / w, scale)
+    new_w, new_h = w * scale, h * scale
+    cx, cy = w / 2 + x, h / 2 + y
+    x0, y0, x1, y1 = cx - new_w / 2, cy - new_h / 2, cx + new_w / 2, cy + new_h / 2
+    if x0 < 0:
+        x1 -= x0
+        x0 = 0
+    if y0 < 0:
+        y1 -= y0
+        y0 = 0
+    if x1 > width - 1:
+        x0 -= x1 - width + 1
+        x1 = width - 1
+    if y1 > height - 1:
+        y0 -= y1 - height + 1
+        y1 = height - 1
+    return int(x0), int(y0), int(x1), int(y1)
+
+
+def crop(bgr: np.ndarray, box: tuple[float, ...], scale: float) -> np.ndarray:
+    """A model's input: uint8 BGR ``(80, 80, 3)``, the region of :func:`crop_box` resized."""
+    height, width = bgr.shape[:2]
+    x0, y0, x1, y1 = crop_box(width, height, box, scale)
+    region = bgr[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1]
+    return cv2.resize(region, (INPUT_SIZE, INPUT_SIZE))
+
+
+def liveness_crops(rgb: np.ndarray, face: Face, fit: BoxFit = BOX_FIT) -> list[np.ndarray]:
+    """Both models' inputs for one MTCNN ``face`` of an RGB ``uint8 (H, W, 3)`` image: BGR
+    ``(80, 80, 3)`` crops of the mapped box, in :data:`VARIANTS` order."""
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    box = original_box(face.box, fit)
+    return [crop(bgr, box, variant.scale) for variant in VARIANTS]
+
+
+def live_score(logits: list[np.ndarray]) -> np.ndarray:
+    """The original's score from each model's logits ``(N, 3)``: softmax each, add, class 1
+    divided by the number of models. float32 ``(N,)`` in [0, 1]; 1 is surely live."""
+    total = 0.0
+    for z in logits:
+        z = np.asarray(z, np.float64)
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        total = total + e / e.sum(axis=1, keepdims=True)
+    return (total[:, REAL_CLASS] / len(logits)).astype(np.float32)
+
+
+class LivenessScorer:
+    """Faces → live scores, both MiniFASNets through compiled forward passes. Create once
+    (builds two small models, ~1 s); use from one thread at a time."""
+
+    model_id = MODEL_ID
+
+    def __init__(self, fit: BoxFit = BOX_FIT) -> None:
+        from gatekeeper.vision.tfimport import import_tf
+
+        tf = import_tf()
+        self.fit = fit
+        self.models = [load_model(v) for v in VARIANTS]
+        signature = [tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)]
+        self._forwards = [
+            tf.function(m, input_signature=signature, jit_compile=False) for m in self.models
+        ]
+
+    def logits(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """Raw logits, float32 ``(N, 3)`` per model, of uint8 BGR crops ``(N, 80, 80, 3)``
+        given per model in :data:`VARIANTS` order."""
+        return [
+            forward(np.asarray(c, np.float32)).numpy()
+            for forward, c in zip(self._forwards, crops, strict=True)
+        ]
+
+    def score(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """Live scores, float32 ``(N,)`` in [0, 1], of ``faces`` of an RGB ``uint8`` image."""
+        if not faces:
+            return np.zeros(0, np.float32)
+        per_face = [liveness_crops(rgb, f, self.fit) for f in faces]
+        crops = [np.stack([c[i] for c in per_face]) for i in range(len(VARIANTS))]
+        return live_score(self.logits(crops))
+
+
+def is_live(score: float, threshold: float) -> bool:
+    """The verdict: live when ``score`` ≥ ``threshold`` (a NaN score is never live)."""
+    return not math.isnan(score) and score >= threshold
