@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD
 from gatekeeper.errors import UsageError
 
 #: Default L2 distance threshold for the dlib ResNet encoder (see README, "The decision rule").
@@ -40,6 +41,8 @@ class Settings:
     db: str | None = None
     threshold: float = DEFAULT_THRESHOLD
     facenet_threshold: float = DEFAULT_FACENET_THRESHOLD
+    liveness: str = "passive"
+    liveness_threshold: float = DEFAULT_LIVENESS_THRESHOLD
     camera: str | None = None
     camera_id: str = field(default_factory=socket.gethostname)
     fps: float = 5.0
@@ -170,6 +173,18 @@ def _facenet_threshold(key: str, value: Any) -> float:
     return validate_threshold(value, model_id=FACENET_MODEL, what=key)
 
 
+def _liveness(key: str, value: Any) -> str:
+    from gatekeeper.decision import validate_liveness_mode
+
+    return validate_liveness_mode(value, what=key)
+
+
+def _liveness_threshold(key: str, value: Any) -> float:
+    from gatekeeper.decision import validate_liveness_threshold
+
+    return validate_liveness_threshold(value, what=key)
+
+
 #: How each setting is checked: a function ``(key, value) -> value`` that raises ``UsageError``
 #: naming the key. Every field of ``Settings`` has one.
 _CHECKS: dict[str, Any] = {
@@ -177,6 +192,8 @@ _CHECKS: dict[str, Any] = {
     "db": _text,
     "threshold": _threshold,
     "facenet_threshold": _facenet_threshold,
+    "liveness": _liveness,
+    "liveness_threshold": _liveness_threshold,
     "camera": _camera,
     "camera_id": _camera_id,
     "fps": lambda key, value: _number(key, value, positive=True),

@@ -112,3 +112,45 @@ class DecisionRule:
     def accepts(self, evidence: Evidence) -> bool:
         """True when the face is the person: :meth:`score` ≤ 1."""
         return self.score(evidence) <= 1.0
+
+
+#: Liveness modes (``liveness`` in the config): ``passive`` scores every face that would be
+#: granted or enrolled with MiniFASNet (``vision/liveness.py``); ``off`` trusts every face.
+LIVENESS_MODES = ("passive", "off")
+#: The shipped liveness threshold: a face is live when its live score (0–1, the original's
+#: summed softmax) is at least this. Measured (README, "Liveness"): on the 30 spoof frames of
+#: ``shared/data/liveness`` with a face the highest score is 0.664 (masked faces on a screen) and
+#: the next 0.553, so 0.75 lets none through with a margin of 0.086; it rejects 1 of the 27
+#: live frames (0.414, a dim webcam frame), 3 of the 27 faces of the shared ``faces/`` photos
+#: (0.45–0.58: small or soft faces in web photos) and 2 of Lin's 135 faces in the clip (frames 0
+#: and 3). At 0.70 the margin is 0.036 for one clip face fewer; at 0.90, 7 of Lin's faces and 6
+#: of the photos are rejected for no spoof more caught.
+DEFAULT_LIVENESS_THRESHOLD = 0.75
+#: Liveness thresholds a site may set. At 0.30, 4 of the 30 spoof frames pass (13 %); at 0.95,
+#: 11 % of Lin's faces in the clip are rejected: outside, the check is useless or unusable.
+LIVENESS_THRESHOLD_RANGE = (0.30, 0.95)
+
+
+def validate_liveness_threshold(value: object, *, what: str = "liveness_threshold") -> float:
+    """``value`` as a float when it is a finite number in :data:`LIVENESS_THRESHOLD_RANGE`;
+    else a ``UsageError`` naming ``what`` and the range (booleans, NaN and text that is not a
+    number included)."""
+    low, high = LIVENESS_THRESHOLD_RANGE
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise UsageError(f"{what} must be a number, not {type(value).__name__}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise UsageError(f"{what} must be a number, got {value!r}") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise UsageError(
+            f"{what} {value!r} is outside the sane range {low:g}–{high:g} (live score, 0–1)"
+        )
+    return number
+
+
+def validate_liveness_mode(value: object, *, what: str = "liveness") -> str:
+    """``value`` when it is one of :data:`LIVENESS_MODES`, else a ``UsageError``."""
+    if value not in LIVENESS_MODES:
+        raise UsageError(f"{what} must be one of {', '.join(LIVENESS_MODES)}, got {value!r}")
+    return str(value)

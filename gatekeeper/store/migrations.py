@@ -13,7 +13,10 @@ from collections.abc import Callable
 from peewee import BooleanField, Database, FloatField, IntegerField, TextField
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, migrate
 
-from gatekeeper.store.models import SCHEMA_VERSION, SchemaVersion, utc_now
+from gatekeeper.store.models import DECISION_CHECK, SCHEMA_VERSION, SchemaVersion, utc_now
+
+#: The ``decision`` CHECK constraint of schemas v1–v3, as those versions created it.
+_V3_DECISION_CHECK = "decision IN ('granted', 'denied', 'unknown')"
 
 
 def _v1_to_v2(migrator: SchemaMigrator) -> None:
@@ -43,8 +46,45 @@ def _v2_to_v3(migrator: SchemaMigrator) -> None:
     )
 
 
+def _v3_to_v4(migrator: SchemaMigrator) -> None:
+    """Schema v4 accepts the ``spoof`` decision (a recognised face judged not live).
+
+    SQLite cannot change a CHECK constraint in place, so the ``attempt`` table is rebuilt as
+    SQLite's documentation prescribes: the new table is created from the old one's own SQL with
+    only the constraint changed, every row is copied with its id and hashed fields unchanged
+    (so the audit chain verifies as before), the old table is dropped, the new one renamed and
+    its indexes recreated from their stored SQL.
+    """
+    db = migrator.database
+    (table_sql,) = db.execute_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'attempt'"
+    ).fetchone()
+    if _V3_DECISION_CHECK not in table_sql:
+        raise RuntimeError("the attempt table does not have schema v3's decision constraint")
+    index_sql = [
+        sql
+        for (sql,) in db.execute_sql(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempt' "
+            "AND sql IS NOT NULL"
+        )
+    ]
+    new_sql = table_sql.replace(_V3_DECISION_CHECK, DECISION_CHECK).replace(
+        'CREATE TABLE "attempt"', 'CREATE TABLE "attempt_v4"', 1
+    )
+    db.execute_sql(new_sql)
+    db.execute_sql('INSERT INTO "attempt_v4" SELECT * FROM "attempt"')
+    db.execute_sql('DROP TABLE "attempt"')
+    db.execute_sql('ALTER TABLE "attempt_v4" RENAME TO "attempt"')
+    for sql in index_sql:
+        db.execute_sql(sql)
+
+
 #: Upgrade steps: from version ``v`` (the key) to ``v + 1``.
-MIGRATIONS: dict[int, Callable[[SchemaMigrator], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[SchemaMigrator], None]] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+}
 
 
 def upgrade(db: Database, from_version: int) -> None:

@@ -43,10 +43,13 @@ from peewee import (
 from gatekeeper.errors import UsageError
 
 #: The schema version this code creates and expects; older databases are migrated on open.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
-#: Attempt decisions: access granted; recognised but refused (e.g. deactivated); not recognised.
-DECISIONS = ("granted", "denied", "unknown")
+#: Attempt decisions: access granted; recognised but refused (e.g. deactivated); not recognised;
+#: recognised but judged not live (a photo or a screen held up to the camera: schema v4).
+DECISIONS = ("granted", "denied", "unknown", "spoof")
+#: The attempt table's CHECK constraint on ``decision``.
+DECISION_CHECK = "decision IN ({})".format(", ".join(f"'{d}'" for d in DECISIONS))
 
 #: Length of an embedding and its stored form (little-endian float32, 4 bytes per value).
 EMBEDDING_SIZE = 128
@@ -139,7 +142,7 @@ class Attempt(_Model):
     person_name = TextField(null=True)
     distance = FloatField(null=True)
     threshold = FloatField()
-    decision = TextField(constraints=[Check("decision IN ('granted', 'denied', 'unknown')")])
+    decision = TextField(constraints=[Check(DECISION_CHECK)])
     model_id = TextField()
     box_x = IntegerField(null=True)
     box_y = IntegerField(null=True)

@@ -107,7 +107,7 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     _make_v1(old)
     images = tmp_path / "images"
     with open_store(str(old), images_dir=images) as store:
-        assert (store.migrated_from, store.schema_version) == (1, 3)
+        assert (store.migrated_from, store.schema_version) == (1, 4)
         (person,) = store.list_people()
         assert (person.name, person.encodings, person.photos) == ("José Núñez", 1, 0)
         assert np.array_equal(store.gallery("dlib_resnet_v1").embeddings, EMBEDDING[None])
@@ -123,7 +123,41 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     open_store(str(fresh), images_dir=images).close()
     assert _schema(old) == _schema(fresh)
     versions = sqlite3.connect(old).execute("SELECT version FROM schema_version").fetchall()
-    assert versions == [(1,), (2,), (3,)]
+    assert versions == [(1,), (2,), (3,), (4,)]
+
+
+def _table_sql(path: Path, name: str) -> str:
+    connection = sqlite3.connect(path)
+    (sql,) = connection.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+    connection.close()
+    return sql
+
+
+def test_migrated_database_records_spoofs_in_the_same_chain(tmp_path: Path) -> None:
+    """v3 → v4 rebuilds the attempt table for the new CHECK constraint: the old rows keep their
+    ids and hashes (the chain verifies), a spoof is recorded, and other decisions are still
+    refused by SQLite itself."""
+    old = tmp_path / "old" / "gatekeeper.db"
+    _make_v1(old)
+    with open_store(str(old), images_dir=tmp_path / "images") as store:
+        store.record_attempt(
+            camera_id="front-door",
+            name="José Núñez",
+            person_id=1,
+            distance=0.3,
+            threshold=0.6,
+            decision="spoof",
+            model_id="dlib_resnet_v1",
+            box=(1, 2, 30, 40),
+        )
+        rows = list(store.iter_attempts(AttemptFilter()))
+        assert sorted(r.decision for r in rows) == ["granted", "spoof"]
+        assert store.verify_chain().ok
+    assert "'spoof'" in _table_sql(old, "attempt")
+    connection = sqlite3.connect(old)
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        connection.execute("UPDATE attempt SET decision = 'maybe' WHERE id = 1")
+    connection.close()
 
 
 def test_migrated_database_keeps_new_photos(tmp_path: Path) -> None:
