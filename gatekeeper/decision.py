@@ -154,3 +154,9 @@ def validate_liveness_mode(value: object, *, what: str = "liveness") -> str:
     if value not in LIVENESS_MODES:
         raise UsageError(f"{what} must be one of {', '.join(LIVENESS_MODES)}, got {value!r}")
     return str(value)
+
+
+def is_live(score: float, threshold: float) -> bool:
+    """The liveness verdict: live when ``score`` (0–1) is at least ``threshold``; a NaN score
+    is never live."""
+    return not math.isnan(score) and score >= threshold

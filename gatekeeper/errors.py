@@ -71,3 +71,10 @@ class DuplicateFaceError(OverridableError):
     """An enrolment face matches a person enrolled under another name."""
 
     hint = "use --force to enrol it as a different person"
+
+
+class SpoofFaceError(OverridableError):
+    """An enrolment face is judged not live: a photo of a screen or a print. A badge photo
+    scanned from paper is a legitimate source, so the operator may decide otherwise."""
+
+    hint = "use --force to enrol it anyway (e.g. a badge photo scanned from paper)"

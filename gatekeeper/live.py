@@ -4,7 +4,8 @@ A :class:`LiveRecognizer` owns one worker thread that does all the vision and da
 the console, so the UI thread never does::
 
     feed.wait_for_new ─► engine.detect ─► engine.embed_faces ─► Gatekeeper.judge
-        ─► DecisionPolicy.update ─► store.record_attempt (+ voice greeting on a grant)
+        (FaceNet and liveness on the deciding frame only) ─► DecisionPolicy.update
+        ─► store.record_attempt (+ voice greeting on a grant)
         ─► on_event(FrameResult)
 
 The worker creates the recognition engine first (importing TensorFlow takes seconds), warms it
@@ -84,7 +85,8 @@ class FaceResult:
     ``box`` is ``(x, y, w, h)`` pixels; ``name`` the closest enrolled person within the
     threshold, else ``None``; ``distance`` the L2 distance to the closest enrolled person
     (``None`` with an empty gallery, or a face that is not evidence); ``verdict`` ``granted``,
-    ``denied``, ``unknown``, or why the face is not evidence (see
+    ``denied``, ``unknown``, ``spoof`` (matched but judged not live), or why the face is not
+    evidence (see
     :func:`gatekeeper.vision.quality.quality_issue`, e.g. ``too small (24 px < 28 px)``): such a
     face is boxed in the preview but neither matched nor counted as a vote.
     """
@@ -173,9 +175,11 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-def _warm_up(engine) -> None:
-    """Run the detector and both encoders once on synthetic images, so that the first camera
-    frame does not pay for loading FaceNet or TensorFlow's graph tracing (seconds)."""
+def _warm_up(engine, *, liveness: bool) -> None:
+    """Run the detector, both encoders and the liveness models once on synthetic images, so
+    that the first camera frame does not pay for loading them or TensorFlow's graph tracing
+    (seconds). Liveness models that cannot be loaded fail the start: the console never runs
+    with the check silently off."""
     from gatekeeper.vision.engine import whole_image_face
 
     engine.detect(np.zeros((360, 640, 3), np.uint8), pad_retry=False)
@@ -183,6 +187,8 @@ def _warm_up(engine) -> None:
     faces = [whole_image_face(grey)]
     engine.embed_faces(grey, faces)
     engine.facenet_embed(grey, faces)
+    if liveness:
+        engine.live_scores(grey, faces)
 
 
 class LiveRecognizer:
@@ -292,7 +298,7 @@ class LiveRecognizer:
         self._set_state(PipelineState.LOADING)
         try:
             with self._gatekeeper.engine_in_use() as engine:
-                _warm_up(engine)
+                _warm_up(engine, liveness=self._gatekeeper.settings.liveness == "passive")
         except Exception as exc:
             log.exception("cannot load the recognition engine")
             self._set_state(PipelineState.FAILED, str(exc))
@@ -351,11 +357,13 @@ class LiveRecognizer:
         for face, verdict in zip(embedded, verdicts, strict=True):
             match, name = verdict.match, verdict.identity
             if name is not None:
-                self._active[name] = verdict.decision == "granted"
+                if verdict.decision in ("granted", "denied"):
+                    self._active[name] = verdict.decision == "granted"
                 self._person_ids[name] = match.person_id
             box = face.face.box
             faces.append(FaceResult(box, name, _finite(match.distance), verdict.decision))
-            observations.append(FaceObservation(name, match.distance, box))
+            spoof = verdict.decision == "spoof"
+            observations.append(FaceObservation(name, match.distance, box, spoof))
         decisions = self._policy.update(captured_at, observations)
         recorded = tuple(
             self._record(decision, captured_at, threshold, model_id) for decision in decisions

@@ -255,12 +255,14 @@ class FaceObservation:
 
     ``name`` is the matched person, or ``None`` for an unknown face; ``distance`` is the L2
     distance to the closest enrolled person (``inf`` with an empty gallery); ``box`` is
-    ``(x, y, w, h)`` in pixels.
+    ``(x, y, w, h)`` in pixels; ``spoof``: the face matched ``name`` but was judged not live
+    (a photo or a screen).
     """
 
     name: str | None
     distance: float
     box: Box
+    spoof: bool = False
 
     @classmethod
     def from_match(cls, match: Match, threshold: float, box: Box) -> FaceObservation:
@@ -268,7 +270,7 @@ class FaceObservation:
         return cls(match.decide(threshold), match.distance, box)
 
 
-DecisionKind = Literal["granted", "denied", "unknown"]
+DecisionKind = Literal["granted", "denied", "unknown", "spoof"]
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,8 @@ class Decision:
     """An access decision for one camera.
 
     ``kind`` is ``granted`` (an active enrolled person), ``denied`` (an enrolled but deactivated
-    person) or ``unknown`` (a face nobody matched). ``distance`` is the median L2 distance over
+    person), ``unknown`` (a face nobody matched) or ``spoof`` (a face that matched a person but
+    was judged not live). ``distance`` is the median L2 distance over
     the frames that voted for the decision; ``box`` is the face in the deciding frame, taken at
     ``time`` (seconds, the caller's monotonic clock).
     """
@@ -318,6 +321,14 @@ class DecisionPolicy:
       is the largest unknown face of the deciding frame — the person nearest the camera — and
       the distance the median of each voting frame's largest unknown face's distance.
 
+    - **Spoofs.** A face that matched a person but was judged not live (``spoof``; the console
+      checks liveness on the deciding frame only) is never a vote. It makes one ``spoof``
+      decision for that name, at most one per T seconds per name, and it *consumes* the
+      name's votes: the next liveness check needs K fresh votes, so a photo held up to the
+      camera gets one try every K frames, not one per frame. A grant is not delayed by a
+      spoof decision beyond those K frames (a live person misjudged once is granted K frames
+      later).
+
     The window counts processed frames, not seconds: votes from before a long gap in the stream
     (a lost camera) still count until N newer frames have been processed.
     """
@@ -342,6 +353,7 @@ class DecisionPolicy:
         self._window: deque[_Frame] = deque(maxlen=votes_window)
         self._last_decided: dict[str, float] = {}
         self._last_unknown: float | None = None
+        self._last_spoof: dict[str, float] = {}
         self._last_time = -math.inf
 
     def update(self, time: float, faces: Sequence[FaceObservation]) -> list[Decision]:
@@ -355,19 +367,30 @@ class DecisionPolicy:
             raise ValueError(f"frame time went backwards: {time} after {self._last_time}")
         self._last_time = time
         known: dict[str, FaceObservation] = {}
+        spoofs: dict[str, FaceObservation] = {}
         unknown: FaceObservation | None = None
         for face in faces:
-            if face.name is None:
+            if face.spoof and face.name is not None:
+                if face.name not in spoofs or face.distance < spoofs[face.name].distance:
+                    spoofs[face.name] = face
+            elif face.name is None:
                 if unknown is None or _area(face.box) > _area(unknown.box):
                     unknown = face
             elif face.name not in known or face.distance < known[face.name].distance:
                 known[face.name] = face
+        decisions = []
+        self._last_spoof = {n: t for n, t in self._last_spoof.items() if time - t < self._interval}
+        for name, face in spoofs.items():
+            votes = [f.known.pop(name).distance for f in self._window if name in f.known]
+            if name not in self._last_spoof:
+                distance = statistics.median([*votes, face.distance])
+                decisions.append(Decision("spoof", name, distance, face.box, time))
+                self._last_spoof[name] = time
         self._window.append(_Frame(known, unknown))
         self._last_decided = {
             name: t for name, t in self._last_decided.items() if time - t < self._interval
         }
 
-        decisions = []
         for name, face in known.items():
             votes = [frame.known[name].distance for frame in self._window if name in frame.known]
             if len(votes) >= self._required and name not in self._last_decided:

@@ -27,6 +27,7 @@ from gatekeeper.decision import (
     FACENET_MODEL,
     DecisionRule,
     Evidence,
+    is_live,
     validate_threshold,
 )
 from gatekeeper.errors import (
@@ -35,6 +36,7 @@ from gatekeeper.errors import (
     ImageError,
     LowQualityFaceError,
     NoFaceError,
+    SpoofFaceError,
     UsageError,
 )
 from gatekeeper.recognition import Gallery, Match
@@ -83,7 +85,9 @@ class Identification:
     gallery), ``margin`` the runner-up's distance minus it; ``decision`` is ``granted``,
     ``denied`` (recognised but deactivated) or ``unknown``. ``low_quality_template``: the
     closest template is below the enrolment bar, and ``facenet_distance`` FaceNet's distance to
-    that person when the rule asked for its opinion.
+    that person when the rule asked for its opinion; ``live_score`` the liveness score (0–1)
+    when it was measured (faces that would be granted), and ``spoof`` is the decision of such a
+    face judged not live.
     """
 
     box: tuple[int, int, int, int]
@@ -95,6 +99,7 @@ class Identification:
     attempt_id: int | None = None
     facenet_distance: float | None = None
     low_quality_template: bool = False
+    live_score: float | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -106,6 +111,7 @@ class Identification:
             "box": list(self.box),
             "facenet_distance": self.facenet_distance,
             "low_quality_template": self.low_quality_template,
+            "live_score": self.live_score,
         }
 
 
@@ -114,13 +120,16 @@ class EnrolResult:
     """What ``enrol`` stored: ``added`` photos (``duplicates``: already enrolled, skipped) and,
     for each photo whose face is below the enrolment bar, ``(photo, reason)`` in
     ``low_quality`` (stored anyway: ``force``, or an ``import``); ``whole_image``: the photos
-    stored through the whole-image fallback (no face detected, the whole crop taken)."""
+    stored through the whole-image fallback (no face detected, the whole crop taken);
+    ``not_live``: ``(photo, live score)`` of each photo judged not live and stored anyway
+    (``force``, or an ``import``)."""
 
     name: str
     added: int
     duplicates: int
     low_quality: tuple[tuple[str, str], ...] = ()
     whole_image: tuple[str, ...] = ()
+    not_live: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -133,6 +142,7 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     low_quality: list[tuple[str, str]] = field(default_factory=list)
     whole_image: list[str] = field(default_factory=list)
+    not_live: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -141,14 +151,17 @@ class Verdict:
 
     ``match`` is dlib's closest person; ``facenet_distance`` FaceNet's distance to that person
     when the rule asked for it (``None`` otherwise); ``decision`` is ``granted``, ``denied``
-    (recognised but deactivated) or ``unknown``. ``confirmed`` is False for a provisional
-    verdict: dlib's candidate, not yet checked by FaceNet (see :meth:`Gatekeeper.judge`).
+    (recognised but deactivated), ``unknown``, or ``spoof`` (recognised, but the face is judged
+    not live: a photo or a screen). ``confirmed`` is False for a provisional verdict: dlib's
+    candidate, not yet checked by FaceNet or for liveness (see :meth:`Gatekeeper.judge`).
+    ``live_score`` is the liveness score (0–1) when it was measured.
     """
 
     match: Match
     decision: str
     facenet_distance: float | None = None
     confirmed: bool = True
+    live_score: float | None = None
 
     @property
     def identity(self) -> str | None:
@@ -364,6 +377,7 @@ class Gatekeeper:
         *,
         threshold: float | None = None,
         confirm: Callable[[Match], bool] | None = None,
+        liveness: bool = True,
     ) -> list[Verdict]:
         """Judge detected faces of ``rgb`` (``FaceEmbedding`` objects) with the site's rule.
 
@@ -372,7 +386,11 @@ class Gatekeeper:
         needs: its distance to that person's FaceNet templates. ``confirm(match)`` may spare
         that cost for candidates whose verdict cannot open the door yet (the console's vote
         before its deciding frame): they get a provisional verdict (``confirmed=False``) from
-        dlib alone. The caller holds the engine (``engine_in_use``).
+        dlib alone. Then every confirmed face that would be granted is checked for liveness
+        (one batch; with the site's ``liveness = "passive"`` and ``liveness``): one whose live
+        score is below ``liveness_threshold`` is a ``spoof``. Unknown, denied and provisional
+        faces are never scored, so liveness costs nothing for them. The caller holds the engine
+        (``engine_in_use``).
         """
         if not faces:
             return []
@@ -397,15 +415,28 @@ class Gatekeeper:
                 for i, vector in zip(wanted, embedded, strict=True):
                     templates = state.facenet[matches[i].person_id]
                     second[i] = float(np.min(np.linalg.norm(templates - vector, axis=1)))
-        verdicts = []
+        decisions = []
         for i, match in enumerate(matches):
             evidence = Evidence(match.distance, second.get(i), match.low_quality)
             accepted = i in provisional or (match.name is not None and rule.accepts(evidence))
             if not accepted:
-                decision = "unknown"
+                decisions.append("unknown")
             else:
-                decision = "granted" if match.person_id in state.active else "denied"
-            verdicts.append(Verdict(match, decision, second.get(i), i not in provisional))
+                decisions.append("granted" if match.person_id in state.active else "denied")
+        scores: dict[int, float] = {}
+        if liveness and self.settings.liveness == "passive":
+            wanted = [i for i, d in enumerate(decisions) if d == "granted" and i not in provisional]
+            if wanted:
+                live = self._engine.live_scores(rgb, [faces[i].face for i in wanted])
+                scores = {i: float(score) for i, score in zip(wanted, live, strict=True)}
+        verdicts = []
+        for i, match in enumerate(matches):
+            decision = decisions[i]
+            if i in scores and not is_live(scores[i], self.settings.liveness_threshold):
+                decision = "spoof"
+            verdicts.append(
+                Verdict(match, decision, second.get(i), i not in provisional, scores.get(i))
+            )
         return verdicts
 
     # Enrolment.
@@ -429,7 +460,11 @@ class Gatekeeper:
           :class:`LowQualityFaceError` — a low-detail template matches strangers;
           ``allow_low_quality`` (``import``) stores such faces as low-quality templates instead;
         - the face must not match a person enrolled under another name by the site's rule,
-          else :class:`DuplicateFaceError` — one face, one name.
+          else :class:`DuplicateFaceError` — one face, one name;
+        - with ``liveness = "passive"``, the face must be judged live, else
+          :class:`SpoofFaceError` — a template taken from a photo of a screen or a print lets
+          whoever holds that picture in; ``allow_low_quality`` (``import``) stores such faces
+          and lists them in ``not_live`` instead (a folder of badge photos is often scans).
 
         The quality is stored with each encoding; with FaceNet available, a FaceNet template of
         each photo is stored too. An image already enrolled for this person (same sha256) is
@@ -451,11 +486,21 @@ class Gatekeeper:
                     raise LowQualityFaceError(f"{source.label}: {quality.issue}")
                 if not force:
                     self._refuse_other_person(name, source, face)
+                live_score = None
+                if self.settings.liveness == "passive":
+                    live_score = float(engine.live_scores(source.rgb, [face.face])[0])
+                    live = is_live(live_score, self.settings.liveness_threshold)
+                    if not live and not (force or allow_low_quality):
+                        raise SpoofFaceError(
+                            f"{source.label}: the face looks like a photo or a screen, not a "
+                            f"live person (live score {live_score:.2f} < "
+                            f"{self.settings.liveness_threshold:.2f})"
+                        )
                 second = engine.facenet_embed(source.rgb, [face.face])
-                encoded.append((source, face, quality, second))
+                encoded.append((source, face, quality, second, live_score))
         templates: list[NewEncoding] = []
         firsts = []
-        for source, face, quality, second in encoded:
+        for source, face, quality, second, _ in encoded:
             record = quality.as_record()
             firsts.append(len(templates))
             templates.append(
@@ -468,23 +513,29 @@ class Gatekeeper:
                     NewEncoding(FACENET_MODEL, second[0], source.sha256, quality=record)
                 )
         stored = self.store.add_encodings(name, templates)
-        new = [
-            (source, face, quality)
-            for (source, face, quality, _), i in zip(encoded, firsts, strict=True)
-            if stored[i]
-        ]
+        new = [entry for entry, i in zip(encoded, firsts, strict=True) if stored[i]]
+        live_threshold = self.settings.liveness_threshold
         return EnrolResult(
             name,
             len(new),
             len(encoded) - len(new),
-            tuple((source.label, quality.issue or "") for source, _, quality in new if quality.low),
-            tuple(source.label for source, face, _ in new if face.face.fallback),
+            tuple(
+                (source.label, quality.issue or "")
+                for source, _, quality, _, _ in new
+                if quality.low
+            ),
+            tuple(source.label for source, face, _, _, _ in new if face.face.fallback),
+            tuple(
+                (source.label, score)
+                for source, _, _, _, score in new
+                if score is not None and not is_live(score, live_threshold)
+            ),
         )
 
     def _refuse_other_person(self, name: str, source: SourceImage, face) -> None:
         """Raise :class:`DuplicateFaceError` when ``face`` is, by the site's rule, a person
         enrolled under a name other than ``name`` (engine held by the caller)."""
-        (verdict,) = self.judge(source.rgb, [face])
+        (verdict,) = self.judge(source.rgb, [face], liveness=False)
         match = verdict.match
         if verdict.decision != "unknown" and match.name != name:
             raise DuplicateFaceError(
@@ -578,6 +629,7 @@ class Gatekeeper:
                     report.duplicates.append(str(path))
                 report.low_quality += [(str(path), why) for _, why in result.low_quality]
                 report.whole_image += [str(path) for _ in result.whole_image]
+                report.not_live += [(str(path), score) for _, score in result.not_live]
             if progress is not None:
                 progress(done, len(jobs), str(path))
         self.store.log_admin_event(
@@ -704,6 +756,7 @@ class Gatekeeper:
                     attempt_id=attempt_id,
                     facenet_distance=verdict.facenet_distance,
                     low_quality_template=match.low_quality,
+                    live_score=verdict.live_score,
                 )
             )
         return results

@@ -46,6 +46,12 @@ def _config(tmp_path: Path, text: str) -> Path:
         ("camera_id = 7", "camera_id must be text, not int 7"),
         ("recognition_interval_s = -1", "recognition_interval_s must be >= 0"),
         ("db = []", "db must be text, not list"),
+        ('liveness = "active"', "liveness must be one of passive, off, got 'active'"),
+        ("liveness = false", "liveness must be one of passive, off, got False"),
+        ("liveness_threshold = 0.2", "liveness_threshold 0.2 is outside the sane range 0.3–0.95"),
+        ("liveness_threshold = 75", "liveness_threshold 75 is outside the sane range"),
+        ("liveness_threshold = nan", "liveness_threshold nan is outside the sane range"),
+        ('liveness_threshold = "high"', "liveness_threshold must be a number, got 'high'"),
     ],
 )
 def test_a_bad_config_value_is_a_usage_error_naming_the_key(
@@ -125,3 +131,15 @@ def test_the_cli_refuses_a_bad_config_before_doing_anything(
     assert code == 2 and err.startswith(f"gatekeeper: {path}: threshold")
     assert "internal error" not in err
     assert not (tmp_path / "data").exists()
+
+
+def test_liveness_settings_are_taken_and_the_default_is_inside_its_range(tmp_path: Path) -> None:
+    from gatekeeper.decision import LIVENESS_THRESHOLD_RANGE
+
+    default = load_settings(environ={}, home=str(tmp_path))
+    assert (default.liveness, default.liveness_threshold) == ("passive", 0.75)
+    low, high = LIVENESS_THRESHOLD_RANGE
+    assert low < default.liveness_threshold < high
+    path = _config(tmp_path, 'liveness = "off"\nliveness_threshold = 0.9\n')
+    settings = load_settings(path, environ={}, home=str(tmp_path))
+    assert (settings.liveness, settings.liveness_threshold) == ("off", 0.9)

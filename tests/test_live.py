@@ -110,9 +110,16 @@ FRONTAL = np.array([[25, 30], [55, 30], [40, 45], [28, 62], [52, 62]], np.float3
 
 class ScriptedEngine:
     """Reads the scene from the frame's first pixel: 0 nobody, 1 Ada, 2 a crash, 3 a tiny
-    face of Ada (too small to be evidence), 4 a stranger."""
+    face of Ada (too small to be evidence), 4 a stranger, 5 a photo of Ada (not live)."""
 
     model_id = MODEL
+
+    def __init__(self) -> None:
+        self.scored = 0
+
+    def live_scores(self, rgb, faces):
+        self.scored += len(faces)
+        return np.full(len(faces), 0.05 if int(rgb[0, 0, 0]) == 5 else 0.99, np.float32)
 
     def facenet_embed(self, rgb, faces):
         return None  # no second encoder: the rule judges dlib's distance alone
@@ -121,14 +128,14 @@ class ScriptedEngine:
         code = int(rgb[0, 0, 0])
         if code == 2:
             raise RuntimeError("injected detector failure")
-        if code in (1, 4):
+        if code in (1, 4, 5):
             return [Face((10, 10, 60, 70), FRONTAL, 0.99)]
         if code == 3:
             return [Face((10, 10, 20, 24), FRONTAL * 0.3, 0.99)]
         return []
 
     def embed_faces(self, rgb, faces):
-        embedding = ADA if int(rgb[0, 0, 0]) in (1, 3) else -ADA
+        embedding = ADA if int(rgb[0, 0, 0]) in (1, 3, 5) else -ADA
         return [
             FaceEmbedding(f, np.zeros((150, 150, 3), np.uint8), embedding, MODEL) for f in faces
         ]
@@ -187,7 +194,9 @@ class FlakyStore:
         return self._store.record_attempts(attempts)
 
 
-def scripted(tmp_path, codes, *, fps=50.0, store=None, clock=None, lockstep=True, **settings):
+def scripted(
+    tmp_path, codes, *, fps=50.0, store=None, clock=None, lockstep=True, voice=None, **settings
+):
     """A recognizer on a scripted engine and source; with ``lockstep`` the source delivers
     each frame only once the previous one was processed (or failed)."""
     settings = Settings(home=tmp_path, camera_id="test", **settings)
@@ -206,7 +215,8 @@ def scripted(tmp_path, codes, *, fps=50.0, store=None, clock=None, lockstep=True
         if turn is not None and (isinstance(event, FrameResult) or failed):
             turn.release()
 
-    return gatekeeper, feed, events, LiveRecognizer(gatekeeper, feed, on_event=on_event)
+    recognizer = LiveRecognizer(gatekeeper, feed, voice=voice, on_event=on_event)
+    return gatekeeper, feed, events, recognizer
 
 
 def attempts(gatekeeper):
@@ -250,6 +260,38 @@ def test_strangers_make_one_rate_limited_unknown_attempt(tmp_path):
     assert rows[0].distance == pytest.approx(float(np.linalg.norm(2 * ADA)), rel=1e-5)
 
 
+def test_a_photo_of_an_enrolled_person_is_a_spoof_never_a_grant(tmp_path):
+    """Ada's photo held up for 12 frames: the votes for Ada are dlib's (cheap), liveness is
+    asked on each deciding frame only (every third frame: a spoof consumes the votes), one
+    ``spoof`` attempt per interval is logged with her name, and nobody is greeted. Then Ada
+    herself is granted."""
+    voice = FakeVoice()
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [5] * 12 + [1] * 3, voice=voice)
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) == 15, 10)
+    finally:
+        recognizer.stop()
+    rows = attempts(gatekeeper)
+    assert [(r.decision, r.person_name) for r in rows] == [("spoof", "ada"), ("granted", "ada")]
+    assert gatekeeper.engine.scored == 4 + 1  # frames 3, 6, 9, 12 and Ada's third frame
+    verdicts = [f.faces[0].verdict for f in events.frames()[:12]]
+    assert verdicts == ["granted", "granted", "spoof"] * 4  # provisional votes, then the check
+    assert voice.greeted == ["ada"]
+    assert gatekeeper.store.verify_chain().ok
+
+
+def test_with_liveness_off_a_photo_is_granted_and_never_scored(tmp_path):
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [5] * 3, liveness="off")
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) == 3, 10)
+    finally:
+        recognizer.stop()
+    assert [r.decision for r in attempts(gatekeeper)] == ["granted"]
+    assert gatekeeper.engine.scored == 0
+
+
 def test_decisions_the_store_refuses_are_retried_with_their_own_time(tmp_path):
     gatekeeper, feed, events, recognizer = scripted(tmp_path, [1] * 5, fps=20, store=FlakyStore)
     gatekeeper.store.failing.set()
@@ -277,6 +319,7 @@ class GatedEngine(ScriptedEngine):
     ``release`` is set; ``busy`` says it got there."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.busy, self.release = threading.Event(), threading.Event()
 
     def detect(self, rgb, **options):

@@ -219,6 +219,18 @@ def test_three_votes_out_of_five_grant_once():
     assert decisions == [Decision("granted", "ann", 0.40, BOX, pytest.approx(0.4))]
 
 
+def test_a_spoof_is_its_own_rate_limited_decision_and_consumes_the_votes():
+    photo = FaceObservation("ann", 0.35, BOX, spoof=True)
+    policy = DecisionPolicy(interval_s=10.0)
+    decisions = run(policy, [[seen("ann", 0.30)], [seen("ann", 0.50)], [photo]])
+    assert decisions == [Decision("spoof", "ann", 0.35, BOX, pytest.approx(0.4))]  # median
+    assert not policy.could_decide("ann", 0.6), "the spoof took Ann's votes with it"
+    again = run(policy, [[seen("ann")], [seen("ann")], [photo]], start=0.6)
+    assert again == [], "one spoof decision per interval"
+    later = run(policy, [[seen("ann")], [seen("ann")], [seen("ann")]], start=1.2)
+    assert [(d.kind, d.name) for d in later] == [("granted", "ann")]
+
+
 def test_one_lucky_frame_never_grants():
     policy = DecisionPolicy()
     frames = [[seen("ann")], [], [seen(None)], [], [], [seen("ann")], [], [], [], []]

@@ -72,6 +72,8 @@ def whole_image_face(rgb: np.ndarray) -> Face:
 class FaceEngine:
     """Detect, align and encode faces. Create once (loads TensorFlow models, ~3–5 s).
 
+    Liveness (:meth:`live_scores`): both MiniFASNets, loaded on first use.
+
     Two encoders: dlib's ResNet (``encoder``, every face) and FaceNet (``facenet``, the second
     opinion the decision rule asks for on low-quality templates, see ``gatekeeper/decision.py``).
     FaceNet is loaded on first use from the verified cache in ``weights_dir``; when it is not
@@ -95,6 +97,7 @@ class FaceEngine:
         self._facenet = facenet
         self._fetch_facenet = fetch_facenet
         self.facenet_problem: str | None = None
+        self._liveness = None
 
     @property
     def model_id(self) -> str:
@@ -129,6 +132,17 @@ class FaceEngine:
         if not faces:
             return np.zeros((0, 128), np.float32)
         return encoder.encode(np.stack([facenet_crop(rgb, f) for f in faces]))
+
+    def live_scores(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """Live scores, float32 ``(N,)`` in [0, 1] (1: surely a live person), of ``faces`` of
+        ``rgb`` by both MiniFASNets (``vision/liveness.py``; loaded on first use, ~1 s).
+        Raises :class:`~gatekeeper.errors.WeightsError` when the shipped models are missing or
+        altered: liveness fails closed, it is never silently skipped."""
+        if self._liveness is None:
+            from gatekeeper.vision.liveness import LivenessScorer
+
+            self._liveness = LivenessScorer()
+        return self._liveness.score(rgb, faces)
 
     def detect(
         self, rgb: np.ndarray, *, pad_retry: bool = True, whole_image: bool = False

@@ -40,7 +40,6 @@ on boxes of the original's RetinaFace detector, which frame a face differently f
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -401,8 +400,3 @@ class LivenessScorer:
         per_face = [liveness_crops(rgb, f, self.fit) for f in faces]
         crops = [np.stack([c[i] for c in per_face]) for i in range(len(VARIANTS))]
         return live_score(self.logits(crops))
-
-
-def is_live(score: float, threshold: float) -> bool:
-    """The verdict: live when ``score`` ≥ ``threshold`` (a NaN score is never live)."""
-    return not math.isnan(score) and score >= threshold
