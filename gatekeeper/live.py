@@ -115,7 +115,8 @@ class LiveStats:
     """Throughput and latency. Rates in frames per second over the last
     :data:`~gatekeeper.vision.camera.FPS_WINDOW_S` seconds; latencies in seconds from a frame's
     capture to its result being published (decisions recorded), over the last
-    :data:`LATENCY_WINDOW` processed frames."""
+    :data:`LATENCY_WINDOW` processed frames. ``spoofs``: ``spoof`` decisions since the start
+    (presentation attacks refused)."""
 
     captured_fps: float
     processed_fps: float
@@ -126,6 +127,7 @@ class LiveStats:
     failed: int
     unrecorded: int
     dropped: int
+    spoofs: int = 0
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ class LiveRecognizer:
         self._processed = 0
         self._failed = 0
         self._dropped = 0
+        self._spoofs = 0
         self._unrecorded: deque[NewAttempt] = deque()
         self._next_retry = 0.0
         self._warned_at: dict[str, float] = {}
@@ -389,6 +392,7 @@ class LiveRecognizer:
         """Greet a granted person and write the attempt (or queue it for a retry)."""
         if decision.kind == "granted" and self._voice is not None and decision.name:
             self._voice.greet(decision.name)
+        self._spoofs += decision.kind == "spoof"
         wall = datetime.now(UTC) - timedelta(seconds=time.monotonic() - captured_at)
         values = {
             "camera_id": self._camera_id,
@@ -455,4 +459,5 @@ class LiveRecognizer:
             failed=self._failed,
             unrecorded=len(self._unrecorded),
             dropped=self._dropped,
+            spoofs=self._spoofs,
         )

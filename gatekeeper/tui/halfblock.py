@@ -27,11 +27,13 @@ from gatekeeper.live import FaceResult
 
 UPPER_HALF = "▀"
 
-#: Box and label colours (RGB) by verdict: granted green, denied yellow, unknown red.
+#: Box and label colours (RGB) by verdict: granted green, denied yellow, unknown red, spoof
+#: magenta.
 VERDICT_COLOURS: dict[str, tuple[int, int, int]] = {
     "granted": (40, 200, 80),
     "denied": (230, 200, 40),
     "unknown": (230, 60, 60),
+    "spoof": (230, 60, 230),
 }
 #: Colour of faces that are not evidence (too small, turned away), and of any other verdict.
 OTHER_COLOUR = (150, 150, 150)

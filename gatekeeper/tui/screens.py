@@ -386,7 +386,8 @@ class HelpScreen(ModalScreen):
         text.append(f"  {'ctrl+q':<14}", "bold cyan").append("Quit\n\n")
         text.append(
             "Decisions: granted (green), denied (yellow: enrolled but deactivated), unknown "
-            "(red). A person is decided on after several matching frames, then at most once "
+            "(red), spoof (white on red: an enrolled face shown on a photo or a screen). "
+            "A person is decided on after several matching frames, then at most once "
             "per recognition interval.",
             "dim",
         )

@@ -29,7 +29,12 @@ from gatekeeper.tui.halfblock import render_frame
 from gatekeeper.vision.camera import CameraState, CameraStatus
 
 #: Rich styles of the decisions, everywhere in the console.
-DECISION_STYLES = {"granted": "bold green", "denied": "bold yellow", "unknown": "bold red"}
+DECISION_STYLES = {
+    "granted": "bold green",
+    "denied": "bold yellow",
+    "unknown": "bold red",
+    "spoof": "bold white on red",
+}
 #: Rich styles of the camera states.
 CAMERA_STYLES = {
     CameraState.LIVE: "bold green",
@@ -111,6 +116,9 @@ class CameraPanel(Static):
                 f"{stats.failed} failed frames",
                 "bold yellow",
             )
+        if stats and stats.spoofs:
+            text.append("\nSpoofs  ", "dim")
+            text.append(f"{stats.spoofs} photo or screen attempts refused", "bold red")
         self.update(text)
 
 
@@ -133,6 +141,8 @@ class MatchPanel(Static):
         text.append(" ")
         text.append_text(distance_gauge(distance, threshold, max(5, self.size.width - 12)))
         text.append(f" {threshold:.2f}")
+        if decision.kind == "spoof":
+            text.append("\na photo or a screen, not a live person: refused", "bold red")
         if recorded.attempt_id is None:
             text.append("\nnot recorded yet (store unavailable)", "yellow")
         self.update(text)
