@@ -282,6 +282,8 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     print(f"enrolled {result.name}: {_plural(result.added, 'new encoding')}")
     for label, reason in result.low_quality:
         print(f"  low-quality template {label}: {reason} (matched under a stricter rule)")
+    for label, score in result.not_live:
+        print(f"  not judged live {label}: live score {score:.2f} (enrolled with --force)")
     if result.duplicates:
         print(
             f"{_plural(result.duplicates, 'image')} already enrolled for {result.name}, "
@@ -305,6 +307,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
                 "low_quality": [{"path": p, "reason": r} for p, r in report.low_quality],
                 "whole_image": report.whole_image,
+                "not_live": [{"path": p, "live_score": x} for p, x in report.not_live],
             }
         )
         return 0
@@ -321,6 +324,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  whole image {path}: no face detected, the whole crop was taken as the face")
     for path, reason in report.low_quality:
         print(f"  low-quality {path}: {reason}; matched under a stricter rule")
+    for path, score in report.not_live:
+        print(f"  not live?  {path}: live score {score:.2f}; check it is not a photo of a photo")
     for path in report.duplicates:
         print(f"  duplicate {path}: already enrolled, not stored again")
     for path, reason in report.skipped:
@@ -430,6 +435,11 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
             print(
                 f"{where}: unknown (distance {r.distance:.3f} <= threshold {r.threshold:.3f}"
                 f"{second}{template}: {why})"
+            )
+        elif r.decision == "spoof":
+            print(
+                f"{where}: looks like {r.identity}, spoof: a photo or a screen, not a live "
+                f"person (live score {r.live_score:.2f} < {settings.liveness_threshold:.2f})"
             )
         else:
             print(
@@ -611,6 +621,67 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  no face: line {r.pair.line}: {r.problem}")
     if args.plot is not None:
         _note(f"histograms and ROC curves written to {args.plot}")
+    return 0
+
+
+def cmd_liveness(args: argparse.Namespace, settings: Settings) -> int:
+    """Is each face of each image a live person or a photo/screen? Nothing is recorded."""
+    with open_site(settings, args) as site:
+        results = {str(image): site.liveness(image) for image in args.images}
+    if args.json:
+        _print_json([{"image": k, "faces": [c.as_dict() for c in v]} for k, v in results.items()])
+        return 0
+    for image, checks in results.items():
+        if not checks:
+            print(f"{image}: no face found")
+        for number, c in enumerate(checks, start=1):
+            x, y, w, h = c.box
+            print(
+                f"{image}: face {number} at x={x} y={y} {w}x{h}: {c.verdict} "
+                f"(live score {c.live_score:.3f}, threshold {c.threshold:.2f})"
+            )
+    return 0
+
+
+def cmd_evaluate_liveness(args: argparse.Namespace, settings: Settings) -> int:
+    """APCER and BPCER of the liveness check on labelled images (``file,label`` CSV)."""
+    from gatekeeper.liveness_eval import evaluate_liveness, plot_liveness, read_labels
+
+    samples = read_labels(args.labels, images=args.images)
+    if args.plot is not None and not Path(args.plot).parent.is_dir():
+        raise UsageError(f"--plot {args.plot}: no such folder")
+    with open_site(settings, args) as site:
+        result = evaluate_liveness(
+            samples, site.live_score, settings.liveness_threshold, progress=ProgressBar()
+        )
+    if args.plot is not None:
+        plot_liveness(result, args.plot)
+    if args.json:
+        _print_json(result.as_dict())
+        return 0
+    site_rates, best = result.at_threshold, result.best
+    print(
+        f"{_plural(len(samples), 'image')}: {site_rates.attacks} spoof and "
+        f"{site_rates.bona_fide} live faces; {len(result.no_face)} without a face"
+    )
+    print(f"{'source':<22} {'spoof':>5} {'live':>5} {'APCER':>8} {'BPCER':>8}")
+    for name, r in [("all", site_rates), *result.per_source.items()]:
+        print(
+            f"{name:<22} {r.attacks:>5} {r.bona_fide:>5} {_percent(r.apcer):>8} "
+            f"{_percent(r.bpcer):>8}"
+        )
+    print(
+        f"  at the site's liveness_threshold {site_rates.threshold:.2f}; APCER: attacks "
+        "accepted as live, BPCER: live people rejected"
+    )
+    print(
+        f"  lowest APCER + BPCER at {best.threshold:.3f}: APCER {_percent(best.apcer)}, "
+        f"BPCER {_percent(best.bpcer)} (ROC: {len(result.curve)} points, --json)"
+    )
+    for sample in result.no_face:
+        print(f"  no face: {sample.file} ({sample.label})")
+    if args.plot is not None:
+        _note(f"histograms and ROC written to {args.plot}")
     return 0
 
 
@@ -800,6 +871,30 @@ def check_weights(settings: Settings) -> Check:
     )
 
 
+def check_liveness(settings: Settings) -> Check:
+    """The liveness mode and threshold; with ``passive``, both shipped models must be there
+    with their pinned sha256 (the console refuses to start otherwise)."""
+    from gatekeeper.vision import liveness
+
+    if settings.liveness == "off":
+        return Check(
+            "liveness",
+            True,
+            "off: a photo or a screen of an enrolled person is granted like the person",
+        )
+    problem = liveness.problem()
+    mode = f"passive, threshold {settings.liveness_threshold:.2f}"
+    if problem is None:
+        names = " + ".join(v.name for v in liveness.VARIANTS)
+        return Check("liveness", True, f"{mode}; {names} verified (sha256)")
+    return Check(
+        "liveness",
+        False,
+        f"{mode}; {problem}",
+        "reinstall Gatekeeper: the MiniFASNet files ship with it",
+    )
+
+
 def check_database(settings: Settings, args: argparse.Namespace) -> Check:
     """The database opens (read-only: the check changes nothing) and may be written."""
     from gatekeeper.store.database import check_location, check_writable, parse_location
@@ -901,6 +996,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     one fails, i.e. when something stands in the way of the console."""
     checks = [
         check_weights(settings),
+        check_liveness(settings),
         check_database(settings, args),
         check_camera(settings),
         check_voice(settings),
@@ -1118,6 +1214,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="one encoder alone (default: every rule, the site's first)",
     )
     _add_json(evaluate)
+
+    live = command(
+        "liveness",
+        cmd_liveness,
+        "is each face a live person or a photo/screen? (nothing recorded)",
+        "Score every face of each image with the passive liveness models (MiniFASNet): live "
+        "score 0-1 and the verdict at the site's liveness_threshold. Nothing is recorded.",
+    )
+    live.add_argument("images", metavar="IMAGE", nargs="+")
+    _add_json(live)
+
+    evaluate_live = command(
+        "evaluate-liveness",
+        cmd_evaluate_liveness,
+        "APCER and BPCER of the liveness check on labelled images",
+        "APCER (attacks accepted as live) and BPCER (live people rejected) at the site's "
+        "liveness_threshold, pooled and per source, the best threshold and the ROC, on a CSV "
+        "of file,label (live or spoof).",
+    )
+    evaluate_live.add_argument("labels", metavar="LABELS.csv", help="CSV: file,label")
+    evaluate_live.add_argument(
+        "--images",
+        metavar="DIR",
+        help="folder the image paths start from (default: the labels file's folder)",
+    )
+    evaluate_live.add_argument(
+        "--plot", metavar="FILE.png", help="draw the score histograms and the ROC to this PNG"
+    )
+    _add_json(evaluate_live)
 
     threshold = command("threshold", cmd_threshold, "show or set the site's distance threshold")
     threshold.add_argument("value", metavar="VALUE", nargs="?", type=_threshold)

@@ -169,6 +169,29 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class LivenessCheck:
+    """One face of an image checked for liveness: its ``box`` (x, y, w, h pixels), its
+    ``live_score`` (0–1, the original MiniFASNet score), the ``threshold`` it was judged at,
+    and the verdict ``live`` (score ≥ threshold) or ``spoof``."""
+
+    box: tuple[int, int, int, int]
+    live_score: float
+    threshold: float
+
+    @property
+    def verdict(self) -> str:
+        return "live" if is_live(self.live_score, self.threshold) else "spoof"
+
+    def as_dict(self) -> dict:
+        return {
+            "box": list(self.box),
+            "live_score": self.live_score,
+            "threshold": self.threshold,
+            "verdict": self.verdict,
+        }
+
+
+@dataclass(frozen=True)
 class Verification:
     """Two faces compared: dlib's and FaceNet's L2 distances (FaceNet's ``None`` when it is not
     available), the thresholds of the site's rule, and its verdict."""
@@ -772,6 +795,28 @@ class Gatekeeper:
         rule = self.rule()
         same = rule.accepts(Evidence(distance, facenet, a.low_quality or b.low_quality))
         return Verification(distance, facenet, rule.threshold, rule.facenet_threshold, same)
+
+    # Liveness.
+
+    def liveness(self, image: str | Path | SourceImage) -> list[LivenessCheck]:
+        """Every face of an image (largest first) checked for liveness at the site's
+        ``liveness_threshold``, whatever the ``liveness`` mode; nothing is recorded (an access
+        attempt is a face at the door, see :meth:`identify`)."""
+        source = image if isinstance(image, SourceImage) else SourceImage.from_path(image)
+        with self.engine_in_use() as engine:
+            faces = engine.detect(source.rgb)
+            scores = engine.live_scores(source.rgb, faces)
+        threshold = self.settings.liveness_threshold
+        return [
+            LivenessCheck(f.box, float(score), threshold)
+            for f, score in zip(faces, scores, strict=True)
+        ]
+
+    def live_score(self, image: str | Path) -> float | None:
+        """The live score of an image's largest face, ``None`` when it has none (for
+        ``evaluate-liveness``)."""
+        checks = self.liveness(image)
+        return checks[0].live_score if checks else None
 
     # The log.
 
