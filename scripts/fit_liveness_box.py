@@ -126,8 +126,7 @@ def fit(boxes: dict[str, list[int]], data: Path, write: Path | None) -> None:
     scorer = liveness.LivenessScorer()
 
     def score_box(rgb, box) -> float:
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        crops = [liveness.crop(bgr, box, v.scale)[None] for v in liveness.VARIANTS]
+        crops = [liveness.crop(rgb, box, v.scale)[None] for v in liveness.VARIANTS]
         return float(liveness.live_score(scorer.logits(crops))[0])
 
     pairs, unpaired, originals = [], [], []

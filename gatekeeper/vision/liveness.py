@@ -8,7 +8,8 @@ face, 0 and 2 are attack types. :data:`VARIANTS` holds the two shipped models:
 - ``MiniFASNetV2`` on the face box scaled **2.7×** around its centre;
 - ``MiniFASNetV1SE`` on the box scaled **4.0×** (more of the scene: a phone's bezel, a hand).
 
-Topology (``block`` = Conv2D without bias → BatchNorm(ε 1e-5) → PReLU per channel; ``linear`` =
+Topology (``block`` = Conv2D without bias → BatchNorm(ε 1e-5) → PReLU per channel, the
+BatchNorm folded into the convolution at load time; ``linear`` =
 the same without PReLU; ``dw`` = depthwise, one filter per channel; padding explicit and
 symmetric, as PyTorch's): block 3×3/2 → 40×40×32, dw block 3×3 → conv_23 (1×1 expand, dw
 3×3/2, linear 1×1 project) → 20×20×64, conv_3: 4 residual depthwise blocks → conv_34 → 10×10×128,
@@ -118,7 +119,11 @@ def build_model(variant: Variant):
 
     Input: float32 ``(batch, 80, 80, 3)`` BGR crops, values 0–255. Output: float32
     ``(batch, 3)`` logits (class 1: real face). Weighted layers are named by their PyTorch
-    module paths (``conv1.conv``, ``conv_3.model.3.se_module.bn2``, ``prob``...).
+    module paths (``conv1.conv``, ``conv_3.model.3.se_module.fc1``, ``linear``, ``prob``...).
+    Every BatchNorm of the original directly follows a convolution or a dense layer, and at
+    inference it is an affine map per channel, so it is folded into that layer's kernel and
+    bias (:func:`load_state_dict`): the same function with 55 fewer layers to run (the
+    per-face cost is mostly per-op overhead, see ``benchmarks/bench_liveness.py``).
     """
     keras = _keras()
     layers = keras.layers
@@ -130,10 +135,9 @@ def build_model(variant: Variant):
         if depthwise:
             if filters != x.shape[-1]:
                 raise ValueError(f"{name}: depthwise conv from {x.shape[-1]} to {filters}")
-            x = layers.DepthwiseConv2D(kernel, stride, use_bias=False, name=f"{name}.conv")(x)
+            x = layers.DepthwiseConv2D(kernel, stride, name=f"{name}.conv")(x)
         else:
-            x = layers.Conv2D(filters, kernel, stride, use_bias=False, name=f"{name}.conv")(x)
-        x = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}.bn")(x)
+            x = layers.Conv2D(filters, kernel, stride, name=f"{name}.conv")(x)
         if prelu:
             x = layers.PReLU(shared_axes=[1, 2], name=f"{name}.prelu")(x)
         return x
@@ -141,11 +145,9 @@ def build_model(variant: Variant):
     def squeeze_excitation(x, name, reduction=4):
         channels = x.shape[-1]
         s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}.avg_pool")(x)
-        s = layers.Conv2D(channels // reduction, 1, use_bias=False, name=f"{name}.fc1")(s)
-        s = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}.bn1")(s)
+        s = layers.Conv2D(channels // reduction, 1, name=f"{name}.fc1")(s)
         s = layers.ReLU(name=f"{name}.relu")(s)
-        s = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}.fc2")(s)
-        s = layers.BatchNormalization(epsilon=_BN_EPSILON, name=f"{name}.bn2")(s)
+        s = layers.Conv2D(channels, 1, name=f"{name}.fc2")(s)
         s = layers.Activation("sigmoid", name=f"{name}.sigmoid")(s)
         return layers.Multiply(name=f"{name}.scale")([x, s])
 
@@ -189,34 +191,60 @@ def build_model(variant: Variant):
     kernel = (INPUT_SIZE + 15) // 16  # the original's get_kernel: 5 for 80×80
     x = conv(x, "conv_6_dw", keep[48], kernel, depthwise=True, prelu=False)
     x = layers.Flatten(name="conv_6_flatten")(x)
-    x = layers.Dense(128, use_bias=False, name="linear")(x)
-    x = layers.BatchNormalization(epsilon=_BN_EPSILON, name="bn")(x)
+    x = layers.Dense(128, name="linear")(x)
     outputs = layers.Dense(3, use_bias=False, name="prob")(x)
     return keras.Model(inputs, outputs, name=variant.name)
 
 
-def _keras_arrays(layer, tensors: dict[str, np.ndarray], prefix: str) -> list[np.ndarray]:
-    """The PyTorch tensors of ``layer`` (under ``prefix``), in Keras's order and layout."""
-    kind = type(layer).__name__
-    if kind == "Conv2D":  # (out, in, kh, kw) → (kh, kw, in, out)
-        return [tensors[f"{prefix}.weight"].transpose(2, 3, 1, 0)]
-    if kind == "DepthwiseConv2D":  # (channels, 1, kh, kw) → (kh, kw, channels, 1)
-        return [tensors[f"{prefix}.weight"].transpose(2, 3, 0, 1)]
-    if kind == "Dense":  # (out, in) → (in, out)
-        return [tensors[f"{prefix}.weight"].T]
+#: The BatchNorm that follows each kind of weighted layer, by the end of the layer's name.
+_BATCH_NORM_OF = {".conv": ".bn", ".fc1": ".bn1", ".fc2": ".bn2", "linear": "bn"}
+
+
+def _batch_norm_prefix(name: str) -> str | None:
+    """The PyTorch prefix of the BatchNorm after layer ``name`` (``prob`` has none)."""
+    for end, bn in _BATCH_NORM_OF.items():
+        if name.endswith(end):
+            return name[: len(name) - len(end)] + bn
+    return None
+
+
+def _keras_arrays(layer, tensors: dict[str, np.ndarray]) -> tuple[list[np.ndarray], set[str]]:
+    """The weights of ``layer`` in Keras's order and layout, from the PyTorch tensors (its
+    following BatchNorm folded in: ``w·γ/√(σ²+ε)`` and bias ``β − μ·γ/√(σ²+ε)`` per output
+    channel), and the names of the tensors used."""
+    kind, name = type(layer).__name__, layer.name
     if kind == "PReLU":  # (channels,) → (1, 1, channels)
-        return [tensors[f"{prefix}.weight"].reshape(1, 1, -1)]
-    if kind == "BatchNormalization":
-        return [tensors[f"{prefix}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")]
-    raise WeightsError(f"MiniFASNet: no PyTorch layout for {kind} layer {layer.name}")
+        return [tensors[f"{name}.weight"].reshape(1, 1, -1)], {f"{name}.weight"}
+    weight = tensors[f"{name}.weight"].astype(np.float64)
+    if kind == "Conv2D":  # (out, in, kh, kw) → (kh, kw, in, out)
+        kernel = weight.transpose(2, 3, 1, 0)
+    elif kind == "DepthwiseConv2D":  # (channels, 1, kh, kw) → (kh, kw, channels, 1)
+        kernel = weight.transpose(2, 3, 0, 1)
+    elif kind == "Dense":  # (out, in) → (in, out)
+        kernel = weight.T
+    else:
+        raise WeightsError(f"MiniFASNet: no PyTorch layout for {kind} layer {name}")
+    used = {f"{name}.weight"}
+    bn = _batch_norm_prefix(name)
+    if bn is None:
+        return [kernel], used
+    gamma, beta, mean, var = (
+        tensors[f"{bn}.{k}"].astype(np.float64)
+        for k in ("weight", "bias", "running_mean", "running_var")
+    )
+    used |= {f"{bn}.{k}" for k in ("weight", "bias", "running_mean", "running_var")}
+    scale = gamma / np.sqrt(var + _BN_EPSILON)
+    kernel = kernel * (scale[None, None, :, None] if kind == "DepthwiseConv2D" else scale)
+    return [kernel, beta - mean * scale], used
 
 
 def load_state_dict(model, tensors: dict[str, np.ndarray]) -> None:
     """Copy a MiniFASNet state dict (``module.``-prefixed names, as saved by the original's
     ``DataParallel``) into ``model``, by layer name.
 
-    Strict: every weighted layer finds its tensors with the right shapes, and every tensor of the
-    file is used (``num_batches_tracked`` counters excepted: training state only). Raises
+    Each BatchNorm is folded into the layer before it (see :func:`build_model`). Strict: every
+    weighted layer finds its tensors with the right shapes, and every tensor of the file is used
+    (``num_batches_tracked`` counters excepted: training state only). Raises
     :class:`WeightsError` otherwise.
     """
     tensors = {k.removeprefix("module."): v for k, v in tensors.items()}
@@ -225,7 +253,7 @@ def load_state_dict(model, tensors: dict[str, np.ndarray]) -> None:
         if not layer.weights:
             continue
         try:
-            arrays = _keras_arrays(layer, tensors, layer.name)
+            arrays, names = _keras_arrays(layer, tensors)
         except KeyError as exc:
             raise WeightsError(f"{model.name}: no tensor {exc} for layer {layer.name}") from None
         for variable, array in zip(layer.weights, arrays, strict=True):
@@ -235,7 +263,7 @@ def load_state_dict(model, tensors: dict[str, np.ndarray]) -> None:
                     f"model shape {tuple(variable.shape)}"
                 )
             variable.assign(array.astype(np.float32))
-        used |= {k for k in tensors if k.rsplit(".", 1)[0] == layer.name}
+        used |= names
     unused = sorted(k for k in tensors.keys() - used if not k.endswith(".num_batches_tracked"))
     if unused:
         raise WeightsError(f"{model.name}: unused tensors in the weights file: {unused[:3]}")
@@ -341,20 +369,22 @@ def crop_box(
     return int(x0), int(y0), int(x1), int(y1)
 
 
-def crop(bgr: np.ndarray, box: tuple[float, ...], scale: float) -> np.ndarray:
-    """A model's input: uint8 BGR ``(80, 80, 3)``, the region of :func:`crop_box` resized."""
-    height, width = bgr.shape[:2]
+def crop(rgb: np.ndarray, box: tuple[float, ...], scale: float) -> np.ndarray:
+    """A model's input from an RGB ``uint8 (H, W, 3)`` image: uint8 **BGR** ``(80, 80, 3)``,
+    the region of :func:`crop_box` resized bilinearly (the channels are swapped after the
+    resize, which works per channel: the same pixels as resizing the BGR image, without
+    converting the whole frame)."""
+    height, width = rgb.shape[:2]
     x0, y0, x1, y1 = crop_box(width, height, box, scale)
-    region = bgr[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1]
-    return cv2.resize(region, (INPUT_SIZE, INPUT_SIZE))
+    region = rgb[max(0, y0) : y1 + 1, max(0, x0) : x1 + 1]
+    return np.ascontiguousarray(cv2.resize(region, (INPUT_SIZE, INPUT_SIZE))[:, :, ::-1])
 
 
 def liveness_crops(rgb: np.ndarray, face: Face, fit: BoxFit = BOX_FIT) -> list[np.ndarray]:
     """Both models' inputs for one MTCNN ``face`` of an RGB ``uint8 (H, W, 3)`` image: BGR
     ``(80, 80, 3)`` crops of the mapped box, in :data:`VARIANTS` order."""
-    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
     box = original_box(face.box, fit)
-    return [crop(bgr, box, variant.scale) for variant in VARIANTS]
+    return [crop(rgb, box, variant.scale) for variant in VARIANTS]
 
 
 def live_score(logits: list[np.ndarray]) -> np.ndarray:
@@ -369,8 +399,9 @@ def live_score(logits: list[np.ndarray]) -> np.ndarray:
 
 
 class LivenessScorer:
-    """Faces → live scores, both MiniFASNets through compiled forward passes. Create once
-    (builds two small models, ~1 s); use from one thread at a time."""
+    """Faces → live scores, both MiniFASNets in one compiled forward pass (one graph call for
+    both models: half the dispatch cost of two). Create once (builds two small models, ~1 s);
+    use from one thread at a time."""
 
     model_id = MODEL_ID
 
@@ -380,18 +411,18 @@ class LivenessScorer:
         tf = import_tf()
         self.fit = fit
         self.models = [load_model(v) for v in VARIANTS]
-        signature = [tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)]
-        self._forwards = [
-            tf.function(m, input_signature=signature, jit_compile=False) for m in self.models
-        ]
+        spec = tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)
+        self._forward = tf.function(
+            lambda *crops: [m(c, training=False) for m, c in zip(self.models, crops, strict=True)],
+            input_signature=[spec] * len(self.models),
+            jit_compile=False,
+        )
 
     def logits(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         """Raw logits, float32 ``(N, 3)`` per model, of uint8 BGR crops ``(N, 80, 80, 3)``
         given per model in :data:`VARIANTS` order."""
-        return [
-            forward(np.asarray(c, np.float32)).numpy()
-            for forward, c in zip(self._forwards, crops, strict=True)
-        ]
+        outputs = self._forward(*(np.asarray(c, np.float32) for c in crops))
+        return [o.numpy() for o in outputs]
 
     def score(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Live scores, float32 ``(N,)`` in [0, 1], of ``faces`` of an RGB ``uint8`` image."""

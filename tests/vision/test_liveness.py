@@ -59,9 +59,9 @@ def test_the_score_is_the_originals_on_its_own_samples(reference, scorer):
 
 def test_the_crop_of_the_original_box_is_the_originals_crop(shared_data, reference):
     for i, name in enumerate(reference["names"]):
-        bgr = np.ascontiguousarray(_reference_image(shared_data, str(name))[:, :, ::-1])
+        rgb = _reference_image(shared_data, str(name))
         for variant in liveness.VARIANTS:
-            ours = liveness.crop(bgr, tuple(reference["bbox"][i]), variant.scale)
+            ours = liveness.crop(rgb, tuple(reference["bbox"][i]), variant.scale)
             theirs = reference[f"{variant.filename}:input"][i]
             assert np.array_equal(ours, theirs), f"{name} {variant.name}"
 
