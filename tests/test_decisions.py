@@ -8,7 +8,7 @@ import pytest
 from helpers import CAMERA_FRAMES, wait_until
 
 from gatekeeper.config import Settings
-from gatekeeper.errors import DuplicateFaceError, LowQualityFaceError
+from gatekeeper.errors import DuplicateFaceError, LowQualityFaceError, SpoofFaceError
 from gatekeeper.live import FrameResult, LiveRecognizer
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import AttemptFilter
@@ -71,7 +71,9 @@ def test_the_clip_replayed_three_times_grants_only_lin_every_pass(tutorial_site,
 
 
 def test_a_face_enrolled_under_another_name_is_refused(tmp_path, shared_data, engine):
-    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    # john2.jpeg, a soft web photo, scores 0.47 for liveness (refused at 0.75): this test is
+    # about names, so liveness is off (its refusals are tested below).
+    site = Gatekeeper(Settings(home=tmp_path, liveness="off"), engine=engine)
     train = shared_data / "faces" / "train"
     site.enrol("kit_harington", [train / "kit_harington" / "john1.jpeg"])
     for other in ("jon", "Kit H", "snow"):
@@ -128,3 +130,88 @@ def test_a_low_quality_face_is_refused_for_one_person_and_marked_by_import(
     )
     (person,) = site.store.list_people()
     assert person.low_quality == 2  # the dlib and the FaceNet template of that photo
+
+
+#: People of the shared liveness set with a live frame to enrol from and replayed spoofs of them
+#: (``liveness/``: the same person on a phone or a monitor, held up to a camera) that the site's
+#: recognition rule accepts as them when liveness is off. (apfol's replays are too degraded to
+#: be recognised at all; tranvanluyt's live frame matches wolfhuo, so it cannot be enrolled.)
+ATTACKED = {
+    "lestari15": "lestari15__real_f0000.jpg",
+    "wolfhuo": "wolfhuo__eff17845a217_f0000.jpg",
+}
+
+
+def _replay(site: Gatekeeper, folder, passes: int = 2) -> list[FrameResult]:
+    """Replay an image folder as the camera (``--camera DIR``) ``passes`` times."""
+    count = len(list(folder.iterdir()))
+    feed = open_source(str(folder), fps=10.0, loop=True)
+    frames: list[FrameResult] = []
+    recognizer = LiveRecognizer(
+        site, feed, on_event=lambda e: frames.append(e) if isinstance(e, FrameResult) else None
+    )
+    recognizer.start()
+    try:
+        assert wait_until(lambda: frames and frames[-1].frame_id > passes * count, 120)
+    finally:
+        recognizer.stop()
+    return frames
+
+
+@pytest.fixture
+def attack(tmp_path, shared_data):
+    """The attacked people's spoof frames copied into one folder, in name order."""
+    folder = tmp_path / "attack"
+    folder.mkdir()
+    for person in ATTACKED:
+        for spoof in sorted((shared_data / "liveness" / "spoof").glob(f"{person}__*")):
+            (folder / spoof.name).write_bytes(spoof.read_bytes())
+    return folder
+
+
+def _attacked_site(tmp_path, shared_data, engine, **settings) -> Gatekeeper:
+    site = Gatekeeper(
+        Settings(home=tmp_path / "site", camera_id="door", recognition_interval_s=1, **settings),
+        engine=engine,
+    )
+    for person, live in ATTACKED.items():
+        site.enrol(person, [shared_data / "liveness" / "live" / live])
+    return site
+
+
+def test_a_replayed_attack_grants_nobody_and_logs_spoofs(tmp_path, shared_data, engine, attack):
+    site = _attacked_site(tmp_path, shared_data, engine)
+    frames = _replay(site, attack)
+    rows = list(site.store.iter_attempts(AttemptFilter()))
+    assert not [r for r in rows if r.decision == "granted"], "a photo opened the door"
+    spoofs = [r for r in rows if r.decision == "spoof"]
+    assert {r.person_name for r in spoofs} == set(ATTACKED), "each attacked person is logged"
+    assert all(r.camera_id == "door" and r.box is not None for r in spoofs)
+    assert frames[-1].stats.spoofs == len(spoofs)
+    assert site.store.verify_chain().ok
+
+
+def test_the_same_attack_without_liveness_grants_them(tmp_path, shared_data, engine, attack):
+    """The attack is real: with ``liveness = "off"`` the photos are granted as the people."""
+    site = _attacked_site(tmp_path, shared_data, engine, liveness="off")
+    _replay(site, attack, passes=1)
+    granted = {r.person_name for r in site.store.iter_attempts(AttemptFilter(decision="granted"))}
+    assert granted == set(ATTACKED)
+
+
+def test_enrolling_from_a_photo_of_a_screen_is_refused_unless_forced(tmp_path, shared_data, engine):
+    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    replay = shared_data / "liveness" / "spoof" / "lestari15__fake_f0000.jpg"
+    with pytest.raises(SpoofFaceError) as refused:
+        site.enrol("lestari", [replay])
+    assert str(refused.value).startswith(
+        f"{replay}: the face looks like a photo or a screen, not a live person (live score 0.0"
+    )
+    assert str(refused.value).endswith(
+        "< 0.75); use --force to enrol it anyway (e.g. a badge photo scanned from paper)"
+    )
+    assert site.store.list_people() == []
+    forced = site.enrol("lestari", [replay], force=True)
+    assert forced.added == 1 and [label for label, _ in forced.not_live] == [str(replay)]
+    live = shared_data / "liveness" / "live" / "lestari15__real_f0000.jpg"
+    assert site.enrol("lestari", [live]).not_live == ()
