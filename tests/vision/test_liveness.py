@@ -103,3 +103,55 @@ def test_a_truncated_or_foreign_pth_is_refused(tmp_path):
     foreign.write_bytes(struct.pack("<q", 7) * 4)
     with pytest.raises(WeightsError):
         read_state_dict(foreign)
+
+
+#: The liveness frames in which MTCNN finds no face (the masked Zalo subjects; a replay whose
+#: face is cut by the phone's edge): nothing to judge, nothing to grant.
+NO_MTCNN_FACE = {
+    "live/zalo-nhtlongcs__2_f0000.jpg",
+    "live/zalo-nhtlongcs__2_f0013.jpg",
+    "live/zalo-nhtlongcs__2_f0027.jpg",
+    "live/zalo-nhtlongcs__2_f0040.jpg",
+    "spoof/zubair__fake_f0035.jpg",
+}
+
+
+def test_gatekeeper_agrees_with_the_original_wherever_the_original_is_right(shared_data, scorer):
+    """Every liveness frame the original pipeline (its own detector's box, recorded in
+    ``benchmarks/liveness_original.csv``; both models; arg-max rule) judges correctly, Gatekeeper
+    (MTCNN's box mapped by ``BOX_FIT``, the shipped threshold) judges the same way."""
+    import csv
+    from pathlib import Path
+
+    from gatekeeper.config import Settings
+    from gatekeeper.decision import is_live
+    from gatekeeper.vision.detect import FaceDetector
+
+    table = Path(__file__).resolve().parents[2] / "benchmarks" / "liveness_original.csv"
+    threshold = Settings().liveness_threshold
+    detector = FaceDetector()
+    disagreements, no_face, checked = [], set(), 0
+    with open(table, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 62
+    for row in rows:
+        rgb = load_image(shared_data / "liveness" / row["file"])
+        box = tuple(int(v) for v in row["original_box"].split())
+        crops = [liveness.crop(rgb, box, v.scale)[None] for v in liveness.VARIANTS]
+        probabilities = sum(
+            np.exp(z) / np.exp(z).sum(axis=1, keepdims=True) for z in scorer.logits(crops)
+        )
+        original_live = int(np.argmax(probabilities[0])) == liveness.REAL_CLASS
+        if original_live != (row["label"] == "live"):
+            continue  # the original is wrong here: nothing to agree with
+        faces = detector.detect(rgb)
+        if not faces:
+            no_face.add(row["file"])
+            continue
+        checked += 1
+        ours = is_live(float(scorer.score(rgb, faces[:1])[0]), threshold)
+        if ours != original_live:
+            disagreements.append(row["file"])
+    assert no_face <= NO_MTCNN_FACE
+    assert checked >= 50
+    assert disagreements == []
