@@ -1,0 +1,33 @@
+"""A photo of an enrolled person held up to the console's camera: shown plainly as a spoof."""
+
+from __future__ import annotations
+
+import pytest
+
+from gatekeeper.tui.widgets import DECISION_STYLES, AccessLog, CameraPanel, MatchPanel
+from gatekeeper.vision.camera import open_source
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_replayed_photo_is_a_spoof_in_every_panel(console, wait_for, shared_data, tmp_path):
+    frames = shared_data / "liveness"
+    attack = tmp_path / "attack"
+    attack.mkdir()
+    for spoof in sorted((frames / "spoof").glob("lestari15__*")):
+        (attack / spoof.name).write_bytes(spoof.read_bytes())
+    app = console(open_source(str(attack), fps=5, loop=True))
+    app.gatekeeper.enrol("lestari", [frames / "live" / "lestari15__real_f0000.jpg"])
+    async with app.run_test(size=(120, 40)) as pilot:
+        match = app.query_one(MatchPanel)
+        await wait_for(pilot, lambda: "SPOOF" in str(match.content), 60)
+        assert str(match.content).startswith("lestari")
+        assert "a photo or a screen, not a live person: refused" in str(match.content)
+        panel = app.query_one(CameraPanel)
+        await wait_for(pilot, lambda: "Spoofs" in str(panel.content))
+        assert "photo or screen attempts refused" in str(panel.content)
+        log = app.query_one(AccessLog)
+        await wait_for(pilot, lambda: log.loaded >= 1)
+        cells = log.table.get_row_at(0)[1:3]
+        assert [str(c) for c in cells] == ["lestari", "spoof"]
+        assert str(cells[1].style) == DECISION_STYLES["spoof"] != DECISION_STYLES["unknown"]
