@@ -873,23 +873,25 @@ def check_weights(settings: Settings) -> Check:
 
 def check_liveness(settings: Settings) -> Check:
     """The liveness mode and threshold; with ``passive``, both shipped models must be there
-    with their pinned sha256 (the console refuses to start otherwise)."""
+    with their pinned sha256 (the console refuses to start otherwise: ``fail``); ``off`` is a
+    ``warn``: the site runs, without its check against photos."""
     from gatekeeper.vision import liveness
 
     if settings.liveness == "off":
         return Check(
             "liveness",
-            True,
+            "warn",
             "off: a photo or a screen of an enrolled person is granted like the person",
+            'set liveness = "passive" in the config',
         )
     problem = liveness.problem()
     mode = f"passive, threshold {settings.liveness_threshold:.2f}"
     if problem is None:
         names = " + ".join(v.name for v in liveness.VARIANTS)
-        return Check("liveness", True, f"{mode}; {names} verified (sha256)")
+        return Check("liveness", "ok", f"{mode}; {names} verified (sha256)")
     return Check(
         "liveness",
-        False,
+        "fail",
         f"{mode}; {problem}",
         "reinstall Gatekeeper: the MiniFASNet files ship with it",
     )
@@ -996,10 +998,10 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     one fails, i.e. when something stands in the way of the console."""
     checks = [
         check_weights(settings),
-        check_liveness(settings),
         check_database(settings, args),
         check_camera(settings),
         check_voice(settings),
+        check_liveness(settings),
     ]
     if args.json:
         _print_json([asdict(c) | {"ok": c.ok} for c in checks])

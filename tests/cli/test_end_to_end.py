@@ -93,7 +93,10 @@ def faces_home(tmp_path_factory, new_home, engine, shared_data) -> Path:
         patch.setattr(cli, "engine_factory", lambda settings: engine)
         for folder in sorted((shared_data / "faces" / "train").iterdir()):
             photos = [str(p) for p in sorted(folder.iterdir())]
-            assert cli.main(["--home", str(home), "enroll", folder.name, *photos]) == 0
+            # --force: two of these soft web photos score below the liveness threshold
+            # (biden2 0.45, john2 0.47); these tests are about who is recognised.
+            command = ["--home", str(home), "enroll", folder.name, *photos, "--force"]
+            assert cli.main(command) == 0
     return home
 
 

@@ -81,3 +81,24 @@ def test_a_screen_at_identify_is_a_spoof_in_the_log_and_enroll_refuses_it(
     forced = run("--home", home, "enroll", "lestari", replay, "--force")
     assert forced.code == 0 and "not judged live" in forced.out
     assert run("--home", home, "audit", "verify").code == 0
+
+
+def test_doctor_fails_when_a_liveness_model_is_altered(run, bare_home, monkeypatch, tmp_path):
+    from gatekeeper.vision import liveness
+
+    altered = tmp_path / "altered.pth"
+    published = liveness.weights_path(liveness.VARIANTS[0]).read_bytes()
+    altered.write_bytes(published[:-1] + bytes([published[-1] ^ 1]))  # one bit flipped
+    monkeypatch.setattr(liveness, "weights_path", lambda variant: altered)
+    (check,) = [
+        c
+        for c in json.loads(run("--home", bare_home, "doctor", "--json").out)
+        if c["name"] == "liveness"
+    ]
+    assert check["status"] == "fail"
+    assert "is not the published MiniFASNetV2 (sha256 differs)" in check["detail"]
+    config = tmp_path / "off.toml"
+    config.write_text('liveness = "off"\n')
+    off = run("--home", bare_home, "--config", config, "doctor", "--json")
+    (check,) = [c for c in json.loads(off.out) if c["name"] == "liveness"]
+    assert check["status"] == "warn" and check["detail"].startswith("off: a photo or a screen")
