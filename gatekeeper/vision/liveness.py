@@ -32,8 +32,9 @@ The decision follows the original: softmax each model's logits, add the two, and
 score** is the sum's class 1 divided by 2 (0–1). A face is live when its score is at least the
 site's ``liveness_threshold`` (see ``gatekeeper/decision.py`` for the measured default).
 
-The crop, :func:`liveness_crop`, scales a box as the original's ``CropImage`` does (clipped to
-the image, shifted inside it, integer corners, ``cv2.resize`` bilinear). The models were trained
+The crop, :func:`crop` (both models': :func:`liveness_crops`), scales a box as the original's
+``CropImage`` does (clipped to the image, shifted inside it, integer corners, ``cv2.resize``
+bilinear). The models were trained
 on boxes of the original's RetinaFace detector, which frame a face differently from MTCNN, so
 :func:`original_box` maps an MTCNN box onto the box that detector would give, by the fit of
 ``scripts/fit_liveness_box.py`` (see :data:`BOX_FIT`).
@@ -274,16 +275,20 @@ def weights_path(variant: Variant) -> Path:
     return Path(str(resources.files("gatekeeper.vision") / "minifasnet" / variant.filename))
 
 
+def _file_problem(variant: Variant) -> str | None:
+    """Why ``variant``'s shipped file cannot be used (missing, or not the published bytes)."""
+    path = weights_path(variant)
+    if not path.is_file():
+        return f"{path} is missing"
+    if sha256_file(path) != variant.sha256:
+        return f"{path} is not the published {variant.name} (sha256 differs)"
+    return None
+
+
 def problem() -> str | None:
     """Why the liveness models cannot be loaded (a shipped file missing or altered), or
     ``None`` when both files are present with their pinned sha256 (hashes 3.7 MB)."""
-    for variant in VARIANTS:
-        path = weights_path(variant)
-        if not path.is_file():
-            return f"{path} is missing"
-        if sha256_file(path) != variant.sha256:
-            return f"{path} is not the published {variant.name} (sha256 differs)"
-    return None
+    return next((p for p in map(_file_problem, VARIANTS) if p is not None), None)
 
 
 def load_model(variant: Variant):
@@ -291,11 +296,10 @@ def load_model(variant: Variant):
     the shipped file is missing, altered or not the expected state dict)."""
     from gatekeeper.vision.pth import read_state_dict
 
+    reason = _file_problem(variant)
+    if reason is not None:
+        raise WeightsError(f"liveness weights: {reason}")
     path = weights_path(variant)
-    if not path.is_file():
-        raise WeightsError(f"liveness weights missing: {path}")
-    if sha256_file(path) != variant.sha256:
-        raise WeightsError(f"{path} is not the published {variant.name} (sha256 differs)")
     model = build_model(variant)
     load_state_dict(model, read_state_dict(path))
     return model
