@@ -274,7 +274,8 @@ def test_a_photo_of_an_enrolled_person_is_a_spoof_never_a_grant(tmp_path):
         recognizer.stop()
     rows = attempts(gatekeeper)
     assert [(r.decision, r.person_name) for r in rows] == [("spoof", "ada"), ("granted", "ada")]
-    assert gatekeeper.engine.scored == 4 + 1  # frames 3, 6, 9, 12 and Ada's third frame
+    # the warm-up's grey face, frames 3, 6, 9 and 12, and Ada's third frame
+    assert gatekeeper.engine.scored == 1 + 4 + 1
     verdicts = [f.faces[0].verdict for f in events.frames()[:12]]
     assert verdicts == ["granted", "granted", "spoof"] * 4  # provisional votes, then the check
     assert voice.greeted == ["ada"]
