@@ -20,6 +20,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -66,6 +67,11 @@ class GatekeeperApp(App[None]):
     def on_unmount(self) -> None:
         self.recognizer.stop(timeout=3.0)
         self.voice.close(timeout=2.0)
+
+    def notify(self, message: str, **options: Any) -> None:
+        """Show a notification as plain text, never as markup: notifications carry names, paths
+        and error messages, which may hold ``[`` (``[on]obama`` must not read as "obama")."""
+        super().notify(message, **{**options, "markup": False})
 
     def _voice_off(self, message: str) -> None:
         """Called on the voice's thread when it turns itself off (``notify`` is thread-safe)."""
@@ -222,19 +228,28 @@ def _stderr_to_log(path: Path) -> Iterator[None]:
 
 def run_console(settings: Settings, gatekeeper: Gatekeeper | None = None) -> int:
     """Open the console for ``settings`` (camera, home, greeting, mute...) until the user quits;
-    returns the exit status (0).
+    returns the exit status: 0, or 1 when the console stopped on an internal error (its
+    traceback is then in the console log, and one line on stderr says so).
 
     ``gatekeeper`` is the site as the command line opened it (default: opened here from
     ``settings``); it is closed on the way out. Raises :class:`GatekeeperError` before the
     screen opens when the camera path or the database cannot be used.
     """
     gatekeeper = gatekeeper or Gatekeeper(settings)
+    log_file = settings.data_dir / LOG_FILE
     try:
         feed = open_source(settings.camera, fps=settings.fps, loop=settings.loop)
-        with _stderr_to_log(settings.data_dir / LOG_FILE):
-            GatekeeperApp(gatekeeper, feed).run()
+        app = GatekeeperApp(gatekeeper, feed)
+        with _stderr_to_log(log_file):
+            app.run()
     finally:
         gatekeeper.close()
+    if app.return_code:
+        print(
+            f"gatekeeper: the console stopped on an internal error (traceback in {log_file})",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -3,6 +3,7 @@
 Every dialog works from the keyboard alone: Tab moves between fields, Enter in a field submits,
 Escape cancels. Input is validated here (names, dates, numbers, decisions) and a problem is
 shown in the dialog, which stays open; the work itself is done by the caller, off the UI thread.
+Titles, questions and errors hold names and paths, so they are shown as plain text, never markup.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -58,7 +60,7 @@ class Dialog(ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.HEADING, classes="dialog-title")
+            yield Label(Text(self.HEADING), classes="dialog-title")
             yield from self.fields()
             yield Static("", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
@@ -77,7 +79,7 @@ class Dialog(ModalScreen):
         try:
             value = self.result()
         except UsageError as exc:
-            self.query_one(".dialog-error", Static).update(str(exc))
+            self.query_one(".dialog-error", Static).update(Text(str(exc)))
             return
         self.dismiss(value)
 
@@ -136,7 +138,7 @@ class ConfirmDialog(Dialog):
         self._question = question
 
     def fields(self) -> ComposeResult:
-        yield Static(self._question, classes="dialog-text")
+        yield Static(Text(self._question), classes="dialog-text")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

@@ -218,7 +218,7 @@ class PeopleScreen(Screen):
         table.clear()
         for person in message.people:
             table.add_row(
-                person.name,
+                Text(person.name),
                 Text("yes", "green") if person.active else Text("no", "yellow"),
                 person.encodings,
                 person.photos,

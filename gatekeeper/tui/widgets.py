@@ -1,7 +1,8 @@
 """The console's widgets: camera status, latest match, frame preview and the access log.
 
 They only display what they are given; the one that reads the store (:class:`AccessLog`) does
-so in thread workers and gets the rows back as messages.
+so in thread workers and gets the rows back as messages. Text from data (names, camera ids,
+paths, error messages) is always a :class:`rich.text.Text`, never markup.
 """
 
 from __future__ import annotations
@@ -263,7 +264,7 @@ class AccessLog(Vertical):
     def set_filter(self, filter: AttemptFilter) -> None:
         """Show the attempts matching ``filter`` (from the first page)."""
         self.filter = filter
-        self.border_title = f"Access log — {describe(filter)}"
+        self.border_title = Text(f"Access log — {describe(filter)}")
         self._generation += 1
         self._exhausted = False
         self._loading = True
@@ -297,10 +298,10 @@ class AccessLog(Vertical):
         self._order[row.id] = (row.time, row.id)
         self.table.add_row(
             local_time(row.time),
-            row.person_name or "—",
+            Text(row.person_name or "—"),
             Text(row.decision, DECISION_STYLES.get(row.decision, "")),
             "—" if row.distance is None else f"{row.distance:.2f}",
-            row.camera_id,
+            Text(row.camera_id),
             row.id,
             key=str(row.id),
         )

@@ -67,7 +67,7 @@ async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_f
         assert isinstance(people, PeopleScreen)
         table = people.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 1, 20)
-        assert table.get_row_at(0)[0] == "rose"
+        assert str(table.get_row_at(0)[0]) == "rose"
         (person,) = app.gatekeeper.store.list_people()
         assert (person.name, person.encodings, person.photos) == ("rose", 2, 1)
         assert any("Enrolled rose" in m for m in app.notes.messages())
@@ -225,7 +225,7 @@ async def test_access_log_pages_and_new_attempts_appear_on_top(console, wait_for
         await wait_for(pilot, lambda: "person=ada" in str(log.border_title))
         await wait_for(pilot, lambda: log.loaded == AccessLog.PAGE_SIZE)
         rows = [log.table.get_row_at(i) for i in range(log.table.row_count)]
-        assert {row[1] for row in rows} == {"ada"}
+        assert {str(row[1]) for row in rows} == {"ada"}
 
 
 async def test_help_screen_and_command_palette(console, wait_for):
