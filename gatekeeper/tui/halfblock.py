@@ -6,10 +6,11 @@ about twice as high as wide, so the pixels come out roughly square. It needs not
 colour, which works over any SSH connection (Rich downgrades it on lesser terminals).
 
 The frame is downscaled first (OpenCV, area interpolation) to at most ``cols × 2·rows`` pixels,
-keeping its aspect ratio; face boxes are drawn onto the small copy and each face is labelled
-with its name above its box. Colours are quantised to :data:`COLOUR_BITS` bits per channel so
-that cells share cached colours and styles: a 90×40-cell preview of the reference clip takes
-about 3 ms a frame instead of 35 (``benchmarks/bench_console.py``).
+keeping its aspect ratio; face boxes are drawn onto the small copy in their decision's colour
+(:mod:`gatekeeper.tui.palette`) and each face is labelled with its name above its box. Colours
+are quantised to :data:`COLOUR_BITS` bits per channel so that cells share cached colours and
+styles: a 90×40-cell preview of the reference clip takes about 3 ms a frame instead of 35
+(``benchmarks/bench_console.py``).
 """
 
 from __future__ import annotations
@@ -24,19 +25,10 @@ from rich.style import Style
 from textual.strip import Strip
 
 from gatekeeper.live import FaceResult
+from gatekeeper.tui.palette import decision_rgb
 
 UPPER_HALF = "▀"
 
-#: Box and label colours (RGB) by verdict: granted green, denied yellow, unknown red, spoof
-#: magenta.
-VERDICT_COLOURS: dict[str, tuple[int, int, int]] = {
-    "granted": (40, 200, 80),
-    "denied": (230, 200, 40),
-    "unknown": (230, 60, 60),
-    "spoof": (230, 60, 230),
-}
-#: Colour of faces that are not evidence (too small, turned away), and of any other verdict.
-OTHER_COLOUR = (150, 150, 150)
 #: Bits kept per colour channel: 5 (32 levels) is indistinguishable at this resolution and lets
 #: cells share cached styles.
 COLOUR_BITS = 5
@@ -109,7 +101,7 @@ def render_frame(
     sx, sy = w / width, h / height
     labels: list[tuple[int, int, str, tuple[int, int, int]]] = []
     for face in faces:
-        colour = VERDICT_COLOURS.get(face.verdict, OTHER_COLOUR)
+        colour = decision_rgb(face.verdict)
         x, y, bw, bh = face.box
         x0, y0 = max(0, round(x * sx)), max(0, round(y * sy))
         x1, y1 = min(w - 1, round((x + bw) * sx) - 1), min(h - 1, round((y + bh) * sy) - 1)

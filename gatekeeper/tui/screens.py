@@ -26,6 +26,7 @@ from gatekeeper.live import (
 )
 from gatekeeper.store import PersonInfo
 from gatekeeper.tui.dialogs import ConfirmDialog, EnrolImageDialog, NameDialog
+from gatekeeper.tui.palette import decisions_legend
 from gatekeeper.tui.widgets import (
     AccessLog,
     CameraPanel,
@@ -385,10 +386,8 @@ class HelpScreen(ModalScreen):
         text.append(f"  {'esc':<14}", "bold cyan").append("Close a dialog or screen\n")
         text.append(f"  {'ctrl+q':<14}", "bold cyan").append("Quit\n\n")
         text.append(
-            "Decisions: granted (green), denied (yellow: enrolled but deactivated), unknown "
-            "(red), spoof (white on red: an enrolled face shown on a photo or a screen). "
-            "A person is decided on after several matching frames, then at most once "
-            "per recognition interval.",
+            f"Decisions: {decisions_legend()}. A person is decided on after several matching "
+            "frames, then at most once per recognition interval.",
             "dim",
         )
         with VerticalScroll(id="help"):

@@ -27,15 +27,9 @@ from gatekeeper.service import Gatekeeper
 from gatekeeper.store import AttemptFilter, AttemptRow
 from gatekeeper.store.export import describe
 from gatekeeper.tui.halfblock import render_frame
+from gatekeeper.tui.palette import decision_style
 from gatekeeper.vision.camera import CameraState, CameraStatus
 
-#: Rich styles of the decisions, everywhere in the console.
-DECISION_STYLES = {
-    "granted": "bold green",
-    "denied": "bold yellow",
-    "unknown": "bold red",
-    "spoof": "bold white on red",
-}
 #: Rich styles of the camera states.
 CAMERA_STYLES = {
     CameraState.LIVE: "bold green",
@@ -131,7 +125,7 @@ class MatchPanel(Static):
 
     def show(self, recorded: RecordedDecision, threshold: float) -> None:
         decision = recorded.decision
-        style = DECISION_STYLES[decision.kind]
+        style = decision_style(decision.kind)
         text = Text(no_wrap=True, overflow="ellipsis")
         if decision.name:
             text.append(decision.name + "  ", "bold")
@@ -299,7 +293,7 @@ class AccessLog(Vertical):
         self.table.add_row(
             local_time(row.time),
             Text(row.person_name or "—"),
-            Text(row.decision, DECISION_STYLES.get(row.decision, "")),
+            Text(row.decision, decision_style(row.decision)),
             "—" if row.distance is None else f"{row.distance:.2f}",
             Text(row.camera_id),
             row.id,

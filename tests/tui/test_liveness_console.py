@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gatekeeper.tui.widgets import DECISION_STYLES, AccessLog, CameraPanel, MatchPanel
+from gatekeeper.tui.palette import decision_style
+from gatekeeper.tui.widgets import AccessLog, CameraPanel, MatchPanel
 from gatekeeper.vision.camera import open_source
 
 pytestmark = pytest.mark.slow
@@ -30,4 +31,4 @@ async def test_a_replayed_photo_is_a_spoof_in_every_panel(console, wait_for, sha
         await wait_for(pilot, lambda: log.loaded >= 1)
         cells = log.table.get_row_at(0)[1:3]
         assert [str(c) for c in cells] == ["lestari", "spoof"]
-        assert str(cells[1].style) == DECISION_STYLES["spoof"] != DECISION_STYLES["unknown"]
+        assert cells[1].style == decision_style("spoof") != decision_style("unknown")
