@@ -40,6 +40,7 @@ from gatekeeper.store.models import (
     Setting,
     utc_now,
 )
+from gatekeeper.store.names import name_key
 
 _POSTGRES_SCHEMES = {"postgres", "postgresql", "postgres+pool", "postgresql+pool"}
 _SQLITE_SCHEMES = {"sqlite"}
@@ -195,15 +196,17 @@ def _remove_new_database(db: SqliteDatabase, path: Path, folders: list[Path]) ->
 def connect_sqlite(path: Path, busy_timeout_s: float) -> SqliteDatabase:
     """An (unopened) peewee SQLite database with Gatekeeper's pragmas; each thread connects
     lazily with its own connection."""
-    return SqliteDatabase(
-        str(path),
-        timeout=busy_timeout_s,
-        pragmas=[
-            ("busy_timeout", round(busy_timeout_s * 1000)),
-            ("journal_mode", "wal"),
-            ("synchronous", "full"),
-            ("foreign_keys", 1),
-        ],
+    return _with_functions(
+        SqliteDatabase(
+            str(path),
+            timeout=busy_timeout_s,
+            pragmas=[
+                ("busy_timeout", round(busy_timeout_s * 1000)),
+                ("journal_mode", "wal"),
+                ("synchronous", "full"),
+                ("foreign_keys", 1),
+            ],
+        )
     )
 
 
@@ -219,12 +222,27 @@ def read_only_uri(path: Path) -> str:
 def connect_sqlite_read_only(path: Path, busy_timeout_s: float) -> SqliteDatabase:
     """An (unopened) peewee SQLite database reading ``path`` through ``read_only_uri``: any
     write fails with "attempt to write a readonly database"."""
-    return SqliteDatabase(
-        read_only_uri(path),
-        uri=True,
-        timeout=busy_timeout_s,
-        pragmas=[("busy_timeout", round(busy_timeout_s * 1000)), ("query_only", 1)],
+    return _with_functions(
+        SqliteDatabase(
+            read_only_uri(path),
+            uri=True,
+            timeout=busy_timeout_s,
+            pragmas=[("busy_timeout", round(busy_timeout_s * 1000)), ("query_only", 1)],
+        )
     )
+
+
+def _with_functions(db: SqliteDatabase) -> SqliteDatabase:
+    """``db`` with Gatekeeper's SQL functions on each of its connections: ``name_key(text)``,
+    a name compared ignoring case and compatibility forms (:func:`.names.name_key`; SQLite's own
+    ``lower`` and ``LIKE`` fold ASCII only)."""
+    db.register_function(
+        lambda text: None if text is None else name_key(text),
+        "name_key",
+        1,
+        deterministic=True,
+    )
+    return db
 
 
 def open_database(

@@ -173,7 +173,9 @@ class AttemptFilter:
     """Which attempts to list, count or export; every field is optional (None: any).
 
     ``since`` (inclusive) and ``until`` (exclusive) are timezone-aware datetimes; ``person`` is
-    an exact name; ``decision`` one of ``DECISIONS``; ``camera`` an exact camera id.
+    an exact name; ``person_contains`` a part of a name, ignoring case and compatibility forms
+    (``lin`` finds ``Lin-Manuel``; what the console's search uses); ``decision`` one of
+    ``DECISIONS``; ``camera`` an exact camera id.
     """
 
     since: datetime | None = None
@@ -181,6 +183,7 @@ class AttemptFilter:
     person: str | None = None
     decision: str | None = None
     camera: str | None = None
+    person_contains: str | None = None
 
     def __post_init__(self) -> None:
         if self.decision is not None and self.decision not in DECISIONS:
@@ -189,6 +192,8 @@ class AttemptFilter:
             )
         if self.person is not None:
             object.__setattr__(self, "person", validate_name(self.person))
+        if self.person_contains is not None and not self.person_contains.strip():
+            raise UsageError("the part of a name to look for is empty")
         since = None if self.since is None else to_db_time(self.since)
         until = None if self.until is None else to_db_time(self.until)
         if since is not None and until is not None and since > until:
@@ -204,6 +209,10 @@ class AttemptFilter:
             ("person_name = ?", self.person),
             ("decision = ?", self.decision),
             ("camera_id = ?", self.camera),
+            (
+                "instr(name_key(person_name), ?) > 0",
+                self.person_contains and name_key(self.person_contains),
+            ),
         ):
             if value is not None:
                 conditions.append(condition)

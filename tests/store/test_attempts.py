@@ -116,6 +116,10 @@ def _populate(store: Store) -> list[NewAttempt]:
             AttemptFilter(since=START + timedelta(seconds=2), until=START + timedelta(seconds=5)),
             lambda a: START + timedelta(seconds=2) <= a.time < START + timedelta(seconds=5),
         ),
+        (AttemptFilter(person_contains="lic"), lambda a: a.name == "Alice"),
+        (AttemptFilter(person_contains="ALI"), lambda a: a.name == "Alice"),
+        (AttemptFilter(person_contains="小"), lambda a: a.name == "王小明"),
+        (AttemptFilter(person_contains="ａｌｉ"), lambda a: a.name == "Alice"),
         (
             AttemptFilter(person="Alice", decision="granted", camera="front-door"),
             lambda a: (a.name, a.decision, a.camera_id) == ("Alice", "granted", "front-door"),
@@ -131,6 +135,20 @@ def test_filters_select_exactly_the_matching_attempts(
     assert store.count_attempts(filter) == want
     assert len(store.query_attempts(filter, limit=1000)) == want
     assert sum(1 for _ in store.iter_attempts(filter, chunk_size=3)) == want
+
+
+def test_a_part_of_a_name_is_text_not_a_pattern_and_works_read_only(
+    store: Store, db_path: Path, images_dir: Path
+) -> None:
+    _populate(store)
+    for text in ("%", "_", "Alicia", "a%e"):
+        assert store.count_attempts(AttemptFilter(person_contains=text)) == 0, text
+    with pytest.raises(UsageError, match="empty"):
+        AttemptFilter(person_contains=" ")
+    store.close()
+    with open_store(str(db_path), images_dir=images_dir, read_only=True) as reader:
+        (row,) = reader.query_attempts(AttemptFilter(person_contains="lic"), limit=1)
+        assert row.person_name == "Alice"
 
 
 def test_keyset_pages_are_newest_first_without_gaps_or_repeats(store: Store) -> None:
