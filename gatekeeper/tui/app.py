@@ -105,13 +105,11 @@ class GatekeeperApp(App[None]):
         preview.display = not preview.display
 
     def action_filter_log(self) -> None:
-        access_log = self._main.query_one(AccessLog)
-
         def chosen(filter: AttemptFilter | None) -> None:
             if filter is not None:
-                access_log.set_filter(filter)
+                self._main.set_log_filter(filter)
 
-        self.push_screen(FilterDialog(access_log.filter), chosen)
+        self.push_screen(FilterDialog(self._main.query_one(AccessLog).filter), chosen)
 
     def action_export(self) -> None:
         default = self.gatekeeper.settings.data_dir / f"export-{datetime.now():%Y%m%d-%H%M%S}.csv"

@@ -40,6 +40,10 @@ def parse_when(text: str, *, end: bool) -> datetime | None:
         ) from None
 
 
+_SINCE_HINT = "YYYY-MM-DD [HH:MM], optional"
+_UNTIL_HINT = "YYYY-MM-DD (that day included) [HH:MM], optional"
+
+
 def field(label: str, widget: Widget) -> Horizontal:
     """One labelled line of a dialog; inputs are compact (no border) to fit 80×24."""
     if isinstance(widget, Input):
@@ -173,10 +177,8 @@ class ExportDialog(Dialog):
 
     def fields(self) -> ComposeResult:
         yield field("File", Input(str(self._default_path), placeholder="CSV file", id="path"))
-        yield field("From", Input(placeholder="YYYY-MM-DD [HH:MM], optional", id="since"))
-        yield field(
-            "Until", Input(placeholder="YYYY-MM-DD (that day included), optional", id="until")
-        )
+        yield field("From", Input(placeholder=_SINCE_HINT, id="since"))
+        yield field("Until", Input(placeholder=_UNTIL_HINT, id="until"))
         yield field("Person", Input(placeholder="anyone", id="person"))
         yield field("Decision", _decision_select(None))
 
@@ -196,7 +198,8 @@ class ExportDialog(Dialog):
 
 
 class FilterDialog(Dialog):
-    """Ask which attempts the access log shows → an :class:`AttemptFilter`."""
+    """Ask which attempts the access log shows → an :class:`AttemptFilter`: a part of a name
+    (any case), a time range, a decision, a camera."""
 
     HEADING = "Filter the access log"
     OK = "Apply"
@@ -206,12 +209,31 @@ class FilterDialog(Dialog):
         self._current = current
 
     def fields(self) -> ComposeResult:
-        yield field("Person", Input(self._current.person or "", placeholder="anyone", id="person"))
-        yield field("Decision", _decision_select(self._current.decision))
+        current = self._current
+        yield field(
+            "Person",
+            Input(
+                current.person_contains or "", placeholder="part of a name, any case", id="person"
+            ),
+        )
+        yield field("From", Input(_when(current.since), placeholder=_SINCE_HINT, id="since"))
+        yield field("Until", Input(_when(current.until), placeholder=_UNTIL_HINT, id="until"))
+        yield field("Decision", _decision_select(current.decision))
+        yield field("Camera", Input(current.camera or "", placeholder="any camera", id="camera"))
 
     def result(self) -> AttemptFilter:
-        person = self.query_one("#person", Input).value.strip() or None
-        return AttemptFilter(person=person, decision=_decision(self.query_one("#decision", Select)))
+        return AttemptFilter(
+            person_contains=self.query_one("#person", Input).value.strip() or None,
+            since=parse_when(self.query_one("#since", Input).value, end=False),
+            until=parse_when(self.query_one("#until", Input).value, end=True),
+            decision=_decision(self.query_one("#decision", Select)),
+            camera=self.query_one("#camera", Input).value.strip() or None,
+        )
+
+
+def _when(moment: datetime | None) -> str:
+    """A filter's bound as typed in a dialog (local time), or empty."""
+    return "" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 class ThresholdDialog(Dialog):

@@ -24,7 +24,7 @@ from gatekeeper.live import (
     PipelineState,
     PipelineStatus,
 )
-from gatekeeper.store import PersonInfo
+from gatekeeper.store import AttemptFilter, PersonInfo
 from gatekeeper.tui.dialogs import ConfirmDialog, EnrolImageDialog, NameDialog
 from gatekeeper.tui.palette import decisions_legend
 from gatekeeper.tui.widgets import (
@@ -71,6 +71,7 @@ class MainScreen(Screen):
         Binding("p", "app.people", "People"),
         Binding("v", "app.toggle_preview", "Preview"),
         Binding("f", "app.filter_log", "Filter"),
+        Binding("c", "clear_filter", "Clear filter"),
         Binding("x", "app.export", "Export"),
         Binding("t", "app.threshold", "Threshold"),
         _HELP,
@@ -106,6 +107,20 @@ class MainScreen(Screen):
         self.set_interval(LOG_POLL_S, self.query_one(AccessLog).refresh_head)
         self.app.recognizer.start()
         self.app.read_threshold()
+
+    def set_log_filter(self, filter: AttemptFilter) -> None:
+        """Show the attempts matching ``filter`` in the log (``c`` clears it)."""
+        self.query_one(AccessLog).set_filter(filter)
+        self.refresh_bindings()
+
+    def action_clear_filter(self) -> None:
+        self.set_log_filter(AttemptFilter())
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``c`` (clear the filter) is offered only while the log is filtered."""
+        if action == "clear_filter":
+            return self.query_one(AccessLog).filter != AttemptFilter()
+        return True
 
     def post_live(self, event: LiveEvent) -> None:
         """Hand a recognizer event to this screen (called on the recognizer's thread)."""

@@ -13,9 +13,10 @@ import numpy as np
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
@@ -24,7 +25,7 @@ from textual.widgets import DataTable, Static
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.live import FaceResult, LiveStats, PipelineState, RecordedDecision
 from gatekeeper.service import Gatekeeper
-from gatekeeper.store import AttemptFilter, AttemptRow
+from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow
 from gatekeeper.store.export import describe
 from gatekeeper.tui.halfblock import render_frame
 from gatekeeper.tui.palette import decision_style
@@ -185,6 +186,48 @@ class FramePreview(Widget):
         return Strip.blank(width)
 
 
+#: The access log's columns, most important first: key, label, width in cells (``None``: the
+#: room left, at least :data:`MIN_PERSON_CELLS`).
+LOG_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("decision", "Decision", max(len("Decision"), *map(len, DECISIONS))),
+    ("distance", "Dist.", 5),
+    ("time", "Time", 15),
+    ("person", "Person", None),
+    ("camera", "Camera", 12),
+    ("id", "#", 7),
+)
+#: Left out, in this order, when the log is too narrow for them (80×24: the log is 46 wide).
+NARROW_DROPS = ("camera", "id")
+#: The person column keeps at least this many cells while Camera and # are shown.
+MIN_PERSON_CELLS = 12
+#: A DataTable cell has one cell of padding either side.
+_CELL_PADDING = 2
+
+
+def log_columns(width: int) -> tuple[tuple[str, str, int], ...]:
+    """The columns of an access log ``width`` cells wide (scroll bar excluded) and their widths:
+    all of :data:`LOG_COLUMNS` when the person column keeps :data:`MIN_PERSON_CELLS`, else all
+    but :data:`NARROW_DROPS`; the person column takes whatever room is left, so a wide log
+    shows long names whole."""
+
+    def room_left(columns: tuple[tuple[str, str, int | None], ...]) -> int:
+        return width - sum(w or 0 for _, _, w in columns) - _CELL_PADDING * len(columns)
+
+    columns = LOG_COLUMNS
+    if room_left(columns) < MIN_PERSON_CELLS:
+        columns = tuple(column for column in LOG_COLUMNS if column[0] not in NARROW_DROPS)
+    person = room_left(columns)
+    return tuple((key, label, w or max(person, len(label))) for key, label, w in columns)
+
+
+class _TimeCell(Text):
+    """An attempt's time as shown, carrying its place in the log, ``(time, id)``, to sort by."""
+
+    def __init__(self, row: AttemptRow) -> None:
+        super().__init__(local_time(row.time))
+        self.order = (row.time, row.id)
+
+
 class _Page(Message):
     """Rows read for the access log: the first page (``before_id`` None) or an older one."""
 
@@ -218,6 +261,11 @@ class AccessLog(Vertical):
     oldest loaded attempt) is read. :meth:`refresh_head` reads the newest rows and puts those
     not shown yet at the top. Every read runs in a thread worker; a read started before the
     filter changed is ignored when it returns (``generation``).
+
+    Follow mode: with the cursor on the newest row, new attempts appear under it at the top.
+    Once the operator has moved down, new rows leave the view where it is; the subtitle counts
+    them until the cursor is back on top (``ctrl+home``). A filter that matches nothing says so.
+    The columns fit the width (:func:`log_columns`).
     """
 
     PAGE_SIZE = 200
@@ -229,12 +277,15 @@ class AccessLog(Vertical):
         self._gatekeeper = gatekeeper
         self.filter = AttemptFilter()
         self._generation = 0
-        self._order: dict[int, tuple[datetime, int]] = {}
+        self._rows: dict[int, AttemptRow] = {}
+        self._columns: tuple[tuple[str, str, int], ...] = ()
         self._oldest_id: int | None = None
         self._exhausted = False
         self._loading = False
+        self._unseen = 0
 
     def compose(self) -> ComposeResult:
+        yield Static(id="log-empty")
         yield DataTable(id="log-table", cursor_type="row", zebra_stripes=True)
 
     @property
@@ -244,16 +295,51 @@ class AccessLog(Vertical):
     @property
     def loaded(self) -> int:
         """Rows held in the table."""
-        return len(self._order)
+        return len(self._rows)
+
+    @property
+    def unseen(self) -> int:
+        """Attempts that arrived above the view since the operator scrolled away from the top."""
+        return self._unseen
+
+    def attempt_id_at(self, row: int) -> int:
+        """The attempt id of the table's ``row``-th row."""
+        return int(self.table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
 
     def on_mount(self) -> None:
-        self.table.add_column("Time", key="time")
-        self.table.add_column("Person", key="person")
-        self.table.add_column("Decision", key="decision")
-        self.table.add_column("Dist.", key="distance")
-        self.table.add_column("Camera", key="camera")
-        self.table.add_column("#", key="id")
+        self.query_one("#log-empty").display = False
+        self._fit_columns(self.size.width)
         self.set_filter(self.filter)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        """Lay the columns out for ``width`` cells; the rows are rebuilt when that changes."""
+        table = self.table
+        columns = log_columns(width - table.styles.scrollbar_size_vertical)
+        if columns == self._columns:
+            return
+        selected = self.attempt_id_at(table.cursor_row) if table.row_count else None
+        self._columns = columns
+        table.clear(columns=True)
+        for key, label, cells in columns:
+            table.add_column(label, key=key, width=cells)
+        for row in sorted(self._rows.values(), key=lambda r: (r.time, r.id), reverse=True):
+            table.add_row(*self._cells(row), key=str(row.id))
+        if selected is not None:
+            table.move_cursor(row=table.get_row_index(str(selected)), animate=False)
+
+    def _cells(self, row: AttemptRow) -> list[object]:
+        values = {
+            "decision": Text(row.decision, decision_style(row.decision)),
+            "distance": "—" if row.distance is None else f"{row.distance:.2f}",
+            "time": _TimeCell(row),
+            "person": Text(row.person_name or "—", no_wrap=True, overflow="ellipsis"),
+            "camera": Text(row.camera_id, no_wrap=True, overflow="ellipsis"),
+            "id": row.id,
+        }
+        return [values[key] for key, _, _ in self._columns]
 
     def set_filter(self, filter: AttemptFilter) -> None:
         """Show the attempts matching ``filter`` (from the first page)."""
@@ -289,16 +375,23 @@ class AccessLog(Vertical):
         self.post_message(_Head(generation, rows))
 
     def _add(self, row: AttemptRow) -> None:
-        self._order[row.id] = (row.time, row.id)
-        self.table.add_row(
-            local_time(row.time),
-            Text(row.person_name or "—"),
-            Text(row.decision, decision_style(row.decision)),
-            "—" if row.distance is None else f"{row.distance:.2f}",
-            Text(row.camera_id),
-            row.id,
-            key=str(row.id),
-        )
+        self._rows[row.id] = row
+        self.table.add_row(*self._cells(row), key=str(row.id))
+
+    def _show_empty(self) -> None:
+        """Say so when nothing is shown: no attempts at all, or none matching the filter."""
+        empty = self.query_one("#log-empty", Static)
+        empty.display = not self._rows
+        if self.filter == AttemptFilter():
+            empty.update(Text("No access attempts yet.", "dim"))
+        else:
+            empty.update(
+                Text(f"No matches for {describe(self.filter)}. Press c to clear the filter.")
+            )
+
+    def _set_unseen(self, count: int) -> None:
+        self._unseen = count
+        self.border_subtitle = Text(f"{count} new above · ctrl+home to follow") if count else None
 
     @on(_Page)
     def _page_read(self, message: _Page) -> None:
@@ -306,34 +399,42 @@ class AccessLog(Vertical):
             return
         if message.before_id is None:
             self.table.clear()
-            self._order.clear()
+            self._rows.clear()
+            self._set_unseen(0)
         for row in message.rows:
-            if row.id not in self._order:
+            if row.id not in self._rows:
                 self._add(row)
         if message.rows:
             self._oldest_id = message.rows[-1].id
         self._exhausted = len(message.rows) < self.PAGE_SIZE
         self._loading = False
+        self._show_empty()
 
     @on(_Head)
     def _head_read(self, message: _Head) -> None:
         if message.generation != self._generation or self._loading:
             return
-        new = [row for row in message.rows if row.id not in self._order]
+        new = [row for row in message.rows if row.id not in self._rows]
         if not new:
             return
-        if len(new) == len(message.rows) and self._order:  # a gap: more arrived than we read
+        if len(new) == len(message.rows) and self._rows:  # a gap: more arrived than we read
             self.set_filter(self.filter)
             return
         table = self.table
-        at_top = table.cursor_row == 0
+        following = table.cursor_row == 0 and table.scroll_y == 0
         for row in new:
             self._add(row)
-        table.sort("id", key=lambda attempt_id: self._order[attempt_id], reverse=True)
-        if not at_top:
-            table.move_cursor(row=table.cursor_row + len(new), animate=False)
+        table.sort("time", key=lambda cell: cell.order, reverse=True)
         if self._oldest_id is None:
             self._oldest_id = message.rows[-1].id
+        self._show_empty()
+        if following:
+            return
+        # Keep the operator's place: the same row under the cursor, the same rows in view.
+        table.move_cursor(row=table.cursor_row + len(new), animate=False, scroll=False)
+        target = table.scroll_y + len(new)
+        table.call_after_refresh(table.scroll_to, y=target, animate=False, immediate=True)
+        self._set_unseen(self._unseen + len(new))
 
     @on(_ReadFailed)
     def _read_failed(self, message: _ReadFailed) -> None:
@@ -341,6 +442,8 @@ class AccessLog(Vertical):
 
     @on(DataTable.RowHighlighted)
     def _cursor_moved(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row == 0 and self._unseen:
+            self._set_unseen(0)
         if (
             not self._exhausted
             and not self._loading
