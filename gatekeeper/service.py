@@ -39,7 +39,7 @@ from gatekeeper.errors import (
     SpoofFaceError,
     UsageError,
 )
-from gatekeeper.recognition import Gallery, Match
+from gatekeeper.recognition import Box, Gallery, Match
 from gatekeeper.store import (
     AttemptFilter,
     NewEncoding,
@@ -75,6 +75,16 @@ class SourceImage:
         data = read_image_bytes(path)
         suffix = path.suffix.lower() if path.suffix.lower() in IMAGE_SUFFIXES else ".img"
         return cls(str(path), data, decode_image(data, name=str(path)), suffix)
+
+    @classmethod
+    def from_frame(cls, rgb: np.ndarray) -> SourceImage:
+        """A camera frame (RGB ``uint8 (H, W, 3)``), kept as PNG."""
+        import cv2
+
+        ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+        if not ok:
+            raise ImageError("cannot encode the camera frame")
+        return cls("camera frame", png.tobytes(), rgb, ".png")
 
 
 @dataclass(frozen=True)
@@ -567,13 +577,13 @@ class Gatekeeper:
 
     def enrol_frame(self, name: str, rgb: np.ndarray, *, force: bool = False) -> EnrolResult:
         """Enrol ``name`` from a camera frame (RGB array) showing exactly one face."""
-        import cv2
+        return self.enrol(name, [SourceImage.from_frame(rgb)], force=force)
 
-        ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
-        if not ok:
-            raise ImageError("cannot encode the camera frame")
-        source = SourceImage("camera frame", png.tobytes(), rgb, ".png")
-        return self.enrol(name, [source], force=force)
+    def enrolment_face(self, source: SourceImage, *, largest: bool = False) -> Box:
+        """The box ``(x, y, w, h)`` of the face :meth:`enrol` would take from ``source`` (with
+        the same ``largest``), to show before enrolling; nothing is stored. Raises as
+        :meth:`enrol` does for no face or several."""
+        return self._single(source, largest=largest, whole_image=False).face.box
 
     def embedding(
         self, image: str | Path, *, largest: bool = False, whole_image: bool = False

@@ -64,7 +64,7 @@ wait_for "Access log" 5
 echo "ok: help screen"
 
 tmux send-keys p
-wait_for "Enrol from camera" 5
+wait_for "Enrol: camera" 5
 tmux send-keys Escape
 wait_for "Access log" 5
 echo "ok: people screen"

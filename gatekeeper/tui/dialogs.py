@@ -1,29 +1,39 @@
-"""Modal dialogs: names, image paths, confirmation, export, threshold and log filter.
+"""Modal dialogs: enrolment, confirmation, export, threshold and log filter.
 
 Every dialog works from the keyboard alone: Tab moves between fields, Enter in a field submits,
-Escape cancels. Input is validated here (names, dates, numbers, decisions) and a problem is
-shown in the dialog, which stays open; the work itself is done by the caller, off the UI thread.
-Titles, questions and errors hold names and paths, so they are shown as plain text, never markup.
+Escape cancels; every text field is an :class:`OrderedInput`, which keeps a burst of keys in
+order. Input is validated here (names, dates, numbers, decisions) and a problem is shown in the
+dialog, which stays open. The work itself is done by the caller, off the UI thread — except
+enrolment, whose dialog runs its steps through the service in thread workers so that it can
+stay open on an error. Titles, questions and errors hold names and paths, so they are shown as
+plain text, never markup.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 from rich.text import Text
-from textual import on
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.suggester import Suggester
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from gatekeeper.decision import validate_threshold
-from gatekeeper.errors import UsageError
-from gatekeeper.service import parse_time
+from gatekeeper.errors import GatekeeperError, MultipleFacesError, OverridableError, UsageError
+from gatekeeper.live import FaceResult
+from gatekeeper.recognition import Box
+from gatekeeper.service import Gatekeeper, SourceImage, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, validate_name
+from gatekeeper.tui.widgets import FramePreview
 
 
 def parse_when(text: str, *, end: bool) -> datetime | None:
@@ -79,51 +89,224 @@ class Dialog(ModalScreen):
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#ok")
+    def _submitted(self) -> None:
+        self.action_submit()
+
     def action_submit(self) -> None:
         try:
             value = self.result()
         except UsageError as exc:
-            self.query_one(".dialog-error", Static).update(Text(str(exc)))
+            self.show_error(str(exc))
             return
         self.dismiss(value)
+
+    def show_error(self, message: str) -> None:
+        """Say what is wrong (or nothing, with ``""``) in the dialog's error line."""
+        self.query_one(".dialog-error", Static).update(Text(message))
 
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
 
 
-class NameDialog(Dialog):
-    """Ask for a person's name → the validated name."""
+class OrderedInput(Input):
+    """An input that applies keys in the order they were typed, however fast they arrive.
 
-    OK = "Enrol"
+    Textual (#6605) inserts a printable key in the input's own handler but runs any other key
+    (backspace, tab...) as a binding only once the event has bubbled up to the app through the
+    queue of every container on the way. In a burst (a paste, a laggy SSH link) characters typed
+    after a backspace or a tab were inserted before it ran: "abcdef⌫⌫⌫⌫⌫⌫Miranda" became
+    "abcdefM", "obama<Tab>/path" typed the path into the name. Here the input's own bindings
+    and tab / shift+tab run as their key is handled, in turn, and a key that reaches the input
+    after focus has moved on (typed after a tab) is handed to the widget that has it now.
+    """
 
-    def __init__(self, title: str) -> None:
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.screen.focused
+        if focused is not self:
+            event.stop()
+            event.prevent_default()
+            if focused is not None:
+                focused.post_message(events.Key(event.key, event.character))
+            return
+        if event.key in ("tab", "shift+tab"):
+            event.stop()
+            event.prevent_default()
+            if event.key == "tab":
+                self.screen.focus_next()
+            else:
+                self.screen.focus_previous()
+            return
+        # Textual's map of this input's bindings (keymap applied): run the key's binding now.
+        bindings = self._bindings.key_to_bindings.get(event.key)
+        if bindings:
+            event.stop()
+            event.prevent_default()
+            await self.run_action(bindings[0].action)
+
+
+class PathSuggester(Suggester):
+    """Completes a file path as it is typed: the first entry (in name order) of the folder that
+    starts with the last part; folders end with ``/``, hidden entries only when asked for.
+    The input shows the rest dimmed and → takes it."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        typed = Path(value).expanduser()
+        folder, start = (typed, "") if value.endswith("/") else (typed.parent, typed.name)
+        try:
+            names = sorted(
+                entry.name + ("/" if entry.is_dir() else "")
+                for entry in os.scandir(folder)
+                if entry.name.startswith(start) and (start or not entry.name.startswith("."))
+            )
+        except OSError:
+            return None
+        return value + names[0][len(start) :] if names else None
+
+
+class EnrolDialog(Dialog):
+    """Enrol a person from a photo or, with ``camera``, from the camera's newest frame.
+
+    Two steps, both run through ``gatekeeper`` in thread workers: **Check** finds the face
+    that would be enrolled and shows it (the image in half blocks, the face boxed), **Enrol**
+    saves it. Changing a field goes back to Check. Errors are shown in the dialog, which stays
+    open; "Largest face" takes the largest of several faces; a refusal the operator may
+    override (a low-quality face, another person's face) asks first. ``camera()`` returns the
+    newest frame, RGB ``uint8 (H, W, 3)``, or None. Dismissed with the :class:`EnrolResult`,
+    or None when cancelled.
+    """
+
+    def __init__(
+        self, gatekeeper: Gatekeeper, camera: Callable[[], np.ndarray | None] | None = None
+    ) -> None:
         super().__init__()
-        self.HEADING = title
+        self.HEADING = "Enrol from a photo" if camera is None else "Enrol from the camera"
+        self.OK = "Check"
+        self._gatekeeper = gatekeeper
+        self._camera = camera
+        self._checked: tuple[str, SourceImage, bool] | None = None
+        self._busy = False
 
     def fields(self) -> ComposeResult:
-        yield field("Name", Input(placeholder="as shown in the log", id="name"))
+        yield field("Name", OrderedInput(placeholder="as shown in the log", id="name"))
+        if self._camera is None:
+            yield field(
+                "Photo",
+                OrderedInput(
+                    placeholder="path to a photo (→ completes)",
+                    id="path",
+                    suggester=PathSuggester(),
+                ),
+            )
+        yield Checkbox("Largest face (when there are several)", id="largest", compact=True)
+        yield FramePreview(id="enrol-face")
+        yield Static("", classes="dialog-text", id="enrol-note")
 
-    def result(self) -> str:
-        return validate_name(self.query_one("#name", Input).value)
+    def on_mount(self) -> None:
+        self.query_one("#enrol-face").display = False
 
+    def action_submit(self) -> None:
+        if self._busy:
+            return
+        if self._checked is not None:
+            self._set_busy("Enrolling…")
+            self._save(*self._checked, force=False)
+            return
+        try:
+            name = validate_name(self.query_one("#name", Input).value)
+            path = None
+            if self._camera is None:
+                path = Path(self.query_one("#path", Input).value.strip()).expanduser()
+                if not path.is_file():
+                    raise UsageError(f"no such file: {path}")
+        except UsageError as exc:
+            self.show_error(str(exc))
+            return
+        self._set_busy("Looking for the face…")
+        self._check(name, path, self.query_one("#largest", Checkbox).value)
 
-class EnrolImageDialog(Dialog):
-    """Ask for a name and an image path → ``(name, Path)``."""
+    def _set_busy(self, note: str) -> None:
+        self._busy = True
+        self.show_error("")
+        self.query_one("#enrol-note", Static).update(Text(note, "dim"))
 
-    HEADING = "Enrol from an image file"
-    OK = "Enrol"
+    def _failed(self, message: str) -> None:
+        self._busy = False
+        self.query_one("#enrol-note", Static).update("")
+        self.show_error(message)
 
-    def fields(self) -> ComposeResult:
-        yield field("Name", Input(placeholder="as shown in the log", id="name"))
-        yield field("Photo", Input(placeholder="path to a photo with one face", id="path"))
+    @work(thread=True, group="enrol")
+    def _check(self, name: str, path: Path | None, largest: bool) -> None:
+        where = "photo" if path is not None else "camera frame"
+        try:
+            if path is not None:
+                source = SourceImage.from_path(path)
+            elif (frame := self._camera()) is not None:
+                source = SourceImage.from_frame(frame)
+            else:
+                raise GatekeeperError("no frame from the camera yet")
+            box = self._gatekeeper.enrolment_face(source, largest=largest)
+        except MultipleFacesError as exc:
+            self.app.call_from_thread(
+                self._failed,
+                f"{exc.count} faces in the {where}: tick “Largest face” to enrol the largest, "
+                "or use one with one person",
+            )
+        except GatekeeperError as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+        else:
+            self.app.call_from_thread(self._show_face, name, source, largest, box)
 
-    def result(self) -> tuple[str, Path]:
-        name = validate_name(self.query_one("#name", Input).value)
-        path = Path(self.query_one("#path", Input).value.strip()).expanduser()
-        if not path.is_file():
-            raise UsageError(f"no such file: {path}")
-        return name, path
+    def _show_face(self, name: str, source: SourceImage, largest: bool, box: Box) -> None:
+        self._busy = False
+        self._checked = (name, source, largest)
+        preview = self.query_one("#enrol-face", FramePreview)
+        preview.display = True
+        preview.show(source.rgb, (FaceResult(box, name, None, "granted"),))
+        self.query_one("#enrol-note", Static).update(
+            Text(f"This face will be enrolled as {name}. Enrol saves it.")
+        )
+        self.query_one("#ok", Button).label = "Enrol"
+
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    def _edited(self) -> None:
+        """A field changed after Check: check again before enrolling."""
+        if self._checked is not None and not self._busy:
+            self._checked = None
+            self.query_one("#enrol-face").display = False
+            self.query_one("#enrol-note", Static).update("")
+            self.query_one("#ok", Button).label = "Check"
+
+    @work(thread=True, group="enrol")
+    def _save(self, name: str, source: SourceImage, largest: bool, force: bool) -> None:
+        try:
+            result = self._gatekeeper.enrol(name, [source], largest=largest, force=force)
+        except OverridableError as exc:
+            self.app.call_from_thread(self._ask_override, exc)
+        except GatekeeperError as exc:
+            self.app.call_from_thread(self._failed, f"Not enrolled: {exc}")
+        else:
+            self.app.call_from_thread(self.dismiss, result)
+
+    def _ask_override(self, refusal: OverridableError) -> None:
+        """Ask whether to enrol despite ``refusal``; yes enrols with ``force``."""
+
+        def answered(answer: bool | None) -> None:
+            if answer and self._checked is not None:
+                self._save(*self._checked, force=True)
+            else:
+                self._failed(f"Not enrolled: {refusal.reason}")
+
+        self.app.push_screen(
+            ConfirmDialog("Enrol anyway?", f"{refusal.reason}. Enrol anyway?", ok="Enrol"),
+            answered,
+        )
 
 
 class ConfirmDialog(Dialog):
@@ -176,10 +359,12 @@ class ExportDialog(Dialog):
         self._default_path = default_path
 
     def fields(self) -> ComposeResult:
-        yield field("File", Input(str(self._default_path), placeholder="CSV file", id="path"))
-        yield field("From", Input(placeholder=_SINCE_HINT, id="since"))
-        yield field("Until", Input(placeholder=_UNTIL_HINT, id="until"))
-        yield field("Person", Input(placeholder="anyone", id="person"))
+        yield field(
+            "File", OrderedInput(str(self._default_path), placeholder="CSV file", id="path")
+        )
+        yield field("From", OrderedInput(placeholder=_SINCE_HINT, id="since"))
+        yield field("Until", OrderedInput(placeholder=_UNTIL_HINT, id="until"))
+        yield field("Person", OrderedInput(placeholder="anyone", id="person"))
         yield field("Decision", _decision_select(None))
 
     def result(self) -> tuple[Path, AttemptFilter]:
@@ -212,14 +397,18 @@ class FilterDialog(Dialog):
         current = self._current
         yield field(
             "Person",
-            Input(
+            OrderedInput(
                 current.person_contains or "", placeholder="part of a name, any case", id="person"
             ),
         )
-        yield field("From", Input(_when(current.since), placeholder=_SINCE_HINT, id="since"))
-        yield field("Until", Input(_when(current.until), placeholder=_UNTIL_HINT, id="until"))
+        yield field("From", OrderedInput(_when(current.since), placeholder=_SINCE_HINT, id="since"))
+        yield field(
+            "Until", OrderedInput(_when(current.until), placeholder=_UNTIL_HINT, id="until")
+        )
         yield field("Decision", _decision_select(current.decision))
-        yield field("Camera", Input(current.camera or "", placeholder="any camera", id="camera"))
+        yield field(
+            "Camera", OrderedInput(current.camera or "", placeholder="any camera", id="camera")
+        )
 
     def result(self) -> AttemptFilter:
         return AttemptFilter(
@@ -254,7 +443,7 @@ class ThresholdDialog(Dialog):
             classes="dialog-text",
         )
         value = "" if self._current is None else f"{self._current:g}"
-        yield field("New", Input(value, placeholder="e.g. 0.55", id="threshold"))
+        yield field("New", OrderedInput(value, placeholder="e.g. 0.55", id="threshold"))
 
     def result(self) -> float:
         return validate_threshold(self.query_one("#threshold", Input).value.strip())

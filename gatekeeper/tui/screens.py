@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from gatekeeper.errors import GatekeeperError, MultipleFacesError, NoFaceError, OverridableError
+from gatekeeper.errors import GatekeeperError
 from gatekeeper.live import (
     FrameResult,
     LiveEvent,
@@ -25,7 +25,7 @@ from gatekeeper.live import (
     PipelineStatus,
 )
 from gatekeeper.store import AttemptFilter, PersonInfo
-from gatekeeper.tui.dialogs import ConfirmDialog, EnrolImageDialog, NameDialog
+from gatekeeper.tui.dialogs import ConfirmDialog, EnrolDialog
 from gatekeeper.tui.palette import decisions_legend
 from gatekeeper.tui.widgets import (
     AccessLog,
@@ -38,8 +38,9 @@ from gatekeeper.tui.widgets import (
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraState
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    import numpy as np
 
+    from gatekeeper.service import EnrolResult
     from gatekeeper.tui.app import GatekeeperApp
 
 _HELP = Binding("question_mark,f1", "app.help", "Help", key_display="?")
@@ -182,18 +183,23 @@ class _People(Message):
 
 
 class PeopleScreen(Screen):
-    """Everyone enrolled, with counts; enrol from the camera or an image; remove."""
+    """Everyone enrolled, with counts; enrol from the camera or a photo; (de)activate; remove."""
 
     BINDINGS = [
-        Binding("c", "enrol_camera", "Enrol from camera"),
-        Binding("i", "enrol_image", "Enrol from image"),
+        Binding("c", "enrol_camera", "Enrol: camera"),
+        Binding("i", "enrol_image", "Enrol: photo"),
         Binding("d,delete", "remove", "Remove", key_display="d"),
-        Binding("r", "reload", "Refresh"),
+        Binding("a", "toggle_active", "(De)activate"),
+        Binding("r", "reload", "Refresh", show=False),
         Binding("escape", "app.pop_screen", "Back"),
         _HELP,
     ]
 
     app: GatekeeperApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._people: dict[str, PersonInfo] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -231,6 +237,7 @@ class PeopleScreen(Screen):
     def _show_people(self, message: _People) -> None:
         table = self.query_one(DataTable)
         selected = self.selected_name()
+        self._people = {person.name: person for person in message.people}
         table.clear()
         for person in message.people:
             table.add_row(
@@ -255,81 +262,60 @@ class PeopleScreen(Screen):
 
     # Enrolment.
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Enrolling from the camera is offered only when there is a camera."""
+        if action == "enrol_camera":
+            return self.app.feed.status().state is not CameraState.NONE
+        return True
+
     def action_enrol_image(self) -> None:
-        def chosen(result: tuple[str, Path] | None) -> None:
-            if result is not None:
-                self._enrol_image(*result)
-
-        self.app.push_screen(EnrolImageDialog(), chosen)
-
-    @work(thread=True, group="enrol")
-    def _enrol_image(self, name: str, path: Path, force: bool = False) -> None:
-        try:
-            result = self.app.gatekeeper.enrol(name, [path], force=force)
-        except OverridableError as exc:
-            self.app.call_from_thread(
-                self._confirm_override, exc, lambda: self._enrol_image(name, path, True)
-            )
-            return
-        except GatekeeperError as exc:
-            self.app.notify(f"Not enrolled: {exc}", severity="error")
-            return
-        self._enrolled(result.name, result.added, result.duplicates)
-
-    def _confirm_override(self, refusal: OverridableError, retry) -> None:
-        """Ask the operator whether to enrol despite ``refusal``; ``retry()`` forces it."""
-
-        def answered(answer: bool | None) -> None:
-            if answer:
-                retry()
-            else:
-                self.app.notify(f"Not enrolled: {refusal.reason}", severity="warning")
-
-        self.app.push_screen(
-            ConfirmDialog("Enrol anyway?", f"{refusal.reason}. Enrol anyway?", ok="Enrol"),
-            answered,
-        )
+        self.app.push_screen(EnrolDialog(self.app.gatekeeper), self._enrolled)
 
     def action_enrol_camera(self) -> None:
-        def chosen(name: str | None) -> None:
-            if name is None:
-                return
-            frame = self.app.feed.latest()
-            if frame is None:
-                state = self.app.feed.status().state.value
-                self.app.notify(f"Not enrolled: no camera frame (camera {state})", severity="error")
-                return
-            self._enrol_frame(name, frame.image)
+        self.app.push_screen(EnrolDialog(self.app.gatekeeper, camera=self._frame), self._enrolled)
 
-        self.app.push_screen(NameDialog("Enrol the person in front of the camera"), chosen)
+    def _frame(self) -> np.ndarray | None:
+        """The camera's newest frame, for the enrolment dialog (any thread)."""
+        frame = self.app.feed.latest()
+        return None if frame is None else frame.image
 
-    @work(thread=True, group="enrol")
-    def _enrol_frame(self, name: str, image, force: bool = False) -> None:
+    def _enrolled(self, result: EnrolResult | None) -> None:
+        if result is None:
+            return
+        note = f" ({result.duplicates} already enrolled)" if result.duplicates else ""
+        self.app.notify(f"Enrolled {result.name}: {result.added} encoding(s) added{note}")
+        self.action_reload()
+
+    # Access.
+
+    def action_toggle_active(self) -> None:
+        person = self._people.get(self.selected_name() or "")
+        if person is None:
+            self.app.notify("Nobody selected", severity="warning")
+            return
+        name, active = person.name, not person.active
+        if active:
+            title, question = f"Activate {name}?", f"{name} will be granted access again."
+        else:
+            title = f"Deactivate {name}?"
+            question = f"{name} stays enrolled and is recognised, but denied access."
+
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self._set_active(name, active)
+
+        ok = "Activate" if active else "Deactivate"
+        self.app.push_screen(ConfirmDialog(title, question, ok=ok), confirmed)
+
+    @work(thread=True, group="people-write")
+    def _set_active(self, name: str, active: bool) -> None:
         try:
-            result = self.app.gatekeeper.enrol_frame(name, image, force=force)
-        except OverridableError as exc:
-            self.app.call_from_thread(
-                self._confirm_override, exc, lambda: self._enrol_frame(name, image, True)
-            )
-            return
-        except MultipleFacesError as exc:
-            self.app.notify(
-                f"Not enrolled: {exc.count} faces in the camera frame; "
-                "exactly one person must be in view",
-                severity="error",
-            )
-            return
-        except NoFaceError:
-            self.app.notify("Not enrolled: no face in the camera frame", severity="error")
-            return
+            self.app.gatekeeper.store.set_active(name, active)
         except GatekeeperError as exc:
-            self.app.notify(f"Not enrolled: {exc}", severity="error")
+            self.app.notify(f"Not changed: {exc}", severity="error")
             return
-        self._enrolled(result.name, result.added, result.duplicates)
-
-    def _enrolled(self, name: str, added: int, duplicates: int) -> None:
-        note = f" ({duplicates} already enrolled)" if duplicates else ""
-        self.app.notify(f"Enrolled {name}: {added} encoding(s) added{note}")
+        state = "active" if active else "inactive (recognised but denied)"
+        self.app.notify(f"{name} is {state}")
         self._read_people()
 
     # Removal.

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from collections.abc import Callable
 
 import pytest
+from textual import events
+from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 
 from gatekeeper.config import Settings
 from gatekeeper.service import Gatekeeper
@@ -59,8 +62,30 @@ async def _wait_for(pilot, predicate: Callable[[], bool], timeout: float = 30.0)
         await pilot.pause(0.05)
 
 
+def _burst(app, keys: list[str]) -> None:
+    """The key events Pilot.press makes, queued together (Pilot waits for the app after each
+    key, so it never sends a burst)."""
+    for key in keys:
+        if len(key) == 1 and not key.isalnum():
+            key = _character_to_key(key)
+        try:
+            char = unicodedata.lookup(_get_unicode_name_from_key(REPLACED_KEYS.get(key, key)))
+        except KeyError:
+            char = key if len(key) == 1 else None
+        event = events.Key(key, char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
 @pytest.fixture
 def wait_for():
     """``await wait_for(pilot, predicate, timeout=30)``: let the app run until ``predicate()``
     holds; fail after ``timeout`` seconds."""
     return _wait_for
+
+
+@pytest.fixture
+def burst():
+    """``burst(app, keys)``: send ``keys`` to ``app`` all at once, as a paste or a laggy SSH link
+    delivers them."""
+    return _burst

@@ -16,9 +16,8 @@ from gatekeeper.errors import WeightsError
 from gatekeeper.store import AttemptFilter, NewAttempt
 from gatekeeper.tui.dialogs import (
     ConfirmDialog,
-    EnrolImageDialog,
+    EnrolDialog,
     ExportDialog,
-    NameDialog,
     ThresholdDialog,
 )
 from gatekeeper.tui.screens import HelpScreen, PeopleScreen
@@ -42,6 +41,10 @@ def attempt(name: str | None, decision: str, **extra) -> NewAttempt:
     )
 
 
+def dialog_error(dialog) -> str:
+    return str(dialog.query_one(".dialog-error").content)
+
+
 def column(log: AccessLog, key: str) -> list[str]:
     """The text of one column of the access log, top to bottom."""
     return [str(log.table.get_cell(str(log.attempt_id_at(i)), key)) for i in range(log.loaded)]
@@ -63,11 +66,15 @@ async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_f
         await pilot.press("p")
         assert isinstance(app.screen, PeopleScreen)
         await pilot.press("i")
-        assert isinstance(app.screen, EnrolImageDialog)
+        assert isinstance(app.screen, EnrolDialog)
         await pilot.press(*"rose")
         await pilot.press("tab")
         app.screen.query_one("#path", Input).value = str(photo)
+        await pilot.press("enter")  # check: the face is shown, nothing is stored yet
+        await wait_for(pilot, lambda: app.screen.query_one("#enrol-face").display, 20)
+        assert app.gatekeeper.store.list_people() == []
         await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, PeopleScreen), 20)
         people = app.screen_stack[-1]
         assert isinstance(people, PeopleScreen)
         table = people.query_one(DataTable)
@@ -108,15 +115,17 @@ async def test_remove_can_be_cancelled_and_enrol_errors_are_notified(
             shared_data / "faces" / "probe" / "kit_with_rose.jpg"
         )
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.notes.messages("error"), 20)
-        assert "2 faces found" in app.notes.messages("error")[0]
+        error = app.screen.query_one(".dialog-error")
+        await wait_for(pilot, lambda: "2 faces" in str(error.content), 20)
+        assert isinstance(app.screen, EnrolDialog), "an error keeps the dialog open"
+        assert "Largest face" in str(error.content) and "--largest" not in str(error.content)
 
-        await pilot.press("i", *"ghost", "tab")
         app.screen.query_one("#path", Input).value = "/no/such/photo.jpg"
         await pilot.press("enter")
-        assert isinstance(app.screen, EnrolImageDialog), "a missing file keeps the dialog open"
+        assert isinstance(app.screen, EnrolDialog), "a missing file keeps the dialog open"
         assert "no such file" in str(app.screen.query_one(".dialog-error").content)
         await pilot.press("escape")
+        assert [p.name for p in app.gatekeeper.store.list_people()] == ["kit"]
 
 
 async def test_enrol_from_the_camera_needs_exactly_one_face(
@@ -129,10 +138,10 @@ async def test_enrol_from_the_camera_needs_exactly_one_face(
     async with app.run_test() as pilot:
         await wait_for(pilot, lambda: app.feed.latest() is not None, 20)
         await pilot.press("p", "c")
-        assert isinstance(app.screen, NameDialog)
+        assert isinstance(app.screen, EnrolDialog)
         await pilot.press(*"pair", "enter")
-        await wait_for(pilot, lambda: app.notes.messages("error"), 20)
-        assert "2 faces in the camera frame" in app.notes.messages("error")[0]
+        error = app.screen.query_one(".dialog-error")
+        await wait_for(pilot, lambda: "2 faces in the camera frame" in str(error.content), 20)
         assert app.gatekeeper.store.list_people() == []
 
 
@@ -298,8 +307,9 @@ async def test_layout_fits_without_overlap(console, wait_for, size):
             assert screen.contains_region(button.region), f"{button} is cut off at {size}"
         await pilot.press("escape")
         await pilot.press("p")
-        people = ("Name", "Last seen", "Enrol from camera", "Remove", "Back")
+        people = ("Name", "Last seen", "Enrol: photo", "Remove", "(De)activate", "Back")
         await wait_for(pilot, lambda: all(text in shown() for text in people))
+        assert "Enrol: camera" not in shown(), "no camera: enrolling from it is not offered"
 
 
 async def test_replayed_clip_in_the_console(console, wait_for, shared_data):
@@ -405,10 +415,12 @@ async def test_a_refused_enrolment_asks_the_operator_before_forcing_it(
         for answer in ("n", "y"):
             await pilot.press("p")
             await pilot.press("i")
-            assert isinstance(app.screen, EnrolImageDialog)
+            assert isinstance(app.screen, EnrolDialog)
             await pilot.press(*"younes")
             await pilot.press("tab")
             app.screen.query_one("#path", Input).value = str(crop)
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: app.screen.query_one("#enrol-face").display)
             await pilot.press("enter")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
             question = str(app.screen.query_one(".dialog-text").content)
@@ -416,9 +428,10 @@ async def test_a_refused_enrolment_asks_the_operator_before_forcing_it(
             assert "--force" not in question
             await pilot.press(answer)
             if answer == "n":
-                await wait_for(pilot, lambda: app.notes.messages("warning"))
+                assert isinstance(app.screen, EnrolDialog), "a refusal keeps the dialog open"
+                await wait_for(pilot, lambda: "Not enrolled" in dialog_error(app.screen))
                 assert app.gatekeeper.store.list_people() == []
-                await pilot.press("escape")
+                await pilot.press("escape", "escape")
         await wait_for(pilot, lambda: len(app.gatekeeper.store.list_people()) == 1)
         (person,) = app.gatekeeper.store.list_people()
         assert (person.name, person.quality) == ("younes", "low")
