@@ -23,6 +23,7 @@ traceback of an unexpected internal error instead of one line).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
@@ -1302,6 +1303,22 @@ def settings_from(args: argparse.Namespace) -> Settings:
         votes_window=args.window,
         recognition_interval_s=args.interval,
     )
+
+
+def run() -> NoReturn:
+    """The ``gatekeeper`` program and ``python -m gatekeeper``: :func:`main`, then exit with its
+    status. Once TensorFlow is loaded, tearing the interpreter down takes 1–2 s more (its
+    native thread pools and graphs) — longer than the console takes to close. So then, with
+    every Gatekeeper file already closed by :func:`main`, the logs and standard streams are
+    flushed and the process ends at once."""
+    status = main()
+    if "tensorflow" not in sys.modules:
+        sys.exit(status)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,7 +7,8 @@
 # temporary home; set GATEKEEPER_CHECK_WEIGHTS to a converted weights folder to skip converting
 # them (a few seconds). Checks: the main screen appears, models load and the camera goes live,
 # nothing from native libraries is printed over the screen, the help and people screens open
-# and close, and q quits with status 0. Exits non-zero, printing the screen, on any failure.
+# and close, q asks before quitting (any key but y cancels) and y quits with status 0. Exits
+# non-zero, printing the screen, on any failure.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -44,6 +45,15 @@ wait_for() {
     done
 }
 
+# wait_gone TEXT SECONDS: until TEXT is no longer on screen.
+wait_gone() {
+    local deadline=$((SECONDS + $2))
+    while screen | grep -qF -- "$1"; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "'$1' still on screen after $2 s"
+        sleep 0.2
+    done
+}
+
 tmux new-session -d -x 100 -y 30 \
     "cd '$repo' && '$python' -m gatekeeper --home '$home' --camera '$camera' --mute --loop;
      echo \"console exited with status \$?\"; sleep 30"
@@ -70,6 +80,17 @@ wait_for "Access log" 5
 echo "ok: people screen"
 
 tmux send-keys q
+wait_for "Quit Gatekeeper?" 5
+tmux send-keys x
+wait_gone "Quit Gatekeeper?" 5
+if screen | grep -qF "Export the access log"; then
+    fail "the key that cancelled the quit also ran its own action"
+fi
+echo "ok: quit asks, and another key cancels"
+
+tmux send-keys q
+wait_for "Quit Gatekeeper?" 5
+tmux send-keys y
 wait_for "console exited with status 0" 15
 echo "ok: quit"
 [ -s "$home/data/console.log" ] || fail "no console log in $home/data"

@@ -31,7 +31,13 @@ from gatekeeper.errors import GatekeeperError
 from gatekeeper.live import LiveRecognizer
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import AttemptFilter
-from gatekeeper.tui.dialogs import ConfirmDialog, ExportDialog, FilterDialog, ThresholdDialog
+from gatekeeper.tui.dialogs import (
+    ConfirmDialog,
+    ExportDialog,
+    FilterDialog,
+    QuitDialog,
+    ThresholdDialog,
+)
 from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen
 from gatekeeper.tui.widgets import AccessLog, FramePreview
 from gatekeeper.vision.camera import CameraFeed, open_source
@@ -91,6 +97,16 @@ class GatekeeperApp(App[None]):
             "Preview", "Show or hide the camera preview", self.action_toggle_preview
         )
         yield SystemCommand("Help", "Keys of every screen", self.action_help)
+
+    def action_request_quit(self) -> None:
+        """Ask "Quit Gatekeeper?" and quit on yes."""
+
+        def answered(answer: bool | None) -> None:
+            if answer:
+                self.exit()
+
+        if not isinstance(self.screen, QuitDialog):
+            self.push_screen(QuitDialog(), answered)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

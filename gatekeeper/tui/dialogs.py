@@ -334,6 +334,27 @@ class ConfirmDialog(Dialog):
         return True
 
 
+class QuitDialog(ConfirmDialog):
+    """ "Quit Gatekeeper?": ``y`` (or the Quit button) → True; any other key cancels, so one
+    stray key never closes a security console."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Quit Gatekeeper?",
+            "The camera stops: nobody is recognised or logged until the console runs again. "
+            "y quits, any other key cancels.",
+            ok="Quit",
+        )
+
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        event.prevent_default()
+        if event.key == "y":
+            self.action_submit()
+        else:
+            self.action_cancel()
+
+
 def _decision_select(value: str | None) -> Select[str]:
     return Select(
         [(decision, decision) for decision in DECISIONS],

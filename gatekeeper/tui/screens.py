@@ -76,7 +76,7 @@ class MainScreen(Screen):
         Binding("x", "app.export", "Export"),
         Binding("t", "app.threshold", "Threshold"),
         _HELP,
-        Binding("q", "app.quit", "Quit"),
+        Binding("q", "app.request_quit", "Quit"),
     ]
 
     app: GatekeeperApp
@@ -385,7 +385,7 @@ class HelpScreen(ModalScreen):
         text.append(f"  {'ctrl+p':<14}", "bold cyan").append("Command palette\n")
         text.append(f"  {'tab':<14}", "bold cyan").append("Next field or table\n")
         text.append(f"  {'esc':<14}", "bold cyan").append("Close a dialog or screen\n")
-        text.append(f"  {'ctrl+q':<14}", "bold cyan").append("Quit\n\n")
+        text.append(f"  {'ctrl+q':<14}", "bold cyan").append("Quit at once, without asking\n\n")
         text.append(
             f"Decisions: {decisions_legend()}. A person is decided on after several matching "
             "frames, then at most once per recognition interval.",

@@ -18,9 +18,10 @@ from gatekeeper.tui.dialogs import (
     ConfirmDialog,
     EnrolDialog,
     ExportDialog,
+    QuitDialog,
     ThresholdDialog,
 )
-from gatekeeper.tui.screens import HelpScreen, PeopleScreen
+from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen
 from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel
 from gatekeeper.vision.camera import CameraState, open_source
 from gatekeeper.voice import Voice
@@ -435,3 +436,17 @@ async def test_a_refused_enrolment_asks_the_operator_before_forcing_it(
         await wait_for(pilot, lambda: len(app.gatekeeper.store.list_people()) == 1)
         (person,) = app.gatekeeper.store.list_people()
         assert (person.name, person.quality) == ("younes", "low")
+
+
+async def test_q_asks_before_quitting_and_any_other_key_cancels(console, wait_for):
+    app = console()
+    async with app.run_test() as pilot:
+        for cancel in ("x", "n", "escape", "enter", "q"):
+            await pilot.press("q")
+            assert isinstance(app.screen, QuitDialog)
+            assert "Quit Gatekeeper?" in str(app.screen.query_one(".dialog-title").render())
+            await pilot.press(cancel)
+            assert isinstance(app.screen, MainScreen), f"{cancel} did not cancel the quit"
+        await pilot.press("q", "y")
+        await wait_for(pilot, lambda: not app.is_running)
+    assert app.return_code == 0
