@@ -52,6 +52,10 @@ PREVIEW_INTERVAL_S = 0.2
 STATUS_INTERVAL_S = 0.25
 #: The access log looks for attempts recorded by other processes this often (seconds).
 LOG_POLL_S = 5.0
+#: The preview is marked stale when the frame it shows was captured longer ago (seconds).
+STALE_AFTER_S = 3.0
+#: Camera states that ``r`` acts on: reconnect now, or play a file or folder again.
+RETRYABLE = frozenset({CameraState.LOST, CameraState.ENDED})
 
 
 class _Live(Message):
@@ -73,6 +77,7 @@ class MainScreen(Screen):
         Binding("v", "app.toggle_preview", "Preview"),
         Binding("f", "app.filter_log", "Filter"),
         Binding("c", "clear_filter", "Clear filter"),
+        Binding("r", "retry_camera", "Retry camera"),
         Binding("x", "app.export", "Export"),
         Binding("t", "app.threshold", "Threshold"),
         _HELP,
@@ -87,6 +92,7 @@ class MainScreen(Screen):
         self._stats: LiveStats | None = None
         self._stats_at = 0.0
         self._previewed = 0
+        self._camera_state = CameraState.NONE
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -118,10 +124,17 @@ class MainScreen(Screen):
         self.set_log_filter(AttemptFilter())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """``c`` (clear the filter) is offered only while the log is filtered."""
+        """``c`` (clear the filter) is offered only while the log is filtered, ``r`` (retry the
+        camera) only while it is lost or has ended."""
         if action == "clear_filter":
             return self.query_one(AccessLog).filter != AttemptFilter()
+        if action == "retry_camera":
+            return self._camera_state in RETRYABLE
         return True
+
+    def action_retry_camera(self) -> None:
+        if self.app.feed.retry():
+            self._refresh_status()
 
     def post_live(self, event: LiveEvent) -> None:
         """Hand a recognizer event to this screen (called on the recognizer's thread)."""
@@ -148,12 +161,14 @@ class MainScreen(Screen):
         stats = self._stats
         if stats is not None and time.monotonic() - self._stats_at > FPS_WINDOW_S:
             stats = replace(stats, processed_fps=0.0)
+        camera = self.app.recognizer.camera_status()
+        if camera.state is not self._camera_state:
+            self._camera_state = camera.state
+            self.refresh_bindings()
         self.query_one(CameraPanel).show(
-            self.app.recognizer.camera_status(),
-            self._pipeline.state,
-            self._pipeline.message,
-            stats,
+            camera, self._pipeline.state, self._pipeline.message, stats
         )
+        self.query_one(MatchPanel).tick()
 
     def _refresh_preview(self) -> None:
         """Draw the newest processed frame, if new (a timer caps this at 5 per second)."""
@@ -166,6 +181,8 @@ class MainScreen(Screen):
             if latest.frame_id != self._previewed:
                 self._previewed = latest.frame_id
                 preview.show(latest.image, latest.faces)
+            age = time.monotonic() - latest.captured_at
+            preview.set_stale(f"STALE · {age:.0f} s old" if age > STALE_AFTER_S else None)
         elif self._pipeline.state is PipelineState.LOADING:
             preview.show_message("loading models…")
         elif self._pipeline.state is PipelineState.FAILED:

@@ -7,7 +7,9 @@ paths, error messages) is always a :class:`rich.text.Text`, never markup.
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 import numpy as np
 from rich.segment import Segment
@@ -66,9 +68,9 @@ def distance_gauge(distance: float | None, threshold: float, width: int) -> Text
 
 
 class CameraPanel(Static):
-    """Source, state, captured and processed frame rates, latency (the last processed frame's,
-    and the median and 95th percentile of recent ones, capture to result, in ms) and the newest
-    frame's age."""
+    """Source, state (with when a lost camera is tried again), why it was lost (whole, wrapped),
+    captured and processed frame rates, latency (the last processed frame's, and the median and
+    95th percentile of recent ones, capture to result, in ms) and the newest frame's age."""
 
     def show(
         self,
@@ -77,7 +79,7 @@ class CameraPanel(Static):
         pipeline_message: str | None,
         stats: LiveStats | None,
     ) -> None:
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text()
         room = max(8, self.content_size.width - 8)
         source = camera.source if len(camera.source) <= room else "…" + camera.source[1 - room :]
         text.append("Source  ", "dim").append(source + "\n")
@@ -89,8 +91,12 @@ class CameraPanel(Static):
                 text.append(f": {pipeline_message}", style)
         else:
             text.append(camera.state.value, CAMERA_STYLES[camera.state])
+            if camera.retry_in_s is not None:
+                text.append(f" — reconnecting in {math.ceil(camera.retry_in_s)} s (r: now)")
+            elif camera.state is CameraState.ENDED:
+                text.append(" (r: play again)", "dim")
             if camera.error and camera.state is not CameraState.LIVE:
-                text.append(f" ({camera.error})", "dim")
+                text.append("\nReason  ", "dim").append(camera.error)
         processed = stats.processed_fps if stats else 0.0
         text.append("\nCapture ", "dim").append(f"{camera.captured_fps:.1f} fps")
         text.append("\nProcess ", "dim").append(f"{processed:.1f} fps")
@@ -118,20 +124,50 @@ class CameraPanel(Static):
         self.update(text)
 
 
+def age_text(seconds: float) -> str:
+    """How long ago, for an operator: ``just now``, ``42 s ago``, ``3 min ago``, ``2 h ago``."""
+    if seconds < 5:
+        return "just now"
+    if seconds < 60:
+        return f"{seconds:.0f} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f} min ago"
+    return f"{seconds // 3600:.0f} h ago"
+
+
 class MatchPanel(Static):
-    """The latest access decision: who, how close against the threshold, what, when."""
+    """The latest access decision: who, how close against the threshold, what, when and how long
+    ago (:meth:`tick` brings the age up to date; after :data:`FRESH_S` it is shown dimmed).
+    ``clock`` gives the current time (UTC)."""
+
+    #: A decision older than this (seconds) is dimmed: it no longer describes who is there.
+    FRESH_S = 60.0
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._shown: tuple[RecordedDecision, float] | None = None
 
     def on_mount(self) -> None:
         self.update(Text("no decision yet", "dim"))
 
     def show(self, recorded: RecordedDecision, threshold: float) -> None:
+        self._shown = (recorded, threshold)
+        self.tick()
+
+    def tick(self) -> None:
+        """Redraw the shown decision with its age as of now."""
+        if self._shown is None:
+            return
+        recorded, threshold = self._shown
         decision = recorded.decision
-        style = decision_style(decision.kind)
-        text = Text(no_wrap=True, overflow="ellipsis")
+        age = (self.clock() - recorded.time).total_seconds()
+        fresh = age <= self.FRESH_S
+        text = Text(no_wrap=True, overflow="ellipsis", style="" if fresh else "dim")
         if decision.name:
             text.append(decision.name + "  ", "bold")
-        text.append(decision.kind.upper(), style)
-        text.append(f"  {local_time(recorded.time, '%H:%M:%S')}\n", "dim")
+        text.append(decision.kind.upper(), decision_style(decision.kind) if fresh else "")
+        text.append(f"  {local_time(recorded.time, '%H:%M:%S')}, {age_text(age)}\n", "dim")
         distance = decision.distance if np.isfinite(decision.distance) else None
         text.append("—" if distance is None else f"{distance:.2f}")
         text.append(" ")
@@ -156,6 +192,7 @@ class FramePreview(Widget):
         self._frame: tuple[np.ndarray, tuple[FaceResult, ...]] | None = None
         self._strips: list[Strip] = []
         self._message = "loading models…"
+        self._stale: str | None = None
 
     def show(self, image: np.ndarray, faces: tuple[FaceResult, ...]) -> None:
         self._frame = (image, faces)
@@ -165,7 +202,14 @@ class FramePreview(Widget):
         self._frame = None
         self._strips = []
         self._message = message
+        self._stale = None
         self.refresh()
+
+    def set_stale(self, label: str | None) -> None:
+        """Mark the frame shown as stale with ``label`` across its top row (None: it is not)."""
+        if label != self._stale:
+            self._stale = label
+            self.refresh()
 
     def on_resize(self) -> None:
         self._render_frame()
@@ -180,7 +224,12 @@ class FramePreview(Widget):
         width, height = self.size
         top = (height - len(self._strips)) // 2
         if self._strips:
-            return self._strips[y - top] if 0 <= y - top < len(self._strips) else Strip.blank(width)
+            strip = (
+                self._strips[y - top] if 0 <= y - top < len(self._strips) else Strip.blank(width)
+            )
+            if self._stale is not None and y == max(0, top):
+                strip = _overlay(strip, f" {self._stale} ", width)
+            return strip
         if y == height // 2:
             return Strip([Segment(self._message.center(width)[:width], Style(dim=True))], width)
         return Strip.blank(width)
@@ -226,6 +275,23 @@ class _TimeCell(Text):
     def __init__(self, row: AttemptRow) -> None:
         super().__init__(local_time(row.time))
         self.order = (row.time, row.id)
+
+
+def _overlay(strip: Strip, label: str, width: int) -> Strip:
+    """``strip`` (``width`` cells) with ``label`` written over its middle, in reverse video."""
+    label = label[:width]
+    start = (width - len(label)) // 2
+    strip = strip.extend_cell_length(width)
+    return Strip.join(
+        [
+            strip.crop(0, start),
+            Strip([Segment(label, _STALE_STYLE)]),
+            strip.crop(start + len(label)),
+        ]
+    )
+
+
+_STALE_STYLE = Style(color="black", bgcolor="yellow", bold=True)
 
 
 class _Page(Message):

@@ -33,6 +33,7 @@ A device or stream whose read fails (a corrupt frame, an unplugged camera) or th
 frame for ``stall_timeout_s`` is ``lost`` and reopened after the backoff; the backoff returns to
 its initial value once a connection delivers a frame. A file or folder that cannot be opened
 (deleted, unreadable) is treated the same way, so playback resumes if it comes back.
+:meth:`CameraFeed.retry` cuts a backoff short, or plays an ended file or folder again.
 
 OpenCV and FFmpeg print warnings straight to file descriptor 2 when a device or stream fails to
 open — on every reconnection attempt. Opening and releasing therefore run with fd 2 silenced
@@ -168,6 +169,9 @@ class CameraStatus:
     """Seconds since the newest frame was captured; ``None`` before the first frame."""
     error: str | None
     """Why the feed was last lost; cleared when frames flow again."""
+    retry_in_s: float | None = None
+    """While ``lost``: seconds until the next reconnection attempt (:meth:`CameraFeed.retry`
+    makes it now)."""
 
 
 def _to_rgb(frame: np.ndarray) -> np.ndarray:
@@ -382,6 +386,8 @@ class CameraFeed:
         self._clock = clock
         self._cond = threading.Condition()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._retry_at: float | None = None
         self._state = CameraState.NONE if source is None else CameraState.CONNECTING
         self._error: str | None = None
         self._latest: CapturedFrame | None = None
@@ -401,11 +407,29 @@ class CameraFeed:
         self._thread = threading.Thread(target=self._supervise, name="camera", daemon=True)
         self._thread.start()
 
+    def retry(self) -> bool:
+        """Reconnect a ``lost`` feed now instead of after its backoff, or play an ``ended``
+        file or folder again from the start; True if it did either. A stopped feed stays
+        stopped."""
+        with self._cond:
+            if self._stop.is_set() or self._thread is None:
+                return False
+            if self._state is CameraState.LOST:
+                self._wake.set()
+                return True
+            if self._state is not CameraState.ENDED or self._thread.is_alive():
+                return False
+            self._set_state(CameraState.CONNECTING, None)
+            self._thread = threading.Thread(target=self._supervise, name="camera", daemon=True)
+            self._thread.start()
+            return True
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop capturing and join the capture threads (waiting at most ``timeout`` seconds
         each: a stream blocked in a read is left to finish on its own daemon thread)."""
         with self._cond:
             self._stop.set()
+            self._wake.set()
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -449,6 +473,9 @@ class CameraFeed:
                 captured_fps=(len(recent) - 1) / span if span > 0 else 0.0,
                 last_frame_age_s=now - latest.time if latest else None,
                 error=self._error,
+                retry_in_s=None
+                if self._retry_at is None or self._state is not CameraState.LOST
+                else max(0.0, self._retry_at - now),
             )
 
     # --- capture machinery -------------------------------------------------------------------
@@ -491,9 +518,14 @@ class CameraFeed:
             if session.frames:
                 delay = self._backoff_initial
             with self._cond:
+                self._retry_at = self._clock.monotonic() + delay
                 self._set_state(CameraState.LOST, message)
-            if self._clock.wait(self._stop, delay):
-                return
+            self._clock.wait(self._wake, delay)
+            with self._cond:
+                self._retry_at = None
+                self._wake.clear()
+                if self._stop.is_set():
+                    return
             delay = min(delay * 2, self._backoff_max)
             with self._cond:
                 self._set_state(CameraState.RECONNECTING, self._error)

@@ -215,6 +215,40 @@ def test_reconnection_backoff_starts_again_after_a_connection_delivered_frames(f
     assert feed.status().frame_id == 5
 
 
+def test_a_lost_feed_says_when_it_reconnects_and_retry_makes_it_now(feeds):
+    clock = ManualClock()
+    source = ScriptedSource("refuse", clock=clock)
+    feed = CameraFeed(source, backoff_initial_s=4.0, backoff_max_s=16.0, clock=clock)
+    feeds.append(feed)
+    feed.start()
+    assert wait_until(lambda: clock.deadlines(), 5)
+    assert feed.status().retry_in_s == pytest.approx(4.0)
+    clock.advance(1.5)
+    assert feed.status().retry_in_s == pytest.approx(2.5)
+
+    assert feed.retry()
+    assert wait_until(lambda: len(source.opened_at) == 2, 5), "retry did not reconnect now"
+    assert source.opened_at[1] - source.opened_at[0] == pytest.approx(1.5)
+    assert wait_until(lambda: feed.status().retry_in_s == pytest.approx(8.0), 5)
+    clock.advance(8.0)
+    assert wait_until(lambda: len(source.opened_at) == 3, 5), "the backoff goes on after it"
+    feed.stop()
+    assert feed.status().retry_in_s is None and not feed.retry()
+
+
+def test_retry_replays_an_ended_file_from_the_start(feeds):
+    source = ScriptedSource((3, "end"), live=False, fps=None)
+    feed = CameraFeed(source)
+    feeds.append(feed)
+    assert not feed.retry(), "not started yet"
+    feed.start()
+    assert wait_until(lambda: feed.status().state is CameraState.ENDED, 5)
+    assert wait_until(feed.retry, 5)
+    assert wait_until(lambda: feed.status().frame_id == 6, 5), feed.status()
+    assert wait_until(lambda: feed.status().state is CameraState.ENDED, 5)
+    assert len(source.opened_at) == 2
+
+
 def test_only_the_newest_frame_is_kept_and_a_slow_reader_skips_frames(feeds):
     clock = ManualClock()
     source = ScriptedSource((10**6, "forever"), clock=clock, period=0.04)
