@@ -50,7 +50,7 @@ from gatekeeper.errors import (
 )
 from gatekeeper.service import Gatekeeper, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, open_store, validate_name
-from gatekeeper.store.export import check_export_target, export_detail
+from gatekeeper.store.export import export_detail
 from gatekeeper.store.store import MAX_PAGE
 
 PROG = "gatekeeper"
@@ -535,36 +535,11 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             destination = "<stdout>"
             _note(f"exported {_plural(count, 'attempt')}")
         else:
-            count = _export_file(site, Path(args.file), chosen)
+            count = site.export_file(Path(args.file), chosen)
             destination = str(Path(args.file))
             _note(f"exported {_plural(count, 'attempt')} to {args.file}")
     _record_export(settings, export_detail(count, chosen, destination))
     return 0
-
-
-def _export_file(site: Gatekeeper, target: Path, chosen: AttemptFilter) -> int:
-    """Export to a temporary file beside ``target``, fsync, then rename it over ``target``: a
-    failure leaves no half-written file (and an older export in place). The file is readable
-    by its owner only (mode 0600, as ``mkstemp`` creates it): the log holds personal data.
-    Only a regular file is created or replaced (see :func:`check_export_target`), checked
-    before exporting and again just before the rename."""
-    check_export_target(target)
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    except OSError as exc:
-        raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as out:
-            count = site.export(out, chosen, destination=str(target))
-            out.flush()
-            os.fsync(fd)
-        check_export_target(target)
-        os.replace(temporary, target)
-    except OSError as exc:
-        raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-    return count
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +50,7 @@ from gatekeeper.store import (
     export_csv,
     open_store,
 )
+from gatekeeper.store.export import check_export_target
 from gatekeeper.vision.image import decode_image, read_image_bytes
 
 #: Image file suffixes that ``import`` picks up.
@@ -833,3 +836,28 @@ class Gatekeeper:
     def export(self, out: TextIO, filter: AttemptFilter, *, destination: str | None = None) -> int:
         """Write the access log as CSV (see :func:`gatekeeper.store.export_csv`); row count."""
         return export_csv(self.store, filter, out, destination=destination)
+
+    def export_file(self, target: Path, filter: AttemptFilter) -> int:
+        """Export to the file ``target``; the row count. Written to a temporary file beside it,
+        fsynced, then renamed over it: a failure leaves no half-written file (and an older
+        export in place). The file is readable by its owner only (mode 0600, as ``mkstemp``
+        creates it): the log holds personal data. Only a regular file is created or replaced
+        (see :func:`~gatekeeper.store.export.check_export_target`), checked before exporting and
+        again just before the rename."""
+        check_export_target(target)
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        except OSError as exc:
+            raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
+        try:
+            with open(fd, "w", encoding="utf-8", newline="") as out:
+                count = self.export(out, filter, destination=str(target))
+                out.flush()
+                os.fsync(fd)
+            check_export_target(target)
+            os.replace(temporary, target)
+        except OSError as exc:
+            raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+        return count

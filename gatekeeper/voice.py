@@ -139,6 +139,7 @@ class Voice:
         self._on_warning = on_warning
         self._engine_factory = engine_factory
         self._warning: str | None = None
+        self._off_reason: str | None = None
         self._queue: queue.Queue[str | None] = queue.Queue(maxsize=MAX_PENDING)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -150,6 +151,11 @@ class Voice:
     def warning(self) -> str | None:
         """Why the voice is off (no engine, no sound output, engine failure), else ``None``."""
         return self._warning
+
+    @property
+    def off_reason(self) -> str | None:
+        """The reason alone (``warning`` without "voice greetings are off: "), else ``None``."""
+        return self._off_reason
 
     def greet(self, name: str) -> None:
         """Say the greeting for ``name`` (unless muted)."""
@@ -205,7 +211,7 @@ class Voice:
 
     def _turn_off(self, reason: str) -> None:
         message = f"voice greetings are off: {reason}"
-        self._warning = message
+        self._warning, self._off_reason = message, reason
         log.warning("%s", message)
         if self._on_warning is not None:
             try:

@@ -131,18 +131,31 @@ class GatekeeperApp(App[None]):
         default = self.gatekeeper.settings.data_dir / f"export-{datetime.now():%Y%m%d-%H%M%S}.csv"
 
         def chosen(result: tuple[Path, AttemptFilter] | None) -> None:
-            if result is not None:
-                self._export(*result)
+            if result is None:
+                return
+            path, filter = result
+            if not path.exists():
+                self._export(path, filter)
+                return
+
+            def replace(answer: bool | None) -> None:
+                if answer:
+                    self._export(path, filter)
+
+            question = f"{path} exists. Replace it with this export?"
+            dialog = ConfirmDialog(
+                f"Replace {path.name}?", question, ok="Replace", destructive=True
+            )
+            self.push_screen(dialog, replace)
 
         self.push_screen(ExportDialog(default), chosen)
 
     @work(thread=True, group="export")
     def _export(self, path: Path, filter: AttemptFilter) -> None:
+        """Export as ``gatekeeper export FILE`` does: atomically, and only to a regular file
+        (a symbolic link, device, FIFO or socket is refused)."""
         try:
-            with open(path, "w", newline="", encoding="utf-8") as out:
-                count = self.gatekeeper.export(out, filter)
-        except OSError as exc:
-            self.notify(f"Export failed: {path}: {exc.strerror}", severity="error")
+            count = self.gatekeeper.export_file(path, filter)
         except GatekeeperError as exc:
             self.notify(f"Export failed: {exc}", severity="error")
         else:

@@ -33,6 +33,7 @@ from gatekeeper.live import FaceResult
 from gatekeeper.recognition import Box
 from gatekeeper.service import Gatekeeper, SourceImage, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, validate_name
+from gatekeeper.store.export import check_export_target
 from gatekeeper.tui.widgets import FramePreview
 
 
@@ -71,6 +72,8 @@ class Dialog(ModalScreen):
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
     HEADING = ""
     OK = "OK"
+    #: The OK button's variant: ``primary``, or ``error`` for an answer that destroys or stops.
+    OK_VARIANT = "primary"
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -78,7 +81,7 @@ class Dialog(ModalScreen):
             yield from self.fields()
             yield Static("", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(self.OK, variant="primary", id="ok", compact=True)
+                yield Button(self.OK, variant=self.OK_VARIANT, id="ok", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
 
     def fields(self) -> ComposeResult:
@@ -95,7 +98,7 @@ class Dialog(ModalScreen):
     def action_submit(self) -> None:
         try:
             value = self.result()
-        except UsageError as exc:
+        except GatekeeperError as exc:
             self.show_error(str(exc))
             return
         self.dismiss(value)
@@ -310,7 +313,9 @@ class EnrolDialog(Dialog):
 
 
 class ConfirmDialog(Dialog):
-    """Ask a yes/no question → True, or None when cancelled (``y`` / ``n`` answer too)."""
+    """Ask a yes/no question → True, or None when cancelled (``y`` / ``n`` answer too). A
+    ``destructive`` answer (erase, replace, stop) is a red button, never the primary one; the
+    focus starts on Cancel either way."""
 
     BINDINGS = [
         Binding("y", "submit", "Yes"),
@@ -318,10 +323,13 @@ class ConfirmDialog(Dialog):
     ]
     OK = "Yes"
 
-    def __init__(self, title: str, question: str, *, ok: str = "Yes") -> None:
+    def __init__(
+        self, title: str, question: str, *, ok: str = "Yes", destructive: bool = False
+    ) -> None:
         super().__init__()
         self.HEADING = title
         self.OK = ok
+        self.OK_VARIANT = "error" if destructive else "primary"
         self._question = question
 
     def fields(self) -> ComposeResult:
@@ -344,6 +352,7 @@ class QuitDialog(ConfirmDialog):
             "The camera stops: nobody is recognised or logged until the console runs again. "
             "y quits, any other key cancels.",
             ok="Quit",
+            destructive=True,
         )
 
     def on_key(self, event: events.Key) -> None:
@@ -394,6 +403,7 @@ class ExportDialog(Dialog):
             raise UsageError("give the path of a CSV file to write")
         if not path.parent.is_dir():
             raise UsageError(f"no such folder: {path.parent}")
+        check_export_target(path)
         person = self.query_one("#person", Input).value.strip() or None
         return path, AttemptFilter(
             since=parse_when(self.query_one("#since", Input).value, end=False),

@@ -165,9 +165,8 @@ class MainScreen(Screen):
         if camera.state is not self._camera_state:
             self._camera_state = camera.state
             self.refresh_bindings()
-        self.query_one(CameraPanel).show(
-            camera, self._pipeline.state, self._pipeline.message, stats
-        )
+        pipeline, voice = self._pipeline, self.app.voice
+        self.query_one(CameraPanel).show(camera, pipeline.state, pipeline.message, stats, voice)
         self.query_one(MatchPanel).tick()
 
     def _refresh_preview(self) -> None:
@@ -353,6 +352,7 @@ class PeopleScreen(Screen):
                 f"This erases {name}'s face encodings and kept photos for good. "
                 "Their access attempts stay in the log.",
                 ok="Remove",
+                destructive=True,
             ),
             confirmed,
         )

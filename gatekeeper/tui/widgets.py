@@ -32,6 +32,7 @@ from gatekeeper.store.export import describe
 from gatekeeper.tui.halfblock import render_frame
 from gatekeeper.tui.palette import decision_style
 from gatekeeper.vision.camera import CameraState, CameraStatus
+from gatekeeper.voice import Voice
 
 #: Rich styles of the camera states.
 CAMERA_STYLES = {
@@ -70,7 +71,8 @@ def distance_gauge(distance: float | None, threshold: float, width: int) -> Text
 class CameraPanel(Static):
     """Source, state (with when a lost camera is tried again), why it was lost (whole, wrapped),
     captured and processed frame rates, latency (the last processed frame's, and the median and
-    95th percentile of recent ones, capture to result, in ms) and the newest frame's age."""
+    95th percentile of recent ones, capture to result, in ms), the newest frame's age, and
+    whether greetings are spoken."""
 
     def show(
         self,
@@ -78,6 +80,7 @@ class CameraPanel(Static):
         pipeline: PipelineState,
         pipeline_message: str | None,
         stats: LiveStats | None,
+        voice: Voice,
     ) -> None:
         text = Text()
         room = max(8, self.content_size.width - 8)
@@ -111,6 +114,13 @@ class CameraPanel(Static):
         text.append("\nFrame   ", "dim")
         age = camera.last_frame_age_s
         text.append("—" if age is None else f"#{camera.frame_id}, {age:.1f} s ago")
+        text.append("\nVoice   ", "dim")
+        if voice.off_reason is not None:
+            text.append(f"off: {voice.off_reason}", "yellow")
+        elif voice.mute:
+            text.append("off (muted)", "dim")
+        else:
+            text.append("on", "green")
         if stats and (stats.unrecorded or stats.dropped or stats.failed):
             text.append("\nIssues  ", "dim")
             text.append(

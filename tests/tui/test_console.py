@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import functools
+import os
 import shutil
 import sqlite3
+import stat
 from itertools import combinations
 
 import pytest
 from textual.command import CommandList
 from textual.widgets import Button, DataTable, Footer, Header, Input
+from textual.widgets._toast import Toast
 
 from gatekeeper.errors import WeightsError
 from gatekeeper.store import AttemptFilter, NewAttempt
@@ -88,6 +91,8 @@ async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_f
 
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmDialog)
+        assert app.screen.query_one("#ok", Button).variant == "error", "Remove is not primary"
+        assert app.screen.focused is app.screen.query_one("#cancel")
         await pilot.press("y")
         await wait_for(pilot, lambda: table.row_count == 0)
         assert app.gatekeeper.store.list_people() == []
@@ -349,6 +354,9 @@ async def test_no_speech_engine_is_one_warning_and_the_console_carries_on(
         assert app.notes.messages("warning") == [
             "voice greetings are off: no text-to-speech engine (test)"
         ]
+        panel = app.query_one(CameraPanel)
+        voice = "Voice   off: no text-to-speech engine (test)"
+        await wait_for(pilot, lambda: voice in str(panel.content))
         await pilot.press("p")
         assert isinstance(app.screen, PeopleScreen)
 
@@ -450,3 +458,55 @@ async def test_q_asks_before_quitting_and_any_other_key_cancels(console, wait_fo
         await pilot.press("q", "y")
         await wait_for(pilot, lambda: not app.is_running)
     assert app.return_code == 0
+
+
+async def test_export_asks_before_replacing_and_refuses_links_and_special_files(
+    console, wait_for, tmp_path
+):
+    app = console()
+    app.gatekeeper.store.record_attempts([attempt("lin", "granted")])
+    out = tmp_path / "log.csv"
+    out.write_text("older export\n")
+    (tmp_path / "link.csv").symlink_to(out)
+    os.mkfifo(tmp_path / "pipe.csv")
+    async with app.run_test() as pilot:
+        for target, refusal in (("link.csv", "symbolic link"), ("pipe.csv", "not a regular file")):
+            await pilot.press("x")
+            app.screen.query_one("#path", Input).value = str(tmp_path / target)
+            await pilot.press("enter")
+            assert isinstance(app.screen, ExportDialog), f"{target} was not refused"
+            assert refusal in dialog_error(app.screen)
+            await pilot.press("escape")
+
+        for answer in ("n", "y"):
+            await pilot.press("x")
+            app.screen.query_one("#path", Input).value = str(out)
+            await pilot.press("enter")
+            assert isinstance(app.screen, ConfirmDialog)
+            assert "Replace log.csv?" in str(app.screen.query_one(".dialog-title").render())
+            assert app.screen.query_one("#ok", Button).variant == "error"
+            await pilot.press(answer)
+            if answer == "n":
+                await pilot.pause()
+                assert out.read_text() == "older export\n"
+        await wait_for(pilot, lambda: any("Exported 1" in m for m in app.notes.messages()))
+    assert out.read_text().startswith("id,")
+    assert (tmp_path / "link.csv").is_symlink() and stat.S_ISFIFO(
+        os.lstat(tmp_path / "pipe.csv").st_mode
+    )
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 60)])
+async def test_notifications_leave_the_access_log_uncovered(console, wait_for, size):
+    app = console()
+    async with app.run_test(size=size, notifications=True) as pilot:
+        log = app.query_one(AccessLog)
+        await wait_for(pilot, lambda: log.region.area > 0)
+        for i in range(3):
+            app.notify(f"notification {i}: a message long enough to wrap over a few lines")
+        await wait_for(pilot, lambda: len(app.screen.query(Toast)) == 3)
+        await wait_for(pilot, lambda: all(t.region.area for t in app.screen.query(Toast)))
+        for toast in app.screen.query(Toast):
+            assert not toast.region.overlaps(log.region), f"{toast.region} covers the log"
+        panel = app.query_one(CameraPanel)
+        await wait_for(pilot, lambda: "Voice   off (muted)" in str(panel.content))
