@@ -74,10 +74,10 @@ class MainScreen(Screen):
 
     BINDINGS = [
         Binding("p", "app.people", "People"),
-        Binding("v", "app.toggle_preview", "Preview"),
+        Binding("v", "app.toggle_preview", "Preview", show=False),
         Binding("f", "app.filter_log", "Filter"),
-        Binding("c", "clear_filter", "Clear filter"),
-        Binding("r", "retry_camera", "Retry camera"),
+        Binding("c", "clear_filter", "Clear"),
+        Binding("r", "retry_camera", "Retry"),
         Binding("x", "app.export", "Export"),
         Binding("t", "app.threshold", "Threshold"),
         _HELP,

@@ -8,10 +8,13 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 from gatekeeper.errors import CameraError
 from gatekeeper.live import RecordedDecision
 from gatekeeper.recognition import Decision
+from gatekeeper.store import AttemptFilter
 from gatekeeper.tui import screens
 from gatekeeper.tui.widgets import CameraPanel, FramePreview, MatchPanel
 from gatekeeper.vision.camera import CameraFeed, CameraState, open_source
@@ -93,3 +96,20 @@ async def test_the_latest_decision_shows_its_age_and_dims_when_old(console, wait
         panel.clock = lambda: now + timedelta(minutes=5)
         await wait_for(pilot, lambda: "5 min ago" in str(panel.content))  # the status timer
         assert panel.content.style == "dim"
+
+
+async def test_at_80x24_the_footer_holds_every_key_offered(console, wait_for):
+    app = console(CameraFeed(RefusingCamera(), backoff_initial_s=30.0, backoff_max_s=30.0))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.check_action("retry_camera", ()))
+        app.screen.set_log_filter(AttemptFilter(person_contains="lin"))
+        footer = app.query_one(Footer)
+        wanted = {"People", "Filter", "Clear", "Retry", "Export", "Threshold", "Help", "Quit"}
+
+        def shown() -> dict[str, object]:
+            return {key.description: key.region for key in footer.query(FooterKey)}
+
+        await wait_for(pilot, lambda: wanted <= set(shown()))
+        await wait_for(pilot, lambda: all(shown()[key].area for key in wanted))
+        for key in wanted:
+            assert app.screen.region.contains_region(shown()[key]), f"{key} is cut off"
