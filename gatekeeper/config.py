@@ -27,7 +27,8 @@ from typing import Any
 from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD
 from gatekeeper.errors import UsageError
 
-#: Default L2 distance threshold for the dlib ResNet encoder (see README, "The decision rule").
+#: Default L2 distance threshold for the dlib ResNet encoder (docs/DESIGN.md, "The decision
+#: rule").
 DEFAULT_THRESHOLD = 0.60
 #: ... and for FaceNet, whose agreement the rule asks for (``gatekeeper/decision.py``).
 DEFAULT_FACENET_THRESHOLD = 1.00

@@ -16,10 +16,11 @@ from gatekeeper.errors import UsageError
 DLIB_MODEL = "dlib_resnet_v1"
 FACENET_MODEL = "facenet_keras_v1"
 
-#: Thresholds a site may set, per encoder, as inclusive (low, high) L2 distances. Outside them
-#: the measured error rates are useless for a door: for dlib's network, at 0.30 most genuine
-#: pairs of ordinary photos are rejected, and at 0.80 strangers pass in numbers (README,
-#: "Choosing the threshold"). FaceNet's distances are between unit vectors (0 to 2).
+#: Thresholds a site may set, per encoder, as inclusive (low, high) L2 distances. At their ends
+#: the measured error rates are useless for a door (validation set / shared photos): dlib at 0.30
+#: rejects 84 % / 78 % of genuine pairs and at 0.80 accepts 32 % / 47 % of strangers; FaceNet
+#: (distances between unit vectors, 0 to 2) at 0.50 rejects 73 % / 47 %, at 1.40 accepts
+#: 53 % / 59 %. See docs/DESIGN.md, "The decision rule".
 THRESHOLD_RANGES: dict[str, tuple[float, float]] = {
     DLIB_MODEL: (0.30, 0.80),
     FACENET_MODEL: (0.50, 1.40),
@@ -50,7 +51,7 @@ def validate_threshold(
     return number
 
 
-#: The shipped operating point (README, "The decision rule", measured with ``gatekeeper
+#: The shipped operating point (docs/DESIGN.md, "The decision rule", measured with ``gatekeeper
 #: evaluate`` on the validation set of ``benchmarks/validation`` and on the shared photos):
 #: a face is the person when dlib's distance is at most the threshold (``config.py``: 0.60)
 #: *and* FaceNet's at most the FaceNet threshold (1.00).
@@ -117,14 +118,14 @@ class DecisionRule:
 #: Liveness modes (``liveness`` in the config): ``passive`` scores every face that would be
 #: granted or enrolled with MiniFASNet (``vision/liveness.py``); ``off`` trusts every face.
 LIVENESS_MODES = ("passive", "off")
-#: The shipped liveness threshold: a face is live when its live score (0–1, the original's
-#: summed softmax) is at least this. Measured (README, "Liveness"): on the 30 spoof frames of
+#: The shipped liveness threshold: a face is live when its live score (0–1, the original's summed
+#: softmax) is at least this. Measured (docs/DESIGN.md, "Liveness"): on the 30 spoof frames of
 #: ``shared/data/liveness`` with a face the highest score is 0.664 (masked faces on a screen) and
-#: the next 0.553, so 0.75 lets none through with a margin of 0.086; it rejects 1 of the 27
-#: live frames (0.414, a dim webcam frame), 3 of the 27 faces of the shared ``faces/`` photos
-#: (0.45–0.58: small or soft faces in web photos) and 2 of Lin's 135 faces in the clip (frames 0
-#: and 3). At 0.70 the margin is 0.036 for one clip face fewer; at 0.90, 7 of Lin's faces and 6
-#: of the photos are rejected for no spoof more caught.
+#: the next 0.553, so 0.75 lets none through with a margin of 0.086; it rejects 1 of the 27 live
+#: frames (0.414, a dim webcam frame), 3 of the 27 faces of the shared ``faces/`` photos (0.45–0.58:
+#: small or soft faces in web photos) and 2 of Lin's 135 faces in the clip (frames 0 and 3). At 0.70
+#: the margin is 0.036 for one clip face fewer; at 0.90, 7 of Lin's faces and 6 of the photos are
+#: rejected for no spoof more caught.
 DEFAULT_LIVENESS_THRESHOLD = 0.75
 #: Liveness thresholds a site may set. At 0.30, 4 of the 30 spoof frames pass (13 %); at 0.95,
 #: 11 % of Lin's faces in the clip are rejected: outside, the check is useless or unusable.

@@ -2,9 +2,9 @@
 
 Detection runs on a downscaled copy of the frame (the longer side at most ``max_side`` pixels)
 and boxes and landmarks are mapped back to the original pixels; a 640×480 camera frame is thus
-detected at 400×300, which is what keeps detection within the frame budget (see README,
-"Performance"). Tight face crops such as the tutorial's 96×96 ``images/`` are handled by
-:func:`detect_with_crop_fallback`.
+detected at 400×300, which is what keeps detection within the frame budget (see
+docs/MEASUREMENTS.md). Tight face crops such as the tutorial's 96×96 ``images/`` are handled by
+the engine's padded retries (:meth:`gatekeeper.vision.engine.FaceEngine.detect`).
 """
 
 from __future__ import annotations

@@ -52,7 +52,8 @@ def quality_issue(face: Face) -> str | None:
 
 #: Enrolment bar: the narrowest face, in image pixels, accepted as a template. Below it the
 #: 150-pixel chip is mostly interpolation: the tutorial's 35-pixel crops became "hubs" that
-#: strangers in the shared clip matched at 0.48–0.55 (README, "Templates").
+#: strangers in the shared clip matched at 0.48–0.55 (docs/DESIGN.md, "Templates that cannot
+#: be hubs").
 ENROL_MIN_FACE_PX = 80
 #: ... the least sharpness: variance of the Laplacian of the grey 150×150 chip. It grows with the
 #: face's size, so the bar only catches heavy blur: LFW's 250×250 web photos measure 13–160, the
