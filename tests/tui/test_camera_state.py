@@ -53,7 +53,8 @@ async def test_a_lost_camera_says_when_it_retries_and_why_and_r_retries_now(cons
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: "reconnecting in" in str(app.query_one(CameraPanel).content))
         assert re.search(r"State lost — reconnecting in (30|29|28) s", panel_text(app))
-        assert REASON.replace(" ", "") in panel_text(app).replace(" ", ""), "the reason is cut"
+        # The panel grows to the wrapped reason on a later layout pass: wait for the whole of it.
+        await wait_for(pilot, lambda: REASON.replace(" ", "") in panel_text(app).replace(" ", ""))
         assert app.screen.check_action("retry_camera", ()) is True
         opened = camera.opened
         await pilot.press("r")
