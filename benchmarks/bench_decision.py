@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import tempfile
-import time
 from pathlib import Path
+
+from timing import timed
 
 from gatekeeper.config import Settings
 from gatekeeper.decision import Evidence
@@ -91,18 +91,6 @@ def _kinds(images: Path, pairs_file: Path) -> dict[Path, str]:
         return {}
     with open(manifest, newline="", encoding="utf-8") as rows:
         return {images / row["file"]: row["kind"] for row in csv.DictReader(rows)}
-
-
-def timed(fn, repeat: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds, after two warm-up calls."""
-    fn()
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def costs(site: Gatekeeper, data: Path, repeat: int) -> None:

@@ -21,29 +21,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from timing import timed
 
 from gatekeeper.config import DEFAULT_THRESHOLD
 from gatekeeper.vision.align import align_face
 from gatekeeper.vision.detect import FaceDetector
 from gatekeeper.vision.encoder import Encoder
 from gatekeeper.vision.image import load_image
-
-
-def timed(fn, repeat: int) -> float:
-    """Median wall time of ``fn()`` in milliseconds, after two warm-up calls."""
-    fn()
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def chips_from(data: Path, detector: FaceDetector) -> np.ndarray:

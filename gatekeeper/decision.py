@@ -36,7 +36,13 @@ def validate_threshold(
     for anything else (booleans, NaN, infinities, text that is not a number, values outside
     :data:`THRESHOLD_RANGES`).
     """
-    low, high = THRESHOLD_RANGES[model_id]
+    return _in_range(value, THRESHOLD_RANGES[model_id], what, f"for {model_id} (L2 distance)")
+
+
+def _in_range(value: object, bounds: tuple[float, float], what: str, unit: str) -> float:
+    """``value`` as a float when it is a finite number (int, float or numeric text) within the
+    inclusive ``bounds``, else a ``UsageError`` naming ``what``, the range and its ``unit``."""
+    low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise UsageError(f"{what} must be a number, not {type(value).__name__}")
     try:
@@ -44,10 +50,7 @@ def validate_threshold(
     except ValueError:
         raise UsageError(f"{what} must be a number, got {value!r}") from None
     if not math.isfinite(number) or not low <= number <= high:
-        raise UsageError(
-            f"{what} {value!r} is outside the sane range {low:g}–{high:g} for {model_id} "
-            "(L2 distance)"
-        )
+        raise UsageError(f"{what} {value!r} is outside the sane range {low:g}–{high:g} {unit}")
     return number
 
 
@@ -136,18 +139,7 @@ def validate_liveness_threshold(value: object, *, what: str = "liveness_threshol
     """``value`` as a float when it is a finite number in :data:`LIVENESS_THRESHOLD_RANGE`;
     else a ``UsageError`` naming ``what`` and the range (booleans, NaN and text that is not a
     number included)."""
-    low, high = LIVENESS_THRESHOLD_RANGE
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise UsageError(f"{what} must be a number, not {type(value).__name__}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise UsageError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(number) or not low <= number <= high:
-        raise UsageError(
-            f"{what} {value!r} is outside the sane range {low:g}–{high:g} (live score, 0–1)"
-        )
-    return number
+    return _in_range(value, LIVENESS_THRESHOLD_RANGE, what, "(live score, 0–1)")
 
 
 def validate_liveness_mode(value: object, *, what: str = "liveness") -> str:
