@@ -698,6 +698,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
                     "input_size": s.info.input_size,
                     "parameters": s.info.parameters,
                     "requires": s.info.requires,
+                    "download_bytes": s.info.download_bytes,
                     "installed": s.installed,
                     "problem": s.problem,
                     "size_bytes": s.size_bytes,
@@ -707,7 +708,12 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     for s in statuses:
-        state = f"installed ({s.size_bytes / 1e6:.1f} MB)" if s.installed else "not installed"
+        if s.installed:
+            state = f"installed ({s.size_bytes / 1e6:.1f} MB)"
+        elif s.info.download_bytes:
+            state = f"not installed (downloads {s.info.download_bytes / 1e6:.1f} MB once)"
+        else:
+            state = "not installed"
         print(f"{s.info.model_id}: {state}")
         print(f"  {s.info.description}")
         print(

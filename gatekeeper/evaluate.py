@@ -32,7 +32,7 @@ import numpy as np
 
 from gatekeeper.decision import DLIB_MODEL, THRESHOLD_RANGES, DecisionRule, Evidence
 from gatekeeper.errors import GatekeeperError, ImageError, NoFaceError, UsageError
-from gatekeeper.service import IMAGE_SUFFIXES
+from gatekeeper.service import IMAGE_SUFFIXES, FaceMeasure
 
 #: CSV labels, lowercase, and whether they mean "same person".
 LABELS = {
@@ -58,17 +58,6 @@ class Pair:
     second: Path
     same: bool
     line: int
-
-
-@dataclass(frozen=True)
-class FaceMeasure:
-    """What the rules need of one image's face: its dlib embedding ``float32 (128,)``, its
-    FaceNet embedding (unit ``float32 (128,)``, ``None`` without FaceNet) and whether it is
-    below the enrolment bar."""
-
-    dlib: np.ndarray
-    facenet: np.ndarray | None = None
-    low_quality: bool = False
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,17 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class FaceMeasure:
+    """What the rules need of one image's face: its dlib embedding ``float32 (128,)``, its
+    FaceNet embedding (unit ``float32 (128,)``, ``None`` without FaceNet) and whether it is
+    below the enrolment bar. ``evaluate`` and ``verify`` compare two of them."""
+
+    dlib: np.ndarray = field(repr=False)  # biometric data: never in a log line
+    facenet: np.ndarray | None = field(default=None, repr=False)
+    low_quality: bool = False
+
+
+@dataclass(frozen=True)
 class Verdict:
     """One face judged against the gallery by the site's :class:`DecisionRule`.
 
@@ -414,6 +425,7 @@ class Gatekeeper:
         threshold: float | None = None,
         confirm: Callable[[Match], bool] | None = None,
         liveness: bool = True,
+        facenet: np.ndarray | None = None,
     ) -> list[Verdict]:
         """Judge detected faces of ``rgb`` (``FaceEmbedding`` objects) with the site's rule.
 
@@ -425,8 +437,9 @@ class Gatekeeper:
         dlib alone. Then every confirmed face that would be granted is checked for liveness
         (one batch; with the site's ``liveness = "passive"`` and ``liveness``): one whose live
         score is below ``liveness_threshold`` is a ``spoof``. Unknown, denied and provisional
-        faces are never scored, so liveness costs nothing for them. The caller holds the engine
-        (``engine_in_use``).
+        faces are never scored, so liveness costs nothing for them. ``facenet`` may give the
+        faces' FaceNet embeddings ``(N, 128)`` when the caller has them already. The caller holds
+        the engine (``engine_in_use``).
         """
         if not faces:
             return []
@@ -446,7 +459,11 @@ class Gatekeeper:
         ]
         second: dict[int, float] = {}
         if wanted:
-            embedded = self._engine.facenet_embed(rgb, [faces[i].face for i in wanted])
+            embedded = (
+                facenet[wanted]
+                if facenet is not None
+                else self._engine.facenet_embed(rgb, [faces[i].face for i in wanted])
+            )
             if embedded is not None:
                 for i, vector in zip(wanted, embedded, strict=True):
                     templates = state.facenet[matches[i].person_id]
@@ -520,8 +537,9 @@ class Gatekeeper:
                 quality = measure_quality(face.face, face.chip)
                 if quality.low and not (force or allow_low_quality):
                     raise LowQualityFaceError(f"{source.label}: {quality.issue}")
+                second = engine.facenet_embed(source.rgb, [face.face])
                 if not force:
-                    self._refuse_other_person(name, source, face)
+                    self._refuse_other_person(name, source, face, second)
                 live_score = None
                 if self.settings.liveness == "passive":
                     live_score = float(engine.live_scores(source.rgb, [face.face])[0])
@@ -532,7 +550,6 @@ class Gatekeeper:
                             f"live person (live score {live_score:.2f} < "
                             f"{self.settings.liveness_threshold:.2f})"
                         )
-                second = engine.facenet_embed(source.rgb, [face.face])
                 encoded.append((source, face, quality, second, live_score))
         templates: list[NewEncoding] = []
         firsts = []
@@ -568,10 +585,13 @@ class Gatekeeper:
             ),
         )
 
-    def _refuse_other_person(self, name: str, source: SourceImage, face) -> None:
+    def _refuse_other_person(
+        self, name: str, source: SourceImage, face, facenet: np.ndarray | None
+    ) -> None:
         """Raise :class:`DuplicateFaceError` when ``face`` is, by the site's rule, a person
-        enrolled under a name other than ``name`` (engine held by the caller)."""
-        (verdict,) = self.judge(source.rgb, [face], liveness=False)
+        enrolled under a name other than ``name``; ``facenet`` is its FaceNet embedding
+        ``(1, 128)``, already made for its template (engine held by the caller)."""
+        (verdict,) = self.judge(source.rgb, [face], liveness=False, facenet=facenet)
         match = verdict.match
         if verdict.decision != "unknown" and match.name != name:
             raise DuplicateFaceError(
@@ -588,19 +608,10 @@ class Gatekeeper:
         :meth:`enrol` does for no face or several."""
         return self._single(source, largest=largest, whole_image=False).face.box
 
-    def embedding(
-        self, image: str | Path, *, largest: bool = False, whole_image: bool = False
-    ) -> np.ndarray:
-        """The ``float32 (128,)`` embedding of an image's one face (or its largest, with
-        ``largest``), for measurements such as pair evaluation; nothing is stored."""
-        source = SourceImage.from_path(image)
-        return self._single(source, largest=largest, whole_image=whole_image).embedding
-
     def measure(self, image: str | Path | SourceImage, *, largest: bool = True):
         """An image's face (its largest, or its only one unless ``largest``) as
-        :class:`~gatekeeper.evaluate.FaceMeasure`: dlib and FaceNet embeddings, below the
+        :class:`FaceMeasure`: dlib and FaceNet embeddings, below the
         enrolment bar or not; for ``evaluate`` and ``verify``, nothing stored."""
-        from gatekeeper.evaluate import FaceMeasure
         from gatekeeper.vision.quality import measure_quality
 
         source = image if isinstance(image, SourceImage) else SourceImage.from_path(image)

