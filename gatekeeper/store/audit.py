@@ -14,7 +14,9 @@ The canonical encoding (version 1) is the JSON array
 non-ASCII kept as is, NaN refused, with values exactly as stored: times as their stored
 32-character ISO-8601 UTC text, floats in Python's shortest round-trip ``repr``, integers,
 strings and ``null``. The table name is part of the encoding, so a row cannot be moved between
-tables. Ids and ``attempt.person_id`` are *not* covered: erasing a person (biometric erasure)
+tables. Columns chained later (``ADDED_COLUMNS``: ``attempt.reason`` since schema v5) are in the
+encoding only when they are not NULL, so rows written before they existed keep their hashes.
+Ids and ``attempt.person_id`` are *not* covered: erasing a person (biometric erasure)
 sets ``person_id`` to NULL and the chain still verifies, while the name as it was stays covered.
 
 **Head.** ``chain_head`` (one row) holds the newest ``seq`` and ``hash``, so deleting the newest
@@ -81,8 +83,17 @@ CHAINED_COLUMNS: dict[str, tuple[str, ...]] = {
         "box_y",
         "box_w",
         "box_h",
+        "reason",
     ),
     "admin_event": ("time", "kind", "os_user", "detail"),
+}
+#: The chained columns each table gained after its first version, at the end of its
+#: ``CHAINED_COLUMNS``: trailing NULLs among them are left out of the canonical encoding.
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"attempt": ("reason",)}
+#: How many values every canonical encoding of a table's rows has, at least.
+_BASE_WIDTH = {
+    table: len(columns) - len(ADDED_COLUMNS.get(table, ()))
+    for table, columns in CHAINED_COLUMNS.items()
 }
 
 #: Reasons a chain fails to verify (``ChainBreak.reason``).
@@ -113,10 +124,20 @@ def _json_array_encoder() -> Callable[[Sequence[Any]], str]:
 _encode_array = _json_array_encoder()
 
 
+def _encoded_values(table: str, values: Sequence[Any]) -> Sequence[Any]:
+    """``values`` without the trailing NULLs of columns in ``ADDED_COLUMNS``."""
+    base = _BASE_WIDTH[table]
+    end = len(values)
+    while end > base and values[end - 1] is None:
+        end -= 1
+    return values[:end]
+
+
 def canonical(table: str, seq: int, prev_hash: str, values: Sequence[Any]) -> str:
     """The canonical encoding (version 1) of a chained row: the compact JSON array
-    ``[table, seq, prev_hash, *values]`` (see the module docstring)."""
-    return _encode_array((table, seq, prev_hash, *values))
+    ``[table, seq, prev_hash, *values]``, trailing NULLs of added columns left out (see the
+    module docstring)."""
+    return _encode_array((table, seq, prev_hash, *_encoded_values(table, values)))
 
 
 def row_hash(table: str, seq: int, prev_hash: str, values: Sequence[Any]) -> str:
@@ -306,6 +327,7 @@ def _check_segment(rows: Iterable[tuple[Any, ...]]) -> _Segment:
     The loop keeps plain locals (no per-row objects): it runs once per chained row.
     """
     widths = {table: 3 + len(columns) for table, columns in CHAINED_COLUMNS.items()}
+    bases = {table: 3 + width for table, width in _BASE_WIDTH.items()}
     encode, sha256 = _encode_array, hashlib.sha256
     first: _RowRef | None = None
     first_prev: str | None = None
@@ -329,7 +351,10 @@ def _check_segment(rows: Iterable[tuple[Any, ...]]) -> _Segment:
             detail = f"row(s) with seq {last_seq + 1}..{seq - 1} are missing before this row"
             return segment(True, ok, ChainBreak(table, row_id, seq, DELETED, detail))
         try:
-            digest = sha256(encode(row[: widths[table]]).encode("utf-8")).hexdigest()
+            end, base = widths[table], bases[table]
+            while end > base and row[end - 1] is None:
+                end -= 1
+            digest = sha256(encode(row[:end]).encode("utf-8")).hexdigest()
         except (TypeError, ValueError):
             digest = None
         if digest != stored:

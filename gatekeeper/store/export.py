@@ -38,6 +38,7 @@ HEADER = (
     "box_y",
     "box_w",
     "box_h",
+    "reason",
 )
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP).
@@ -106,7 +107,7 @@ def export_csv(
     writer.writerow(HEADER)
     count = 0
     for row in store.iter_attempt_values(filter):
-        (row_id, _, time, camera, _, name, distance, threshold, decision, model, *box) = row
+        (row_id, _, time, camera, _, name, distance, threshold, decision, model, *box, reason) = row
         writer.writerow(
             (
                 row_id,
@@ -118,6 +119,7 @@ def export_csv(
                 threshold,
                 neutralise(model),
                 *box,
+                neutralise(reason),
             )
         )
         count += 1

@@ -10,10 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from peewee import BooleanField, Database, FloatField, IntegerField, TextField
+from peewee import (
+    BooleanField,
+    Database,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    SchemaManager,
+    TextField,
+)
 from playhouse.migrate import SchemaMigrator, SqliteMigrator, migrate
 
-from gatekeeper.store.models import DECISION_CHECK, SCHEMA_VERSION, SchemaVersion, utc_now
+from gatekeeper.store.models import (
+    DECISION_CHECK,
+    SCHEMA_VERSION,
+    Schedule,
+    ScheduleWindow,
+    SchemaVersion,
+    Visitor,
+    utc_now,
+)
 
 #: The ``decision`` CHECK constraint of schemas v1–v3, as those versions created it.
 _V3_DECISION_CHECK = "decision IN ('granted', 'denied', 'unknown')"
@@ -79,11 +95,34 @@ def _v3_to_v4(migrator: SchemaMigrator) -> None:
         db.execute_sql(sql)
 
 
+def _v4_to_v5(migrator: SchemaMigrator) -> None:
+    """Schema v5 adds access schedules, validity dates, denial reasons and visitor crops.
+
+    - tables ``schedule``, ``schedule_window`` and ``visitor`` (empty);
+    - ``person.schedule_id`` (NULL: any time), ``person.valid_from`` and ``valid_until`` (NULL:
+      no limit): every existing person keeps the access they had;
+    - ``attempt.reason`` (NULL for every existing attempt; chained when set, so existing rows'
+      hashes are unchanged: see ``gatekeeper.store.audit``).
+    """
+    db = migrator.database
+    for model in (Schedule, ScheduleWindow):
+        SchemaManager(model, database=db).create_all(safe=False)
+    schedule = ForeignKeyField(Schedule, null=True, on_delete="RESTRICT", field=Schedule.id)
+    migrate(
+        migrator.add_column("person", "schedule_id", schedule),
+        migrator.add_column("person", "valid_from", TextField(null=True)),
+        migrator.add_column("person", "valid_until", TextField(null=True)),
+        migrator.add_column("attempt", "reason", TextField(null=True)),
+    )
+    SchemaManager(Visitor, database=db).create_all(safe=False)
+
+
 #: Upgrade steps: from version ``v`` (the key) to ``v + 1``.
 MIGRATIONS: dict[int, Callable[[SchemaMigrator], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
+    4: _v4_to_v5,
 }
 
 

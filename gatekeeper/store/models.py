@@ -1,4 +1,4 @@
-"""The database schema as peewee models (schema version 3).
+"""The database schema as peewee models (schema version 5).
 
 Models are declared without a database: a ``Store`` binds each query to its own database
 (``query.bind(db)``), so two stores (say, an import source and the live database) can be open in
@@ -7,13 +7,18 @@ one process without a global binding.
 Tables
 ------
 ``person``          one row per enrolled person; ``name`` is unique and doubles as the folder name
-                    of the kept photos (``images/<name>/``).
+                    of the kept photos (``images/<name>/``); optionally a ``schedule`` and the
+                    local dates ``valid_from`` / ``valid_until`` (v5).
+``schedule``        a named weekly access schedule shared by several people (v5).
+``schedule_window`` one weekly time window of a schedule: a weekday and a minute range (v5).
 ``face_encoding``   128 float32 embedding (512-byte little-endian blob) per (person, model id,
                     source image SHA-256), with the quality of the face it came from;
                     deleted with the person (ON DELETE CASCADE).
 ``attempt``         every recognition attempt; keeps ``person_name`` as it was, and its person
                     reference becomes NULL when the person is erased (ON DELETE SET NULL).
 ``admin_event``     every administrative change (enrol, remove, export, threshold...).
+``visitor``         the face crop kept for an ``unknown``/``spoof``/``denied`` attempt, for review
+                    (v5); deleted when it expires or is dismissed.
 ``chain_head``      one row: the audit chain's newest sequence number, hash and HMAC signature.
 ``setting``         key/value text: ``threshold`` (site L2 distance threshold) and
                     ``gallery_version`` (counter bumped on every people/encoding change).
@@ -43,7 +48,7 @@ from peewee import (
 from gatekeeper.errors import UsageError
 
 #: The schema version this code creates and expects; older databases are migrated on open.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Attempt decisions: access granted; recognised but refused (e.g. deactivated); not recognised;
 #: recognised but judged not live (a photo or a screen held up to the camera: schema v4).
@@ -95,13 +100,43 @@ class _Model(Model):
         legacy_table_names = False
 
 
+class Schedule(_Model):
+    """A named weekly access schedule (schema v5); people assigned to it may enter only inside
+    one of its windows, in the site's time zone."""
+
+    name = TextField(unique=True)
+    description = TextField(default="")
+    created = UtcDateTimeField()
+
+
+class ScheduleWindow(_Model):
+    """One weekly window of a schedule: ``weekday`` 0 (Monday) to 6, local wall-clock minutes
+    ``start_minute`` (inclusive, 0–1439) to ``end_minute`` (exclusive, 1–1440) of that day.
+    A window across midnight is stored as two windows."""
+
+    schedule = ForeignKeyField(Schedule, on_delete="CASCADE")
+    weekday = IntegerField(constraints=[Check("weekday BETWEEN 0 AND 6")])
+    start_minute = IntegerField(constraints=[Check("start_minute BETWEEN 0 AND 1439")])
+    end_minute = IntegerField(
+        constraints=[Check("end_minute BETWEEN 1 AND 1440"), Check("end_minute > start_minute")]
+    )
+
+
 class Person(_Model):
-    """An enrolled person. ``name`` is validated by ``validate_name`` (NFC, no separators)."""
+    """An enrolled person. ``name`` is validated by ``validate_name`` (NFC, no separators).
+
+    ``schedule`` (None: any time) limits when they may enter; ``valid_from`` / ``valid_until``
+    are inclusive local dates as ISO text (``2026-12-01``; None: no limit), in the site's time
+    zone (schema v5).
+    """
 
     name = TextField(unique=True)
     display_name = TextField()
     created = UtcDateTimeField()
     active = BooleanField(default=True)
+    schedule = ForeignKeyField(Schedule, null=True, on_delete="RESTRICT")
+    valid_from = TextField(null=True)
+    valid_until = TextField(null=True)
 
 
 class FaceEncoding(_Model):
@@ -148,6 +183,8 @@ class Attempt(_Model):
     box_y = IntegerField(null=True)
     box_w = IntegerField(null=True)
     box_h = IntegerField(null=True)
+    # Why a recognised person was not granted ("outside schedule", "deactivated"...), schema v5.
+    reason = TextField(null=True)
     prev_hash = TextField()
     row_hash = TextField()
 
@@ -171,6 +208,26 @@ class AdminEvent(_Model):
     detail = TextField()
     prev_hash = TextField()
     row_hash = TextField()
+
+
+#: Review states of a kept visitor crop.
+VISITOR_STATUSES = ("new", "enrolled")
+VISITOR_STATUS_CHECK = "status IN ({})".format(", ".join(f"'{s}'" for s in VISITOR_STATUSES))
+
+
+class Visitor(_Model):
+    """The face crop of an ``unknown``, ``spoof`` or ``denied`` attempt, kept for review
+    (schema v5): ``crop`` is a JPEG of the face box with a margin, ``width`` x ``height``
+    pixels. The row (biometric data) is deleted when it expires or is dismissed; the attempt
+    stays. ``status`` ``enrolled`` marks a crop enrolled as ``enrolled_name``."""
+
+    attempt = ForeignKeyField(Attempt, unique=True, on_delete="CASCADE")
+    kept = UtcDateTimeField(index=True)
+    crop = BlobField()
+    width = IntegerField()
+    height = IntegerField()
+    status = TextField(default="new", constraints=[Check(VISITOR_STATUS_CHECK)])
+    enrolled_name = TextField(null=True)
 
 
 class ChainHead(_Model):
@@ -204,10 +261,13 @@ class SchemaVersion(_Model):
 
 #: Every model, in creation order (referenced tables first).
 MODELS: tuple[type[Model], ...] = (
+    Schedule,
+    ScheduleWindow,
     Person,
     FaceEncoding,
     Attempt,
     AdminEvent,
+    Visitor,
     ChainHead,
     Setting,
     SchemaVersion,

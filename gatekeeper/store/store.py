@@ -87,6 +87,7 @@ ATTEMPT_FIELDS = (
     "box_y",
     "box_w",
     "box_h",
+    "reason",
 )
 _ATTEMPT_COLUMNS = ", ".join(ATTEMPT_FIELDS)
 _PERSON_QUERY = """
@@ -228,7 +229,8 @@ class NewAttempt:
     ``unknown``; ``person_id`` may be None, and is stored as None when that person has been
     removed meanwhile. ``distance`` (≥ 0, None when there was nothing to compare) and
     ``threshold`` (> 0) are L2 distances; ``box`` is ``(x, y, w, h)`` pixels or None;
-    ``time`` defaults to the moment of recording.
+    ``time`` defaults to the moment of recording; ``reason`` says why a recognised person was
+    not granted (``denied``: "outside schedule", "deactivated"...), one line of text.
     """
 
     camera_id: str
@@ -240,6 +242,7 @@ class NewAttempt:
     distance: float | None = None
     box: Box | None = None
     time: datetime | None = None
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.decision not in DECISIONS:
@@ -271,6 +274,8 @@ class NewAttempt:
             object.__setattr__(self, "box", box)
         if self.time is not None:
             to_db_time(self.time)
+        if self.reason is not None and (not self.reason.strip() or "\n" in self.reason):
+            raise ValueError(f"reason must be one non-empty line, got {self.reason!r}")
 
     def chain_row(self, now: str) -> tuple[Any, ...]:
         """The stored values: ``audit.CHAINED_COLUMNS['attempt']`` then ``person_id``."""
@@ -285,6 +290,7 @@ class NewAttempt:
             self.decision,
             self.model_id,
             *box,
+            self.reason,
             self.person_id,
         )
 
@@ -305,6 +311,7 @@ class AttemptRow:
     decision: str
     model_id: str
     box: Box | None
+    reason: str | None = None
 
     @classmethod
     def from_db(cls, row: tuple[Any, ...]) -> AttemptRow:
@@ -322,6 +329,7 @@ class AttemptRow:
             row[8],
             row[9],
             box,
+            row[14],
         )
 
 
@@ -946,6 +954,7 @@ class Store:
         model_id: str,
         box: Box | None,
         time: datetime | None = None,
+        reason: str | None = None,
     ) -> int:
         """Record one attempt durably (committed with ``synchronous=FULL``) and chain it;
         returns its id. See ``NewAttempt`` for the fields."""
@@ -959,6 +968,7 @@ class Store:
             distance=distance,
             box=box,
             time=time,
+            reason=reason,
         )
         return self._record([attempt])
 

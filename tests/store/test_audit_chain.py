@@ -163,11 +163,11 @@ def test_row_inserted_with_sqlite3_is_detected(history: Store) -> None:
     with raw(history.path) as connection:
         (head,) = connection.execute("SELECT hash FROM chain_head").fetchone()
         values = ["2026-11-28T14:00:00.000000+00:00", "front-door", "Mallory", 0.1, 0.6]
-        values += ["granted", "dlib_resnet_v1", 1, 2, 3, 4]
+        values += ["granted", "dlib_resnet_v1", 1, 2, 3, 4, None]
         columns = ", ".join(CHAINED_COLUMNS["attempt"])
         connection.execute(
             f"INSERT INTO attempt ({columns}, seq, prev_hash, row_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 13, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 13, ?, ?)",
             (*values, head, row_hash("attempt", 13, head, values)),
         )
     table, _, seq, reason = _break(history)

@@ -33,11 +33,12 @@ def test_layout_header_crlf_and_iso_times(store: Store, attempt: Callable) -> No
     lines = text.split("\r\n")
     assert lines[0] == ",".join(HEADER)
     assert (
-        lines[1] == "2,2026-11-28T14:02:45.123456+00:00,front-door,,unknown,,0.6,dlib_resnet_v1,,,,"
+        lines[1]
+        == "2,2026-11-28T14:02:45.123456+00:00,front-door,,unknown,,0.6,dlib_resnet_v1,,,,,"
     )
     assert lines[2] == (
         "1,2026-11-28T14:02:46.123456+00:00,front-door,José Núñez,granted,0.41,0.6,"
-        "dlib_resnet_v1,10,20,110,120"
+        "dlib_resnet_v1,10,20,110,120,"
     )
     assert lines[3:] == [""]
     assert "\n" not in text.replace("\r\n", "")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gatekeeper.errors import StoreError
-from gatekeeper.store import AttemptFilter, open_store
+from gatekeeper.store import SCHEMA_VERSION, AttemptFilter, open_store
 from gatekeeper.store.audit import GENESIS_HASH, row_hash
 
 #: Schema v1: v2 without face_encoding.photo_path (v1 kept no photos) and without the
@@ -107,7 +107,7 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     _make_v1(old)
     images = tmp_path / "images"
     with open_store(str(old), images_dir=images) as store:
-        assert (store.migrated_from, store.schema_version) == (1, 4)
+        assert (store.migrated_from, store.schema_version) == (1, SCHEMA_VERSION)
         (person,) = store.list_people()
         assert (person.name, person.encodings, person.photos) == ("José Núñez", 1, 0)
         assert np.array_equal(store.gallery("dlib_resnet_v1").embeddings, EMBEDDING[None])
@@ -123,7 +123,7 @@ def test_v1_database_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     open_store(str(fresh), images_dir=images).close()
     assert _schema(old) == _schema(fresh)
     versions = sqlite3.connect(old).execute("SELECT version FROM schema_version").fetchall()
-    assert versions == [(1,), (2,), (3,), (4,)]
+    assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
 
 
 def _table_sql(path: Path, name: str) -> str:
@@ -183,3 +183,22 @@ def test_a_read_only_open_refuses_an_older_schema_and_leaves_it(tmp_path: Path) 
     with pytest.raises(StoreError, match="schema v1 is older than this Gatekeeper .*upgraded when"):
         open_store(str(old), images_dir=tmp_path / "images", read_only=True)
     assert old.read_bytes() == before
+
+
+def test_v5_keeps_everyone_s_access_and_old_hashes(tmp_path: Path) -> None:
+    """v4 → v5 adds schedules, validity dates, reasons and visitor crops: existing people keep
+    unlimited access, existing attempts have no reason and still verify."""
+    old = tmp_path / "old" / "gatekeeper.db"
+    _make_v1(old)
+    with open_store(str(old), images_dir=tmp_path / "images") as store:
+        assert store.verify_chain().ok
+        (row,) = store.iter_attempts(AttemptFilter())
+        assert row.reason is None
+    connection = sqlite3.connect(old)
+    person = connection.execute(
+        "SELECT schedule_id, valid_from, valid_until FROM person"
+    ).fetchone()
+    tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master")}
+    connection.close()
+    assert person == (None, None, None)
+    assert {"schedule", "schedule_window", "visitor"} <= tables
