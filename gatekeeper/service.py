@@ -39,6 +39,7 @@ from gatekeeper.errors import (
     LowQualityFaceError,
     NoFaceError,
     SpoofFaceError,
+    StoreError,
     UsageError,
 )
 from gatekeeper.recognition import Box, Gallery, Match
@@ -293,6 +294,7 @@ class Gatekeeper:
         self._engine_lock = threading.Lock()
         self._gallery: _GalleryState | None = None
         self._gallery_lock = threading.Lock()
+        self._last_threshold: float | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -336,8 +338,18 @@ class Gatekeeper:
 
     @property
     def threshold(self) -> float:
-        """The site's L2 distance threshold: set with ``set_threshold``, else the settings'."""
-        return self.store.get_threshold(self.settings.threshold)
+        """The site's L2 distance threshold: set with ``set_threshold``, else the settings'.
+
+        While the store is unavailable (a database server restarting), the value last read is
+        used, so a running console keeps deciding as it did; the first read must succeed."""
+        try:
+            value = self.store.get_threshold(self.settings.threshold)
+        except StoreError:
+            if self._last_threshold is None:
+                raise
+            return self._last_threshold
+        self._last_threshold = value
+        return value
 
     def rule(self, threshold: float | None = None) -> DecisionRule:
         """The site's decision rule at ``threshold`` (default: the site's threshold)."""
@@ -388,34 +400,43 @@ class Gatekeeper:
 
         Rebuilt only when the store's data version changes (one cheap query per call), and
         swapped as one object: a reader never sees a half-updated gallery, and a person enrolled
-        or removed from another process is matched or forgotten without a restart.
+        or removed from another process is matched or forgotten without a restart. While the
+        store is unavailable the gallery last read is kept (changes made meanwhile arrive when
+        it is back); the first read must succeed.
         """
         state = self._gallery_state()
         return state.gallery, state.active
 
     def _gallery_state(self) -> _GalleryState:
-        version = self.store.data_version()
-        with self._gallery_lock:
-            if self._gallery is None or self._gallery.version != version:
-                data = self.store.gallery(self.model_id, include_inactive=True)
-                gallery = Gallery(
-                    data.names,
-                    data.embeddings,
-                    model_id=self.model_id,
-                    person_ids=data.person_ids,
-                    low_quality=data.low_quality,
-                )
-                active = frozenset(
-                    pid for pid, ok in zip(data.person_ids, data.active, strict=True) if ok
-                )
-                second = self.store.gallery(FACENET_MODEL, include_inactive=True)
-                facenet: dict[int, list[np.ndarray]] = {}
-                for pid, row in zip(second.person_ids, second.embeddings, strict=True):
-                    facenet.setdefault(pid, []).append(row)
-                self._gallery = _GalleryState(
-                    data.version, gallery, active, {k: np.stack(v) for k, v in facenet.items()}
-                )
+        try:
+            version = self.store.data_version()
+            with self._gallery_lock:
+                if self._gallery is None or self._gallery.version != version:
+                    self._gallery = self._read_gallery()
+                return self._gallery
+        except StoreError:
+            if self._gallery is None:
+                raise
             return self._gallery
+
+    def _read_gallery(self) -> _GalleryState:
+        """Both encoders' templates and the active people, read from the store."""
+        data = self.store.gallery(self.model_id, include_inactive=True)
+        gallery = Gallery(
+            data.names,
+            data.embeddings,
+            model_id=self.model_id,
+            person_ids=data.person_ids,
+            low_quality=data.low_quality,
+        )
+        active = frozenset(pid for pid, ok in zip(data.person_ids, data.active, strict=True) if ok)
+        second = self.store.gallery(FACENET_MODEL, include_inactive=True)
+        facenet: dict[int, list[np.ndarray]] = {}
+        for pid, row in zip(second.person_ids, second.embeddings, strict=True):
+            facenet.setdefault(pid, []).append(row)
+        return _GalleryState(
+            data.version, gallery, active, {k: np.stack(v) for k, v in facenet.items()}
+        )
 
     def judge(
         self,

@@ -194,6 +194,21 @@ class FlakyStore:
         return self._store.record_attempts(attempts)
 
 
+class DownStore(FlakyStore):
+    """The real store, except that every read and write fails while ``failing`` is set, as
+    with a database server that is restarting."""
+
+    def get_threshold(self, default):
+        if self.failing.is_set():
+            raise StoreError("database unavailable (injected)")
+        return self._store.get_threshold(default)
+
+    def data_version(self):
+        if self.failing.is_set():
+            raise StoreError("database unavailable (injected)")
+        return self._store.data_version()
+
+
 def scripted(
     tmp_path, codes, *, fps=50.0, store=None, clock=None, lockstep=True, voice=None, **settings
 ):
@@ -313,6 +328,35 @@ def test_decisions_the_store_refuses_are_retried_with_their_own_time(tmp_path):
     assert row.person_name == "ada" and row.decision == "granted"
     assert before <= row.time <= decided[0].time
     assert any("recorded 1 delayed" in w for w in events.warnings())
+
+
+def test_a_store_that_is_down_for_reads_too_does_not_stop_recognition(tmp_path):
+    """While the database cannot be read either, the worker decides with the threshold and
+    gallery it last read, queues the attempts, and writes them in order once it is back."""
+    codes = [1] * 3 + [0] * 3 + [1] * 3
+    gatekeeper, feed, events, recognizer = scripted(
+        tmp_path, codes, fps=20, store=DownStore, recognition_interval_s=0.0, votes_required=1
+    )
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) >= 1, 10)
+        gatekeeper.store.failing.set()
+        assert wait_until(lambda: len(events.frames()) == len(codes), 10)
+        frames = events.frames()
+        assert recognizer.unrecorded > 0 and not any(
+            "processing failed" in w for w in events.warnings()
+        )
+        assert frames[-1].stats.failed == 0
+        waiting = recognizer.unrecorded
+        gatekeeper.store.failing.clear()
+        assert wait_until(lambda: recognizer.unrecorded == 0, 5)
+    finally:
+        recognizer.stop()
+    rows = attempts(gatekeeper)
+    decided = [d for f in events.frames() for d in f.decisions]
+    assert len(rows) == len(decided) and waiting <= len(rows)
+    assert [r.decision for r in rows] == [d.decision.kind for d in decided]
+    assert gatekeeper.store.verify_chain().ok
 
 
 class GatedEngine(ScriptedEngine):

@@ -121,13 +121,13 @@ class CameraPanel(Static):
             text.append("off (muted)", "dim")
         else:
             text.append("on", "green")
-        if stats and (stats.unrecorded or stats.dropped or stats.failed):
+        if stats and stats.unrecorded:
+            waiting = f"{stats.unrecorded} attempt{'s' if stats.unrecorded != 1 else ''} waiting"
+            text.append("\nStore   ", "dim")
+            text.append(f"database unavailable, {waiting}", "bold yellow")
+        if stats and (stats.dropped or stats.failed):
             text.append("\nIssues  ", "dim")
-            text.append(
-                f"{stats.unrecorded} unrecorded, {stats.dropped} dropped, "
-                f"{stats.failed} failed frames",
-                "bold yellow",
-            )
+            text.append(f"{stats.dropped} dropped, {stats.failed} failed frames", "bold yellow")
         if stats and stats.spoofs:
             text.append("\nSpoofs  ", "dim")
             text.append(f"{stats.spoofs} photo or screen attempts refused", "bold red")

@@ -1,0 +1,141 @@
+"""Moving a site: copy one Gatekeeper database into a new, empty one (``gatekeeper db copy``).
+
+Everything is copied exactly as stored — people, schedules, encodings, the kept photos'
+records, visitor crops, attempts, admin events, settings and the chain head with its signature
+— with the same ids, so the audit chain copied from SQLite to PostgreSQL (or back) still
+verifies: the canonical row encoding depends only on the stored values, which both backends
+return identically.
+
+How:
+
+- the source is read in ONE read transaction (a consistent snapshot even while consoles keep
+  recording), table by table in ``id`` order, :data:`CHUNK` rows at a time by keyset, so memory
+  stays flat however long the log is;
+- the target must be empty (a SQLite file that does not exist yet, or a PostgreSQL database
+  with no tables); its schema is created without the initial state record a new site gets, and
+  every row is written in ONE write transaction: a copy that fails part-way leaves no rows
+  behind (a SQLite file made for it is deleted again);
+- the copy is then verified on the target: the row counts match the source's, and the audit
+  chain, head signature (with the audit key) and state records verify. Only then is the copy
+  reported as done.
+
+The kept photo files stay where they are (the copy holds their records): a console that
+re-encodes needs the ``images/`` folder that took them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from peewee import Model
+
+from gatekeeper.errors import StoreError
+from gatekeeper.store import audit
+from gatekeeper.store.models import MODELS, ChainHead, SchemaVersion, Setting
+from gatekeeper.store.store import Store
+
+#: Rows read and written per step.
+CHUNK = 5000
+
+#: Tables copied row by row, in an order that satisfies their foreign keys; ``chain_head`` and
+#: ``setting`` replace the new database's initial rows, and ``schema_version`` is the target's
+#: own (both are at this Gatekeeper's version).
+_ROW_TABLES: tuple[type[Model], ...] = tuple(
+    model for model in MODELS if model not in (ChainHead, Setting, SchemaVersion)
+)
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    """What ``copy_site`` copied (rows per table, in copy order) and the target's verification."""
+
+    rows: dict[str, int]
+    chain: audit.ChainReport
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+def _table(model: type[Model]) -> str:
+    return model._meta.table_name
+
+
+def _stream(source: Store, model: type[Model]):
+    """The stored rows of ``model`` in ``id`` order, ``CHUNK`` at a time, as tuples of
+    database values (the field order of ``model._meta.sorted_fields``)."""
+    fields = model._meta.sorted_fields
+    last = None
+    while True:
+        query = model.select(*fields).order_by(model._meta.primary_key).limit(CHUNK)
+        if last is not None:
+            query = query.where(model._meta.primary_key > last)
+        rows = list(query.tuples().bind(source._db))
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+        if len(rows) < CHUNK:
+            return
+
+
+def copy_rows(
+    source: Store, target: Store, progress: Callable[[str, int], None] | None = None
+) -> dict[str, int]:
+    """Copy every row of ``source`` into the empty schema of ``target`` (inside the caller's
+    transactions: a read one on ``source``, a write one on ``target``); returns rows per table.
+    ``progress(table, rows_so_far)`` is called after each chunk."""
+    copied: dict[str, int] = {}
+    target_db = target._db
+    Setting.delete().bind(target_db).execute()
+    for model in _ROW_TABLES:
+        count = 0
+        for rows in _stream(source, model):
+            model.insert_many(rows, fields=model._meta.sorted_fields).bind(target_db).execute()
+            count += len(rows)
+            if progress is not None:
+                progress(_table(model), count)
+        copied[_table(model)] = count
+    settings = list(Setting.select(Setting.key, Setting.value).tuples().bind(source._db))
+    Setting.insert_many(settings, fields=[Setting.key, Setting.value]).bind(target_db).execute()
+    copied[_table(Setting)] = len(settings)
+    head = ChainHead.select(ChainHead.seq, ChainHead.hash, ChainHead.signature).bind(source._db)
+    (seq, head_hash, signature) = head.where(ChainHead.id == 1).tuples().get()
+    ChainHead.update(seq=seq, hash=head_hash, signature=signature).where(
+        ChainHead.id == 1
+    ).bind(target_db).execute()
+    target.dialect.after_bulk_copy(target_db, _ROW_TABLES)
+    return copied
+
+
+def count_rows(store: Store) -> dict[str, int]:
+    """Rows per copied table of ``store``."""
+    return {
+        _table(model): model.select().bind(store._db).count()
+        for model in (*_ROW_TABLES, Setting)
+    }
+
+
+def check_copy(source_rows: dict[str, int], target: Store) -> audit.ChainReport:
+    """Verify a finished copy on ``target``: its row counts equal ``source_rows`` and its chain
+    verifies; raises ``StoreError`` naming the first difference."""
+    found = count_rows(target)
+    for table, expected in source_rows.items():
+        if found.get(table) != expected:
+            raise StoreError(
+                f"copy check failed: {table} has {found.get(table)} rows on the target, "
+                f"{expected} on the source"
+            )
+    report = target.verify_chain()
+    if not report.ok:
+        raise StoreError(f"copy check failed: the target's {report.summary()}")
+    return report
+
+
+def describe(url: str) -> str:
+    """``url`` as shown to people: a file path as given, a URL without its password."""
+    from gatekeeper.store.database import display_url
+
+    return display_url(url) if "://" in url else str(Path(url))
