@@ -26,12 +26,31 @@ from typing import Any
 
 from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD
 from gatekeeper.errors import UsageError
+from gatekeeper.schedule import load_timezone
 
 #: Default L2 distance threshold for the dlib ResNet encoder (docs/DESIGN.md, "The decision
 #: rule").
 DEFAULT_THRESHOLD = 0.60
 #: ... and for FaceNet, whose agreement the rule asks for (``gatekeeper/decision.py``).
 DEFAULT_FACENET_THRESHOLD = 1.00
+
+
+def local_timezone_name(localtime: Path = Path("/etc/localtime")) -> str:
+    """The machine's local IANA time zone: the name ``localtime`` links to
+    (``/usr/share/zoneinfo/Europe/Berlin`` → ``Europe/Berlin``), else ``UTC`` (no link, or a
+    name no zone database knows)."""
+    try:
+        target = os.readlink(localtime)
+    except OSError:
+        target = ""
+    _, found, name = target.partition("/zoneinfo/")
+    if not found:
+        return "UTC"
+    try:
+        load_timezone(name)
+    except UsageError:
+        return "UTC"
+    return name
 
 
 @dataclass(frozen=True)
@@ -55,6 +74,8 @@ class Settings:
     recognition_interval_s: float = 10.0
     busy_timeout_s: float = 5.0
     audit_key: str | None = None
+    #: The site's IANA time zone: access schedules and validity dates are judged on its clock.
+    timezone: str = field(default_factory=local_timezone_name)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
@@ -186,6 +207,12 @@ def _liveness_threshold(key: str, value: Any) -> float:
     return validate_liveness_threshold(value, what=key)
 
 
+def _timezone(key: str, value: Any) -> str:
+    name = _text(key, value)
+    load_timezone(name, what=key)
+    return name
+
+
 #: How each setting is checked: a function ``(key, value) -> value`` that raises ``UsageError``
 #: naming the key. Every field of ``Settings`` has one.
 _CHECKS: dict[str, Any] = {
@@ -206,6 +233,7 @@ _CHECKS: dict[str, Any] = {
     "recognition_interval_s": lambda key, value: _number(key, value, positive=False),
     "busy_timeout_s": lambda key, value: _number(key, value, positive=False),
     "audit_key": _text,
+    "timezone": _timezone,
 }
 
 
