@@ -451,11 +451,19 @@ def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None)
 
 
 #: Where each part of the state lives, and how a report names it.
-_STATE_TABLES = {"settings": "setting", "people": "person", "encodings": "face_encoding"}
+_STATE_TABLES = {
+    "settings": "setting",
+    "people": "person",
+    "encodings": "face_encoding",
+    "schedules": "schedule_window",
+    "access": "person",
+}
 _STATE_NAMES = {
     "settings": "the settings (the threshold)",
     "people": "the people (names, display names, active flags)",
     "encodings": "the gallery (encodings)",
+    "schedules": "the access schedules (names, windows)",
+    "access": "the people's access (schedules, validity dates)",
 }
 
 

@@ -19,10 +19,18 @@ rows, each row an array, in a fixed order):
 - ``settings``: every ``setting`` row (key, value) except the ``gallery_version`` counter;
 - ``people``: every person's name, display name and active flag;
 - ``encodings``: every encoding's person name, model id, source-image SHA-256, kept-photo
-  path and the SHA-256 of its embedding blob, in id order.
+  path and the SHA-256 of its embedding blob, in id order;
+- ``schedules`` (schema v5): every access schedule's name with each of its windows (weekday,
+  start and end minute; a schedule without windows as one row of NULLs);
+- ``access`` (schema v5): the schedule name and validity dates of every person who has any.
+
+Parts added later (:data:`ADDED_PARTS`) are missing from the records written before they
+existed: such a record stands for the part's empty digest, which a database migrated to them
+(empty schedules, nobody limited) has, so it still verifies.
 
 Not covered: row ids, creation times, the gallery counter, the kept photo files themselves
-(their source image's SHA-256 is), and columns added to these tables later unless listed here.
+(their source image's SHA-256 is), schedule descriptions, and columns added to these tables
+later unless listed here.
 Every database is created with a state record. A chain without one stands for the empty state;
 a database written before state records existed is adopted (its state recorded as found, trust
 on first use) the first time it is opened for writing.
@@ -51,14 +59,31 @@ PARTS: dict[str, str] = {
         "SELECT p.name, e.model_id, e.image_sha256, e.photo_path, e.embedding "
         "FROM face_encoding e LEFT JOIN person p ON p.id = e.person_id ORDER BY e.id"
     ),
+    "schedules": (
+        "SELECT s.name, w.weekday, w.start_minute, w.end_minute FROM schedule s "
+        "LEFT JOIN schedule_window w ON w.schedule_id = s.id "
+        "ORDER BY s.name, w.weekday, w.start_minute, w.end_minute"
+    ),
+    "access": (
+        "SELECT p.name, s.name, p.valid_from, p.valid_until FROM person p "
+        "LEFT JOIN schedule s ON s.id = p.schedule_id WHERE p.schedule_id IS NOT NULL "
+        "OR p.valid_from IS NOT NULL OR p.valid_until IS NOT NULL ORDER BY p.name"
+    ),
 }
+#: The parts added after the first state records, at the end of ``PARTS``: a record without
+#: one of them stands for its empty digest.
+ADDED_PARTS = ("schedules", "access")
 
 #: Rows read and encoded per step (the digest does not depend on it).
 _CHUNK = 5000
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
-_RECORD_RE = re.compile(" ".join(f"{part}:(?P<{part}>[0-9a-f]{{64}})" for part in PARTS) + "$")
+_RECORD_RE = re.compile(
+    " ".join(f"{part}:(?P<{part}>[0-9a-f]{{64}})" for part in PARTS if part not in ADDED_PARTS)
+    + "".join(f"(?: {part}:(?P<{part}>[0-9a-f]{{64}}))?" for part in ADDED_PARTS)
+    + "$"
+)
 
 
 @dataclass(frozen=True)
@@ -138,6 +163,7 @@ def recorded(connection: sqlite3.Connection, head_seq: int | None = None) -> Rec
         return None
     found = _RECORD_RE.search(row[2])
     digests = {} if found is None else found.groupdict()
+    digests = {part: digest or EMPTY_DIGESTS[part] for part, digest in digests.items()}
     return Recorded(row[0], row[1], digests)
 
 

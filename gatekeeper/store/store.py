@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -33,7 +33,8 @@ import numpy as np
 from peewee import SqliteDatabase, chunked
 
 from gatekeeper.errors import NotFoundError, StoreError, UsageError
-from gatekeeper.store import audit, state
+from gatekeeper.schedule import Access
+from gatekeeper.store import audit, schedules, state
 from gatekeeper.store.database import (
     PRIVATE_FILE_MODE,
     make_private_folders,
@@ -730,7 +731,7 @@ class Store:
         Raises ``NotFoundError`` "no such person: NAME" for an unknown name.
         """
         name = validate_name(name)
-        with self._write_state("people", "encodings"):
+        with self._write_state("people", "encodings", "access"):
             person_id = self._require_person(name)
             photos = [
                 row[0]
@@ -765,6 +766,49 @@ class Store:
         shutil.rmtree(folder, ignore_errors=True)
         leftovers = (folder, *folder.rglob("*")) if folder.exists() else ()
         return sum(not path.exists() for path in existing), leftovers
+
+    # Access schedules and validity dates (gatekeeper.store.schedules).
+
+    @_translated
+    def set_schedule(
+        self,
+        name: str,
+        windows: Sequence[tuple[int, int, int]],
+        *,
+        description: str | None = None,
+    ) -> str:
+        """Create or replace a named schedule: see :func:`.schedules.set_schedule`."""
+        return schedules.set_schedule(self, name, windows, description=description)
+
+    @_translated
+    def delete_schedule(self, name: str) -> None:
+        """Delete an unused schedule: see :func:`.schedules.delete_schedule`."""
+        schedules.delete_schedule(self, name)
+
+    @_translated
+    def list_schedules(self) -> list[schedules.ScheduleInfo]:
+        """Every schedule, by name, with its windows and people."""
+        return schedules.list_schedules(self)
+
+    @_translated
+    def get_schedule(self, name: str) -> schedules.ScheduleInfo:
+        """One schedule; ``NotFoundError`` if there is none so called."""
+        return schedules.get_schedule(self, name)
+
+    @_translated
+    def assign_schedule(self, person: str, schedule: str | None) -> bool:
+        """Give a person a schedule (``None``: any time): see :func:`.schedules.assign_schedule`."""
+        return schedules.assign_schedule(self, person, schedule)
+
+    @_translated
+    def set_validity(self, person: str, valid_from: date | None, valid_until: date | None) -> bool:
+        """Set a person's validity dates: see :func:`.schedules.set_validity`."""
+        return schedules.set_validity(self, person, valid_from, valid_until)
+
+    @_translated
+    def access_rules(self) -> dict[int, Access]:
+        """The access of every person whose access is limited, by person id."""
+        return schedules.access_rules(self)
 
     # Encodings and photos.
 
