@@ -102,12 +102,14 @@ class RecordedDecision:
     """An access decision and what became of it in the store.
 
     ``time`` is the wall-clock (UTC) capture time of the deciding frame; ``attempt_id`` the
-    recorded attempt, or ``None`` while it waits in the retry queue (store unavailable).
+    recorded attempt, or ``None`` while it waits in the retry queue (store unavailable);
+    ``reason`` why a ``denied`` person was refused (``outside schedule staff``...).
     """
 
     decision: Decision
     time: datetime
     attempt_id: int | None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ class LiveRecognizer:
         self._on_event = on_event
         self._camera_id = settings.camera_id
         self._active: dict[str, bool] = {}
+        self._reasons: dict[str, str | None] = {}
         self._person_ids: dict[str, int | None] = {}
         self._policy = DecisionPolicy(
             votes_required=settings.votes_required,
@@ -362,6 +365,7 @@ class LiveRecognizer:
             if name is not None:
                 if verdict.decision in ("granted", "denied"):
                     self._active[name] = verdict.decision == "granted"
+                    self._reasons[name] = verdict.reason
                 self._person_ids[name] = match.person_id
             box = face.face.box
             faces.append(FaceResult(box, name, _finite(match.distance), verdict.decision))
@@ -404,6 +408,7 @@ class LiveRecognizer:
             "distance": _finite(decision.distance),
             "box": decision.box,
             "time": wall,
+            "reason": self._reasons.get(decision.name) if decision.kind == "denied" else None,
         }
         attempt_id = None
         if not self._unrecorded:  # keep the log in order: queued attempts go first
@@ -420,7 +425,7 @@ class LiveRecognizer:
                 )
         else:
             self._queue_unrecorded(NewAttempt(**values))
-        return RecordedDecision(decision, wall, attempt_id)
+        return RecordedDecision(decision, wall, attempt_id, values["reason"])
 
     def _queue_unrecorded(self, attempt: NewAttempt) -> None:
         if len(self._unrecorded) >= MAX_UNRECORDED:

@@ -16,10 +16,11 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -38,18 +39,22 @@ from gatekeeper.errors import (
     ImageError,
     LowQualityFaceError,
     NoFaceError,
+    NotFoundError,
     SpoofFaceError,
     StoreError,
     UsageError,
 )
 from gatekeeper.recognition import Box, Gallery, Match
+from gatekeeper.schedule import ANY_TIME, Access, admission, load_timezone
 from gatekeeper.store import (
     AttemptFilter,
     NewEncoding,
+    PersonInfo,
     RemovalReport,
     Store,
     export_csv,
     open_store,
+    validate_name,
 )
 from gatekeeper.store.export import check_export_target
 from gatekeeper.vision.image import decode_image, read_image_bytes
@@ -101,7 +106,8 @@ class Identification:
     closest template is below the enrolment bar, and ``facenet_distance`` FaceNet's distance to
     that person when the rule asked for its opinion; ``live_score`` the liveness score (0–1)
     when it was measured (faces that would be granted), and ``spoof`` is the decision of such a
-    face judged not live.
+    face judged not live. ``reason`` says why a recognised person was ``denied``
+    (:mod:`gatekeeper.schedule`: "deactivated", "outside schedule staff"...).
     """
 
     box: tuple[int, int, int, int]
@@ -114,6 +120,7 @@ class Identification:
     facenet_distance: float | None = None
     low_quality_template: bool = False
     live_score: float | None = None
+    reason: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -126,6 +133,7 @@ class Identification:
             "facenet_distance": self.facenet_distance,
             "low_quality_template": self.low_quality_template,
             "live_score": self.live_score,
+            "reason": self.reason,
         }
 
 
@@ -176,10 +184,13 @@ class Verdict:
 
     ``match`` is dlib's closest person; ``facenet_distance`` FaceNet's distance to that person
     when the rule asked for it (``None`` otherwise); ``decision`` is ``granted``, ``denied``
-    (recognised but deactivated), ``unknown``, or ``spoof`` (recognised, but the face is judged
-    not live: a photo or a screen). ``confirmed`` is False for a provisional verdict: dlib's
-    candidate, not yet checked by FaceNet or for liveness (see :meth:`Gatekeeper.judge`).
-    ``live_score`` is the liveness score (0–1) when it was measured.
+    (recognised but refused: see ``reason``), ``unknown``, or ``spoof`` (recognised, but the
+    face is judged not live: a photo or a screen). ``confirmed`` is False for a provisional
+    verdict: dlib's candidate, not yet checked by FaceNet or for liveness (see
+    :meth:`Gatekeeper.judge`).
+    ``live_score`` is the liveness score (0–1) when it was measured; ``reason`` why a
+    recognised person is ``denied`` (deactivated, outside their schedule or validity dates:
+    :mod:`gatekeeper.schedule`).
     """
 
     match: Match
@@ -187,6 +198,7 @@ class Verdict:
     facenet_distance: float | None = None
     confirmed: bool = True
     live_score: float | None = None
+    reason: str | None = None
 
     @property
     def identity(self) -> str | None:
@@ -234,6 +246,17 @@ class _GalleryState:
     gallery: Gallery
     active: frozenset[int]
     facenet: dict[int, np.ndarray]
+    #: The limited people's access by person id (the others: any time).
+    access: dict[int, Access]
+
+
+@dataclass(frozen=True)
+class AccessNow:
+    """A person's access and whether it lets them in now: ``may_enter``, else ``reason``."""
+
+    access: Access
+    may_enter: bool
+    reason: str | None
 
 
 @dataclass
@@ -272,6 +295,9 @@ class Gatekeeper:
     Thread safety: store calls may come from any thread (each opens its own connection); the
     engine is used under a lock, since TensorFlow models here are driven from one thread at a
     time.
+
+    ``clock()`` gives the current time (an aware UTC datetime) that access schedules and
+    validity dates are judged at: the system clock unless given (tests control "now").
     """
 
     def __init__(
@@ -281,8 +307,10 @@ class Gatekeeper:
         store: Store | None = None,
         engine=None,
         on_engine_load: Callable[[], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ):
         self.settings = settings
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self.store = store or open_store(
             settings.database,
             images_dir=settings.images_dir,
@@ -400,9 +428,10 @@ class Gatekeeper:
 
         Rebuilt only when the store's data version changes (one cheap query per call), and
         swapped as one object: a reader never sees a half-updated gallery, and a person enrolled
-        or removed from another process is matched or forgotten without a restart. While the
-        store is unavailable the gallery last read is kept (changes made meanwhile arrive when
-        it is back); the first read must succeed.
+        or removed from another process is matched or forgotten without a restart. Who may
+        enter when (schedules, validity dates) is loaded with it, and reloaded the same way.
+        While the store is unavailable the gallery last read is kept (changes made meanwhile
+        arrive when it is back); the first read must succeed.
         """
         state = self._gallery_state()
         return state.gallery, state.active
@@ -420,7 +449,8 @@ class Gatekeeper:
             return self._gallery
 
     def _read_gallery(self) -> _GalleryState:
-        """Both encoders' templates and the active people, read from the store."""
+        """Both encoders' templates, the active people and the limited people's access, read
+        from the store."""
         data = self.store.gallery(self.model_id, include_inactive=True)
         gallery = Gallery(
             data.names,
@@ -435,8 +465,57 @@ class Gatekeeper:
         for pid, row in zip(second.person_ids, second.embeddings, strict=True):
             facenet.setdefault(pid, []).append(row)
         return _GalleryState(
-            data.version, gallery, active, {k: np.stack(v) for k, v in facenet.items()}
+            data.version,
+            gallery,
+            active,
+            {k: np.stack(v) for k, v in facenet.items()},
+            self.store.access_rules(),
         )
+
+    @property
+    def timezone(self) -> ZoneInfo:
+        """The site's time zone (the ``timezone`` setting): schedules and validity dates are
+        judged on its wall clock."""
+        return load_timezone(self.settings.timezone)
+
+    def _admission(
+        self, state: _GalleryState, person_id: int | None, now: datetime, tz: ZoneInfo
+    ) -> tuple[str, str | None]:
+        """``granted`` or ``denied`` and why, for a recognised person at ``now``."""
+        access = state.access.get(person_id, ANY_TIME) if person_id is not None else ANY_TIME
+        allowed, reason = admission(person_id in state.active, access, now, tz)
+        return ("granted", None) if allowed else ("denied", reason)
+
+    def access_now(self, people: Sequence[PersonInfo]) -> dict[str, AccessNow]:
+        """Each person's access and whether it lets them in at ``clock()``, by name (for
+        ``people`` and the console's People screen; one read of the access rules)."""
+        rules, now, tz = self.store.access_rules(), self.clock(), self.timezone
+        result = {}
+        for person in people:
+            access = rules.get(person.id, ANY_TIME)
+            result[person.name] = AccessNow(access, *admission(person.active, access, now, tz))
+        return result
+
+    def change_validity(
+        self,
+        person: str,
+        *,
+        valid_from: date | None = None,
+        valid_until: date | None = None,
+        clear: bool = False,
+    ) -> tuple[bool, Access]:
+        """Set the dates given, keep the others (``clear``: clear them) of ``person``'s
+        validity; returns whether it changed and the person's access now."""
+        info = self.store.get_person(person)
+        if info is None:
+            raise NotFoundError(f"no such person: {validate_name(person)}")
+        old = self.store.access_rules().get(info.id, ANY_TIME)
+        if valid_from is None and not clear:
+            valid_from = old.valid_from
+        if valid_until is None and not clear:
+            valid_until = old.valid_until
+        changed = self.store.set_validity(info.name, valid_from, valid_until)
+        return changed, replace(old, valid_from=valid_from, valid_until=valid_until)
 
     def judge(
         self,
@@ -461,6 +540,10 @@ class Gatekeeper:
         faces are never scored, so liveness costs nothing for them. ``facenet`` may give the
         faces' FaceNet embeddings ``(N, 128)`` when the caller has them already. The caller holds
         the engine (``engine_in_use``).
+
+        A recognised person is ``denied``, with the reason, when deactivated or, at
+        ``clock()``, outside their schedule or validity dates (loaded with the gallery: no
+        query per face).
         """
         if not faces:
             return []
@@ -490,13 +573,16 @@ class Gatekeeper:
                     templates = state.facenet[matches[i].person_id]
                     second[i] = float(np.min(np.linalg.norm(templates - vector, axis=1)))
         decisions = []
+        reasons: dict[int, str | None] = {}
+        now, tz = self.clock(), self.timezone
         for i, match in enumerate(matches):
             evidence = Evidence(match.distance, second.get(i), match.low_quality)
             accepted = i in provisional or (match.name is not None and rule.accepts(evidence))
             if not accepted:
                 decisions.append("unknown")
             else:
-                decisions.append("granted" if match.person_id in state.active else "denied")
+                decision, reasons[i] = self._admission(state, match.person_id, now, tz)
+                decisions.append(decision)
         scores: dict[int, float] = {}
         if liveness and self.settings.liveness == "passive":
             wanted = [i for i, d in enumerate(decisions) if d == "granted" and i not in provisional]
@@ -509,7 +595,14 @@ class Gatekeeper:
             if i in scores and not is_live(scores[i], self.settings.liveness_threshold):
                 decision = "spoof"
             verdicts.append(
-                Verdict(match, decision, second.get(i), i not in provisional, scores.get(i))
+                Verdict(
+                    match,
+                    decision,
+                    second.get(i),
+                    i not in provisional,
+                    scores.get(i),
+                    reasons.get(i) if decision == "denied" else None,
+                )
             )
         return verdicts
 
@@ -769,22 +862,22 @@ class Gatekeeper:
 
         The site's rule without a FaceNet opinion (no image to crop): low-quality templates
         must then be the rule's margin closer. The decision is ``unknown`` when the rule
-        rejects, ``denied`` for a deactivated person, else ``granted``. Recognition from
-        images goes through :meth:`judge`.
+        rejects, ``denied`` for a deactivated person or one outside their schedule or
+        validity dates (as :meth:`judge`), else ``granted``. Recognition from images goes
+        through :meth:`judge`.
         """
         if len(embeddings) == 0:
             return []
         state = self._gallery_state()
         rule = self.rule(threshold)
         matches = state.gallery.match(np.asarray(embeddings), model_id=self.model_id)
+        now, tz = self.clock(), self.timezone
         return [
             (
                 m,
                 "unknown"
                 if m.name is None or not rule.accepts(Evidence(m.distance, None, m.low_quality))
-                else "granted"
-                if m.person_id in state.active
-                else "denied",
+                else self._admission(state, m.person_id, now, tz)[0],
             )
             for m in matches
         ]
@@ -812,6 +905,7 @@ class Gatekeeper:
                     decision=decision,
                     model_id=self.model_id,
                     box=face.face.box,
+                    reason=verdict.reason,
                 )
             results.append(
                 Identification(
@@ -825,6 +919,7 @@ class Gatekeeper:
                     facenet_distance=verdict.facenet_distance,
                     low_quality_template=match.low_quality,
                     live_score=verdict.live_score,
+                    reason=verdict.reason,
                 )
             )
         return results

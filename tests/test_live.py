@@ -494,3 +494,96 @@ def test_someone_enrolled_while_running_is_recognised_without_restart(tmp_path):
         recognizer.stop()
     decided = [(r.decision, r.person_name) for r in attempts(gatekeeper)]
     assert decided == [("unknown", None), ("granted", "bob")]
+
+
+# --- access schedules, with a controlled clock ---------------------------------------------
+
+#: Tuesday 1 December 2026, 10:00 in Berlin (09:00 UTC), and the Saturday after.
+TUESDAY_10 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SATURDAY_10 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+
+
+def _run_scripted(tmp_path, codes, now, *, voice=None, **settings):
+    """Replay ``codes`` with Ada on the ``staff`` schedule (Mon-Fri 07:00-19:00, Berlin) and
+    the clock stopped at ``now``; returns the service and the frames."""
+    gatekeeper, feed, events, recognizer = scripted(
+        tmp_path, codes, voice=voice, timezone="Europe/Berlin", **settings
+    )
+    gatekeeper.clock = lambda: now
+    gatekeeper.store.set_schedule("staff", [(day, 7 * 60, 19 * 60) for day in range(5)])
+    gatekeeper.store.assign_schedule("ada", "staff")
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) == len(codes), 10)
+    finally:
+        recognizer.stop()
+    return gatekeeper, events
+
+
+def test_inside_her_schedule_ada_is_granted_and_outside_denied_with_the_reason(tmp_path):
+    voice = FakeVoice()
+    gatekeeper, events = _run_scripted(tmp_path, [1] * 3, TUESDAY_10, voice=voice)
+    assert [(r.decision, r.reason) for r in attempts(gatekeeper)] == [("granted", None)]
+    assert voice.greeted == ["ada"]
+
+    voice = FakeVoice()
+    gatekeeper, events = _run_scripted(tmp_path, [1] * 3, SATURDAY_10, voice=voice)
+    rows = attempts(gatekeeper)
+    assert [(r.decision, r.person_name, r.reason) for r in rows] == [
+        ("granted", "ada", None),
+        ("denied", "ada", "outside schedule staff"),
+    ]
+    assert voice.greeted == [], "a denied person is not greeted"
+    (decided,) = [d for f in events.frames() for d in f.decisions]
+    assert (decided.decision.kind, decided.reason, decided.attempt_id) == (
+        "denied",
+        "outside schedule staff",
+        rows[-1].id,
+    )
+    assert [f.faces[0].verdict for f in events.frames()] == ["denied"] * 3
+    assert gatekeeper.engine.scored == 1, "only the warm-up face: a denied face is not scored"
+    assert gatekeeper.store.verify_chain().ok
+
+
+def test_validity_dates_deny_on_the_local_date(tmp_path):
+    gatekeeper, feed, events, recognizer = scripted(tmp_path, [1] * 3, timezone="Europe/Berlin")
+    gatekeeper.clock = lambda: TUESDAY_10
+    gatekeeper.store.set_validity("ada", None, datetime(2026, 11, 30).date())
+    recognizer.start()
+    try:
+        assert wait_until(lambda: len(events.frames()) == 3, 10)
+    finally:
+        recognizer.stop()
+    assert [(r.decision, r.reason) for r in attempts(gatekeeper)] == [
+        ("denied", "expired after 2026-11-30")
+    ]
+
+
+def test_a_schedule_changed_elsewhere_applies_from_the_next_frame(tmp_path):
+    """The console runs on Saturday with Ada denied; the CLI (another Gatekeeper) opens her
+    schedule on Saturdays: the next decisions grant her, with no restart."""
+    gatekeeper, feed, events, recognizer = scripted(
+        tmp_path,
+        [1] * 200,
+        fps=20,
+        lockstep=False,
+        timezone="Europe/Berlin",
+        recognition_interval_s=0,
+    )
+    gatekeeper.clock = lambda: SATURDAY_10
+    gatekeeper.store.set_schedule("staff", [(day, 7 * 60, 19 * 60) for day in range(5)])
+    gatekeeper.store.assign_schedule("ada", "staff")
+    recognizer.start()
+    try:
+        assert wait_until(lambda: any(r.decision == "denied" for r in attempts(gatekeeper)), 10)
+        other = Gatekeeper(gatekeeper.settings, engine=ScriptedEngine())
+        other.store.set_schedule("staff", [(day, 7 * 60, 19 * 60) for day in range(6)])
+        other.close()
+        assert wait_until(lambda: attempts(gatekeeper)[-1].decision == "granted", 10)
+    finally:
+        recognizer.stop()
+    decisions = [r.decision for r in attempts(gatekeeper)]
+    first_grant = decisions.index("granted")
+    assert set(decisions[:first_grant]) == {"denied"} and set(decisions[first_grant:]) == {
+        "granted"
+    }
