@@ -35,7 +35,7 @@ import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -48,9 +48,11 @@ from gatekeeper.errors import (
     UsageError,
     WeightsError,
 )
-from gatekeeper.service import Gatekeeper, parse_time
+from gatekeeper.schedule import Access, describe_validity, parse_date, parse_windows
+from gatekeeper.service import AccessNow, Gatekeeper, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, open_store, validate_name
 from gatekeeper.store.export import export_detail
+from gatekeeper.store.schedules import ScheduleInfo
 from gatekeeper.store.store import MAX_PAGE
 
 PROG = "gatekeeper"
@@ -73,6 +75,8 @@ examples:
   gatekeeper export access.csv --person "José Núñez"
   gatekeeper evaluate lfw/pairs.txt --images lfw/ --plot distances.png
   gatekeeper remove "José Núñez" --yes        erase encodings and photos, keep the log
+  gatekeeper schedule set staff "Mon-Fri 07:00-19:00" "Sat 09:00-13:00"
+  gatekeeper schedule assign "José Núñez" staff   José may enter only then
   gatekeeper --camera 0 --votes 3 --window 5  open the console on camera 0
 
 Run 'gatekeeper COMMAND --help' for a command's options.
@@ -142,6 +146,13 @@ def _since(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"not an ISO-8601 date or date-time: {text!r} (e.g. 2026-11-28 or 2026-11-28T09:30)"
         ) from None
+
+
+def _date(text: str) -> date:
+    try:
+        return parse_date(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _until(text: str) -> datetime:
@@ -334,10 +345,40 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _validity_dict(access: Access) -> dict[str, Any]:
+    return {
+        "valid_from": None if access.valid_from is None else access.valid_from.isoformat(),
+        "valid_until": None if access.valid_until is None else access.valid_until.isoformat(),
+    }
+
+
+def _access_dict(now: AccessNow) -> dict[str, Any]:
+    return {
+        "schedule": now.access.schedule,
+        **_validity_dict(now.access),
+        "may_enter_now": now.may_enter,
+        "reason": now.reason,
+    }
+
+
+def _valid_cell(access: Access) -> str:
+    """Validity dates in a table cell: ``2026-12-01..2027-01-31``, open ends left empty."""
+    if access.valid_from is None and access.valid_until is None:
+        return "-"
+    return "..".join(
+        "" if day is None else day.isoformat() for day in (access.valid_from, access.valid_until)
+    )
+
+
+def _now_cell(now: AccessNow) -> str:
+    return "yes" if now.may_enter else f"no: {now.reason}"
+
+
 def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
-    """List the enrolled people."""
+    """List the enrolled people, with their access and whether they may enter now."""
     with open_site(settings, args, read_only=True) as site:
         people = site.store.list_people()
+        access = site.access_now(people)
     if args.json:
         _print_json(
             [
@@ -349,6 +390,7 @@ def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
                     "created": p.created.isoformat(),
                     "last_seen": None if p.last_seen is None else p.last_seen.isoformat(),
                     "quality": p.quality,
+                    **_access_dict(access[p.name]),
                 }
                 for p in people
             ]
@@ -358,13 +400,135 @@ def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
         print("nobody is enrolled")
         return 0
     width = max(len("name"), *(len(p.name) for p in people))
-    print(f"{'name':<{width}}  active  encodings  photos  quality     last seen")
-    for p in people:
+    schedules = [access[p.name].access.schedule or "-" for p in people]
+    valid = [_valid_cell(access[p.name].access) for p in people]
+    sw, vw = max(len("schedule"), *map(len, schedules)), max(len("valid"), *map(len, valid))
+    print(
+        f"{'name':<{width}}  active  encodings  photos  quality     last seen            "
+        f"{'schedule':<{sw}}  {'valid':<{vw}}  may enter now"
+    )
+    for p, schedule, dates in zip(people, schedules, valid, strict=True):
         print(
             f"{p.name:<{width}}  {'yes' if p.active else 'no':<6}  {p.encodings:>9}  "
-            f"{p.photos:>6}  {p.quality:<10}  {_local(p.last_seen)}"
+            f"{p.photos:>6}  {p.quality:<10}  {_local(p.last_seen):<19}  "
+            f"{schedule:<{sw}}  {dates:<{vw}}  {_now_cell(access[p.name])}"
         )
     return 0
+
+
+# Access schedules.
+
+
+def _schedule_dict(info: ScheduleInfo) -> dict[str, Any]:
+    return {
+        "name": info.name,
+        "description": info.description,
+        "windows": info.text,
+        "people": list(info.people),
+    }
+
+
+def cmd_schedule_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Every access schedule, with its windows and how many people it has."""
+    with open_site(settings, args, read_only=True) as site:
+        schedules = site.store.list_schedules()
+    if args.json:
+        _print_json([_schedule_dict(info) for info in schedules])
+        return 0
+    if not schedules:
+        print("no schedules (everybody may enter at any time)")
+        return 0
+    width = max(len("name"), *(len(info.name) for info in schedules))
+    print(f"{'name':<{width}}  people  windows ({settings.timezone})")
+    for info in schedules:
+        print(f"{info.name:<{width}}  {len(info.people):>6}  {'; '.join(info.text)}")
+    return 0
+
+
+def cmd_schedule_show(args: argparse.Namespace, settings: Settings) -> int:
+    """One schedule: its windows and its people."""
+    name = validate_name(args.name)
+    with open_site(settings, args, read_only=True) as site:
+        info = site.store.get_schedule(name)
+    if args.json:
+        _print_json(_schedule_dict(info))
+        return 0
+    print(f"schedule {info.name}" + (f": {info.description}" if info.description else ""))
+    print(f"windows ({settings.timezone}):")
+    for text in info.text:
+        print(f"  {text}")
+    people = ", ".join(info.people) if info.people else "nobody"
+    print(f"{_plural(len(info.people), 'person')}: {people}")
+    return 0
+
+
+def cmd_schedule_set(args: argparse.Namespace, settings: Settings) -> int:
+    """Create a schedule, or replace its windows: everybody assigned to it follows at once."""
+    name = validate_name(args.name)
+    windows = parse_windows(args.windows)
+    with open_site(settings, args) as site:
+        outcome = site.store.set_schedule(name, windows, description=args.description)
+        info = site.store.get_schedule(name)
+    if outcome == "unchanged":
+        print(f"schedule {info.name} unchanged: {'; '.join(info.text)}")
+    else:
+        print(
+            f"{outcome} schedule {info.name}: {'; '.join(info.text)} "
+            f"({_plural(len(info.people), 'person')})"
+        )
+    return 0
+
+
+def cmd_schedule_delete(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete a schedule nobody is assigned to."""
+    name = validate_name(args.name)
+    with open_site(settings, args) as site:
+        site.store.delete_schedule(name)
+    print(f"deleted schedule {name}")
+    return 0
+
+
+def cmd_schedule_assign(args: argparse.Namespace, settings: Settings) -> int:
+    """Give a person a schedule, or none (``--none``: any time)."""
+    if (args.schedule is None) == (not args.none):
+        raise UsageError("give a schedule name or --none (see 'gatekeeper schedule assign --help')")
+    person = validate_name(args.person)
+    schedule = None if args.none else validate_name(args.schedule)
+    with open_site(settings, args) as site:
+        changed = site.store.assign_schedule(person, schedule)
+    what = "no schedule (any time)" if schedule is None else f"schedule {schedule}"
+    print(f"{person}: {what}" + ("" if changed else " (unchanged)"))
+    return 0
+
+
+def cmd_schedule_valid(args: argparse.Namespace, settings: Settings) -> int:
+    """Show, set or clear a person's validity dates (inclusive local dates)."""
+    person = validate_name(args.person)
+    if args.valid_from is None and args.valid_until is None and not args.clear:
+        with open_site(settings, args, read_only=True) as site:
+            info = site.store.get_person(person)
+            if info is None:
+                raise NotFoundError(f"no such person: {person}")
+            access = site.access_now([info])[person].access
+        changed = None
+    else:
+        with open_site(settings, args) as site:
+            changed, access = site.change_validity(
+                person, valid_from=args.valid_from, valid_until=args.valid_until, clear=args.clear
+            )
+    if args.json:
+        _print_json({"name": person, **_validity_dict(access)})
+        return 0
+    note = " (unchanged)" if changed is False else ""
+    print(f"{person}: valid {describe_validity(access.valid_from, access.valid_until)}{note}")
+    return 0
+
+
+def _schedule_usage(args: argparse.Namespace, settings: Settings) -> int:
+    raise UsageError(
+        "schedule needs a command: list, show, set, delete, assign or valid "
+        "(see 'gatekeeper schedule --help')"
+    )
 
 
 def _confirm(question: str) -> bool:
@@ -437,6 +601,11 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
                 f"{where}: unknown (distance {r.distance:.3f} <= threshold {r.threshold:.3f}"
                 f"{second}{template}: {why})"
             )
+        elif r.decision == "denied":
+            print(
+                f"{where}: {r.identity}, denied: {r.reason} "
+                f"(distance {r.distance:.3f} <= threshold {r.threshold:.3f}{second}{template})"
+            )
         elif r.decision == "spoof":
             print(
                 f"{where}: looks like {r.identity}, spoof: a photo or a screen, not a live "
@@ -486,6 +655,7 @@ def _attempt_dict(row: AttemptRow) -> dict[str, Any]:
         "decision": row.decision,
         "model_id": row.model_id,
         "box": None if row.box is None else list(row.box),
+        "reason": row.reason,
     }
 
 
@@ -512,9 +682,10 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     camera = max(len("camera"), *(len(r.camera_id) for r in rows))
     print(f"{'time':<19}  {'camera':<{camera}}  {'decision':<8}  distance  threshold  name")
     for r in rows:
+        reason = f" ({r.reason})" if r.reason else ""
         print(
             f"{_local(r.time)}  {r.camera_id:<{camera}}  {r.decision:<8}  "
-            f"{_distance(r.distance):>8}  {r.threshold:>9.3f}  {r.person_name or '-'}"
+            f"{_distance(r.distance):>8}  {r.threshold:>9.3f}  {r.person_name or '-'}{reason}"
         )
     return 0
 
@@ -1258,6 +1429,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_verify.set_defaults(handler=cmd_audit_verify)
     _add_json(audit_verify)
+
+    schedule = command(
+        "schedule",
+        _schedule_usage,
+        "access schedules: when people may enter",
+        "Named weekly access schedules, shared by the people assigned to them, and validity "
+        "dates, in the site's time zone (config 'timezone'). A window is 'Mon-Fri 07:00-19:00', "
+        "'Sat 09:00-13:00', 'Sun 22:00-06:00' (across midnight), 'Sat-Sun' (whole days) or "
+        "'always'. A recognised person outside them is denied.",
+    )
+    schedule_commands = schedule.add_subparsers(
+        dest="schedule_command", title="commands", metavar="COMMAND"
+    )
+
+    def schedule_command(
+        name: str, handler: Callable[..., int], help: str
+    ) -> argparse.ArgumentParser:
+        sub = schedule_commands.add_parser(name, help=help, description=help)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    _add_json(schedule_command("list", cmd_schedule_list, "every schedule and its windows"))
+    show = schedule_command("show", cmd_schedule_show, "one schedule: windows and people")
+    show.add_argument("name", metavar="NAME")
+    _add_json(show)
+    set_ = schedule_command("set", cmd_schedule_set, "create a schedule or replace its windows")
+    set_.add_argument("name", metavar="NAME")
+    set_.add_argument(
+        "windows", metavar="WINDOW", nargs="+", help="e.g. 'Mon-Fri 07:00-19:00' or 'always'"
+    )
+    set_.add_argument("--description", metavar="TEXT", help="what the schedule is for")
+    delete = schedule_command("delete", cmd_schedule_delete, "delete a schedule nobody has")
+    delete.add_argument("name", metavar="NAME")
+    assign = schedule_command("assign", cmd_schedule_assign, "give a person a schedule, or none")
+    assign.add_argument("person", metavar="PERSON")
+    assign.add_argument("schedule", metavar="NAME", nargs="?", help="the schedule")
+    assign.add_argument("--none", action="store_true", help="no schedule: any time")
+    valid = schedule_command(
+        "valid", cmd_schedule_valid, "show, set or clear a person's validity dates"
+    )
+    valid.add_argument("person", metavar="PERSON")
+    valid.add_argument(
+        "--from", dest="valid_from", metavar="DATE", type=_date, help="first day (YYYY-MM-DD)"
+    )
+    valid.add_argument(
+        "--until", dest="valid_until", metavar="DATE", type=_date, help="last day (YYYY-MM-DD)"
+    )
+    valid.add_argument("--clear", action="store_true", help="clear the dates not given: no limit")
+    _add_json(valid)
 
     doctor = command("doctor", cmd_doctor, "check weights, database, camera and voice")
     _add_json(doctor)

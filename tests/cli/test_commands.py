@@ -79,6 +79,7 @@ def test_log_json_fields_newest_first(run, logged):
         "decision": "unknown",
         "model_id": "dlib_resnet_v1",
         "box": None,
+        "reason": None,
     }
 
 
@@ -265,7 +266,8 @@ def test_people_table_and_json(run, logged):
     assert run("--home", logged, "deactivate", "Ada Lovelace").code == 0
     table = run("--home", logged, "people").out.splitlines()
     assert table[0].split() == [
-        "name", "active", "encodings", "photos", "quality", "last", "seen"
+        "name", "active", "encodings", "photos", "quality", "last", "seen", "schedule", "valid",
+        "may", "enter", "now",
     ]  # fmt: skip
     # The seeded encoding was stored without a quality measurement.
     assert table[1].split()[:6] == ["Ada", "Lovelace", "no", "1", "1", "unmeasured"]
@@ -476,7 +478,7 @@ def test_help_examples_parse():
         for line in cli.EXAMPLES.splitlines()
         if line.strip().startswith("gatekeeper ")
     ]
-    assert len(examples) == 8
+    assert len(examples) == 10
     parser = cli.build_parser()
     for example in examples:
         args = parser.parse_args(shlex.split(example)[1:])

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import dump, seed_database
 
-LOOKING = ["people", "log", "export -", "audit verify"]
+LOOKING = ["people", "log", "export -", "audit verify", "schedule list"]
 
 
 def _listing(folder: Path) -> list[str]:
@@ -68,6 +68,7 @@ def test_looking_at_a_write_protected_evidence_copy_changes_nothing(
     assert person["name"] == "Ada Lovelace"
     (row,) = json.loads(run(*base, "log", "--json").out)
     assert row["camera"] == "front"
+    assert json.loads(run(*base, "schedule", "list", "--json").out) == []
     audit = run(*base, "audit", "verify")
     assert (audit.code, audit.out) == (0, "audit chain OK (7 rows, no audit key to check)\n")
     export = run(*base, "export", "-")
