@@ -1,4 +1,4 @@
-"""Modal dialogs: enrolment, confirmation, export, threshold and log filter.
+"""Modal dialogs: enrolment, confirmation, export, threshold, log filter and a person's access.
 
 Every dialog works from the keyboard alone: Tab moves between fields, Enter in a field submits,
 Escape cancels; every text field is an :class:`OrderedInput`, which keeps a burst of keys in
@@ -12,8 +12,9 @@ plain text, never markup.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,18 @@ from gatekeeper.decision import validate_threshold
 from gatekeeper.errors import GatekeeperError, MultipleFacesError, OverridableError, UsageError
 from gatekeeper.live import FaceResult
 from gatekeeper.recognition import Box
+from gatekeeper.schedule import (
+    Access,
+    Window,
+    check_validity,
+    parse_date,
+    parse_windows,
+)
 from gatekeeper.service import Gatekeeper, SourceImage, parse_time
 from gatekeeper.store import DECISIONS, AttemptFilter, validate_name
 from gatekeeper.store.export import check_export_target
+from gatekeeper.store.names import name_key, validate_new_name
+from gatekeeper.store.schedules import ScheduleInfo
 from gatekeeper.tui.widgets import FramePreview
 
 
@@ -478,3 +488,96 @@ class ThresholdDialog(Dialog):
 
     def result(self) -> float:
         return validate_threshold(self.query_one("#threshold", Input).value.strip())
+
+
+@dataclass(frozen=True)
+class AccessChange:
+    """A person's access as the :class:`AccessDialog` was left: the ``schedule`` to assign
+    (``None``: any time), created first with ``new_windows`` when those are given, and the
+    inclusive validity dates (``None``: no limit)."""
+
+    schedule: str | None
+    new_windows: tuple[Window, ...] | None
+    valid_from: date | None
+    valid_until: date | None
+
+
+class AccessDialog(Dialog):
+    """Edit when a person may enter → :class:`AccessChange`: pick one of the ``schedules`` (or
+    none: any time), or name a new schedule and type its windows (``Mon-Fri 07:00-19:00;
+    Sat 09:00-13:00``), and set or clear the validity dates. ``current`` fills it in."""
+
+    OK = "Save"
+
+    def __init__(self, person: str, current: Access, schedules: Sequence[ScheduleInfo]) -> None:
+        super().__init__()
+        self.HEADING = f"When may {person} enter?"
+        self._current = current
+        self._schedules = {info.name: info for info in schedules}
+
+    def fields(self) -> ComposeResult:
+        current = self._current
+        options = [
+            (Text(f"{info.name}: {'; '.join(info.text)}"), info.name)
+            for info in self._schedules.values()
+        ]
+        chosen = current.schedule if current.schedule in self._schedules else Select.NULL
+        yield field(
+            "Schedule",
+            Select(
+                options, prompt="any time (no schedule)", value=chosen, id="schedule", compact=True
+            ),
+        )
+        yield field(
+            "New", OrderedInput(placeholder="or the name of a new schedule", id="new-schedule")
+        )
+        yield field(
+            "Windows",
+            OrderedInput(
+                placeholder="its windows: Mon-Fri 07:00-19:00; Sat 09:00-13:00", id="windows"
+            ),
+        )
+        yield field(
+            "From",
+            OrderedInput(
+                _day(current.valid_from),
+                placeholder="YYYY-MM-DD, first day, optional",
+                id="valid-from",
+            ),
+        )
+        yield field(
+            "Until",
+            OrderedInput(
+                _day(current.valid_until),
+                placeholder="YYYY-MM-DD, last day, optional",
+                id="valid-until",
+            ),
+        )
+
+    def result(self) -> AccessChange:
+        new = self.query_one("#new-schedule", Input).value.strip()
+        windows = self.query_one("#windows", Input).value
+        new_windows = None
+        if new:
+            schedule: str | None = validate_new_name(new)
+            for existing in self._schedules:
+                if name_key(existing) == name_key(new):
+                    raise UsageError(f"there is a schedule {existing} already: pick it above")
+            new_windows = parse_windows([windows])
+        elif windows.strip():
+            raise UsageError("name the new schedule these windows are for")
+        else:
+            picked = self.query_one("#schedule", Select).value
+            schedule = None if picked is Select.NULL else str(picked)
+        valid_from = _typed_day(self.query_one("#valid-from", Input).value, "From")
+        valid_until = _typed_day(self.query_one("#valid-until", Input).value, "Until")
+        check_validity(valid_from, valid_until)
+        return AccessChange(schedule, new_windows, valid_from, valid_until)
+
+
+def _day(day: date | None) -> str:
+    return "" if day is None else day.isoformat()
+
+
+def _typed_day(text: str, what: str) -> date | None:
+    return parse_date(text, what=what) if text.strip() else None

@@ -24,8 +24,10 @@ from gatekeeper.live import (
     PipelineState,
     PipelineStatus,
 )
+from gatekeeper.schedule import describe_validity
 from gatekeeper.store import AttemptFilter, PersonInfo
-from gatekeeper.tui.dialogs import ConfirmDialog, EnrolDialog
+from gatekeeper.store.schedules import ScheduleInfo
+from gatekeeper.tui.dialogs import AccessChange, AccessDialog, ConfirmDialog, EnrolDialog
 from gatekeeper.tui.palette import decisions_legend
 from gatekeeper.tui.widgets import (
     AccessLog,
@@ -40,7 +42,7 @@ from gatekeeper.vision.camera import FPS_WINDOW_S, CameraState
 if TYPE_CHECKING:
     import numpy as np
 
-    from gatekeeper.service import EnrolResult
+    from gatekeeper.service import AccessNow, EnrolResult
     from gatekeeper.tui.app import GatekeeperApp
 
 _HELP = Binding("question_mark,f1", "app.help", "Help", key_display="?")
@@ -54,6 +56,9 @@ STATUS_INTERVAL_S = 0.25
 LOG_POLL_S = 5.0
 #: The preview is marked stale when the frame it shows was captured longer ago (seconds).
 STALE_AFTER_S = 3.0
+#: The People screen reads who may enter now again this often (seconds): schedules open and
+#: close as time passes.
+ACCESS_REFRESH_S = 30.0
 #: Camera states that ``r`` acts on: reconnect now, or play a file or folder again.
 RETRYABLE = frozenset({CameraState.LOST, CameraState.ENDED})
 
@@ -193,19 +198,28 @@ class MainScreen(Screen):
 
 
 class _People(Message):
-    def __init__(self, people: list[PersonInfo]) -> None:
+    def __init__(
+        self,
+        people: list[PersonInfo],
+        access: dict[str, AccessNow],
+        schedules: list[ScheduleInfo],
+    ) -> None:
         super().__init__()
         self.people = people
+        self.access = access
+        self.schedules = schedules
 
 
 class PeopleScreen(Screen):
-    """Everyone enrolled, with counts; enrol from the camera or a photo; (de)activate; remove."""
+    """Everyone enrolled, with counts, their schedule and whether they may enter now; enrol from
+    the camera or a photo; (de)activate; edit when they may enter; remove."""
 
     BINDINGS = [
         Binding("c", "enrol_camera", "Enrol: camera"),
         Binding("i", "enrol_image", "Enrol: photo"),
         Binding("d,delete", "remove", "Remove", key_display="d"),
         Binding("a", "toggle_active", "(De)activate"),
+        Binding("s", "edit_access", "Access"),
         Binding("r", "reload", "Refresh", show=False),
         Binding("escape", "app.pop_screen", "Back"),
         _HELP,
@@ -216,11 +230,14 @@ class PeopleScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._people: dict[str, PersonInfo] = {}
+        self._access: dict[str, AccessNow] = {}
+        self._schedules: list[ScheduleInfo] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="people-table", cursor_type="row", zebra_stripes=True)
-        yield Footer(show_command_palette=False)
+        # Compact: its seven keys fit 80 columns.
+        yield Footer(show_command_palette=False, compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "People"
@@ -229,6 +246,8 @@ class PeopleScreen(Screen):
         for label, key in (
             ("Name", "name"),
             ("Active", "active"),
+            ("Schedule", "schedule"),
+            ("May enter", "now"),
             ("Encodings", "encodings"),
             ("Photos", "photos"),
             ("Quality", "quality"),
@@ -237,11 +256,16 @@ class PeopleScreen(Screen):
             table.add_column(label, key=key)
         table.focus()
         self.action_reload()
+        self.set_interval(ACCESS_REFRESH_S, self.action_reload)
 
     def _read_people(self) -> None:
-        """Read the people list and hand it to the UI thread (call from a worker)."""
+        """Read the people, who may enter now and the schedules, and hand them to the UI
+        thread (call from a worker)."""
+        gatekeeper = self.app.gatekeeper
         try:
-            self.post_message(_People(self.app.gatekeeper.store.list_people()))
+            people = gatekeeper.store.list_people()
+            access = gatekeeper.access_now(people)
+            self.post_message(_People(people, access, gatekeeper.store.list_schedules()))
         except GatekeeperError as exc:
             self.app.notify(f"cannot read the people: {exc}", severity="error")
 
@@ -254,11 +278,15 @@ class PeopleScreen(Screen):
         table = self.query_one(DataTable)
         selected = self.selected_name()
         self._people = {person.name: person for person in message.people}
+        self._access, self._schedules = message.access, message.schedules
         table.clear()
         for person in message.people:
+            now = message.access[person.name]
             table.add_row(
                 Text(person.name),
                 Text("yes", "green") if person.active else Text("no", "yellow"),
+                Text(now.access.schedule or "any time", "" if now.access.schedule else "dim"),
+                Text("yes", "green") if now.may_enter else Text(f"no: {now.reason}", "yellow"),
                 person.encodings,
                 person.photos,
                 template_quality(person),
@@ -332,6 +360,37 @@ class PeopleScreen(Screen):
             return
         state = "active" if active else "inactive (recognised but denied)"
         self.app.notify(f"{name} is {state}")
+        self._read_people()
+
+    def action_edit_access(self) -> None:
+        name = self.selected_name()
+        if name is None or name not in self._access:
+            self.app.notify("Nobody selected", severity="warning")
+            return
+
+        def chosen(change: AccessChange | None) -> None:
+            if change is not None:
+                self._save_access(name, change)
+
+        dialog = AccessDialog(name, self._access[name].access, self._schedules)
+        self.app.push_screen(dialog, chosen)
+
+    @work(thread=True, group="people-write")
+    def _save_access(self, name: str, change: AccessChange) -> None:
+        """Create the new schedule if any, assign it and set the dates (one transaction each)."""
+        store = self.app.gatekeeper.store
+        try:
+            if change.new_windows is not None and change.schedule is not None:
+                store.set_schedule(change.schedule, change.new_windows)
+            store.assign_schedule(name, change.schedule)
+            store.set_validity(name, change.valid_from, change.valid_until)
+        except GatekeeperError as exc:
+            self.app.notify(f"Not changed: {exc}", severity="error")
+            self._read_people()
+            return
+        schedule = f"schedule {change.schedule}" if change.schedule else "any time"
+        validity = describe_validity(change.valid_from, change.valid_until)
+        self.app.notify(f"{name}: {schedule}, valid {validity}")
         self._read_people()
 
     # Removal.

@@ -185,6 +185,8 @@ class MatchPanel(Static):
         text.append(f" {threshold:.2f}")
         if decision.kind == "spoof":
             text.append("\na photo or a screen, not a live person: refused", "bold red")
+        if decision.kind == "denied" and recorded.reason:
+            text.append(f"\n{recorded.reason}", "yellow")
         if recorded.attempt_id is None:
             text.append("\nnot recorded yet (store unavailable)", "yellow")
         self.update(text)
@@ -277,6 +279,14 @@ def log_columns(width: int) -> tuple[tuple[str, str, int], ...]:
         columns = tuple(column for column in LOG_COLUMNS if column[0] not in NARROW_DROPS)
     person = room_left(columns)
     return tuple((key, label, w or max(person, len(label))) for key, label, w in columns)
+
+
+def _person_cell(row: AttemptRow) -> Text:
+    """The person of an attempt, and why they were refused when they were."""
+    text = Text(row.person_name or "—", no_wrap=True, overflow="ellipsis")
+    if row.reason:
+        text.append(f" · {row.reason}", "dim")
+    return text
 
 
 class _TimeCell(Text):
@@ -411,7 +421,7 @@ class AccessLog(Vertical):
             "decision": Text(row.decision, decision_style(row.decision)),
             "distance": "—" if row.distance is None else f"{row.distance:.2f}",
             "time": _TimeCell(row),
-            "person": Text(row.person_name or "—", no_wrap=True, overflow="ellipsis"),
+            "person": _person_cell(row),
             "camera": Text(row.camera_id, no_wrap=True, overflow="ellipsis"),
             "id": row.id,
         }
