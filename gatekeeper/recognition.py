@@ -277,11 +277,11 @@ DecisionKind = Literal["granted", "denied", "unknown", "spoof"]
 class Decision:
     """An access decision for one camera.
 
-    ``kind`` is ``granted`` (an active enrolled person), ``denied`` (an enrolled but deactivated
-    person), ``unknown`` (a face nobody matched) or ``spoof`` (a face that matched a person but
-    was judged not live). ``distance`` is the median L2 distance over
-    the frames that voted for the decision; ``box`` is the face in the deciding frame, taken at
-    ``time`` (seconds, the caller's monotonic clock).
+    ``kind`` is ``granted`` (an active enrolled person), ``denied`` (an enrolled person who may not
+    enter: deactivated, or outside their schedule), ``unknown`` (a face nobody matched) or
+    ``spoof`` (a face that matched a person but was judged not live). ``distance`` is the median
+    L2 distance over the frames that voted for the decision; ``box`` is the face in the deciding
+    frame, taken at ``time`` (seconds, the caller's monotonic clock).
     """
 
     kind: DecisionKind
@@ -312,9 +312,10 @@ class DecisionPolicy:
       who keeps standing at the door is granted (and greeted) once every T seconds, not on every
       frame. Someone who leaves and comes back after T seconds needs K fresh votes again.
     - **Granted or denied.** ``is_active`` says whether an enrolled person may enter — either a
-      callable ``name -> bool`` or a container of the active names; inactive (deactivated)
-      persons produce ``denied`` decisions, under the same voting and interval rules. Without
-      ``is_active`` everybody enrolled is active.
+      callable ``name -> bool`` or a container of the active names; persons who may not
+      (deactivated, outside their schedule or validity dates) produce ``denied`` decisions,
+      under the same voting and interval rules. Without ``is_active`` everybody enrolled is
+      active.
     - **Unknown attempts.** A frame votes "unknown" when it holds at least one unknown face; K
       unknown votes out of the last N frames make one ``unknown`` decision, rate-limited to one
       per T seconds for the whole camera (faces are not tracked across frames). The reported box

@@ -102,7 +102,7 @@ class Identification:
 
     ``distance`` is the L2 distance to the closest enrolled person (``None`` with an empty
     gallery), ``margin`` the runner-up's distance minus it; ``decision`` is ``granted``,
-    ``denied`` (recognised but deactivated) or ``unknown``. ``low_quality_template``: the
+    ``denied`` (recognised but refused) or ``unknown``. ``low_quality_template``: the
     closest template is below the enrolment bar, and ``facenet_distance`` FaceNet's distance to
     that person when the rule asked for its opinion; ``live_score`` the liveness score (0–1)
     when it was measured (faces that would be granted), and ``spoof`` is the decision of such a
