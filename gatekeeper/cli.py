@@ -1052,7 +1052,7 @@ def check_liveness(settings: Settings) -> Check:
 
 def check_database(settings: Settings, args: argparse.Namespace) -> Check:
     """The database opens (read-only: the check changes nothing) and may be written."""
-    from gatekeeper.store.database import check_location, check_writable, parse_location
+    from gatekeeper.store.backends.sqlite import check_location, check_writable, parse_location
 
     try:
         path = parse_location(settings.database).absolute()

@@ -3,7 +3,8 @@
 from pathlib import Path
 
 import pytest
-from helpers import require_shared_data
+from helpers import DatabaseUnderTest, require_shared_data
+from postgres import Server, postgres_server, unavailable
 
 #: The team's reference photos and video: ``../shared/data`` beside the project root.
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
@@ -47,3 +48,33 @@ def engine(weights_dir):
     from gatekeeper.vision.engine import FaceEngine
 
     return FaceEngine(weights_dir)
+
+
+@pytest.fixture(scope="session")
+def postgres_session():
+    """The session's PostgreSQL server (``tests/postgres.py``), or why there is none."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_server(postgres_session) -> Server:
+    """The session's PostgreSQL server; skips the test where there is none (fails it in CI)."""
+    if isinstance(postgres_session, str):
+        unavailable(postgres_session)
+    return postgres_session
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path: Path):
+    """A fresh, empty database of each backend: a SQLite file to be
+    (``tmp_path/home/data/gatekeeper.db``) and a new database on the PostgreSQL server,
+    dropped afterwards."""
+    if request.param == "sqlite":
+        path = tmp_path / "home" / "data" / "gatekeeper.db"
+        yield DatabaseUnderTest("sqlite", str(path), path)
+        return
+    server = request.getfixturevalue("pg_server")
+    url = server.create_database()
+    yield DatabaseUnderTest("postgresql", url)
+    server.drop_database(url)

@@ -1,18 +1,25 @@
 """Helpers shared by the test folders: who is in the shared photos (``../shared/data``, checked
 by eye where its README errs), waiting for a condition, a clock the test moves, and stand-in
-programs, a small file system to fill, and images the whole-image fallback must refuse or take."""
+programs, a small file system to fill, images the whole-image fallback must refuse or take, and
+plain driver access to a database of either backend."""
+
+from __future__ import annotations
 
 import contextlib
 import ctypes.util
 import os
+import sqlite3
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import psycopg
 import pytest
 
 #: Who each tutorial door-camera frame (``seed-images/camera_N.jpg``) shows.
@@ -185,3 +192,53 @@ def non_faces() -> dict[str, np.ndarray]:
         "noise": np.random.default_rng(7).integers(0, 256, (96, 96, 3), dtype=np.uint8),
         "text": text,
     }
+
+
+@dataclass(frozen=True)
+class DatabaseUnderTest:
+    """A fresh database of one backend for one test: ``url`` is what ``--db`` takes, ``path``
+    the SQLite file (None on PostgreSQL; the file does not exist yet)."""
+
+    backend: str
+    url: str
+    path: Path | None = None
+
+    @contextlib.contextmanager
+    def raw(self) -> Iterator[RawConnection]:
+        """A plain driver connection, as a tamperer would use; commits on leaving the block."""
+        if self.path is not None:
+            connection = sqlite3.connect(self.path)
+        else:
+            connection = psycopg.connect(self.url)
+        try:
+            with connection:
+                yield RawConnection(connection, "%s" if self.path is None else "?")
+        finally:
+            connection.close()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Another connection holds, for the block, the lock every writer takes first (SQLite's
+        exclusive lock; PostgreSQL's lock on the chain head row)."""
+        if self.path is not None:
+            connection = sqlite3.connect(self.path, isolation_level=None)
+            connection.execute("BEGIN EXCLUSIVE")
+        else:
+            connection = psycopg.connect(self.url)
+            connection.execute("SELECT id FROM chain_head WHERE id = 1 FOR UPDATE")
+        try:
+            yield
+        finally:
+            connection.rollback() if self.path is None else connection.execute("ROLLBACK")
+            connection.close()
+
+
+@dataclass(frozen=True)
+class RawConnection:
+    """``execute(sql, params)`` with ``?`` placeholders on either driver."""
+
+    connection: Any
+    marker: str
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.connection.execute(sql.replace("?", self.marker), tuple(params))

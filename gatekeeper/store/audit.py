@@ -28,17 +28,21 @@ so emptying the log is a bad signature rather than a valid empty chain.
 **State.** The live settings, people and gallery are tied to the chain by state records (see
 ``gatekeeper.store.state``); verifying compares them with the newest one.
 
-**Verifying** streams rows in ``seq`` order and recomputes every hash. That is Python work
-per row, so long chains are split into ``seq`` ranges checked by worker processes; each range
-reports its first row, that row's link and its last hash, and joining the ranges finds the
-same first break as one pass would.
+**Verifying** streams rows in ``seq`` order (each table's rows by its ``seq`` index, merged)
+and recomputes every hash. That is Python work per row, so long chains are split into ``seq``
+ranges checked by worker processes, each with its own connection (on PostgreSQL under the
+snapshot of the verifying transaction, so they all see the same rows); each range reports its
+first row, that row's link and its last hash, and joining the ranges finds the same first break
+as one pass would.
 
-**Appending** happens inside a ``BEGIN IMMEDIATE`` transaction (the caller's): read the head,
-check it, insert the rows, update the head. SQLite's write lock serialises appenders across
-processes. The check keeps a forgery detectable: with the key, a head that is unsigned or
-signed otherwise is not extended (signing it would bless whatever chain it ends); without the
-key, a signed head is not extended either (that would drop the signature). Either refusal is
-``UntrustedHead``; nothing is written.
+**Appending** happens inside the backend's write transaction (the caller's), which holds the
+lock serialising every writer from its start (SQLite's write lock, ``BEGIN IMMEDIATE``; on
+PostgreSQL the head row, ``SELECT … FOR UPDATE``): read the head, check it, insert the rows,
+update the head. Appenders in any process, on any host, form one chain. The check keeps a
+forgery detectable: with the key, a head that is unsigned or signed otherwise is not extended
+(signing it would bless whatever chain it ends); without the key, a signed head is not extended
+either (that would drop the signature). Either refusal is ``UntrustedHead``; nothing is
+written.
 
 **Limits.** Without a key, someone with write access can recompute every hash and the head.
 With a key, they could still restore an older signed head after deleting the newest rows if
@@ -48,23 +52,27 @@ they had copied that head earlier; anchoring the head outside the database would
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 import itertools
 import json
 import math
 import multiprocessing
+import operator
 import os
-import sqlite3
-import urllib.parse
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from json import encoder as json_encoder
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from peewee import Database
+from peewee import Database, Model, Table
 
 from gatekeeper.store import state
+from gatekeeper.store.models import AdminEvent, Attempt, ChainHead
+
+if TYPE_CHECKING:
+    from gatekeeper.store.backends import Backend
 
 #: ``prev_hash`` of the first chained row and ``chain_head.hash`` of an empty chain.
 GENESIS_HASH = "0" * 64
@@ -95,6 +103,9 @@ _BASE_WIDTH = {
     table: len(columns) - len(ADDED_COLUMNS.get(table, ()))
     for table, columns in CHAINED_COLUMNS.items()
 }
+
+#: The model of each chained table.
+CHAINED_MODELS: dict[str, type[Model]] = {"attempt": Attempt, "admin_event": AdminEvent}
 
 #: Reasons a chain fails to verify (``ChainBreak.reason``).
 EDITED = "edited"
@@ -176,6 +187,15 @@ def head_problem(key: bytes | None, seq: int, head_hash: str, signature: str | N
     return None
 
 
+def read_head(db: Database) -> tuple[int, str, str | None] | None:
+    """The chain head ``(seq, hash, signature)``, or None when its row is gone."""
+    return db.execute(
+        ChainHead.select(ChainHead.seq, ChainHead.hash, ChainHead.signature).where(
+            ChainHead.id == 1
+        )
+    ).fetchone()
+
+
 def append_rows(
     db: Database,
     table: str,
@@ -185,15 +205,15 @@ def append_rows(
 ) -> int:
     """Append rows to the chain and move the head; returns the id of the last inserted row.
 
-    Must run inside the caller's ``BEGIN IMMEDIATE`` transaction. Each row holds the values of
-    ``CHAINED_COLUMNS[table]`` in their stored form (str, int, float or None; the hash covers
-    exactly these values) followed by the values of the ``unchained`` columns. Raises
-    ``ChainHeadMissing`` or ``UntrustedHead`` (see the module docstring) before writing.
+    Must run inside the caller's write transaction (see the module docstring). Each row holds
+    the values of ``CHAINED_COLUMNS[table]`` in their stored form (str, int, float or None; the
+    hash covers exactly these values) followed by the values of the ``unchained`` columns.
+    Raises ``ChainHeadMissing`` or ``UntrustedHead`` (see the module docstring) before writing.
     """
     if not db.in_transaction():
         raise RuntimeError("append_rows must run inside a write transaction")
     chained = CHAINED_COLUMNS[table]
-    head = db.execute_sql("SELECT seq, hash, signature FROM chain_head WHERE id = 1").fetchone()
+    head = read_head(db)
     if head is None:
         raise ChainHeadMissing
     seq, prev, signature = head
@@ -208,22 +228,20 @@ def append_rows(
         digest = row_hash(table, seq, prev, row[: len(chained)])
         params.append((*row, seq, prev, digest))
         prev = digest
-    columns = ", ".join(
-        f'"{name}"' for name in (*chained, *unchained, "seq", "prev_hash", "row_hash")
-    )
-    marks = ", ".join("?" * (len(chained) + len(unchained) + 3))
-    sql = f'INSERT INTO "{table}" ({columns}) VALUES ({marks})'
-    cursor = db.cursor()
+    columns = (*chained, *unchained, "seq", "prev_hash", "row_hash")
+    # A plain table (not the model): the values are stored as given, already in stored form.
+    target = Table(table, (*columns, "id"), primary_key="id")
+    fields = [getattr(target, name) for name in columns]
     if len(params) == 1:
-        cursor.execute(sql, params[0])
+        last_id = target.insert(dict(zip(fields, params[0], strict=True))).execute(db)
     else:
-        cursor.executemany(sql, params)
+        sql, _ = db.get_sql_context().sql(target.insert(params[:1], columns=fields)).query()
+        db.cursor().executemany(sql, params)
+        model = CHAINED_MODELS[table]
+        last_id = model.select(model.id).where(model.seq == seq).scalar(db)
     signature = sign_head(key, seq, prev) if key is not None else None
-    db.execute_sql(
-        "UPDATE chain_head SET seq = ?, hash = ?, signature = ? WHERE id = 1",
-        (seq, prev, signature),
-    )
-    return cursor.lastrowid
+    ChainHead.update(seq=seq, hash=prev, signature=signature).where(ChainHead.id == 1).execute(db)
+    return last_id
 
 
 @dataclass(frozen=True)
@@ -303,22 +321,33 @@ class _Segment:
     found: ChainBreak | None
 
 
-def _stream(connection: sqlite3.Connection, first: int, last: int) -> Iterator[tuple[Any, ...]]:
+def _stream(backend: Backend, db: Database, first: int, last: int) -> Iterator[tuple[Any, ...]]:
     """The chained rows of both tables with ``first <= seq <= last``, in ``seq`` order, as
-    ``(table, seq, prev_hash, *values, NULL padding..., row_hash, id)``: the canonical array is
-    a prefix of the row, and SQLite merges the two ``seq`` indexes itself."""
-    width = max(len(columns) for columns in CHAINED_COLUMNS.values())
-    selects = []
+    ``(table, seq, prev_hash, *values, row_hash, id)``: the canonical array is a prefix of the
+    row. Each table is read in ``seq`` order through its unique ``seq`` index, and the two
+    streams are merged."""
+    streams = []
     for table, columns in CHAINED_COLUMNS.items():
-        values = [f'"{name}"' for name in columns] + ["NULL"] * (width - len(columns))
-        selects.append(
-            f"SELECT '{table}', seq, prev_hash, {', '.join(values)}, row_hash, id "
-            f'FROM "{table}" WHERE seq BETWEEN ? AND ?'
+        model = CHAINED_MODELS[table]
+        query = (
+            model.select(
+                model.seq,
+                model.prev_hash,
+                *(getattr(model, name) for name in columns),
+                model.row_hash,
+                model.id,
+            )
+            .where(model.seq.between(first, last))
+            .order_by(model.seq)
         )
-    sql = " UNION ALL ".join(selects) + " ORDER BY 2"
-    cursor = connection.execute(sql, (first, last) * len(selects))
-    while batch := cursor.fetchmany(10_000):
-        yield from batch
+        streams.append(_named(table, backend.stream(db, query, 10_000)))
+    return heapq.merge(*streams, key=operator.itemgetter(1))
+
+
+def _named(table: str, rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Each row with the table's name in front."""
+    for row in rows:
+        yield (table, *row)
 
 
 def _check_segment(rows: Iterable[tuple[Any, ...]]) -> _Segment:
@@ -368,15 +397,15 @@ def _check_segment(rows: Iterable[tuple[Any, ...]]) -> _Segment:
     return segment(True, ok, None)
 
 
-def _verify_range(uri: str, first: int, last: int) -> _Segment:
+def _verify_range(backend: Backend, snapshot: str | None, first: int, last: int) -> _Segment:
     """``_check_segment`` over one range, in a worker process with its own read-only
-    connection to the SQLite ``uri``."""
-    connection = sqlite3.connect(uri, uri=True, isolation_level=None)
+    connection (reading the verifying transaction's ``snapshot`` where the backend has one)."""
+    db = backend.connect_reader()
     try:
-        connection.execute("BEGIN")
-        return _check_segment(_stream(connection, first, last))
+        with backend.errors(db), backend.snapshot(db, snapshot):
+            return _check_segment(_stream(backend, db, first, last))
     finally:
-        connection.close()
+        db.close()
 
 
 def _stitch(
@@ -412,41 +441,41 @@ def _stitch(
     return None, checked
 
 
-def verify_chain(db: Database, key: bytes | None, *, workers: int | None = None) -> ChainReport:
+def verify_chain(
+    backend: Backend, db: Database, key: bytes | None, *, workers: int | None = None
+) -> ChainReport:
     """Recompute the chain from the genesis hash and report the first break, if any: then
     check the head signature (with a key) and that the live state matches the newest state
-    record (``gatekeeper.store.state``), all in one read transaction.
+    record (``gatekeeper.store.state``), all in one read snapshot.
 
     Streams rows in ``seq`` order in chunks, never building row objects, so memory stays flat.
     ``workers`` processes (default: ``default_workers``) each check a ``seq`` range, and the
     ranges are then joined; the result is the same as checking in one pass.
     """
-    with db.atomic():
-        connection = db.connection()
-        head = connection.execute(
-            "SELECT seq, hash, signature FROM chain_head WHERE id = 1"
-        ).fetchone()
+    with backend.snapshot(db):
+        head = read_head(db)
         signed = key is not None
         if head is None:
             missing = ChainBreak("chain_head", None, None, DELETED, "the chain head row is missing")
             return ChainReport(False, 0, 0, signed, missing)
         head_seq, head_hash, signature = head
-        stray = _outside(connection, head_seq)
+        stray = _outside(db, head_seq)
         if stray is not None:
             return ChainReport(False, 0, head_seq, signed, stray)
         if workers is None:
             workers = default_workers(head_seq)
         if workers <= 1 or head_seq < workers:
-            segments: Iterable[_Segment] = [_check_segment(_stream(connection, 1, head_seq))]
+            segments: Iterable[_Segment] = [_check_segment(_stream(backend, db, 1, head_seq))]
         else:
-            segments = _parallel_segments(_read_only_uri(db), head_seq, workers)
+            snapshot = backend.export_snapshot(db)
+            segments = _parallel_segments(backend, snapshot, head_seq, workers)
         found, checked = _stitch(segments, head_seq, head_hash)
         if found is None:
             problem = head_problem(key, head_seq, head_hash, signature)
             if problem is not None:
                 found = ChainBreak("chain_head", None, head_seq, BAD_SIGNATURE, problem)
         if found is None:
-            found = _state_break(connection, head_seq)
+            found = _state_break(backend, db, head_seq)
     return ChainReport(found is None, checked, head_seq, signed, found)
 
 
@@ -467,11 +496,11 @@ _STATE_NAMES = {
 }
 
 
-def _state_break(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | None:
+def _state_break(backend: Backend, db: Database, head_seq: int) -> ChainBreak | None:
     """A break if the live state differs from the newest state record at or before
     ``head_seq`` (none: the empty state of a new site)."""
-    record = state.recorded(connection, head_seq)
-    changed = state.differences(state.current(connection), record)
+    record = state.recorded(db, head_seq)
+    changed = state.differences(state.current(backend, db), record)
     if not changed:
         return None
     what = ", ".join(_STATE_NAMES[part] for part in changed)
@@ -487,22 +516,13 @@ def _state_break(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | 
     return ChainBreak(table, None, record.seq, STATE_CHANGED, detail)
 
 
-def _read_only_uri(db: Database) -> str:
-    """The URI worker processes open ``db`` with: its own if it is read-only already."""
-    if db.database.startswith("file:"):
-        return db.database
-    return f"file:{urllib.parse.quote(db.database)}?mode=ro"
-
-
-def _outside(connection: sqlite3.Connection, head_seq: int) -> ChainBreak | None:
+def _outside(db: Database, head_seq: int) -> ChainBreak | None:
     """A row whose ``seq`` lies outside ``1..head_seq`` (inserted behind the head's back);
     four index lookups."""
-    for table in CHAINED_COLUMNS:
-        for condition in ("seq < 1 ORDER BY seq", "seq > ? ORDER BY seq"):
-            row = connection.execute(
-                f'SELECT id, seq FROM "{table}" WHERE {condition} LIMIT 1',
-                (head_seq,) if "?" in condition else (),
-            ).fetchone()
+    for table, model in CHAINED_MODELS.items():
+        for condition in (model.seq < 1, model.seq > head_seq):
+            query = model.select(model.id, model.seq).where(condition).order_by(model.seq)
+            row = db.execute(query.limit(1)).fetchone()
             if row is not None:
                 detail = f"sequence number outside the chain (1..{head_seq})"
                 return ChainBreak(table, row[0], row[1], INSERTED, detail)
@@ -529,11 +549,13 @@ def _ranges(head_seq: int, parts: int) -> list[tuple[int, int]]:
     return [(lo, hi - 1) for lo, hi in itertools.pairwise(bounds) if hi > lo]
 
 
-def _parallel_segments(uri: str, head_seq: int, workers: int) -> list[_Segment]:
+def _parallel_segments(
+    backend: Backend, snapshot: str | None, head_seq: int, workers: int
+) -> list[_Segment]:
     """Check ``1..head_seq`` in ``workers`` ranges, one process each (spawned: safe in a
-    process that runs threads), reading the SQLite ``uri``."""
+    process that runs threads), each reading through its own connection of ``backend``."""
     ranges = _ranges(head_seq, workers)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
-        futures = [pool.submit(_verify_range, uri, lo, hi) for lo, hi in ranges]
+        futures = [pool.submit(_verify_range, backend, snapshot, lo, hi) for lo, hi in ranges]
         return [future.result() for future in futures]

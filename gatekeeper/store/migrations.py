@@ -1,14 +1,16 @@
 """Schema migrations, applied in order when an older database is opened.
 
 ``MIGRATIONS[v]`` upgrades a database from schema version ``v`` to ``v + 1`` with
-``playhouse.migrate``. ``upgrade`` runs them inside the caller's ``BEGIN IMMEDIATE`` transaction
-(SQLite DDL is transactional), recording each version in ``schema_version``: a failure leaves the
-database at its old version, and two processes opening the same old database cannot both migrate.
+``playhouse.migrate`` (the SQLite or PostgreSQL migrator, as the database is). ``upgrade`` runs
+them inside the backend's schema transaction (DDL is transactional on both), recording each
+version in ``schema_version``: a failure leaves the database at its old version, and two
+processes opening the same old database cannot both migrate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from peewee import (
     BooleanField,
@@ -19,7 +21,7 @@ from peewee import (
     SchemaManager,
     TextField,
 )
-from playhouse.migrate import SchemaMigrator, SqliteMigrator, migrate
+from playhouse.migrate import SchemaMigrator, migrate
 
 from gatekeeper.store.models import (
     DECISION_CHECK,
@@ -31,11 +33,14 @@ from gatekeeper.store.models import (
     utc_now,
 )
 
+if TYPE_CHECKING:
+    from gatekeeper.store.backends import Backend
+
 #: The ``decision`` CHECK constraint of schemas v1–v3, as those versions created it.
 _V3_DECISION_CHECK = "decision IN ('granted', 'denied', 'unknown')"
 
 
-def _v1_to_v2(migrator: SchemaMigrator) -> None:
+def _v1_to_v2(migrator: SchemaMigrator, backend: Backend) -> None:
     """Schema v2 keeps enrolment photos and indexes the log screen's camera/decision filters.
 
     - ``face_encoding.photo_path`` (TEXT, NULL allowed): the kept photo, relative to the images
@@ -49,7 +54,7 @@ def _v1_to_v2(migrator: SchemaMigrator) -> None:
     )
 
 
-def _v2_to_v3(migrator: SchemaMigrator) -> None:
+def _v2_to_v3(migrator: SchemaMigrator, backend: Backend) -> None:
     """Schema v3 stores the quality of each template's face: ``face_encoding.face_px``,
     ``sharpness``, ``pose``, ``detector_score`` and ``low_quality``, all NULL for existing
     encodings (their quality is unknown until ``gatekeeper reencode`` measures it)."""
@@ -62,40 +67,15 @@ def _v2_to_v3(migrator: SchemaMigrator) -> None:
     )
 
 
-def _v3_to_v4(migrator: SchemaMigrator) -> None:
-    """Schema v4 accepts the ``spoof`` decision (a recognised face judged not live).
-
-    SQLite cannot change a CHECK constraint in place, so the ``attempt`` table is rebuilt as
-    SQLite's documentation prescribes: the new table is created from the old one's own SQL with
-    only the constraint changed, every row is copied with its id and hashed fields unchanged
-    (so the audit chain verifies as before), the old table is dropped, the new one renamed and
-    its indexes recreated from their stored SQL.
-    """
-    db = migrator.database
-    (table_sql,) = db.execute_sql(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'attempt'"
-    ).fetchone()
-    if _V3_DECISION_CHECK not in table_sql:
-        raise RuntimeError("the attempt table does not have schema v3's decision constraint")
-    index_sql = [
-        sql
-        for (sql,) in db.execute_sql(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'attempt' "
-            "AND sql IS NOT NULL"
-        )
-    ]
-    new_sql = table_sql.replace(_V3_DECISION_CHECK, DECISION_CHECK).replace(
-        'CREATE TABLE "attempt"', 'CREATE TABLE "attempt_v4"', 1
-    )
-    db.execute_sql(new_sql)
-    db.execute_sql('INSERT INTO "attempt_v4" SELECT * FROM "attempt"')
-    db.execute_sql('DROP TABLE "attempt"')
-    db.execute_sql('ALTER TABLE "attempt_v4" RENAME TO "attempt"')
-    for sql in index_sql:
-        db.execute_sql(sql)
+def _v3_to_v4(migrator: SchemaMigrator, backend: Backend) -> None:
+    """Schema v4 accepts the ``spoof`` decision (a recognised face judged not live): the
+    ``attempt`` table's CHECK constraint is replaced, every row kept with its id and hashed
+    values unchanged, so the audit chain verifies as before (see ``Backend.replace_check``:
+    SQLite rebuilds the table, PostgreSQL drops and adds the constraint)."""
+    backend.replace_check(migrator.database, "attempt", _V3_DECISION_CHECK, DECISION_CHECK)
 
 
-def _v4_to_v5(migrator: SchemaMigrator) -> None:
+def _v4_to_v5(migrator: SchemaMigrator, backend: Backend) -> None:
     """Schema v5 adds access schedules, validity dates, denial reasons and visitor crops.
 
     - tables ``schedule``, ``schedule_window`` and ``visitor`` (empty);
@@ -118,7 +98,7 @@ def _v4_to_v5(migrator: SchemaMigrator) -> None:
 
 
 #: Upgrade steps: from version ``v`` (the key) to ``v + 1``.
-MIGRATIONS: dict[int, Callable[[SchemaMigrator], None]] = {
+MIGRATIONS: dict[int, Callable[[SchemaMigrator, Backend], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
@@ -126,11 +106,12 @@ MIGRATIONS: dict[int, Callable[[SchemaMigrator], None]] = {
 }
 
 
-def upgrade(db: Database, from_version: int) -> None:
-    """Migrate ``db`` from ``from_version`` to ``SCHEMA_VERSION`` (inside a write transaction)."""
+def upgrade(backend: Backend, db: Database, from_version: int) -> None:
+    """Migrate ``db`` from ``from_version`` to ``SCHEMA_VERSION`` (inside the backend's schema
+    transaction)."""
     if not db.in_transaction():
         raise RuntimeError("upgrade must run inside a write transaction")
-    migrator = SqliteMigrator(db)
+    migrator = SchemaMigrator.from_database(db)
     for version in range(from_version, SCHEMA_VERSION):
-        MIGRATIONS[version](migrator)
-        SchemaVersion.insert(version=version + 1, applied=utc_now()).bind(db).execute()
+        MIGRATIONS[version](migrator, backend)
+        SchemaVersion.insert(version=version + 1, applied=utc_now()).execute(db)

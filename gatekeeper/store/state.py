@@ -41,35 +41,77 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from gatekeeper.store.models import GALLERY_VERSION_KEY, THRESHOLD_KEY
+from peewee import JOIN, SQL, Case, Database, Select, fn
+
+from gatekeeper.store.models import (
+    GALLERY_VERSION_KEY,
+    THRESHOLD_KEY,
+    AdminEvent,
+    FaceEncoding,
+    Person,
+    Schedule,
+    ScheduleWindow,
+    Setting,
+)
+
+if TYPE_CHECKING:
+    from gatekeeper.store.backends import Backend
 
 #: The ``admin_event.kind`` of state records; only the store writes it.
 STATE_KIND = "state"
 
-#: The parts of the state, in the order they are recorded, with the query listing each one's
-#: rows in a fixed order (the embedding blob, when present, is last and hashed on its own).
-PARTS: dict[str, str] = {
-    "settings": "SELECT key, value FROM setting WHERE key != ? ORDER BY key",
-    "people": "SELECT name, display_name, active FROM person ORDER BY name",
-    "encodings": (
-        "SELECT p.name, e.model_id, e.image_sha256, e.photo_path, e.embedding "
-        "FROM face_encoding e LEFT JOIN person p ON p.id = e.person_id ORDER BY e.id"
-    ),
-    "schedules": (
-        "SELECT s.name, w.weekday, w.start_minute, w.end_minute FROM schedule s "
-        "LEFT JOIN schedule_window w ON w.schedule_id = s.id "
-        "ORDER BY s.name, w.weekday, w.start_minute, w.end_minute"
-    ),
-    "access": (
-        "SELECT p.name, s.name, p.valid_from, p.valid_until FROM person p "
-        "LEFT JOIN schedule s ON s.id = p.schedule_id WHERE p.schedule_id IS NOT NULL "
-        "OR p.valid_from IS NOT NULL OR p.valid_until IS NOT NULL ORDER BY p.name"
-    ),
-}
+
+def _parts() -> dict[str, Select]:
+    """The parts of the state, in the order they are recorded, with the query listing each
+    one's rows in a fixed order (the embedding blob, when present, is last and hashed on its
+    own). Text is ordered by code point on both backends (PostgreSQL columns are ``COLLATE
+    "C"``)."""
+    limited = (
+        Person.schedule.is_null(False)
+        | Person.valid_from.is_null(False)
+        | Person.valid_until.is_null(False)
+    )
+    return {
+        "settings": Setting.select(Setting.key, Setting.value)
+        .where(Setting.key != GALLERY_VERSION_KEY)
+        .order_by(Setting.key),
+        "people": Person.select(Person.name, Person.display_name, Person.active).order_by(
+            Person.name
+        ),
+        "encodings": FaceEncoding.select(
+            Person.name,
+            FaceEncoding.model_id,
+            FaceEncoding.image_sha256,
+            FaceEncoding.photo_path,
+            FaceEncoding.embedding,
+        )
+        .join(Person, JOIN.LEFT_OUTER, on=FaceEncoding.person == Person.id)
+        .order_by(FaceEncoding.id),
+        "schedules": Schedule.select(
+            Schedule.name,
+            ScheduleWindow.weekday,
+            ScheduleWindow.start_minute,
+            ScheduleWindow.end_minute,
+        )
+        .join(ScheduleWindow, JOIN.LEFT_OUTER, on=ScheduleWindow.schedule == Schedule.id)
+        .order_by(
+            Schedule.name,
+            ScheduleWindow.weekday,
+            ScheduleWindow.start_minute,
+            ScheduleWindow.end_minute,
+        ),
+        "access": Person.select(Person.name, Schedule.name, Person.valid_from, Person.valid_until)
+        .join(Schedule, JOIN.LEFT_OUTER, on=Person.schedule == Schedule.id)
+        .where(limited)
+        .order_by(Person.name),
+    }
+
+
+PARTS: dict[str, Select] = _parts()
 #: The parts added after the first state records, at the end of ``PARTS``: a record without
 #: one of them stands for its empty digest.
 ADDED_PARTS = ("schedules", "access")
@@ -84,6 +126,12 @@ _RECORD_RE = re.compile(
     + "".join(f"(?: {part}:(?P<{part}>[0-9a-f]{{64}}))?" for part in ADDED_PARTS)
     + "$"
 )
+
+
+def _stored(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row as SQLite stores it: a boolean is the integer 1 or 0 (PostgreSQL returns
+    ``True``/``False``, which JSON would write as ``true``/``false``)."""
+    return tuple(int(value) if isinstance(value, bool) else value for value in row)
 
 
 @dataclass(frozen=True)
@@ -104,7 +152,8 @@ EMPTY_DIGESTS = {part: hashlib.sha256(f"{part}[]".encode("ascii")).hexdigest() f
 
 
 def current(
-    connection: sqlite3.Connection,
+    backend: Backend,
+    db: Database,
     parts: Iterable[str] = PARTS,
     unchanged: State | None = None,
 ) -> State:
@@ -116,29 +165,31 @@ def current(
     """
     digests = {} if unchanged is None else dict(unchanged.digests)
     for part in parts:
-        sql = PARTS[part]
         digest = hashlib.sha256(f"{part}[".encode("ascii"))
-        cursor = connection.execute(sql, (GALLERY_VERSION_KEY,) if "?" in sql else ())
         separator = b""
-        while rows := cursor.fetchmany(_CHUNK):
+        rows: list[tuple[Any, ...]] = []
+        for row in backend.stream(db, PARTS[part], _CHUNK):
             if part == "encodings":
-                rows = [(*row[:-1], hashlib.sha256(row[-1]).hexdigest()) for row in rows]
+                row = (*row[:-1], hashlib.sha256(row[-1]).hexdigest())
+            rows.append(_stored(row))
+            if len(rows) == _CHUNK:
+                digest.update(separator + _encode(rows)[1:-1].encode("utf-8"))
+                separator, rows = b",", []
+        if rows:
             digest.update(separator + _encode(rows)[1:-1].encode("utf-8"))
-            separator = b","
         digest.update(b"]")
         digests[part] = digest.hexdigest()
-    return State(digests, _summary(connection))
+    return State(digests, _summary(db))
 
 
-def _summary(connection: sqlite3.Connection) -> str:
-    threshold = connection.execute(
-        "SELECT value FROM setting WHERE key = ?", (THRESHOLD_KEY,)
+def _summary(db: Database) -> str:
+    threshold = Setting.select(Setting.value).where(Setting.key == THRESHOLD_KEY).scalar(db)
+    is_active = Case(None, [(Person.active, 1)], 0)
+    people, active = db.execute(
+        Person.select(fn.COUNT(SQL("*")), fn.COALESCE(fn.SUM(is_active), 0))
     ).fetchone()
-    people, active = connection.execute(
-        "SELECT COUNT(*), COALESCE(SUM(active != 0), 0) FROM person"
-    ).fetchone()
-    (encodings,) = connection.execute("SELECT COUNT(*) FROM face_encoding").fetchone()
-    shown = "unset" if threshold is None else threshold[0]
+    encodings = db.execute(FaceEncoding.select(fn.COUNT(SQL("*")))).fetchone()[0]
+    shown = "unset" if threshold is None else threshold
     return f"threshold {shown}, {people} people ({active} active), {encodings} encodings"
 
 
@@ -151,14 +202,15 @@ class Recorded:
     digests: dict[str, str]
 
 
-def recorded(connection: sqlite3.Connection, head_seq: int | None = None) -> Recorded | None:
+def recorded(db: Database, head_seq: int | None = None) -> Recorded | None:
     """The newest state record (at or before ``head_seq`` if given), or None if there is none.
     A ``state`` event whose detail is not a state record counts as a record of nothing."""
-    bound, params = ("", ()) if head_seq is None else (" AND seq <= ?", (head_seq,))
-    row = connection.execute(
-        f"SELECT id, seq, detail FROM admin_event WHERE kind = ?{bound} ORDER BY seq DESC LIMIT 1",
-        (STATE_KIND, *params),
-    ).fetchone()
+    query = AdminEvent.select(AdminEvent.id, AdminEvent.seq, AdminEvent.detail).where(
+        AdminEvent.kind == STATE_KIND
+    )
+    if head_seq is not None:
+        query = query.where(AdminEvent.seq <= head_seq)
+    row = db.execute(query.order_by(AdminEvent.seq.desc()).limit(1)).fetchone()
     if row is None:
         return None
     found = _RECORD_RE.search(row[2])

@@ -1,9 +1,11 @@
 """The ``Store``: people, face encodings, kept photos, the attempt log and admin events.
 
-Open one with ``open_store``. Every method is safe to call from several threads (each thread gets
-its own SQLite connection) and several processes (writes take SQLite's write lock with
-``BEGIN IMMEDIATE``, waiting up to the busy timeout). Every database failure is raised as a
-one-line ``StoreError``; bad arguments a user can cause raise ``UsageError``.
+Open one with ``open_store``, on SQLite or PostgreSQL (``gatekeeper.store.backends``). Every
+method is safe to call from several threads (each thread gets its own connection) and several
+processes, on several hosts with PostgreSQL (a write takes the backend's write lock first,
+waiting up to the busy timeout). Every database failure is raised as a one-line
+``StoreError``; bad arguments a user can cause raise ``UsageError``. A connection the database
+server closed is dropped, and the next call connects again.
 
 Units: times are timezone-aware UTC ``datetime`` objects; distances and thresholds are L2
 distances between 128-d embeddings; face boxes are ``(x, y, w, h)`` integer pixels; embeddings
@@ -19,7 +21,6 @@ import math
 import os
 import re
 import shutil
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -30,18 +31,13 @@ from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
-from peewee import SqliteDatabase, chunked
+from peewee import EXCLUDED, SQL, Database, Expression, ModelSelect, Tuple, chunked, fn
 
 from gatekeeper.errors import NotFoundError, StoreError, UsageError
 from gatekeeper.schedule import Access
 from gatekeeper.store import audit, schedules, state
-from gatekeeper.store.database import (
-    PRIVATE_FILE_MODE,
-    make_private_folders,
-    open_database,
-    parse_location,
-    translate_errors,
-)
+from gatekeeper.store.backends import Backend, parse_database
+from gatekeeper.store.database import PRIVATE_FILE_MODE, make_private_folders
 from gatekeeper.store.models import (
     DECISIONS,
     EMBEDDING_DTYPE,
@@ -49,7 +45,10 @@ from gatekeeper.store.models import (
     GALLERY_VERSION_KEY,
     SCHEMA_VERSION,
     THRESHOLD_KEY,
+    Attempt,
+    FaceEncoding,
     Person,
+    Setting,
     from_db_time,
     to_db_time,
     utc_now,
@@ -90,17 +89,29 @@ ATTEMPT_FIELDS = (
     "box_h",
     "reason",
 )
-_ATTEMPT_COLUMNS = ", ".join(ATTEMPT_FIELDS)
-_PERSON_QUERY = """
-    SELECT p.id, p.name, p.display_name, p.active, p.created,
-        (SELECT COUNT(*) FROM face_encoding e WHERE e.person_id = p.id),
-        (SELECT COUNT(DISTINCT e.photo_path) FROM face_encoding e WHERE e.person_id = p.id),
-        (SELECT MAX(a.time) FROM attempt a WHERE a.person_id = p.id),
-        (SELECT COUNT(*) FROM face_encoding e WHERE e.person_id = p.id AND e.low_quality),
-        (SELECT COUNT(*) FROM face_encoding e WHERE e.person_id = p.id
-            AND e.low_quality IS NULL)
-    FROM person p
-"""
+_ATTEMPT_COLUMNS = tuple(
+    Attempt.person if name == "person_id" else getattr(Attempt, name) for name in ATTEMPT_FIELDS
+)
+
+
+def _people_query() -> ModelSelect:
+    """Every person with their counts (the columns of ``PersonInfo``, in order)."""
+    encodings = FaceEncoding.select(fn.COUNT(SQL("*"))).where(FaceEncoding.person == Person.id)
+    return Person.select(
+        Person.id,
+        Person.name,
+        Person.display_name,
+        Person.active,
+        Person.created,
+        encodings,
+        FaceEncoding.select(fn.COUNT(FaceEncoding.photo_path.distinct())).where(
+            FaceEncoding.person == Person.id
+        ),
+        Attempt.select(fn.MAX(Attempt.time)).where(Attempt.person == Person.id),
+        encodings.where(FaceEncoding.low_quality),
+        encodings.where(FaceEncoding.low_quality.is_null()),
+    )
+
 
 Box = tuple[int, int, int, int]
 
@@ -201,25 +212,26 @@ class AttemptFilter:
         if since is not None and until is not None and since > until:
             raise UsageError(f"'since' ({since}) is after 'until' ({until})")
 
-    def where(self) -> tuple[list[str], list[Any]]:
-        """SQL conditions on the ``attempt`` table and their parameters."""
-        conditions: list[str] = []
-        params: list[Any] = []
-        for condition, value in (
-            ("time >= ?", self.since and to_db_time(self.since)),
-            ("time < ?", self.until and to_db_time(self.until)),
-            ("person_name = ?", self.person),
-            ("decision = ?", self.decision),
-            ("camera_id = ?", self.camera),
-            (
-                "instr(name_key(person_name), ?) > 0",
-                self.person_contains and name_key(self.person_contains),
-            ),
-        ):
-            if value is not None:
-                conditions.append(condition)
-                params.append(value)
-        return conditions, params
+    def where(self, names: Callable[[], Iterable[str]]) -> list[Expression]:
+        """Conditions on the ``attempt`` table. ``names()`` lists the distinct names in the
+        log; it is called only for ``person_contains``, which is matched against each in Python
+        (:func:`.names.name_key` folds case and compatibility forms as no SQL engine does)."""
+        conditions = [
+            condition
+            for condition, value in (
+                (Attempt.time >= self.since, self.since),
+                (Attempt.time < self.until, self.until),
+                (Attempt.person_name == self.person, self.person),
+                (Attempt.decision == self.decision, self.decision),
+                (Attempt.camera_id == self.camera, self.camera),
+            )
+            if value is not None
+        ]
+        if self.person_contains is not None:
+            part = name_key(self.person_contains)
+            matching = [name for name in names() if part in name_key(name)]
+            conditions.append(Attempt.person_name.in_(matching))
+        return conditions
 
 
 @dataclass(frozen=True)
@@ -348,11 +360,17 @@ def _admin_row(kind: str, detail: str) -> tuple[str, str, str, str]:
     return (to_db_time(utc_now()), kind, current_os_user(), detail)
 
 
-def _record_initial_state(db: SqliteDatabase, key: bytes | None) -> None:
+def _record_initial_state(backend: Backend, db: Database, key: bytes | None) -> None:
     """Chain the state record of a new database (inside its creation transaction), so that
     a site's state is always covered by a record, from the start."""
-    detail = state.current(db.connection()).record()
+    detail = state.current(backend, db).record()
     audit.append_rows(db, "admin_event", [_admin_row(state.STATE_KIND, detail)], key)
+
+
+def _attempts(conditions: list[Expression]) -> ModelSelect:
+    """The attempts matching every condition, as ``ATTEMPT_FIELDS``."""
+    query = Attempt.select(*_ATTEMPT_COLUMNS)
+    return query.where(*conditions) if conditions else query
 
 
 P = ParamSpec("P")
@@ -364,7 +382,7 @@ def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concaten
 
     @functools.wraps(method)
     def wrapper(self: Store, *args: P.args, **kwargs: P.kwargs) -> R:
-        with translate_errors(self.path, self.busy_timeout_s):
+        with self._backend.errors(self._db):
             return method(self, *args, **kwargs)
 
     return wrapper
@@ -455,22 +473,28 @@ class Store:
 
     def __init__(
         self,
-        db: SqliteDatabase,
+        db: Database,
         *,
+        backend: Backend,
         url: str,
-        path: Path,
         images_dir: Path,
-        busy_timeout_s: float,
         audit_key: str | None,
         migrated_from: int | None,
         read_only: bool = False,
     ) -> None:
         self._db = db
+        self._backend = backend
         self.read_only = read_only
+        #: ``--db`` as given, with a PostgreSQL password masked.
         self.url = url
-        self.path = path
+        #: ``sqlite`` or ``postgresql``.
+        self.backend = backend.name
+        #: Where the database is, for messages: the file path, or the URL, password masked.
+        self.location = backend.display
+        #: The SQLite file (absolute), or None on PostgreSQL.
+        self.path: Path | None = getattr(backend, "path", None)
         self.images_dir = images_dir
-        self.busy_timeout_s = busy_timeout_s
+        self.busy_timeout_s = backend.busy_timeout_s
         self.schema_version = SCHEMA_VERSION
         self.migrated_from = migrated_from
         self._key = audit_key.encode("utf-8") if audit_key else None
@@ -497,12 +521,17 @@ class Store:
     # Internal helpers (called inside a transaction).
 
     def _write(self) -> AbstractContextManager[Any]:
-        """A write transaction: ``BEGIN IMMEDIATE`` takes the write lock up front, so the
-        chain head read inside cannot change before the commit."""
-        return self._db.atomic("IMMEDIATE")
+        """A write transaction holding the backend's write lock from its start, so the chain
+        head read inside cannot change before the commit."""
+        return self._backend.write_transaction(self._db)
 
-    def _sql(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        return self._db.execute_sql(sql, tuple(params))
+    def _rows(self, query: Any) -> list[tuple[Any, ...]]:
+        """Every row of a query, as tuples of stored values."""
+        return self._db.execute(query).fetchall()
+
+    def _one(self, query: Any) -> tuple[Any, ...] | None:
+        """The first row of a query as stored values, or None."""
+        return self._db.execute(query).fetchone()
 
     def _log(self, kind: str, detail: str) -> None:
         self._append("admin_event", [_admin_row(kind, detail)])
@@ -517,7 +546,9 @@ class Store:
                 "the audit chain head is missing (the log was tampered with); run verify"
             ) from None
         except audit.UntrustedHead as exc:
-            log.error("refused to write %d %s row(s) to %s: %s", len(rows), table, self.path, exc)
+            log.error(
+                "refused to write %d %s row(s) to %s: %s", len(rows), table, self.location, exc
+            )
             raise StoreError(
                 f"refusing to extend the audit log: {exc}; nothing was written "
                 "(run 'gatekeeper audit verify')"
@@ -527,14 +558,16 @@ class Store:
         """Record the state of a database from before state records (every database made
         since has one from its creation): trust on first use, once. A refusal (a log this
         store cannot extend) is logged, not raised: reading must still work."""
-        with translate_errors(self.path, self.busy_timeout_s):
-            if state.recorded(self._db.connection()) is not None:
+        with self._backend.errors(self._db):
+            if state.recorded(self._db) is not None:
                 return
             try:
                 with self._write_state(*state.PARTS):
                     pass
             except StoreError as exc:
-                log.warning("cannot record the state of %s in the audit log: %s", self.path, exc)
+                log.warning(
+                    "cannot record the state of %s in the audit log: %s", self.location, exc
+                )
 
     def _finish_photos(self) -> None:
         """Finish the photos of enrolments a killed process left half-done: a temporary photo
@@ -544,11 +577,13 @@ class Store:
         try:
             if not self._temporary_photos():
                 return
-            with translate_errors(self.path, self.busy_timeout_s), self._write():
+            with self._backend.errors(self._db), self._write():
                 named = {
                     row[0]
-                    for row in self._sql(
-                        "SELECT DISTINCT photo_path FROM face_encoding WHERE photo_path IS NOT NULL"
+                    for row in self._rows(
+                        FaceEncoding.select(FaceEncoding.photo_path)
+                        .distinct()
+                        .where(FaceEncoding.photo_path.is_null(False))
                     )
                 }
                 for temporary in self._temporary_photos():
@@ -580,24 +615,25 @@ class Store:
         record (a change made behind the store's back must not be blessed by this one), then
         records the new state if it changed.
 
-        The state this thread's connection last recorded is reused while no other connection
-        has committed since (SQLite's ``data_version``), so a run of changes (an import) does
-        not read the gallery twice per change. A database without any state record (from
-        before they existed) is trusted as it is and recorded by its first change."""
+        On SQLite the state this thread's connection last recorded is reused while no other
+        connection has committed since (``Backend.state_token``: SQLite's ``data_version``), so
+        a run of changes (an import) does not read the gallery twice per change; PostgreSQL
+        offers no such token, and the state is read before each change. A database without
+        any state record (from before they existed) is trusted as it is and recorded by its
+        first change."""
         with self._write():
-            connection = self._db.connection()
-            (version,) = connection.execute("PRAGMA data_version").fetchone()
+            token = self._backend.state_token(self._db)
             cached = getattr(self._last_state, "value", None)
-            if cached is not None and cached[0] is connection and cached[1] == version:
-                before = cached[2]
+            if token is not None and cached is not None and cached[0] == token:
+                before = cached[1]
             else:
-                before = state.current(connection)
-            record = state.recorded(connection)
+                before = state.current(self._backend, self._db)
+            record = state.recorded(self._db)
             changed = state.differences(before, record) if record is not None else []
             if changed:
                 log.error(
                     "refused a change to %s: the %s differ from the state record",
-                    self.path,
+                    self.location,
                     ", ".join(changed),
                 )
                 raise StoreError(
@@ -606,20 +642,17 @@ class Store:
                     "(run 'gatekeeper audit verify')"
                 )
             yield
-            after = state.current(connection, parts, unchanged=before)
+            after = state.current(self._backend, self._db, parts, unchanged=before)
             if after.digests != (state.EMPTY_DIGESTS if record is None else record.digests):
                 self._log(state.STATE_KIND, after.record())
-        self._last_state.value = (connection, version, after)
+        self._last_state.value = (token, after)
 
     def _bump_gallery(self) -> None:
-        self._sql(
-            "UPDATE setting SET value = CAST(value AS INTEGER) + 1 WHERE key = ?",
-            (GALLERY_VERSION_KEY,),
-        )
+        bumped = (Setting.value.cast("INTEGER") + 1).cast("TEXT")
+        Setting.update(value=bumped).where(Setting.key == GALLERY_VERSION_KEY).execute(self._db)
 
     def _person_id(self, name: str) -> int | None:
-        row = self._sql("SELECT id FROM person WHERE name = ?", (name,)).fetchone()
-        return None if row is None else row[0]
+        return Person.select(Person.id).where(Person.name == name).scalar(self._db)
 
     def _require_person(self, name: str) -> int:
         person_id = self._person_id(name)
@@ -640,7 +673,7 @@ class Store:
     def _check_new_name(self, name: str) -> None:
         validate_new_name(name)
         key = name_key(name)
-        for (other,) in self._sql("SELECT name FROM person"):
+        for (other,) in self._rows(Person.select(Person.name)):
             if name_key(other) == key:
                 raise UsageError(
                     f"{name!r} is already enrolled as {other!r} (names are compared ignoring "
@@ -652,11 +685,9 @@ class Store:
         and must not look like an enrolled one: names are unique by :func:`name_key`."""
         self._check_new_name(name)
         display = (display_name or "").strip() or name
-        person_id = (
-            Person.insert(name=name, display_name=display, created=utc_now(), active=True)
-            .bind(self._db)
-            .execute()
-        )
+        person_id = Person.insert(
+            name=name, display_name=display, created=utc_now(), active=True
+        ).execute(self._db)
         self._bump_gallery()
         self._log("enrol", f"added person {name}")
         return person_id
@@ -681,14 +712,14 @@ class Store:
         return self._get_person(name) if self._person_id(name) is not None else None
 
     def _get_person(self, name: str) -> PersonInfo:
-        return self._people(" WHERE p.name = ?", (name,))[0]
+        return self._people(_people_query().where(Person.name == name))[0]
 
     @_translated
     def list_people(self) -> list[PersonInfo]:
-        """Everyone, active or not, ordered by name."""
-        return self._people(" ORDER BY p.name", ())
+        """Everyone, active or not, ordered by name (by code point)."""
+        return self._people(_people_query().order_by(Person.name))
 
-    def _people(self, suffix: str, params: tuple[Any, ...]) -> list[PersonInfo]:
+    def _people(self, query: ModelSelect) -> list[PersonInfo]:
         return [
             PersonInfo(
                 id=row[0],
@@ -702,7 +733,7 @@ class Store:
                 low_quality=row[8],
                 unmeasured=row[9],
             )
-            for row in self._sql(_PERSON_QUERY + suffix, params).fetchall()
+            for row in self._rows(query)
         ]
 
     @_translated
@@ -712,10 +743,11 @@ class Store:
         name = validate_name(name)
         with self._write_state("people"):
             person_id = self._require_person(name)
-            changed = self._sql(
-                "UPDATE person SET active = ? WHERE id = ? AND active != ?",
-                (int(active), person_id, int(active)),
-            ).rowcount
+            changed = (
+                Person.update(active=active)
+                .where((Person.id == person_id) & (Person.active != active))
+                .execute(self._db)
+            )
             if changed:
                 self._bump_gallery()
                 self._log("activate" if active else "deactivate", name)
@@ -735,19 +767,23 @@ class Store:
             person_id = self._require_person(name)
             photos = [
                 row[0]
-                for row in self._sql(
-                    "SELECT DISTINCT photo_path FROM face_encoding "
-                    "WHERE person_id = ? AND photo_path IS NOT NULL",
-                    (person_id,),
+                for row in self._rows(
+                    FaceEncoding.select(FaceEncoding.photo_path)
+                    .distinct()
+                    .where(
+                        (FaceEncoding.person == person_id) & FaceEncoding.photo_path.is_null(False)
+                    )
                 )
             ]
-            encodings = self._sql(
-                "DELETE FROM face_encoding WHERE person_id = ?", (person_id,)
-            ).rowcount
-            (attempts,) = self._sql(
-                "SELECT COUNT(*) FROM attempt WHERE person_id = ?", (person_id,)
-            ).fetchone()
-            self._sql("DELETE FROM person WHERE id = ?", (person_id,))
+            encodings = (
+                FaceEncoding.delete().where(FaceEncoding.person == person_id).execute(self._db)
+            )
+            attempts = (
+                Attempt.select(fn.COUNT(SQL("*")))
+                .where(Attempt.person == person_id)
+                .scalar(self._db)
+            )
+            Person.delete().where(Person.id == person_id).execute(self._db)
             self._bump_gallery()
             self._log(
                 "remove",
@@ -889,20 +925,28 @@ class Store:
         person_id = self._person_id(name)
         if person_id is None:
             person_id = self._insert_person(name, None)
-        existing = self._sql(
-            "SELECT id FROM face_encoding WHERE person_id = ? AND model_id = ? "
-            "AND image_sha256 = ?",
-            (person_id, model_id, sha),
-        ).fetchone()
+        existing = (
+            FaceEncoding.select(FaceEncoding.id)
+            .where(
+                (FaceEncoding.person == person_id)
+                & (FaceEncoding.model_id == model_id)
+                & (FaceEncoding.image_sha256 == sha)
+            )
+            .scalar(self._db)
+        )
         if existing is not None and not replace:
             return False
-        kept = self._sql(
-            "SELECT photo_path FROM face_encoding WHERE person_id = ? AND image_sha256 = ? "
-            "AND photo_path IS NOT NULL LIMIT 1",
-            (person_id, sha),
-        ).fetchone()
+        kept = (
+            FaceEncoding.select(FaceEncoding.photo_path)
+            .where(
+                (FaceEncoding.person == person_id)
+                & (FaceEncoding.image_sha256 == sha)
+                & FaceEncoding.photo_path.is_null(False)
+            )
+            .scalar(self._db)
+        )
         if kept is not None:
-            stored_path: str | None = kept[0]
+            stored_path: str | None = kept
         elif photo is not None:
             target = self.images_dir / photo_path
             if not target.exists():
@@ -910,21 +954,22 @@ class Store:
             stored_path = photo_path
         else:
             stored_path = None
+        qualities = dict(zip(QUALITY_COLUMNS, quality, strict=True))
         if existing is not None:
-            self._sql(
-                "UPDATE face_encoding SET embedding = ?, photo_path = ?, "
-                + ", ".join(f"{column} = ?" for column in QUALITY_COLUMNS)
-                + " WHERE id = ?",
-                (blob, stored_path, *quality, existing[0]),
-            )
+            FaceEncoding.update(embedding=blob, photo_path=stored_path, **qualities).where(
+                FaceEncoding.id == existing
+            ).execute(self._db)
             detail = f"{name}: re-encoded image {sha[:12]} ({model_id})"
         else:
-            self._sql(
-                "INSERT INTO face_encoding "
-                "(person_id, model_id, embedding, image_sha256, photo_path, created, "
-                f"{', '.join(QUALITY_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (person_id, model_id, blob, sha, stored_path, to_db_time(utc_now()), *quality),
-            )
+            FaceEncoding.insert(
+                person=person_id,
+                model_id=model_id,
+                embedding=blob,
+                image_sha256=sha,
+                photo_path=stored_path,
+                created=utc_now(),
+                **qualities,
+            ).execute(self._db)
             detail = f"{name}: added encoding of image {sha[:12]} ({model_id})"
         self._bump_gallery()
         self._log("enrol", detail)
@@ -934,15 +979,23 @@ class Store:
     def gallery(self, model_id: str, *, include_inactive: bool = False) -> GalleryData:
         """All embeddings of ``model_id`` for matching, ordered by name; active people only
         unless ``include_inactive`` (then ``active`` tells which rows may be granted)."""
-        condition = "" if include_inactive else " AND p.active"
-        with self._db.atomic():
+        query = (
+            FaceEncoding.select(
+                Person.name,
+                Person.id,
+                Person.active,
+                FaceEncoding.embedding,
+                FaceEncoding.low_quality,
+            )
+            .join(Person, on=FaceEncoding.person == Person.id)
+            .where(FaceEncoding.model_id == model_id)
+            .order_by(Person.name, FaceEncoding.id)
+        )
+        if not include_inactive:
+            query = query.where(Person.active)
+        with self._backend.snapshot(self._db):
             version = self._data_version()
-            rows = self._sql(
-                "SELECT p.name, p.id, p.active, e.embedding, e.low_quality FROM face_encoding e "
-                "JOIN person p ON p.id = e.person_id "
-                f"WHERE e.model_id = ?{condition} ORDER BY p.name, e.id",
-                (model_id,),
-            ).fetchall()
+            rows = list(self._backend.stream(self._db, query, 5000))
         embeddings = (
             np.frombuffer(b"".join(row[3] for row in rows), dtype=EMBEDDING_DTYPE)
             .reshape(-1, EMBEDDING_SIZE)
@@ -964,24 +1017,24 @@ class Store:
         return self._data_version()
 
     def _data_version(self) -> int:
-        (value,) = self._sql(
-            "SELECT value FROM setting WHERE key = ?", (GALLERY_VERSION_KEY,)
-        ).fetchone()
-        return int(value)
+        return int(
+            Setting.select(Setting.value).where(Setting.key == GALLERY_VERSION_KEY).scalar(self._db)
+        )
 
     @_translated
     def list_photos(self, name: str | None = None) -> list[KeptPhoto]:
         """Kept enrolment photos (of one person, or everyone), one per source image, for
         re-encoding: encode each with the new model and ``add_encoding(..., photo=None)``."""
-        condition, params = (
-            ("", ()) if name is None else (" AND p.name = ?", (validate_name(name),))
+        query = (
+            FaceEncoding.select(Person.name, FaceEncoding.image_sha256, FaceEncoding.photo_path)
+            .distinct()
+            .join(Person, on=FaceEncoding.person == Person.id)
+            .where(FaceEncoding.photo_path.is_null(False))
+            .order_by(Person.name, FaceEncoding.photo_path)
         )
-        rows = self._sql(
-            "SELECT DISTINCT p.name, e.image_sha256, e.photo_path FROM face_encoding e "
-            "JOIN person p ON p.id = e.person_id "
-            f"WHERE e.photo_path IS NOT NULL{condition} ORDER BY p.name, e.photo_path",
-            params,
-        ).fetchall()
+        if name is not None:
+            query = query.where(Person.name == validate_name(name))
+        rows = self._rows(query)
         return [KeptPhoto(row[0], row[1], self.images_dir / row[2]) for row in rows]
 
     # Attempts.
@@ -1030,9 +1083,8 @@ class Store:
             wanted = {a.person_id for a in batch if a.person_id is not None}
             present: set[int] = set()
             for ids in chunked(sorted(wanted), 500):
-                marks = ", ".join("?" * len(ids))
                 present.update(
-                    row[0] for row in self._sql(f"SELECT id FROM person WHERE id IN ({marks})", ids)
+                    row[0] for row in self._rows(Person.select(Person.id).where(Person.id.in_(ids)))
                 )
             rows = []
             for attempt in batch:
@@ -1053,27 +1105,31 @@ class Store:
         """
         if not 1 <= limit <= MAX_PAGE:
             raise UsageError(f"page size must be between 1 and {MAX_PAGE}, got {limit}")
-        conditions, params = filter.where()
+        conditions = self._conditions(filter)
         if before_id is not None:
-            row = self._sql("SELECT time FROM attempt WHERE id = ?", (before_id,)).fetchone()
+            row = self._one(Attempt.select(Attempt.time).where(Attempt.id == before_id))
             if row is None:
                 raise UsageError(f"no attempt with id {before_id}")
-            conditions.append("(time, id) < (?, ?)")
-            params += [row[0], before_id]
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        rows = self._sql(
-            f"SELECT {_ATTEMPT_COLUMNS} FROM attempt{where} ORDER BY time DESC, id DESC LIMIT ?",
-            (*params, limit),
-        ).fetchall()
-        return [AttemptRow.from_db(row) for row in rows]
+            conditions.append(Tuple(Attempt.time, Attempt.id) < Tuple(row[0], before_id))
+        query = _attempts(conditions).order_by(Attempt.time.desc(), Attempt.id.desc())
+        return [AttemptRow.from_db(row) for row in self._rows(query.limit(limit))]
+
+    def _conditions(self, filter: AttemptFilter) -> list[Expression]:
+        return filter.where(self._logged_names)
+
+    def _logged_names(self) -> list[str]:
+        """Every distinct person name in the attempt log."""
+        query = Attempt.select(Attempt.person_name).distinct()
+        return [row[0] for row in self._rows(query.where(Attempt.person_name.is_null(False)))]
 
     @_translated
     def count_attempts(self, filter: AttemptFilter) -> int:
         """How many attempts match ``filter``."""
-        conditions, params = filter.where()
-        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-        (count,) = self._sql(f"SELECT COUNT(*) FROM attempt{where}", params).fetchone()
-        return count
+        query = Attempt.select(fn.COUNT(SQL("*")))
+        conditions = self._conditions(filter)
+        if conditions:
+            query = query.where(*conditions)
+        return query.scalar(self._db)
 
     def iter_attempts(
         self, filter: AttemptFilter, *, chunk_size: int = 5000
@@ -1090,28 +1146,25 @@ class Store:
         ``ATTEMPT_FIELDS`` order (time as ISO-8601 UTC text, box as four int-or-None values):
         the fast path for exports. Fetched ``chunk_size`` rows at a time by keyset, so memory
         stays flat on millions of rows and no read transaction is held between chunks."""
-        conditions, params = filter.where()
-        after: list[Any] = []
+        with self._backend.errors(self._db):
+            conditions = self._conditions(filter)
+        after: list[Expression] = []
         while True:
-            page_conditions = [*conditions, "(time, id) > (?, ?)"] if after else conditions
-            where = f" WHERE {' AND '.join(page_conditions)}" if page_conditions else ""
-            with translate_errors(self.path, self.busy_timeout_s):
-                rows = self._sql(
-                    f"SELECT {_ATTEMPT_COLUMNS} FROM attempt{where} ORDER BY time, id LIMIT ?",
-                    (*params, *after, chunk_size),
-                ).fetchall()
+            query = _attempts([*conditions, *after]).order_by(Attempt.time, Attempt.id)
+            with self._backend.errors(self._db):
+                rows = self._rows(query.limit(chunk_size))
             yield from rows
             if len(rows) < chunk_size:
                 return
-            after = [rows[-1][2], rows[-1][0]]
+            after = [Tuple(Attempt.time, Attempt.id) > Tuple(rows[-1][2], rows[-1][0])]
 
     # Settings and admin events.
 
     @_translated
     def get_threshold(self, default: float) -> float:
         """The site's L2 distance threshold, or ``default`` if none was set."""
-        row = self._sql("SELECT value FROM setting WHERE key = ?", (THRESHOLD_KEY,)).fetchone()
-        return default if row is None else float(row[0])
+        value = Setting.select(Setting.value).where(Setting.key == THRESHOLD_KEY).scalar(self._db)
+        return default if value is None else float(value)
 
     @_translated
     def set_threshold(self, value: float) -> None:
@@ -1124,13 +1177,11 @@ class Store:
                 f"(exclusive), got {value}"
             )
         with self._write_state("settings"):
-            row = self._sql("SELECT value FROM setting WHERE key = ?", (THRESHOLD_KEY,)).fetchone()
-            self._sql(
-                "INSERT INTO setting (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (THRESHOLD_KEY, repr(threshold)),
-            )
-            old = "unset" if row is None else row[0]
+            old = Setting.select(Setting.value).where(Setting.key == THRESHOLD_KEY).scalar(self._db)
+            Setting.insert(key=THRESHOLD_KEY, value=repr(threshold)).on_conflict(
+                conflict_target=[Setting.key], update={Setting.value: EXCLUDED.value}
+            ).execute(self._db)
+            old = "unset" if old is None else old
             self._log("threshold", f"{old} -> {threshold!r}")
 
     @_translated
@@ -1144,11 +1195,22 @@ class Store:
 
     @_translated
     def integrity_problems(self, limit: int = 10) -> list[str]:
-        """What SQLite's ``PRAGMA integrity_check`` finds wrong in the database file (at most
-        ``limit`` lines, e.g. "row 3 missing from index attempt_time"); empty when it is sound.
-        Reads every page: seconds on a large database."""
-        rows = self._sql(f"PRAGMA integrity_check({int(limit)})").fetchall()
-        return [] if rows == [("ok",)] else [row[0] for row in rows]
+        """What the backend's own consistency check finds wrong (at most ``limit`` lines);
+        empty when it is sound. SQLite: ``PRAGMA integrity_check`` over the file (e.g. "row 3
+        missing from index attempt_time"); PostgreSQL: the amcheck extension where it is
+        installed, else nothing (see :meth:`integrity_check`). Reads every page: seconds on a
+        large database."""
+        return self._backend.integrity_problems(self._db, limit)
+
+    @_translated
+    def integrity_check(self) -> str:
+        """What :meth:`integrity_problems` checks here, in a few words."""
+        return self._backend.integrity_check(self._db)
+
+    @_translated
+    def server_version(self) -> str:
+        """The database engine and its version, e.g. ``PostgreSQL 15.18``."""
+        return self._backend.server_version(self._db)
 
     @_translated
     def verify_chain(self, *, workers: int | None = None) -> audit.ChainReport:
@@ -1156,7 +1218,7 @@ class Store:
         settings, people and gallery match the newest state record; see
         ``gatekeeper.store.audit``. Long chains are checked by several processes unless
         ``workers`` says how many (1: this process only)."""
-        return audit.verify_chain(self._db, self._key, workers=workers)
+        return audit.verify_chain(self._backend, self._db, self._key, workers=workers)
 
 
 def open_store(
@@ -1168,37 +1230,37 @@ def open_store(
     audit_key: str | None = None,
     read_only: bool = False,
 ) -> Store:
-    """Open the store: ``database`` is a path or URL (see ``database.parse_location``),
-    ``images_dir`` the folder of kept photos, ``busy_timeout_s`` how long (seconds) a write
-    waits for another process's lock, ``audit_key`` the HMAC key signing the audit chain head.
+    """Open the store: ``database`` is a path or URL (SQLite or PostgreSQL, see
+    ``gatekeeper.store.backends``), ``images_dir`` the folder of kept photos, ``busy_timeout_s``
+    how long (seconds) a write waits for another process's lock, ``audit_key`` the HMAC key
+    signing the audit chain head.
 
-    Creates the database (and its folder) when missing if ``create``, its chain head signed
-    when there is a key; migrates an older schema; refuses a newer one, and an existing file
+    Creates the database when missing if ``create`` (a SQLite file and its folder; on
+    PostgreSQL the schema in an empty database, which must exist), its chain head signed when
+    there is a key; migrates an older schema; refuses a newer one, and an existing SQLite file
     with no tables. Raises ``StoreError`` with one line when it cannot. Every process that
     writes must use the same ``audit_key``: writes with another key, or none, are refused on a
     signed log (``verify_chain`` reports a bad signature).
 
-    ``read_only`` opens the database with SQLite's ``mode=ro`` and creates, migrates and
-    repairs nothing: a missing, empty or older database is refused; every write fails.
+    ``read_only`` opens a read-only connection (SQLite's ``mode=ro``; a PostgreSQL session with
+    ``default_transaction_read_only``) and creates, migrates and repairs nothing: a missing,
+    empty or older database is refused; every write fails.
     """
     if not (math.isfinite(busy_timeout_s) and busy_timeout_s >= 0):
         raise UsageError(f"busy timeout must be >= 0 seconds, got {busy_timeout_s}")
-    path = parse_location(database).absolute()
+    backend = parse_database(database, busy_timeout_s=busy_timeout_s)
     key = audit_key.encode("utf-8") if audit_key else None
-    db, found = open_database(
-        path,
+    db, found = backend.open(
         create=create and not read_only,
-        busy_timeout_s=busy_timeout_s,
-        audit_key=key,
-        initialise=lambda new: _record_initial_state(new, key),
         read_only=read_only,
+        audit_key=key,
+        initialise=lambda new: _record_initial_state(backend, new, key),
     )
     store = Store(
         db,
-        url=database,
-        path=path,
+        backend=backend,
+        url=database if backend.name == "sqlite" else backend.display,
         images_dir=Path(images_dir).absolute(),
-        busy_timeout_s=busy_timeout_s,
         audit_key=audit_key,
         migrated_from=found if found < SCHEMA_VERSION else None,
         read_only=read_only,

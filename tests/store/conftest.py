@@ -1,4 +1,6 @@
-"""Fixtures for store tests: real SQLite files under pytest's ``tmp_path``."""
+"""Fixtures for store tests: real databases, each test on both backends (``database``, from
+``tests/conftest.py``: a SQLite file under pytest's ``tmp_path`` and a new PostgreSQL database).
+``db_path`` is the SQLite file of tests of what only SQLite has (files, modes, pragmas)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import DatabaseUnderTest
 
 from gatekeeper.store import Store, open_store
 
@@ -21,6 +24,7 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def db_path(home: Path) -> Path:
+    """The SQLite file of SQLite-only tests (where ``database`` puts it too)."""
     return home / "data" / "gatekeeper.db"
 
 
@@ -30,9 +34,9 @@ def images_dir(home: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_path: Path, images_dir: Path) -> Iterator[Store]:
-    """A new store with an audit key."""
-    with open_store(str(db_path), images_dir=images_dir, audit_key="test-key") as opened:
+def store(database: DatabaseUnderTest, images_dir: Path) -> Iterator[Store]:
+    """A new store with an audit key, on each backend."""
+    with open_store(database.url, images_dir=images_dir, audit_key="test-key") as opened:
         yield opened
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from helpers import DatabaseUnderTest
 
 from gatekeeper.errors import UsageError
 from gatekeeper.store import AttemptFilter, NewAttempt, Store, open_store
@@ -138,7 +139,7 @@ def test_filters_select_exactly_the_matching_attempts(
 
 
 def test_a_part_of_a_name_is_text_not_a_pattern_and_works_read_only(
-    store: Store, db_path: Path, images_dir: Path
+    store: Store, database: DatabaseUnderTest, images_dir: Path
 ) -> None:
     _populate(store)
     for text in ("%", "_", "Alicia", "a%e"):
@@ -146,7 +147,7 @@ def test_a_part_of_a_name_is_text_not_a_pattern_and_works_read_only(
     with pytest.raises(UsageError, match="empty"):
         AttemptFilter(person_contains=" ")
     store.close()
-    with open_store(str(db_path), images_dir=images_dir, read_only=True) as reader:
+    with open_store(database.url, images_dir=images_dir, read_only=True) as reader:
         (row,) = reader.query_attempts(AttemptFilter(person_contains="lic"), limit=1)
         assert row.person_name == "Alice"
 
@@ -223,11 +224,11 @@ def _writer(database: str, images: str, worker: int, count: int) -> None:
 
 
 def test_concurrent_writers_in_several_processes_keep_one_valid_chain(
-    store: Store, images_dir: Path
+    store: Store, database: DatabaseUnderTest, images_dir: Path
 ) -> None:
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=_writer, args=(str(store.path), str(images_dir), n, 60))
+        context.Process(target=_writer, args=(database.url, str(images_dir), n, 60))
         for n in range(3)
     ]
     for process in workers:

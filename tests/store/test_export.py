@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import DatabaseUnderTest
 
 from gatekeeper.store import AttemptFilter, Store, export_csv
 from gatekeeper.store.export import HEADER, neutralise
@@ -77,17 +77,16 @@ def test_neutralise(cell: str | None, safe: str | None) -> None:
 
 
 def test_filter_applies_and_export_is_logged_in_the_chain(
-    store: Store, attempt: Callable, db_path: Path
+    store: Store, attempt: Callable, database: DatabaseUnderTest
 ) -> None:
     store.record_attempt(**attempt(camera_id="garage"))
     store.record_attempt(**attempt(camera_id="front-door"))
     count, text = _export(store, AttemptFilter(camera="garage"))
     assert count == 1 and len(text.splitlines()) == 2
-    (detail,) = (
-        sqlite3.connect(db_path)
-        .execute("SELECT detail FROM admin_event WHERE kind = 'export'")
-        .fetchone()
-    )
+    with database.raw() as connection:
+        (detail,) = connection.execute(
+            "SELECT detail FROM admin_event WHERE kind = 'export'"
+        ).fetchone()
     assert detail == "1 attempts (camera=garage)"
     assert store.verify_chain().ok
 

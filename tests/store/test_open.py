@@ -15,7 +15,7 @@ import pytest
 from gatekeeper.errors import StoreError, UsageError
 from gatekeeper.store import SCHEMA_VERSION, open_store
 from gatekeeper.store import database as database_module
-from gatekeeper.store.database import store_error
+from gatekeeper.store.backends.sqlite import store_error
 
 
 def _files(folder: Path) -> list[str]:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import DatabaseUnderTest
 
 from gatekeeper.errors import NotFoundError, StoreError, UsageError
 from gatekeeper.store import AttemptFilter, NewEncoding, Store, open_store
@@ -206,7 +206,12 @@ def test_set_active_unknown_person(store: Store) -> None:
 
 
 def test_removal_erases_encodings_and_photos_but_keeps_attempts(
-    store: Store, images_dir: Path, make_embedding: Callable, sha: Callable, attempt: Callable
+    store: Store,
+    database: DatabaseUnderTest,
+    images_dir: Path,
+    make_embedding: Callable,
+    sha: Callable,
+    attempt: Callable,
 ) -> None:
     _enrol(store, "José Núñez", 1, make_embedding, sha)
     _enrol(store, "José Núñez", 2, make_embedding, sha)
@@ -224,19 +229,23 @@ def test_removal_erases_encodings_and_photos_but_keeps_attempts(
     assert store.gallery(MODEL).names == ["Alice"]
     (row,) = store.query_attempts(AttemptFilter(person="José Núñez"))
     assert (row.id, row.person_name, row.person_id) == (attempt_id, "José Núñez", None)
-    encodings = sqlite3.connect(store.path).execute("SELECT COUNT(*) FROM face_encoding").fetchone()
+    with database.raw() as connection:
+        encodings = connection.execute("SELECT COUNT(*) FROM face_encoding").fetchone()
     assert encodings == (1,)
     report = store.verify_chain()
     assert report.ok, report.summary()
 
 
-def test_removal_is_logged(store: Store, db_path: Path) -> None:
+def _kinds(database: DatabaseUnderTest) -> list[str]:
+    """The kinds of every admin event, in chain order."""
+    with database.raw() as connection:
+        return [row[0] for row in connection.execute("SELECT kind FROM admin_event ORDER BY seq")]
+
+
+def test_removal_is_logged(store: Store, database: DatabaseUnderTest) -> None:
     store.add_person("Alice")
     store.remove_person("Alice")
-    kinds = [
-        row[0]
-        for row in sqlite3.connect(db_path).execute("SELECT kind FROM admin_event ORDER BY seq")
-    ]
+    kinds = _kinds(database)
     assert kinds == ["state", "enrol", "state", "remove", "state"]
 
 
@@ -246,33 +255,27 @@ def test_removing_an_unknown_person(store: Store) -> None:
 
 
 def test_failed_removal_keeps_the_photos(
-    db_path: Path, images_dir: Path, make_embedding: Callable, sha: Callable
+    database: DatabaseUnderTest, images_dir: Path, make_embedding: Callable, sha: Callable
 ) -> None:
-    with open_store(str(db_path), images_dir=images_dir, busy_timeout_s=0.1) as store:
+    with open_store(database.url, images_dir=images_dir, busy_timeout_s=0.1) as store:
         _enrol(store, "Alice", 1, make_embedding, sha)
-        blocker = sqlite3.connect(db_path, isolation_level=None)
-        blocker.execute("BEGIN EXCLUSIVE")
-        try:
-            with pytest.raises(StoreError, match="locked"):
-                store.remove_person("Alice")
-        finally:
-            blocker.execute("ROLLBACK")
+        with database.locked(), pytest.raises(StoreError, match="^database is locked"):
+            store.remove_person("Alice")
         assert len(list((images_dir / "Alice").iterdir())) == 1
         assert store.get_person("Alice").encodings == 1
 
 
-def test_threshold_round_trip_and_validation(store: Store, db_path: Path) -> None:
+def test_threshold_round_trip_and_validation(store: Store, database: DatabaseUnderTest) -> None:
     assert store.get_threshold(0.6) == 0.6
     store.set_threshold(0.55)
     assert store.get_threshold(0.6) == 0.55
     for bad in (0, -0.1, 4, 4.5, float("nan")):
         with pytest.raises(UsageError, match="threshold"):
             store.set_threshold(bad)
-    (detail,) = (
-        sqlite3.connect(db_path)
-        .execute("SELECT detail FROM admin_event WHERE kind = 'threshold'")
-        .fetchone()
-    )
+    with database.raw() as connection:
+        (detail,) = connection.execute(
+            "SELECT detail FROM admin_event WHERE kind = 'threshold'"
+        ).fetchone()
     assert detail == "unset -> 0.55"
 
 
@@ -315,20 +318,21 @@ def test_a_batch_is_stored_whole_or_not_at_all_wherever_the_disk_fills(
 
 
 def test_a_batch_records_one_state_event(
-    store: Store, db_path: Path, make_embedding: Callable, sha: Callable
+    store: Store, database: DatabaseUnderTest, make_embedding: Callable, sha: Callable
 ) -> None:
     batch = [NewEncoding(MODEL, make_embedding(i), sha(bytes([i])), bytes([i])) for i in range(3)]
     assert store.add_encodings("Rose", batch) == [True] * 3
     assert store.add_encodings("Rose", batch[:1]) == [False]
-    kinds = [
-        row[0]
-        for row in sqlite3.connect(db_path).execute("SELECT kind FROM admin_event ORDER BY seq")
-    ]
+    kinds = _kinds(database)
     assert kinds == ["state", "enrol", "enrol", "enrol", "enrol", "state"]
 
 
 def test_opening_finishes_what_a_stopped_enrolment_left(
-    store: Store, db_path: Path, images_dir: Path, make_embedding: Callable, sha: Callable
+    store: Store,
+    database: DatabaseUnderTest,
+    images_dir: Path,
+    make_embedding: Callable,
+    sha: Callable,
 ) -> None:
     committed = _enrol(store, "Rose", 1, make_embedding, sha)
     folder = images_dir / "Rose"
@@ -338,7 +342,7 @@ def test_opening_finishes_what_a_stopped_enrolment_left(
     others = [images_dir / "tutorial.jpg", folder / "notes.txt", folder / f"{'ef' * 32}.png"]
     for path in others:
         path.write_bytes(b"not the store's to delete")
-    with open_store(str(db_path), images_dir=images_dir, audit_key="test-key") as reopened:
+    with open_store(database.url, images_dir=images_dir, audit_key="test-key") as reopened:
         (kept,) = reopened.list_photos()
         assert kept.path.read_bytes() == b"photo of Rose #1"
     assert sorted(p.name for p in images_dir.rglob("*") if p.is_file()) == sorted(
