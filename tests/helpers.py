@@ -216,6 +216,24 @@ class DatabaseUnderTest:
         finally:
             connection.close()
 
+    def tables(self) -> list[str]:
+        """The names of the database's tables, sorted."""
+        with self.raw() as connection:
+            if self.path is not None:
+                query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+            else:
+                query = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            return sorted(row[0] for row in connection.execute(query).fetchall())
+
+    def dump(self) -> dict[str, list[tuple]]:
+        """Every row of every table, sorted: equal dumps mean an unchanged database."""
+        tables = self.tables()
+        with self.raw() as connection:
+            return {
+                table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+                for table in tables
+            }
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Another connection holds, for the block, the lock every writer takes first (SQLite's

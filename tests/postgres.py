@@ -96,13 +96,20 @@ class Server:
         """An autocommit connection of the administrator (to its own database)."""
         return psycopg.connect(self.admin_url, autocommit=True)
 
-    def create_database(self, *, template: str = "template1") -> str:
-        """A new, empty database (UTF8, owned by Gatekeeper's role); returns its URL."""
+    def create_database(self, *, template: str = "template1", icu_locale: str | None = None) -> str:
+        """A new, empty database (UTF8, owned by Gatekeeper's role); returns its URL. With
+        ``icu_locale`` (``en-US``) its text sorts by that language's rules, as a site's server
+        may (made from ``template0``: no amcheck there)."""
         name = f"gk_{os.getpid()}_{next(_counter)}"
         owner = urlsplit(self.app_url).username
+        options = f"TEMPLATE {template}"
+        if icu_locale is not None:
+            options = (
+                f"TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '{icu_locale}' LOCALE 'C.UTF-8'"
+            )
         with self.admin() as connection:
             connection.execute(
-                f'CREATE DATABASE "{name}" OWNER "{owner}" TEMPLATE {template} ENCODING \'UTF8\''
+                f'CREATE DATABASE "{name}" OWNER "{owner}" {options} ENCODING \'UTF8\''
             )
         self.created.append(name)
         return with_database(self.app_url, name)

@@ -242,20 +242,18 @@ def test_concurrent_writers_in_several_processes_keep_one_valid_chain(
     assert report.rows_checked == 181  # and the new database's state record
 
 
-def test_a_denial_reason_is_stored_exported_and_chained(store: Store, attempt: Callable) -> None:
+def test_a_denial_reason_is_stored_exported_and_chained(
+    store: Store, database: DatabaseUnderTest, attempt: Callable
+) -> None:
     """``reason`` (schema v5) is kept with the attempt and covered by its row hash: changing it
     behind the store's back breaks the chain, while rows without one hash as before."""
-    import sqlite3
-
     store.record_attempt(**attempt())
     denied = store.record_attempt(**attempt(decision="denied", reason="outside schedule"))
     (newest, older) = store.query_attempts(AttemptFilter())
     assert (newest.id, newest.reason, older.reason) == (denied, "outside schedule", None)
     assert store.verify_chain().ok
-    connection = sqlite3.connect(store.path)
-    with connection:
+    with database.raw() as connection:
         connection.execute("UPDATE attempt SET reason = 'holiday' WHERE id = ?", (denied,))
-    connection.close()
     report = store.verify_chain()
     assert not report.ok and report.first_break.row_id == denied
 

@@ -1,8 +1,11 @@
-"""Opening the database: locations, SQLite settings, and one-line errors for what goes wrong."""
+"""Opening the database: locations, SQLite settings, PostgreSQL URLs, and one-line errors for
+what goes wrong. Tests of files, modes, pragmas, read-only files and full disks are SQLite's
+alone (``db_path``); the rest run on both backends (``database``)."""
 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -10,7 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import peewee
+import psycopg
 import pytest
+from helpers import DatabaseUnderTest
+from postgres import Server, with_database
 
 from gatekeeper.errors import StoreError, UsageError
 from gatekeeper.store import SCHEMA_VERSION, open_store
@@ -87,10 +93,10 @@ def test_existing_folders_keep_their_modes(
     assert (_mode(home / "data"), _mode(db_path)) == (0o750, 0o600)
 
 
-def test_data_survives_reopening(db_path: Path, images_dir: Path) -> None:
-    with open_store(str(db_path), images_dir=images_dir) as store:
+def test_data_survives_reopening(database: DatabaseUnderTest, images_dir: Path) -> None:
+    with open_store(database.url, images_dir=images_dir) as store:
         store.add_person("王小明")
-    with open_store(str(db_path), images_dir=images_dir, create=False) as store:
+    with open_store(database.url, images_dir=images_dir, create=False) as store:
         assert [p.name for p in store.list_people()] == ["王小明"]
 
 
@@ -104,11 +110,6 @@ def test_sqlite_urls(tmp_path: Path, images_dir: Path, prefix: str, monkeypatch)
         assert store.url == prefix + relative
 
 
-def test_postgresql_url_is_recognised_but_not_implemented(images_dir: Path) -> None:
-    with pytest.raises(StoreError, match="^PostgreSQL support is not implemented yet$"):
-        open_store("postgresql://gate:secret@db.example:5432/gatekeeper", images_dir=images_dir)
-
-
 @pytest.mark.parametrize(
     ("database", "message"),
     [
@@ -116,11 +117,92 @@ def test_postgresql_url_is_recognised_but_not_implemented(images_dir: Path) -> N
         ("sqlite:///:memory:", "in-memory databases are not supported"),
         ("sqlite:///x.db?timeout=3", "options are not supported: timeout"),
         ("postgresql://gate@db.example:5432/", "names no database"),
+        ("postgres://gate:pw@db.example:5432/", "names no database: postgres"),
+        ("postgresql://gate:s3cret@[::1:5432/gk", r"^invalid PostgreSQL URL \(Invalid IPv6 URL\)$"),
     ],
 )
 def test_unusable_locations(images_dir: Path, database: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(UsageError, match=message) as caught:
         open_store(database, images_dir=images_dir)
+    assert "s3cret" not in str(caught.value) and ":pw@" not in str(caught.value)
+
+
+def test_the_password_is_never_shown(pg_server: Server, images_dir: Path, caplog) -> None:
+    url = pg_server.create_database()
+    password = psycopg.conninfo.conninfo_to_dict(url)["password"]
+    try:
+        with open_store(url, images_dir=images_dir, audit_key="k") as store:
+            shown = [store.url, repr(store), store.location]
+            assert all(password not in text and ":***@" in text for text in shown), shown
+            assert (store.backend, store.path) == ("postgresql", None)
+            assert store.server_version().startswith("PostgreSQL ")
+        keyless = open_store(url, images_dir=images_dir)
+        with keyless, pytest.raises(StoreError, match="^refusing to extend the audit") as caught:
+            keyless.add_person("Bob")
+        assert password not in str(caught.value) + caplog.text
+        assert "refused to write" in caplog.text
+    finally:
+        pg_server.drop_database(url)
+
+
+def test_postgres_scheme_and_libpq_parameters(pg_server: Server, images_dir: Path) -> None:
+    """``postgres://`` is ``postgresql://``, and libpq's own parameters pass through."""
+    url = pg_server.create_database()
+    try:
+        other = "postgres://" + url.split("://", 1)[1] + "?application_name=door-3"
+        with open_store(other, images_dir=images_dir) as store:
+            store.add_person("Alice")
+            (name,) = store._db.execute_sql("SHOW application_name").fetchone()
+        assert name == "door-3"
+    finally:
+        pg_server.drop_database(url)
+
+
+def test_an_empty_postgresql_database_is_not_read_as_a_site(
+    pg_server: Server, images_dir: Path
+) -> None:
+    url = pg_server.create_database()
+    try:
+        for options in ({"read_only": True}, {"create": False}):
+            with pytest.raises(StoreError, match="\\(the database has no tables\\): nothing to"):
+                open_store(url, images_dir=images_dir, **options)
+        assert DatabaseUnderTest("postgresql", url).tables() == []
+    finally:
+        pg_server.drop_database(url)
+
+
+def test_a_database_not_encoded_in_utf8_is_refused(pg_server: Server, images_dir: Path) -> None:
+    name = "gk_sql_ascii"
+    with pg_server.admin() as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'SQL_ASCII' LOCALE 'C'")
+    try:
+        url = with_database(pg_server.app_url, name)
+        with pytest.raises(StoreError, match="is encoded SQL_ASCII; Gatekeeper stores names"):
+            open_store(url, images_dir=images_dir)
+    finally:
+        with pg_server.admin() as admin:
+            admin.execute(f"DROP DATABASE {name}")
+
+
+def test_text_is_ordered_by_code_point_whatever_the_locale(
+    pg_server: Server, images_dir: Path
+) -> None:
+    """A database whose collation sorts linguistically (ICU, en-US: a B é Z) still lists
+    people in code-point order, as SQLite does, so the state digests agree."""
+    url = pg_server.create_database(icu_locale="en-US")
+    try:
+        with psycopg.connect(url) as connection:
+            (order,) = connection.execute(
+                "SELECT string_agg(x, ' ' ORDER BY x) FROM (VALUES ('é'), ('a'), ('Z'), ('B')) v(x)"
+            ).fetchone()
+        assert order == "a B é Z", "the database's own collation is linguistic"
+        with open_store(url, images_dir=images_dir) as store:
+            for person in ("é", "a", "Z", "B"):
+                store.add_person(person)
+            assert [p.name for p in store.list_people()] == ["B", "Z", "a", "é"]
+            assert store.verify_chain().ok
+    finally:
+        pg_server.drop_database(url)
 
 
 def test_create_false_does_not_create(home: Path, db_path: Path, images_dir: Path) -> None:
@@ -160,45 +242,46 @@ def test_not_a_database_file_is_left_alone(db_path: Path, images_dir: Path) -> N
     assert _files(db_path.parent) == ["gatekeeper.db"]
 
 
-def test_foreign_sqlite_database_is_refused(db_path: Path, images_dir: Path) -> None:
-    db_path.parent.mkdir(parents=True)
-    with sqlite3.connect(db_path) as connection:
+def test_foreign_database_is_refused(database: DatabaseUnderTest, images_dir: Path) -> None:
+    if database.path is not None:
+        database.path.parent.mkdir(parents=True)
+    with database.raw() as connection:
         connection.execute("CREATE TABLE notes (text TEXT)")
     with pytest.raises(StoreError, match="not a Gatekeeper database"):
-        open_store(str(db_path), images_dir=images_dir)
+        open_store(database.url, images_dir=images_dir)
+    assert database.tables() == ["notes"]
 
 
-def test_newer_schema_is_refused(db_path: Path, images_dir: Path) -> None:
-    open_store(str(db_path), images_dir=images_dir).close()
-    with sqlite3.connect(db_path) as connection:
+def test_newer_schema_is_refused(database: DatabaseUnderTest, images_dir: Path) -> None:
+    open_store(database.url, images_dir=images_dir).close()
+    with database.raw() as connection:
         connection.execute("INSERT INTO schema_version VALUES (9, '2030-01-01T00:00:00+00:00')")
     expected = (
         f"database schema v9 is newer than this Gatekeeper (v{SCHEMA_VERSION}); upgrade Gatekeeper"
     )
     with pytest.raises(StoreError) as caught:
-        open_store(str(db_path), images_dir=images_dir)
+        open_store(database.url, images_dir=images_dir)
     assert str(caught.value) == expected
 
 
-def test_locked_past_the_timeout(db_path: Path, images_dir: Path, attempt: Callable) -> None:
-    store = open_store(str(db_path), images_dir=images_dir, busy_timeout_s=0.3)
-    other = sqlite3.connect(db_path, isolation_level=None)
-    other.execute("BEGIN EXCLUSIVE")
+def test_locked_past_the_timeout(
+    database: DatabaseUnderTest, images_dir: Path, attempt: Callable
+) -> None:
+    store = open_store(database.url, images_dir=images_dir, busy_timeout_s=0.3)
     began = time.monotonic()
-    try:
-        with pytest.raises(StoreError) as caught:
-            store.record_attempt(**attempt())
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
+    with database.locked(), pytest.raises(StoreError) as caught:
+        store.record_attempt(**attempt())
     assert time.monotonic() - began >= 0.25
-    assert str(caught.value).startswith("database is locked by another process (waited 0.3 s)")
+    assert str(caught.value) == (
+        f"database is locked by another process (waited 0.3 s): {store.location}"
+    )
     store.record_attempt(**attempt())
+    assert store.verify_chain().ok
     store.close()
 
 
 def test_failed_creation_leaves_nothing(
-    home: Path, db_path: Path, images_dir: Path, monkeypatch
+    home: Path, database: DatabaseUnderTest, images_dir: Path, monkeypatch
 ) -> None:
     real_create = database_module.create_schema
 
@@ -208,8 +291,11 @@ def test_failed_creation_leaves_nothing(
 
     monkeypatch.setattr(database_module, "create_schema", create_then_fail)
     with pytest.raises(StoreError, match="disk full"):
-        open_store(str(db_path), images_dir=images_dir)
-    assert not home.exists()
+        open_store(database.url, images_dir=images_dir)
+    if database.path is not None:
+        assert not home.exists()
+    else:
+        assert database.tables() == [], "the creation transaction was rolled back"
 
 
 def test_disk_full_error_is_one_clear_line(tmp_path: Path) -> None:
@@ -251,17 +337,22 @@ def _seeded(db_path: Path, images_dir: Path, attempt: Callable) -> bytes:
 
 
 def test_a_read_only_store_reads_and_every_write_fails(
-    db_path: Path, images_dir: Path, attempt: Callable
+    database: DatabaseUnderTest, images_dir: Path, attempt: Callable
 ) -> None:
-    before = _seeded(db_path, images_dir, attempt)
-    with open_store(str(db_path), images_dir=images_dir, read_only=True) as store:
+    with open_store(database.url, images_dir=images_dir, audit_key="k") as store:
+        store.add_person("Alice")
+        store.record_attempt(**attempt())
+    before = database.dump()
+    with open_store(database.url, images_dir=images_dir, read_only=True) as store:
+        where = store.location
         assert [p.name for p in store.list_people()] == ["Alice"]
         for write in (lambda: store.add_person("Bob"), lambda: store.record_attempt(**attempt())):
-            with pytest.raises(StoreError, match="^database is read-only: "):
+            with pytest.raises(StoreError, match=f"^database is read-only: {re.escape(where)}$"):
                 write()
-        with pytest.raises(peewee.OperationalError, match="attempt to write a readonly database"):
+        refused = "attempt to write a readonly database|read-only transaction"
+        with pytest.raises((peewee.OperationalError, peewee.InternalError), match=refused):
             store._db.execute_sql("DELETE FROM attempt")
-    assert db_path.read_bytes() == before
+    assert database.dump() == before
 
 
 def test_a_write_protected_evidence_copy_is_read_where_it_is(

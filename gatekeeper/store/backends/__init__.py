@@ -147,9 +147,11 @@ class Backend(abc.ABC):
 
 def original_error(exc: BaseException) -> BaseException:
     """The driver's exception behind a peewee one (peewee re-raises driver errors as its own
-    classes with the original as first argument)."""
+    classes, with the original as first argument or as the exception being handled)."""
     if exc.args and isinstance(exc.args[0], BaseException):
         return exc.args[0]
+    if type(exc).__module__ == "peewee" and exc.__context__ is not None:
+        return exc.__context__
     return exc
 
 
@@ -177,7 +179,7 @@ def scheme_of(database: str) -> str | None:
     """The lower-case URL scheme of ``--db``, or None for a plain path."""
     if "://" not in database:
         return None
-    return urlsplit(database).scheme.lower()
+    return database.split("://", 1)[0].lower()
 
 
 def parse_database(database: str, *, busy_timeout_s: float = 5.0) -> Backend:

@@ -94,12 +94,13 @@ class PostgresBackend(Backend):
         scheme, rest = url.split("://", 1)
         if scheme.lower() != "postgresql":
             url = f"postgresql://{rest}"
-        display = mask_url(url)
         try:
+            display = mask_url(url)
             options = conninfo_to_dict(url)
-        except psycopg.ProgrammingError as exc:
+        except (ValueError, psycopg.ProgrammingError) as exc:
+            # Not echoed: an unparsable URL cannot have its password masked.
             reason = "; ".join(_lines(str(exc)))
-            raise UsageError(f"invalid PostgreSQL URL {display}: {reason}") from None
+            raise UsageError(f"invalid PostgreSQL URL ({reason})") from None
         if not options.get("dbname"):
             raise UsageError(f"the database URL names no database: {display}")
         return cls(url, busy_timeout_s, display)
@@ -118,11 +119,10 @@ class PostgresBackend(Backend):
         if read_only:
             settings.append("-c default_transaction_read_only=on")
         params: dict[str, Any] = {
-            "application_name": "gatekeeper",
+            "application_name": given.get("application_name", "gatekeeper"),
             "options": " ".join([*filter(None, [given.get("options")]), *settings]),
         }
-        params.setdefault("connect_timeout", given.get("connect_timeout", CONNECT_TIMEOUT_S))
-        for key, value in KEEPALIVES.items():
+        for key, value in {"connect_timeout": CONNECT_TIMEOUT_S, **KEEPALIVES}.items():
             params[key] = given.get(key, value)
         return PostgresqlDatabase(
             self.url, prefer_psycopg3=True, field_types=FIELD_TYPES, encoding="UTF8", **params
