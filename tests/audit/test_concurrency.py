@@ -2,7 +2,8 @@
 
 Mirrors the console's worker (recording attempts) running beside CLI commands in other
 processes (``export``, ``log``, ``enroll``, ``remove``): within the busy timeout nobody sees
-"database is locked", no write is lost, and the audit chain still verifies.
+"database is locked", no write is lost, and the audit chain still verifies — on a SQLite file
+and on a PostgreSQL database, which processes on several hosts would share the same way.
 """
 
 import csv
@@ -74,8 +75,8 @@ def _spawn(code, db, images, arg):
     )
 
 
-def test_writers_readers_and_enrolment_in_parallel_processes(tmp_path):
-    db, images = str(tmp_path / "gk.db"), str(tmp_path / "images")
+def test_writers_readers_and_enrolment_in_parallel_processes(tmp_path, database):
+    db, images = database.url, str(tmp_path / "images")
     open_store(db, images_dir=tmp_path / "images").close()
     children = [
         _spawn(WRITER, db, images, "door-a"),
@@ -100,10 +101,10 @@ def test_writers_readers_and_enrolment_in_parallel_processes(tmp_path):
     assert report.ok, report.summary()
 
 
-def test_gallery_swaps_atomically_and_sees_other_processes(tmp_path):
+def test_gallery_swaps_atomically_and_sees_other_processes(tmp_path, database):
     """A matcher thread never sees a half-updated gallery while people come and go, and a
     person enrolled by another process is matched without a restart."""
-    settings = Settings(home=tmp_path)
+    settings = Settings(home=tmp_path, db=database.url)
     gatekeeper = Gatekeeper(settings)
     rng = np.random.default_rng(3)
     alice = rng.normal(size=128).astype(np.float32)
@@ -151,12 +152,12 @@ def test_gallery_swaps_atomically_and_sees_other_processes(tmp_path):
     gatekeeper.close()
 
 
-def test_cli_commands_beside_a_recording_worker(tmp_path, weights_dir, shared_data):
+def test_cli_commands_beside_a_recording_worker(tmp_path, weights_dir, shared_data, database):
     """The console's worker records attempts while an operator runs ``enroll``, ``log``,
     ``export`` and ``remove`` in other processes: every command succeeds, nothing is lost."""
     home = tmp_path / "site"
     shutil.copytree(weights_dir, home / "weights")
-    db, images = str(home / "data" / "gatekeeper.db"), str(home / "images")
+    db, images = database.url, str(home / "images")
     open_store(db, images_dir=home / "images").close()
     stop = tmp_path / "stop"
     worker = subprocess.Popen(
@@ -169,7 +170,7 @@ def test_cli_commands_beside_a_recording_worker(tmp_path, weights_dir, shared_da
 
     def gatekeeper(*args):
         return subprocess.run(
-            [sys.executable, "-m", "gatekeeper", "--home", str(home), *map(str, args)],
+            [sys.executable, "-m", "gatekeeper", "--home", str(home), "--db", db, *map(str, args)],
             capture_output=True,
             text=True,
             timeout=240,
