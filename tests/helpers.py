@@ -22,6 +22,8 @@ import numpy as np
 import psycopg
 import pytest
 
+from gatekeeper.store.backends import mask_url
+
 #: Who each tutorial door-camera frame (``seed-images/camera_N.jpg``) shows.
 CAMERA_FRAMES = {
     "camera_0": "younes",
@@ -194,6 +196,25 @@ def non_faces() -> dict[str, np.ndarray]:
     }
 
 
+def sqlite_dump(database: Path) -> dict[str, list[tuple]]:
+    """Every row of every table of a SQLite file, sorted, read through a read-only connection
+    (``mode=ro``: reading changes nothing, not even the file's neighbours)."""
+    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    try:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
+        return {
+            table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+            for table in tables
+        }
+    finally:
+        connection.close()
+
+
 @dataclass(frozen=True)
 class DatabaseUnderTest:
     """A fresh database of one backend for one test: ``url`` is what ``--db`` takes, ``path``
@@ -202,6 +223,12 @@ class DatabaseUnderTest:
     backend: str
     url: str
     path: Path | None = None
+
+    @property
+    def shown(self) -> str:
+        """How Gatekeeper names the database in messages: the path, or the URL with its
+        password masked."""
+        return str(self.path) if self.path is not None else mask_url(self.url)
 
     @contextlib.contextmanager
     def raw(self) -> Iterator[RawConnection]:
@@ -227,6 +254,8 @@ class DatabaseUnderTest:
 
     def dump(self) -> dict[str, list[tuple]]:
         """Every row of every table, sorted: equal dumps mean an unchanged database."""
+        if self.path is not None:
+            return sqlite_dump(self.path)
         tables = self.tables()
         with self.raw() as connection:
             return {

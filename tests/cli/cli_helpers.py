@@ -1,13 +1,11 @@
-"""Helpers for command-line tests: homes, a refusing engine, subprocess runs, database dumps."""
+"""Helpers for command-line tests: homes, a refusing engine, subprocess runs, a seeded
+database."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,30 +66,13 @@ def run_process(*argv: str | Path, timeout: float = 120, **env: str) -> Result:
     return Result(completed.returncode, completed.stdout, completed.stderr)
 
 
-def dump(database: Path) -> dict[str, list[tuple]]:
-    """Every row of every table, sorted: equal dumps mean an unchanged database."""
-    connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
-    try:
-        tables = [
-            row[0]
-            for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        return {
-            table: sorted(connection.execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
-            for table in tables
-        }
-    finally:
-        connection.close()
-
-
-def seed_database(home: Path) -> Path:
+def seed_database(home: Path, database: str | None = None) -> Path:
     """A database with one person (a synthetic embedding and a kept photo), one attempt and a
-    threshold, written through the store without the engine. Returns the database path."""
-    database = home / "data" / "gatekeeper.db"
+    threshold, written through the store without the engine, at ``database`` (a path or URL;
+    default: the home's own file). Returns the home's database path."""
+    path = home / "data" / "gatekeeper.db"
     rng = np.random.default_rng(7)
-    with open_store(str(database), images_dir=home / "images") as store:
+    with open_store(database or str(path), images_dir=home / "images") as store:
         store.add_encoding(
             "Ada Lovelace",
             model_id="dlib_resnet_v1",
@@ -110,29 +91,4 @@ def seed_database(home: Path) -> Path:
             box=(1, 2, 3, 4),
         )
         store.set_threshold(0.6)
-    return database
-
-
-@contextlib.contextmanager
-def exclusive_lock(database: Path) -> Iterator[None]:
-    """Hold ``BEGIN EXCLUSIVE`` on ``database`` from another process for the block."""
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sqlite3, sys\n"
-            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-            "db.execute('BEGIN EXCLUSIVE')\n"
-            "print('locked', flush=True)\n"
-            "sys.stdin.read()\n",
-            str(database),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        yield
-    finally:
-        holder.communicate("", timeout=10)
+    return path

@@ -1,5 +1,5 @@
 """Fixtures for command-line tests: homes in ``tmp_path``, in-process runs sharing one engine,
-real subprocesses (helpers in ``cli_helpers``)."""
+real subprocesses (helpers in ``cli_helpers``), and the site's database on each backend."""
 
 from __future__ import annotations
 
@@ -11,6 +11,15 @@ import pytest
 from cli_helpers import NoEngine, Result, make_home, run_process
 
 from gatekeeper import cli
+
+
+@pytest.fixture
+def site_database(database, monkeypatch):
+    """The site's database on each backend (``database``), chosen the way an operator would:
+    ``GATEKEEPER_DB`` names it for every command of the test, in this process and in
+    subprocesses. On SQLite it is the home's own file (``home/data/gatekeeper.db``)."""
+    monkeypatch.setenv("GATEKEEPER_DB", database.url)
+    return database
 
 
 @pytest.fixture

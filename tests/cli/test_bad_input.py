@@ -14,7 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from cli_helpers import NoEngine, dump, exclusive_lock, seed_database
+from cli_helpers import NoEngine, seed_database
+from helpers import sqlite_dump
 
 from gatekeeper import cli
 
@@ -134,11 +135,11 @@ def _state(home: Path, db: Path | None) -> dict:
     bytes, the kept photos."""
     photos = home / "images"
     state: dict = {
-        "home db": dump(home / "data" / "gatekeeper.db"),
+        "home db": sqlite_dump(home / "data" / "gatekeeper.db"),
         "photos": sorted((str(p), p.read_bytes()) for p in photos.rglob("*") if p.is_file()),
     }
     if db is not None:
-        state["db"] = db.read_bytes() if db.name == "notes.db" else dump(db)
+        state["db"] = db.read_bytes() if db.name == "notes.db" else sqlite_dump(db)
     return state
 
 
@@ -174,11 +175,11 @@ def test_bad_input(case, request, monkeypatch, capsys, tmp_path, inputs):
     assert _state(home, db) == before
 
 
-def test_database_locked_by_another_process(tmp_path, monkeypatch, capsys):
+def test_database_locked_by_another_process(tmp_path, monkeypatch, capsys, site_database):
     home = tmp_path / "home"
-    database = seed_database(home)
-    before = dump(database)
-    with exclusive_lock(database):
+    seed_database(home, site_database.url)
+    before = site_database.dump()
+    with site_database.locked():
         monkeypatch.setattr(cli, "engine_factory", lambda settings: NoEngine())
         monkeypatch.setenv("GATEKEEPER_BUSY_TIMEOUT", "0.3")
         capsys.readouterr()
@@ -186,9 +187,9 @@ def test_database_locked_by_another_process(tmp_path, monkeypatch, capsys):
         err = capsys.readouterr().err
     assert code == 1
     assert err.splitlines() == [
-        f"gatekeeper: database is locked by another process (waited 0.3 s): {database}"
+        f"gatekeeper: database is locked by another process (waited 0.3 s): {site_database.shown}"
     ]
-    assert dump(database) == before
+    assert site_database.dump() == before
     assert cli.main(["--home", str(home), "threshold", "0.5"]) == 0
 
 
@@ -201,13 +202,13 @@ def test_bad_busy_timeout_environment(bare_home, run, monkeypatch):
 
 def test_declined_confirmation_removes_nothing(bare_home, run, monkeypatch):
     database = seed_database(bare_home)
-    before = dump(database)
+    before = sqlite_dump(database)
     monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
     result = run("--home", bare_home, "remove", "Ada Lovelace")
     assert result.code == 1
     assert result.out.startswith("Erase the encodings and photos of Ada Lovelace?")
     assert result.err == "nothing removed\n"
-    assert dump(database) == before
+    assert sqlite_dump(database) == before
     monkeypatch.setattr(sys, "stdin", _Terminal("yes\n"))
     assert run("--home", bare_home, "remove", "Ada Lovelace").code == 0
 

@@ -1,5 +1,6 @@
 """Commands that need no faces: the log and its filters, times, export, people, the console's
-flags, doctor and the progress bar."""
+flags, doctor and the progress bar. The commands that read and write the site's database run on
+both backends (``logged``: a SQLite file and a PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 import os
 import shlex
 import socket
-import sqlite3
 import stat
 import sys
 import time
@@ -28,10 +28,11 @@ from gatekeeper.service import parse_time
 from gatekeeper.store import open_store
 
 
-def _attempts(home) -> None:
-    """Three attempts on 1, 2 and 3 January 2026 at 10:00 UTC."""
-    database = seed_database(home)
-    with open_store(str(database), images_dir=home / "images") as store:
+def _attempts(home, database: str | None = None) -> None:
+    """Three attempts on 1, 2 and 3 January 2026 at 10:00 UTC, in ``database`` (default: the
+    home's own file)."""
+    seeded = seed_database(home, database)
+    with open_store(database or str(seeded), images_dir=home / "images") as store:
         for day, camera, name, decision, distance in [
             (1, "front", "Ada Lovelace", "granted", 0.31),
             (2, "back", None, "unknown", 0.82),
@@ -51,8 +52,9 @@ def _attempts(home) -> None:
 
 
 @pytest.fixture
-def logged(bare_home, no_engine):
-    _attempts(bare_home)
+def logged(bare_home, no_engine, site_database):
+    """A home whose site database (each backend) holds a person and four attempts."""
+    _attempts(bare_home, site_database.url)
     return bare_home
 
 
@@ -141,8 +143,8 @@ def test_a_bare_until_date_includes_that_day(run, logged, new_york):
     ]
 
 
-def test_export_filters_and_unicode(run, logged, tmp_path):
-    with open_store(str(logged / "data" / "gatekeeper.db"), images_dir=logged / "images") as store:
+def test_export_filters_and_unicode(run, logged, tmp_path, site_database):
+    with open_store(site_database.url, images_dir=logged / "images") as store:
         store.record_attempt(
             camera_id="=cmd|' /C calc'!A0",
             name="王小明",
@@ -161,7 +163,7 @@ def test_export_filters_and_unicode(run, logged, tmp_path):
         rows = list(csv.DictReader(file))
     assert [r["person"] for r in rows] == ["Ada Lovelace", "Ada Lovelace", "王小明"]
     assert rows[-1]["camera_id"].startswith("'=")  # neutralised against formula injection
-    with sqlite3.connect(logged / "data" / "gatekeeper.db") as db:
+    with site_database.raw() as db:
         (detail,) = db.execute(
             "SELECT detail FROM admin_event WHERE kind = 'export' ORDER BY id DESC"
         ).fetchone()
@@ -453,17 +455,15 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     assert piped.getvalue() == ""
 
 
-def test_audit_verify_names_the_first_broken_row(run, logged):
+def test_audit_verify_names_the_first_broken_row(run, logged, site_database):
     intact = run("--home", logged, "audit", "verify")
     assert intact.code == 0
     assert intact.out.startswith("audit chain OK (") and " rows" in intact.out
-    database = sqlite3.connect(logged / "data" / "gatekeeper.db")
-    with database:
+    with site_database.raw() as database:
         (attempt_id,) = database.execute(
             "SELECT id FROM attempt WHERE decision = 'unknown'"
         ).fetchone()
         database.execute("UPDATE attempt SET decision = 'granted' WHERE id = ?", (attempt_id,))
-    database.close()
     broken = run("--home", logged, "audit", "verify")
     assert broken.code == 1
     assert broken.err.startswith(f"gatekeeper: audit chain BROKEN at attempt #{attempt_id} (seq ")

@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import cv2
@@ -158,7 +157,10 @@ def test_export_re_read_with_the_csv_module(run, use_engine, faces_home, probe, 
     assert to_stdout.err.strip() == f"exported {len(chosen)} attempts"
 
 
-def test_unicode_names_from_enrolment_to_erasure(run, use_engine, home, train, probe, tmp_path):
+def test_unicode_names_from_enrolment_to_erasure(
+    run, use_engine, home, train, probe, tmp_path, site_database
+):
+    """The whole life of two people, on each backend."""
     obama = sorted((train / "obama").iterdir())
     result = run("--home", home, "enroll", "José Núñez", *obama)
     assert (result.code, result.out) == (0, "enrolled José Núñez: 2 new encodings\n")
@@ -182,9 +184,8 @@ def test_unicode_names_from_enrolment_to_erasure(run, use_engine, home, train, p
     )
     assert not (home / "images" / "José Núñez").exists()
     assert sorted(_people(run, home)) == ["王小明"]
-    database = sqlite3.connect(home / "data" / "gatekeeper.db")
-    assert database.execute("SELECT COUNT(*) FROM face_encoding").fetchone() == (2,)  # 王小明
-    database.close()
+    with site_database.raw() as database:
+        assert database.execute("SELECT COUNT(*) FROM face_encoding").fetchone() == (2,)  # 王小明
     log = json.loads(run("--home", home, "log", "--person", "José Núñez", "--json").out)
     assert len(log) == 2 and {r["name"] for r in log} == {"José Núñez"}
     audit = run("--home", home, "audit", "verify")

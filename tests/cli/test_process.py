@@ -12,8 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from cli_helpers import dump, exclusive_lock, seed_database, subprocess_env
-from helpers import fill, small_filesystem
+from cli_helpers import seed_database, subprocess_env
+from helpers import fill, small_filesystem, sqlite_dump
 
 #: Runs commands with ``cli.main`` and reports, as its last stdout line, their exit statuses and
 #: whether TensorFlow or Keras got imported.
@@ -70,12 +70,12 @@ def test_exit_statuses_and_clean_stderr_end_to_end(process, new_home, tmp_path, 
 
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((300, 400, 3), 200, np.uint8))
-    before = dump(home / "data" / "gatekeeper.db")
+    before = sqlite_dump(home / "data" / "gatekeeper.db")
     no_face = process("--home", home, "identify", blank)
     assert no_face.code == 1
     assert no_face.err == f"gatekeeper: {blank}: no face found (nothing recorded)\n"
     assert no_face.out == ""
-    assert dump(home / "data" / "gatekeeper.db") == before
+    assert sqlite_dump(home / "data" / "gatekeeper.db") == before
 
     bad_option = process("--home", home, "log", "--decision", "maybe")
     assert bad_option.code == 2 and len(bad_option.err.splitlines()) == 1
@@ -94,18 +94,18 @@ def test_console_script_is_installed():
     assert completed.returncode == 0 and "--since WHEN" in completed.stdout
 
 
-def test_database_locked_by_another_process_end_to_end(process, bare_home):
-    database = seed_database(bare_home)
-    with exclusive_lock(database):
+def test_database_locked_by_another_process_end_to_end(process, bare_home, site_database):
+    seed_database(bare_home, site_database.url)
+    with site_database.locked():
         locked = process(
             "--home", bare_home, "remove", "Ada Lovelace", "--yes", GATEKEEPER_BUSY_TIMEOUT="0.5"
         )
         reading = process("--home", bare_home, "people", "--json", GATEKEEPER_BUSY_TIMEOUT="0.5")
     assert locked.code == 1
     assert locked.err == (
-        f"gatekeeper: database is locked by another process (waited 0.5 s): {database}\n"
+        f"gatekeeper: database is locked by another process (waited 0.5 s): {site_database.shown}\n"
     )
-    assert reading.code == 0, reading.err  # WAL: readers are not blocked by a writer
+    assert reading.code == 0, reading.err  # readers are not blocked by a writer
     assert [p["name"] for p in json.loads(reading.out)] == ["Ada Lovelace"]
     assert (bare_home / "images" / "Ada Lovelace").is_dir()
 

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import dump, seed_database
+from cli_helpers import seed_database
+from helpers import sqlite_dump
 
 LOOKING = ["people", "log", "export -", "audit verify", "schedule list"]
 
@@ -91,11 +92,13 @@ def test_looking_at_a_write_protected_evidence_copy_changes_nothing(
     assert _listing(evidence.parent) == ["copy.db"]
 
 
-def test_export_of_a_live_site_is_recorded_in_its_audit_log(run, bare_home, no_engine):
-    database = seed_database(bare_home)
+def test_export_of_a_live_site_is_recorded_in_its_audit_log(
+    run, bare_home, no_engine, site_database
+):
+    seed_database(bare_home, site_database.url)
     result = run("--home", bare_home, "export", "-", "--camera", "front")
     assert result.code == 0 and result.err == "exported 1 attempt\n"
-    with contextlib.closing(sqlite3.connect(database)) as connection:
+    with site_database.raw() as connection:
         (detail,) = connection.execute(
             "SELECT detail FROM admin_event WHERE kind = 'export'"
         ).fetchone()
@@ -119,10 +122,12 @@ def _overwrite_in_index(database: Path, index: str, old: bytes, new: bytes) -> N
 
 
 def test_audit_verify_reports_a_damaged_index_page(run, bare_home, no_engine):
+    """SQLite only: a page of the file is damaged where it lies (PostgreSQL's pages are the
+    server's; amcheck is run, and finds a sound database, in the crash tests)."""
     database = seed_database(bare_home)
     assert run("--home", bare_home, "audit", "verify").code == 0
     _overwrite_in_index(database, "attempt_camera_id_time", b"front", b"FRONT")
-    before = dump(database)
+    before = sqlite_dump(database)
     result = run("--home", bare_home, "audit", "verify")
     assert (result.code, result.out) == (1, "")
     assert result.err.startswith("gatekeeper: database file is corrupt (SQLite integrity check): ")
@@ -130,4 +135,4 @@ def test_audit_verify_reports_a_damaged_index_page(run, bare_home, no_engine):
     report = json.loads(run("--home", bare_home, "audit", "verify", "--json").out)
     assert report["ok"] is False and report["first_break"] is None
     assert any("attempt_camera_id_time" in line for line in report["integrity"])
-    assert dump(database) == before
+    assert sqlite_dump(database) == before
