@@ -1,7 +1,8 @@
 """Helpers shared by the test folders: who is in the shared photos (``../shared/data``, checked
 by eye where its README errs), waiting for a condition, a clock the test moves, and stand-in
-programs, a small file system to fill, images the whole-image fallback must refuse or take, and
-plain driver access to a database of either backend."""
+programs, ``python -m gatekeeper`` in a subprocess, a small file system to fill, images the
+whole-image fallback must refuse or take, and plain driver access to a database of either
+backend."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import ctypes.util
 import os
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -47,6 +49,37 @@ PROBES = {
     "obama_partial_face2.jpg": "obama",
     "32bit.png": "obama",
 }
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a command did: its exit status and its two output streams."""
+
+    code: int
+    out: str
+    err: str
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for a ``gatekeeper`` subprocess: quiet TensorFlow, UTF-8 output."""
+    env = dict(os.environ)
+    env.pop("GATEKEEPER_HOME", None)
+    env.update(PYTHONIOENCODING="utf-8", TF_CPP_MIN_LOG_LEVEL="3", **extra)
+    return env
+
+
+def run_process(*argv: str | Path, timeout: float = 120, **env: str) -> Result:
+    """``python -m gatekeeper ARGV`` in a subprocess."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "gatekeeper", *map(str, argv)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        env=subprocess_env(**env),
+    )
+    return Result(completed.returncode, completed.stdout, completed.stderr)
 
 
 def in_ci() -> bool:

@@ -133,6 +133,11 @@ class Server:
             cwd=self.cluster,
         )
 
+    @property
+    def running(self) -> bool:
+        """Whether the throwaway server is running (its postmaster's pid file is there)."""
+        return self.cluster is not None and (self.cluster / "data" / "postmaster.pid").exists()
+
     def stop(self) -> None:
         """Stop the throwaway server (``fast``: connections are closed)."""
         self.pg_ctl("stop", "-m", "fast")

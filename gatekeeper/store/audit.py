@@ -202,8 +202,9 @@ def append_rows(
     rows: Sequence[Sequence[Any]],
     key: bytes | None,
     unchained: Sequence[str] = (),
-) -> int:
-    """Append rows to the chain and move the head; returns the id of the last inserted row.
+) -> tuple[int, int, str]:
+    """Append rows to the chain and move the head; returns the id of the last inserted row and
+    the new head's sequence number and hash.
 
     Must run inside the caller's write transaction (see the module docstring). Each row holds
     the values of ``CHAINED_COLUMNS[table]`` in their stored form (str, int, float or None; the
@@ -241,7 +242,7 @@ def append_rows(
         last_id = model.select(model.id).where(model.seq == seq).scalar(db)
     signature = sign_head(key, seq, prev) if key is not None else None
     ChainHead.update(seq=seq, hash=prev, signature=signature).where(ChainHead.id == 1).execute(db)
-    return last_id
+    return last_id, seq, prev
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,13 @@ def make_private_folders(folder: Path, created: list[Path]) -> None:
         created.append(parent)
 
 
+def display_url(url: str) -> str:
+    """A database URL as shown to people: its password masked."""
+    from gatekeeper.store.backends import mask_url
+
+    return mask_url(url)
+
+
 def empty_database_message(what: str, remedy: str) -> str:
     """The refusal of a database with no tables at all, named ``what``."""
     return (

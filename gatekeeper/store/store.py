@@ -499,9 +499,16 @@ class Store:
         self.migrated_from = migrated_from
         self._key = audit_key.encode("utf-8") if audit_key else None
         self._last_state = threading.local()
+        self._committing = threading.local()
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+    @property
+    def dialect(self) -> Backend:
+        """The backend's own operations (``gatekeeper.store.backends``), for store modules that
+        need one, such as ``db copy``'s ``after_bulk_copy``."""
+        return self._backend
 
     def close(self) -> None:
         """Close this thread's connection (other threads' connections close when they end)."""
@@ -538,7 +545,9 @@ class Store:
 
     def _append(
         self, table: str, rows: list[tuple[Any, ...]], unchained: tuple[str, ...] = ()
-    ) -> int:
+    ) -> tuple[int, int, str]:
+        """Chain ``rows`` (see ``audit.append_rows``): the last row's id, and the new head's
+        sequence number and hash."""
         try:
             return audit.append_rows(self._db, table, rows, self._key, unchained)
         except audit.ChainHeadMissing:
@@ -1070,7 +1079,8 @@ class Store:
         return self._record([attempt])
 
     def record_attempts(self, attempts: Iterable[NewAttempt]) -> int:
-        """Record many attempts in one transaction (imports, bulk loads); returns how many."""
+        """Record many attempts in one transaction (imports, bulk loads, a retry queue);
+        returns how many."""
         batch = list(attempts)
         if batch:
             self._record(batch)
@@ -1078,6 +1088,14 @@ class Store:
 
     @_translated
     def _record(self, batch: list[NewAttempt]) -> int:
+        """Write ``batch`` in one transaction; returns the last attempt's id.
+
+        When the connection is lost during the commit, whether it happened is unknown: the
+        batch is remembered, and the next call (a retry, the same attempts first) first looks
+        for its last row in the chain, and writes only what the lost commit did not."""
+        batch, written = self._resolve_unknown_commit(batch)
+        if not batch:
+            return written
         now = to_db_time(utc_now())
         with self._write():
             wanted = {a.person_id for a in batch if a.person_id is not None}
@@ -1092,7 +1110,26 @@ class Store:
                 if attempt.person_id is not None and attempt.person_id not in present:
                     row = (*row[:-1], None)
                 rows.append(row)
-            return self._append("attempt", rows, unchained=("person_id",))
+            last_id, seq, head_hash = self._append("attempt", rows, unchained=("person_id",))
+            self._committing.value = (tuple(batch), seq, head_hash, last_id)
+        self._committing.value = None
+        return last_id
+
+    def _resolve_unknown_commit(self, batch: list[NewAttempt]) -> tuple[list[NewAttempt], int]:
+        """``batch`` without the attempts a commit of unknown outcome (see ``_record``) did
+        write, and the id of the last of those (0 if none)."""
+        committing = getattr(self._committing, "value", None)
+        if committing is None:
+            return batch, 0
+        earlier, seq, head_hash, last_id = committing
+        found = self._one(
+            Attempt.select(Attempt.id).where((Attempt.seq == seq) & (Attempt.row_hash == head_hash))
+        )
+        self._committing.value = None
+        if found is None or tuple(batch[: len(earlier)]) != earlier:
+            return batch, 0
+        log.warning("%d attempt(s) were committed before the connection was lost", len(earlier))
+        return batch[len(earlier) :], last_id
 
     @_translated
     def query_attempts(

@@ -1,26 +1,13 @@
-"""Helpers for command-line tests: homes, a refusing engine, subprocess runs, a seeded
-database."""
+"""Helpers for command-line tests: homes, a refusing engine, a seeded database (subprocess
+runs are in ``helpers``)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gatekeeper.store import open_store
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a command did: its exit status and its two output streams."""
-
-    code: int
-    out: str
-    err: str
 
 
 def make_home(root: Path, weights_dir: Path | None) -> Path:
@@ -42,28 +29,6 @@ class NoEngine:
 
     def __getattr__(self, name: str):
         raise EngineUsed(f"the engine was used ({name}) where it should not be needed")
-
-
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for a ``gatekeeper`` subprocess: quiet TensorFlow, UTF-8 output."""
-    env = dict(os.environ)
-    env.pop("GATEKEEPER_HOME", None)
-    env.update(PYTHONIOENCODING="utf-8", TF_CPP_MIN_LOG_LEVEL="3", **extra)
-    return env
-
-
-def run_process(*argv: str | Path, timeout: float = 120, **env: str) -> Result:
-    """``python -m gatekeeper ARGV`` in a subprocess."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "gatekeeper", *map(str, argv)],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        stdin=subprocess.DEVNULL,
-        timeout=timeout,
-        env=subprocess_env(**env),
-    )
-    return Result(completed.returncode, completed.stdout, completed.stderr)
 
 
 def seed_database(home: Path, database: str | None = None) -> Path:

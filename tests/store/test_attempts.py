@@ -7,10 +7,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import peewee
 import pytest
 from helpers import DatabaseUnderTest
 
-from gatekeeper.errors import UsageError
+from gatekeeper.errors import StoreError, UsageError
 from gatekeeper.store import AttemptFilter, NewAttempt, Store, open_store
 
 START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
@@ -262,3 +263,41 @@ def test_a_denial_reason_is_stored_exported_and_chained(
 def test_a_reason_is_one_non_empty_line(store: Store, attempt: Callable, reason: str) -> None:
     with pytest.raises(ValueError, match="reason must be one non-empty line"):
         store.record_attempt(**attempt(decision="denied", reason=reason))
+
+
+@pytest.mark.parametrize("committed", [True, False], ids=["it-committed", "it-did-not"])
+def test_a_retry_after_a_commit_of_unknown_outcome_writes_each_attempt_once(
+    store: Store, monkeypatch, committed: bool
+) -> None:
+    """The connection is lost during COMMIT (the server's answer never arrives): the caller
+    gets a StoreError and retries the batch with a newer attempt after it, as the console's
+    queue does. Whether or not that commit happened, every attempt ends up in the log once."""
+    first = [_new(i) for i in range(3)]
+    real_commit = store._db.commit
+
+    def lost_answer() -> None:
+        if committed:
+            real_commit()
+        else:
+            store._db.rollback()
+        raise peewee.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(store._db, "commit", lost_answer)
+    with pytest.raises(StoreError):
+        store.record_attempts(first)
+    monkeypatch.setattr(store._db, "commit", real_commit)
+    store.record_attempts([*first, _new(3)])
+    boxes = [row.box[0] for row in store.iter_attempts(AttemptFilter())]
+    assert boxes == [0, 1, 2, 3]
+    assert store.verify_chain().ok
+
+
+def _new(i: int) -> NewAttempt:
+    return NewAttempt(
+        camera_id="door",
+        decision="unknown",
+        threshold=0.6,
+        model_id="dlib_resnet_v1",
+        box=(i, 0, 1, 1),
+        time=START + timedelta(seconds=i),
+    )

@@ -16,6 +16,7 @@ from postgres import Server
 
 from gatekeeper.store import AttemptFilter, NewEncoding, Store, export_csv, open_store
 from gatekeeper.store import store as store_module
+from gatekeeper.store.models import Attempt
 
 START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
 MODEL = "dlib_resnet_v1"
@@ -126,3 +127,21 @@ def test_both_backends_chain_the_same_history_identically(
     assert names == ["bob", "zoë", "Émile", "王小明"]
     assert (len(chain["rows"]), len(chain["states"])) == (32, 13)
     assert found["postgresql"] == found["sqlite"]
+
+
+def test_rows_copied_in_with_their_ids_are_followed_by_new_ones(
+    database: DatabaseUnderTest, images_dir: Path
+) -> None:
+    """What ``db copy`` relies on: after ``after_bulk_copy``, new rows get ids above the
+    copied ones on both backends (PostgreSQL's id sequences do not follow inserted ids)."""
+    with open_store(database.url, images_dir=images_dir) as store:
+        with database.raw() as connection:
+            connection.execute(
+                "INSERT INTO attempt (id, seq, time, camera_id, threshold, decision, model_id, "
+                "prev_hash, row_hash) VALUES (41, 100, '2026-01-01T00:00:00.000000+00:00', "
+                "'door', 0.6, 'unknown', 'dlib_resnet_v1', '', '')"
+            )
+        store.dialect.after_bulk_copy(store._db, [Attempt])
+        attempt = {"camera_id": "door", "name": None, "person_id": None, "distance": None}
+        attempt |= {"threshold": 0.6, "decision": "unknown", "model_id": MODEL, "box": None}
+        assert store.record_attempt(**attempt) == 42

@@ -20,12 +20,12 @@ constraint in a migration.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from peewee import Database, Query
+from peewee import Database, Model, Query
 
 from gatekeeper.errors import StoreError, UsageError
 
@@ -109,6 +109,11 @@ class Backend(abc.ABC):
     def replace_check(self, db: Database, table: str, old: str, new: str) -> None:
         """Replace ``table``'s CHECK constraint ``old`` by ``new`` (SQL expressions) in a
         migration, keeping every row (ids included) as it is."""
+
+    @abc.abstractmethod
+    def after_bulk_copy(self, db: Database, models: Iterable[type[Model]]) -> None:
+        """Make the database ready for ordinary inserts after rows were copied into the tables
+        of ``models`` with their ids (``db copy``)."""
 
     @abc.abstractmethod
     def server_version(self, db: Database) -> str:

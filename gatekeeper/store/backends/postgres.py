@@ -32,14 +32,14 @@ from __future__ import annotations
 import re
 import select
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import peewee
 import psycopg
-from peewee import Check, Database, PostgresqlDatabase, Query
+from peewee import Check, Database, Model, PostgresqlDatabase, Query
 from playhouse.migrate import SchemaMigrator, migrate
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
@@ -59,6 +59,9 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
 #: The advisory lock (a bigint, "gatekeep" in ASCII) of schema creation and migration.
 SCHEMA_LOCK = int.from_bytes(b"gatekeep", "big")
 _SNAPSHOT_ID_RE = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
+#: Reads of an idle connection's pending input before it is taken for alive (a farewell
+#: message, then the end of the connection, takes two).
+_IDLE_READS = 3
 #: SQLSTATE classes: 08 connection exception, 57P admin shutdown / crash / cannot connect now.
 _UNAVAILABLE_STATES = ("08", "57P")
 
@@ -291,24 +294,38 @@ class PostgresBackend(Backend):
             migrator.add_constraint(table, name, Check(new)),
         )
 
+    def after_bulk_copy(self, db: Database, models: Iterable[type[Model]]) -> None:
+        """Move each table's id sequence past the highest id copied in (rows inserted with
+        their ids leave ``SERIAL`` sequences where they were)."""
+        for model in models:
+            table = model._meta.table_name
+            db.execute_sql(
+                f"SELECT setval(pg_get_serial_sequence(%s, 'id'), COALESCE(MAX(id), 1), "
+                f"MAX(id) IS NOT NULL) FROM {_quote(table)}",
+                (_quote(table),),
+            )
+
     def server_version(self, db: Database) -> str:
         (version,) = db.execute_sql("SHOW server_version").fetchone()
         return f"PostgreSQL {version.split()[0]}"
 
     def drop_dead_connection(self, db: Database) -> None:
-        """Close this thread's idle connection if the server has hung up on it: its socket is
-        readable (the server's farewell, or end of file) and consuming that leaves it broken."""
+        """Close this thread's idle connection if the server has hung up on it. While idle, a
+        live connection's socket is readable only for a notice, which one read consumes; a
+        server that said farewell (a restart) and closed the socket leaves it readable, and
+        reading on meets the end of the connection."""
         if db.is_closed() or db.in_transaction():
             return
-        connection = db.connection()
-        pgconn = connection.pgconn
+        pgconn = db.connection().pgconn
         if pgconn.transaction_status != TransactionStatus.IDLE:
             return
+        alive = pgconn.status == ConnStatus.OK
         try:
-            readable, _, _ = select.select([pgconn.socket], [], [], 0)
-            if readable:
+            for _ in range(_IDLE_READS):
+                if not alive or not select.select([pgconn.socket], [], [], 0)[0]:
+                    break
                 pgconn.consume_input()
-            alive = pgconn.status == ConnStatus.OK
+                alive = pgconn.status == ConnStatus.OK
         except (OSError, psycopg.Error):
             alive = False
         if not alive:

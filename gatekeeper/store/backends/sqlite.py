@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import peewee
-from peewee import Database, Query, SqliteDatabase
+from peewee import Database, Model, Query, SqliteDatabase
 from playhouse import db_url
 
 from gatekeeper.errors import StoreError, UsageError
@@ -354,6 +354,9 @@ class SqliteBackend(Backend):
         db.execute_sql(f'ALTER TABLE "{rebuilt}" RENAME TO "{table}"')
         for sql in index_sql:
             db.execute_sql(sql)
+
+    def after_bulk_copy(self, db: Database, models: Iterable[type[Model]]) -> None:
+        """Nothing to do: SQLite gives a new row the highest id plus one."""
 
     def server_version(self, db: Database) -> str:
         return f"SQLite {sqlite3.sqlite_version}"
