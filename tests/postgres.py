@@ -51,15 +51,18 @@ _counter = itertools.count(1)
 
 
 def find_program(name: str) -> Path | None:
-    """``name`` (``initdb``, ``pg_ctl``) on ``PATH`` or in the newest Debian PostgreSQL."""
-    found = shutil.which(name)
+    """``name`` (``initdb``, ``pg_ctl``) beside ``initdb`` on ``PATH`` (links resolved), or in
+    the newest Debian PostgreSQL, so that every program comes from one installation."""
+    found = shutil.which("initdb")
     if found:
-        return Path(found)
-    versions = sorted(
-        glob.glob(f"/usr/lib/postgresql/*/bin/{name}"),
-        key=lambda path: int(Path(path).parts[4]) if Path(path).parts[4].isdigit() else 0,
-    )
-    return Path(versions[-1]) if versions else None
+        folders = [Path(found).resolve().parent]
+    else:
+        folders = sorted(
+            (Path(path).parent for path in glob.glob("/usr/lib/postgresql/*/bin/initdb")),
+            key=lambda folder: int(folder.parent.name) if folder.parent.name.isdigit() else 0,
+        )[-1:]
+    programs = [folder / name for folder in folders if (folder / name).is_file()]
+    return programs[0] if programs else None
 
 
 def _free_port() -> int:
