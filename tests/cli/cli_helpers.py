@@ -1,13 +1,24 @@
-"""Helpers for command-line tests: homes, a refusing engine, a seeded database (subprocess
-runs are in ``helpers``)."""
+"""Helpers for command-line tests: homes, a refusing engine, a seeded database, and the
+subprocess runs of ``helpers`` (where tests of other folders find them too)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from helpers import Result, run_process, subprocess_env
 
 from gatekeeper.store import open_store
+
+__all__ = [
+    "EngineUsed",
+    "NoEngine",
+    "Result",
+    "make_home",
+    "run_process",
+    "seed_database",
+    "subprocess_env",
+]
 
 
 def make_home(root: Path, weights_dir: Path | None) -> Path:

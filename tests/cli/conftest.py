@@ -8,8 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import NoEngine, make_home
-from helpers import Result, run_process
+from cli_helpers import NoEngine, Result, make_home, run_process
 
 from gatekeeper import cli
 

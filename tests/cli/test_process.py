@@ -12,8 +12,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from cli_helpers import seed_database
-from helpers import fill, small_filesystem, sqlite_dump, subprocess_env
+from cli_helpers import seed_database, subprocess_env
+from helpers import fill, small_filesystem, sqlite_dump
 
 #: Runs commands with ``cli.main`` and reports, as its last stdout line, their exit statuses and
 #: whether TensorFlow or Keras got imported.
