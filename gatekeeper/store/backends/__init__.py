@@ -65,6 +65,11 @@ class Backend(abc.ABC):
         :func:`gatekeeper.store.database.prepare_schema`."""
 
     @abc.abstractmethod
+    def connect(self) -> Database:
+        """A new, unopened database for this location, to read and write (no schema check:
+        :meth:`open` is how the store opens one)."""
+
+    @abc.abstractmethod
     def connect_reader(self) -> Database:
         """A new, unopened read-only database for this location (verifying workers)."""
 

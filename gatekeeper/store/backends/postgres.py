@@ -131,6 +131,9 @@ class PostgresBackend(Backend):
             self.url, prefer_psycopg3=True, field_types=FIELD_TYPES, encoding="UTF8", **params
         )
 
+    def connect(self) -> PostgresqlDatabase:
+        return self._database(read_only=False)
+
     def connect_reader(self) -> PostgresqlDatabase:
         return self._database(read_only=True)
 
