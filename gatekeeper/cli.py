@@ -958,6 +958,36 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
+    """Copy the site at SOURCE into the new database TARGET and verify the chain there;
+    progress on a terminal, one summary line at the end."""
+    from gatekeeper.store.backends import parse_database
+    from gatekeeper.store.copy import copy_site
+
+    source = parse_database(args.source, busy_timeout_s=settings.busy_timeout_s).display
+    target = parse_database(args.target, busy_timeout_s=settings.busy_timeout_s).display
+    shown = sys.stderr.isatty()
+
+    def progress(table: str, rows: int) -> None:
+        if shown:
+            print(f"\r{table}: {rows:,} rows", end="", file=sys.stderr, flush=True)
+
+    report = copy_site(
+        args.source,
+        args.target,
+        images_dir=settings.images_dir,
+        audit_key=settings.audit_key,
+        busy_timeout_s=settings.busy_timeout_s,
+        progress=progress,
+    )
+    if shown:
+        print(file=sys.stderr)
+    counts = ", ".join(f"{rows:,} {table}" for table, rows in report.rows.items() if rows)
+    print(f"copied {source} to {target}: {counts}")
+    print(f"on the target: {report.chain.summary()}")
+    return 0
+
+
 #: ``doctor``'s verdicts, and how each is printed: working (``ok``), not done yet but done
 #: by itself on first use (``todo``), working without something optional (``warn``), and in
 #: the way of the console or a command (``fail``: the only one that makes doctor exit 1).
@@ -1479,6 +1509,23 @@ def build_parser() -> argparse.ArgumentParser:
     valid.add_argument("--clear", action="store_true", help="clear the dates not given: no limit")
     _add_json(valid)
 
+    database = command("db", _db_usage, "the site's database: move it")
+    db_commands = database.add_subparsers(dest="db_command", title="commands", metavar="COMMAND")
+    db_copy = db_commands.add_parser(
+        "copy",
+        help="copy the whole site into a new, empty database and verify it there",
+        description=(
+            "Copy people, schedules, encodings, kept photos' records, visitor crops, attempts, "
+            "admin events and the audit chain head from SOURCE into TARGET (a SQLite file that "
+            "does not exist yet, or a PostgreSQL database with no tables), then verify the "
+            "chain on TARGET. Each is a path, sqlite:///path or postgresql://user@host/db. "
+            "The photo files stay where they are."
+        ),
+    )
+    db_copy.add_argument("source", metavar="SOURCE")
+    db_copy.add_argument("target", metavar="TARGET")
+    db_copy.set_defaults(handler=cmd_db_copy)
+
     doctor = command("doctor", cmd_doctor, "check weights, database, camera and voice")
     _add_json(doctor)
     return parser
@@ -1486,6 +1533,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _audit_usage(args: argparse.Namespace, settings: Settings) -> int:
     raise UsageError("audit needs a command: verify (see 'gatekeeper audit --help')")
+
+
+def _db_usage(args: argparse.Namespace, settings: Settings) -> int:
+    raise UsageError("db needs a command: copy (see 'gatekeeper db --help')")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -31,10 +31,11 @@ from pathlib import Path
 
 from peewee import Model
 
-from gatekeeper.errors import StoreError
+from gatekeeper.errors import StoreError, UsageError
 from gatekeeper.store import audit
+from gatekeeper.store.backends import parse_database
 from gatekeeper.store.models import MODELS, ChainHead, SchemaVersion, Setting
-from gatekeeper.store.store import Store
+from gatekeeper.store.store import Store, open_store
 
 #: Rows read and written per step.
 CHUNK = 5000
@@ -103,9 +104,9 @@ def copy_rows(
     copied[_table(Setting)] = len(settings)
     head = ChainHead.select(ChainHead.seq, ChainHead.hash, ChainHead.signature).bind(source._db)
     (seq, head_hash, signature) = head.where(ChainHead.id == 1).tuples().get()
-    ChainHead.update(seq=seq, hash=head_hash, signature=signature).where(
-        ChainHead.id == 1
-    ).bind(target_db).execute()
+    ChainHead.update(seq=seq, hash=head_hash, signature=signature).where(ChainHead.id == 1).bind(
+        target_db
+    ).execute()
     target.dialect.after_bulk_copy(target_db, _ROW_TABLES)
     return copied
 
@@ -113,8 +114,7 @@ def copy_rows(
 def count_rows(store: Store) -> dict[str, int]:
     """Rows per copied table of ``store``."""
     return {
-        _table(model): model.select().bind(store._db).count()
-        for model in (*_ROW_TABLES, Setting)
+        _table(model): model.select().bind(store._db).count() for model in (*_ROW_TABLES, Setting)
     }
 
 
@@ -134,8 +134,53 @@ def check_copy(source_rows: dict[str, int], target: Store) -> audit.ChainReport:
     return report
 
 
-def describe(url: str) -> str:
-    """``url`` as shown to people: a file path as given, a URL without its password."""
-    from gatekeeper.store.database import display_url
+def copy_site(
+    source_url: str,
+    target_url: str,
+    *,
+    images_dir: Path,
+    audit_key: str | None = None,
+    busy_timeout_s: float = 5.0,
+    progress: Callable[[str, int], None] | None = None,
+) -> CopyReport:
+    """Copy the site at ``source_url`` into the new database ``target_url`` and verify it
+    there (see the module docstring); returns what was copied and the target's chain report.
 
-    return display_url(url) if "://" in url else str(Path(url))
+    The target must not exist yet (SQLite) or have no tables (PostgreSQL): ``UsageError``
+    otherwise, before anything is written. Any failure after the target was created removes
+    it again (the SQLite file, or the PostgreSQL tables) and raises ``StoreError``. With an
+    ``audit_key`` the copied head's signature is checked on the target.
+    """
+    target_backend = parse_database(target_url, busy_timeout_s=busy_timeout_s)
+    problem = target_backend.emptiness_problem()
+    if problem is not None:
+        raise UsageError(f"the target must be a new, empty database: {problem}")
+    with open_store(
+        source_url,
+        images_dir=images_dir,
+        busy_timeout_s=busy_timeout_s,
+        audit_key=audit_key,
+        read_only=True,
+    ) as source:
+        target = open_store(
+            target_url, images_dir=images_dir, busy_timeout_s=busy_timeout_s, audit_key=audit_key
+        )
+        try:
+            with source.dialect.snapshot(source._db):
+                expected = count_rows(source)
+                with target.dialect.errors(target._db), target._write():
+                    clear_new_site(target)
+                    rows = copy_rows(source, target, progress)
+            report = check_copy(expected, target)
+        except BaseException:
+            target.dialect.discard(target._db)
+            raise
+        target.close()
+    return CopyReport(rows, report)
+
+
+def clear_new_site(target: Store) -> None:
+    """Delete what a new database starts with besides its schema (its initial state record),
+    inside the copy's write transaction: the copied rows replace it."""
+    for model in reversed(_ROW_TABLES):
+        model.delete().bind(target._db).execute()

@@ -116,6 +116,16 @@ class Backend(abc.ABC):
         migration, keeping every row (ids included) as it is."""
 
     @abc.abstractmethod
+    def emptiness_problem(self) -> str | None:
+        """Why this location cannot receive a copy of a site (``db copy``): a SQLite file that
+        exists, a PostgreSQL database that has tables; None when it can."""
+
+    @abc.abstractmethod
+    def discard(self, db: Database) -> None:
+        """Undo a ``db copy`` that failed: leave the location as :meth:`emptiness_problem`
+        wants it (the SQLite file deleted, the PostgreSQL tables dropped)."""
+
+    @abc.abstractmethod
     def after_bulk_copy(self, db: Database, models: Iterable[type[Model]]) -> None:
         """Make the database ready for ordinary inserts after rows were copied into the tables
         of ``models`` with their ids (``db copy``)."""

@@ -297,6 +297,24 @@ class PostgresBackend(Backend):
             migrator.add_constraint(table, name, Check(new)),
         )
 
+    def emptiness_problem(self) -> str | None:
+        db = self._database(read_only=True)
+        try:
+            with self.errors(db):
+                db.connect()
+                tables = db.get_tables()
+        finally:
+            db.close()
+        if tables:
+            shown = ", ".join(sorted(tables)[:3]) + (", …" if len(tables) > 3 else "")
+            return f"the database {self.display} has tables ({shown})"
+        return None
+
+    def discard(self, db: Database) -> None:
+        with self.errors(db), db.bind_ctx(MODELS):
+            db.drop_tables(MODELS, cascade=True)
+        db.close()
+
     def after_bulk_copy(self, db: Database, models: Iterable[type[Model]]) -> None:
         """Move each table's id sequence past the highest id copied in (rows inserted with
         their ids leave ``SERIAL`` sequences where they were)."""

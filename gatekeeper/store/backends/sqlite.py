@@ -355,6 +355,16 @@ class SqliteBackend(Backend):
         for sql in index_sql:
             db.execute_sql(sql)
 
+    def emptiness_problem(self) -> str | None:
+        if self.path.exists():
+            return f"{self.path} exists (db copy writes a new SQLite file)"
+        return None
+
+    def discard(self, db: Database) -> None:
+        db.close()
+        for suffix in _SQLITE_FILE_SUFFIXES:
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
     def after_bulk_copy(self, db: Database, models: Iterable[type[Model]]) -> None:
         """Nothing to do: SQLite gives a new row the highest id plus one."""
 

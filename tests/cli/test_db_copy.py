@@ -1,0 +1,41 @@
+"""``gatekeeper db copy`` from the command line: a site moved to the other backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from helpers import DatabaseUnderTest
+
+from gatekeeper.store import open_store
+
+
+def test_db_copy_moves_a_site_and_says_what_it_verified(
+    run, bare_home: Path, database: DatabaseUnderTest, tmp_path: Path, pg_server
+) -> None:
+    """A SQLite site is copied to PostgreSQL or a PostgreSQL one to SQLite (the fixture's
+    backend is the source's), then read on the target through ``--db``; the password in the
+    URL is never printed."""
+    assert run("--home", bare_home, "--db", database.url, "threshold", "0.55").code == 0
+    assert (
+        run("--home", bare_home, "--db", database.url, "schedule", "set", "office", "always").code
+        == 0
+    )
+    target = pg_server.create_database() if database.path is not None else str(tmp_path / "c.db")
+    copied = run("--home", bare_home, "db", "copy", database.url, target)
+    assert copied.code == 0, copied.err
+    assert "audit chain OK" in copied.out and "1 schedule" in copied.out
+    assert "gate-secret-pw" not in copied.out + copied.err
+    shown = run("--home", bare_home, "--db", target, "threshold")
+    assert shown.code == 0 and "0.55" in shown.out
+    with open_store(target, images_dir=bare_home / "images", read_only=True) as store:
+        assert store.verify_chain().ok
+
+
+def test_db_copy_refuses_a_target_with_data_in_one_line(
+    run, bare_home: Path, database: DatabaseUnderTest
+) -> None:
+    assert run("--home", bare_home, "--db", database.url, "threshold", "0.55").code == 0
+    refused = run("--home", bare_home, "db", "copy", database.url, database.url)
+    assert refused.code == 2
+    assert refused.err.startswith("gatekeeper: the target must be a new, empty database")
+    assert len(refused.err.strip().splitlines()) == 1 and "gate-secret-pw" not in refused.err
