@@ -1081,38 +1081,59 @@ def check_liveness(settings: Settings) -> Check:
 
 
 def check_database(settings: Settings, args: argparse.Namespace) -> Check:
-    """The database opens (read-only: the check changes nothing) and may be written."""
-    from gatekeeper.store.backends.sqlite import check_location, check_writable, parse_location
+    """The database opens (read-only: the check changes nothing) and may be written; for
+    PostgreSQL, that the server answers, and its version."""
+    from gatekeeper.store.backends import POSTGRES_SCHEMES, parse_database, scheme_of
 
     try:
-        path = parse_location(settings.database).absolute()
-        check_location(path)
-        if not path.exists():
-            folder = next(p for p in (path.parent, *path.parents) if p.exists())
-            if not os.access(folder, os.W_OK):
-                return Check(
-                    "database",
-                    "fail",
-                    f"no database yet and {folder} is not writable",
-                    "fix the folder's permissions or choose another place with --db or --home",
-                )
-            return Check("database", "todo", f"no database yet: it will be created at {path}")
+        backend = parse_database(settings.database, busy_timeout_s=settings.busy_timeout_s)
+        if backend.name == "sqlite":
+            return _check_sqlite(settings, args)
+        if backend.emptiness_problem() is None:
+            return Check(
+                "database",
+                "todo",
+                f"{backend.display} answers and has no tables yet: the first command that "
+                "writes (enroll, import, the console) creates them",
+            )
         with open_site(settings, args, read_only=True) as site:
             people = len(site.store.list_people())
-            schema = site.store.schema_version
-        check_writable(path)
+            detail = f"{site.store.server_version()}, schema v{site.store.schema_version}"
         return Check(
             "database",
             "ok",
-            f"{path} writable, schema v{schema}, {_plural(people, 'person')} enrolled",
+            f"{backend.display}: {detail}, {_plural(people, 'person')} enrolled",
         )
     except GatekeeperError as exc:
-        return Check(
-            "database",
-            "fail",
-            str(exc),
-            "check the file's permissions, that no other process holds it, or point --db elsewhere",
-        )
+        if scheme_of(settings.database) in POSTGRES_SCHEMES:
+            hint = "check that the server runs, the URL, and the role's password or ~/.pgpass"
+        else:
+            hint = "check the file's permissions, that no other process holds it, or --db"
+        return Check("database", "fail", str(exc), hint)
+
+
+def _check_sqlite(settings: Settings, args: argparse.Namespace) -> Check:
+    from gatekeeper.store.backends.sqlite import check_location, check_writable, parse_location
+
+    path = parse_location(settings.database).absolute()
+    check_location(path)
+    if not path.exists():
+        folder = next(p for p in (path.parent, *path.parents) if p.exists())
+        if not os.access(folder, os.W_OK):
+            return Check(
+                "database",
+                "fail",
+                f"no database yet and {folder} is not writable",
+                "fix the folder's permissions or choose another place with --db or --home",
+            )
+        return Check("database", "todo", f"no database yet: it will be created at {path}")
+    with open_site(settings, args, read_only=True) as site:
+        people = len(site.store.list_people())
+        detail = f"{site.store.server_version()}, schema v{site.store.schema_version}"
+    check_writable(path)
+    return Check(
+        "database", "ok", f"{path} writable, {detail}, {_plural(people, 'person')} enrolled"
+    )
 
 
 def check_camera(settings: Settings) -> Check:

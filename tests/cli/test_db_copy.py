@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from helpers import DatabaseUnderTest
@@ -39,3 +40,21 @@ def test_db_copy_refuses_a_target_with_data_in_one_line(
     assert refused.code == 2
     assert refused.err.startswith("gatekeeper: the target must be a new, empty database")
     assert len(refused.err.strip().splitlines()) == 1 and "gate-secret-pw" not in refused.err
+
+
+def test_doctor_checks_the_postgresql_server(run, bare_home: Path, pg_server) -> None:
+    """doctor names the server's version on a site's database, says an empty one is yet to
+    be created, and fails in one line on a wrong password, never showing it."""
+    url = pg_server.create_database()
+    empty = run("--home", bare_home, "--db", url, "doctor")
+    assert "TODO  database:" in empty.out and "no tables yet" in empty.out
+    assert run("--home", bare_home, "--db", url, "threshold", "0.55").code == 0
+    ready = run("--home", bare_home, "--db", url, "doctor")
+    assert re.search(r"OK    database: .*: PostgreSQL \d+\.\d+, schema v\d+", ready.out)
+    wrong = url.replace("gate-secret-pw", "not-the-password")
+    refused = run("--home", bare_home, "--db", wrong, "doctor")
+    line = next(line for line in refused.out.splitlines() if "database:" in line)
+    assert (
+        refused.code == 1 and line.startswith("FAIL") and "password authentication failed" in line
+    )
+    assert "not-the-password" not in refused.out + refused.err
