@@ -1,4 +1,4 @@
-"""Three doors and the command line on one database, for about 30 seconds.
+"""Three doors and the command line on one PostgreSQL database, for about 30 seconds.
 
 Two door workers replay the real clip (Lin enrolled), a third replays a folder of photos of
 Obama, who is enrolled by the command line only once all three are running; Biden is enrolled
@@ -44,8 +44,8 @@ def _lobby_photos(shared_data: Path, folder: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_three_doors_and_the_cli_share_one_chain(tmp_path, shared_data, weights_dir):
-    db_url = str(tmp_path / "site.db")
+def test_three_doors_and_the_cli_share_one_chain(tmp_path, shared_data, weights_dir, pg_server):
+    db_url = pg_server.create_database()
     home = make_home(tmp_path, weights_dir)
     train = shared_data / "faces" / "train"
     cli = ("--home", home, "--db", db_url)
