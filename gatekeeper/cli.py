@@ -1197,6 +1197,27 @@ def check_voice(settings: Settings) -> Check:
     return Check("voice", "ok", "text-to-speech renders and plays speech (pyttsx3)")
 
 
+def check_door(settings: Settings) -> Check:
+    """The door actions and alert rules of the config, each described (no secrets); a command
+    whose program is missing fails: the door would not open."""
+    if not settings.actions and not settings.alerts:
+        return Check("door", "ok", "no door actions or alert rules configured")
+    parts = [spec.describe() for spec in settings.actions]
+    parts += [f"alert {rule.describe()}" for rule in settings.alerts]
+    problems = [
+        f"{spec.name}: {problem}" for spec in settings.actions if (problem := spec.problem())
+    ]
+    counts = (
+        f"{_plural(len(settings.actions), 'action')}, {_plural(len(settings.alerts), 'alert rule')}"
+    )
+    detail = f"{counts}: {'; '.join(parts)}"
+    if problems:
+        return Check(
+            "door", "fail", f"{detail}; {'; '.join(problems)}", "fix the [[actions]] table"
+        )
+    return Check("door", "ok", detail)
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     """Check the installation; one line per check (see :data:`CHECK_LABELS`); exit 1 only when
     one fails, i.e. when something stands in the way of the console."""
@@ -1206,6 +1227,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         check_camera(settings),
         check_voice(settings),
         check_liveness(settings),
+        check_door(settings),
     ]
     if args.json:
         _print_json([asdict(c) | {"ok": c.ok} for c in checks])

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD
+from gatekeeper.door.actions import ActionSpec, parse_actions
+from gatekeeper.door.alerts import AlertRule, parse_alerts
 from gatekeeper.errors import UsageError
 from gatekeeper.schedule import load_timezone
 
@@ -76,6 +78,10 @@ class Settings:
     audit_key: str | None = None
     #: The site's IANA time zone: access schedules and validity dates are judged on its clock.
     timezone: str = field(default_factory=local_timezone_name)
+    #: Door actions and alert rules: the ``[[actions]]`` and ``[[alerts]]`` tables of the TOML
+    #: file (see ``gatekeeper/door/``); none by default.
+    actions: tuple[ActionSpec, ...] = ()
+    alerts: tuple[AlertRule, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
@@ -234,6 +240,8 @@ _CHECKS: dict[str, Any] = {
     "busy_timeout_s": lambda key, value: _number(key, value, positive=False),
     "audit_key": _text,
     "timezone": _timezone,
+    "actions": parse_actions,
+    "alerts": parse_alerts,
 }
 
 

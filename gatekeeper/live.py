@@ -27,6 +27,12 @@ Faults never stop the loop:
   logged: nothing is lost silently. Attempts still unrecorded at :meth:`LiveRecognizer.stop` are
   logged as an error with their count.
 
+With a :class:`~gatekeeper.door.Door`, each decision is handed to it right after it is recorded
+(or queued for a retry: the door still opens while the database refuses writes, with
+``attempt_id`` null), and the door's alert rules are fed the camera's state on every turn of the
+loop and the store's failures and recoveries. The door works on threads of its own: the
+recognition thread never waits for an action.
+
 Everything published is immutable (frozen dataclasses, read-only frame arrays), so the UI may
 keep and read it on its own thread.
 """
@@ -46,6 +52,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from gatekeeper.door import Door, DoorEvent
 from gatekeeper.errors import StoreError
 from gatekeeper.recognition import Box, Decision, DecisionPolicy, FaceObservation
 from gatekeeper.service import Gatekeeper
@@ -203,7 +210,8 @@ class LiveRecognizer:
     is a not yet started :class:`CameraFeed`; the recognizer starts it when the engine is ready
     and stops it in :meth:`stop`. ``voice`` greets granted people. ``on_event`` receives every
     :data:`LiveEvent` on the worker thread: it must return quickly (hand the event over to the
-    UI thread, don't work in it).
+    UI thread, don't work in it). ``door`` (started by its owner) receives every decision and
+    the camera and store states.
 
     Settings used: ``camera_id`` (recorded with each attempt), ``votes_required`` /
     ``votes_window`` (K of the last N processed frames) and ``recognition_interval_s``.
@@ -216,8 +224,10 @@ class LiveRecognizer:
         *,
         voice: Voice | None = None,
         on_event: Callable[[LiveEvent], None] | None = None,
+        door: Door | None = None,
     ) -> None:
         settings = gatekeeper.settings
+        self._door = door
         self._gatekeeper = gatekeeper
         self._feed = feed
         self._voice = voice
@@ -316,6 +326,8 @@ class LiveRecognizer:
         last_id = 0
         while not self._stop.is_set():
             self._retry_unrecorded()
+            if self._door is not None:
+                self._door.camera(self._camera_id, self._feed.status().state.value)
             frame = self._feed.wait_for_new(last_id, timeout=_POLL_S)
             if frame is None:
                 if self._feed.status().state in (CameraState.ENDED, CameraState.NONE):
@@ -414,6 +426,7 @@ class LiveRecognizer:
         if not self._unrecorded:  # keep the log in order: queued attempts go first
             try:
                 attempt_id = self._gatekeeper.store.record_attempt(**values)
+                self._store_state(True)
             except StoreError as exc:
                 self._next_retry = time.monotonic() + RETRY_INTERVAL_S
                 self._queue_unrecorded(NewAttempt(**values))
@@ -423,9 +436,27 @@ class LiveRecognizer:
                     f"cannot record access attempts ({exc}); "
                     f"{len(self._unrecorded)} waiting, retrying",
                 )
+                self._store_state(False)
         else:
             self._queue_unrecorded(NewAttempt(**values))
+        if self._door is not None:
+            self._door.decision(
+                DoorEvent(
+                    decision.kind,
+                    self._camera_id,
+                    wall,
+                    name=decision.name,
+                    distance=values["distance"],
+                    threshold=threshold,
+                    attempt_id=attempt_id,
+                    reason=values["reason"],
+                )
+            )
         return RecordedDecision(decision, wall, attempt_id, values["reason"])
+
+    def _store_state(self, ok: bool) -> None:
+        if self._door is not None:
+            self._door.store(ok, len(self._unrecorded))
 
     def _queue_unrecorded(self, attempt: NewAttempt) -> None:
         if len(self._unrecorded) >= MAX_UNRECORDED:
@@ -444,9 +475,11 @@ class LiveRecognizer:
         except StoreError as exc:
             self._next_retry = time.monotonic() + RETRY_INTERVAL_S
             log.warning("cannot record access attempts: %s", exc)
+            self._store_state(False)
             return
         for _ in batch:
             self._unrecorded.popleft()
+        self._store_state(True)
         log.info("recorded %d delayed access attempts", len(batch))
         self._emit(LiveWarning(f"recorded {len(batch)} delayed access attempts"))
 

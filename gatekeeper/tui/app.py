@@ -27,6 +27,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from gatekeeper.config import Settings
+from gatekeeper.door import Door
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.live import LiveRecognizer
 from gatekeeper.service import Gatekeeper
@@ -60,8 +61,22 @@ class GatekeeperApp(App[None]):
         self.gatekeeper = gatekeeper
         self.feed = feed
         self.voice = Voice(settings.greeting, mute=settings.mute, on_warning=self._voice_off)
+        self.door = (
+            Door(
+                gatekeeper.store,
+                settings.actions,
+                settings.alerts,
+                on_notice=lambda notice: self._main.post_door(notice),
+            )
+            if settings.actions or settings.alerts
+            else None
+        )
         self.recognizer = LiveRecognizer(
-            gatekeeper, feed, voice=self.voice, on_event=lambda e: self._main.post_live(e)
+            gatekeeper,
+            feed,
+            voice=self.voice,
+            on_event=lambda e: self._main.post_live(e),
+            door=self.door,
         )
         self.threshold: float | None = None
         self.sub_title = f"camera {settings.camera_id}"
@@ -72,6 +87,8 @@ class GatekeeperApp(App[None]):
 
     def on_unmount(self) -> None:
         self.recognizer.stop(timeout=3.0)
+        if self.door is not None:
+            self.door.close(timeout=1.0)
         self.voice.close(timeout=2.0)
 
     def notify(self, message: str, **options: Any) -> None:

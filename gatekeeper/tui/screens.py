@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from gatekeeper.door import ActionOutcome, Alert, DoorNotice, DoorWarning
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.live import (
     FrameResult,
@@ -31,6 +32,7 @@ from gatekeeper.tui.dialogs import AccessChange, AccessDialog, ConfirmDialog, En
 from gatekeeper.tui.palette import decisions_legend
 from gatekeeper.tui.widgets import (
     AccessLog,
+    AlertBanner,
     CameraPanel,
     FramePreview,
     MatchPanel,
@@ -59,6 +61,8 @@ STALE_AFTER_S = 3.0
 #: The People screen reads who may enter now again this often (seconds): schedules open and
 #: close as time passes.
 ACCESS_REFRESH_S = 30.0
+#: A failing door action is notified at most this often (seconds); every failure is recorded.
+ACTION_NOTICE_INTERVAL_S = 10.0
 #: Camera states that ``r`` acts on: reconnect now, or play a file or folder again.
 RETRYABLE = frozenset({CameraState.LOST, CameraState.ENDED})
 
@@ -69,6 +73,14 @@ class _Live(Message):
     def __init__(self, event: LiveEvent) -> None:
         super().__init__()
         self.event = event
+
+
+class _Door(Message):
+    """A door notice (action outcome, alert, recording problem) handed from its thread."""
+
+    def __init__(self, notice: DoorNotice) -> None:
+        super().__init__()
+        self.notice = notice
 
 
 class MainScreen(Screen):
@@ -85,6 +97,7 @@ class MainScreen(Screen):
         Binding("r", "retry_camera", "Retry"),
         Binding("x", "app.export", "Export"),
         Binding("t", "app.threshold", "Threshold"),
+        Binding("a", "acknowledge_alert", "Ack alert"),
         _HELP,
         Binding("q", "app.request_quit", "Quit"),
     ]
@@ -98,9 +111,11 @@ class MainScreen(Screen):
         self._stats_at = 0.0
         self._previewed = 0
         self._camera_state = CameraState.NONE
+        self._action_noticed: dict[str, float] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield AlertBanner(id="alert-banner")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield CameraPanel(id="camera")
@@ -117,6 +132,9 @@ class MainScreen(Screen):
         self.set_interval(STATUS_INTERVAL_S, self._refresh_status)
         self.set_interval(PREVIEW_INTERVAL_S, self._refresh_preview)
         self.set_interval(LOG_POLL_S, self.query_one(AccessLog).refresh_head)
+        self.query_one(AlertBanner).show([])
+        if self.app.door is not None:
+            self.app.door.start()
         self.app.recognizer.start()
         self.app.read_threshold()
 
@@ -135,7 +153,48 @@ class MainScreen(Screen):
             return self.query_one(AccessLog).filter != AttemptFilter()
         if action == "retry_camera":
             return self._camera_state in RETRYABLE
+        if action == "acknowledge_alert":
+            return self.app.door is not None and bool(self.app.door.alerts.active())
         return True
+
+    def action_acknowledge_alert(self) -> None:
+        """Acknowledge the alert on the banner (recorded as ``alert_ack``)."""
+        door = self.app.door
+        active = door.alerts.active() if door is not None else []
+        if door is not None and active:
+            door.alerts.acknowledge(active[0].id)
+            self._show_alerts()
+
+    def _show_alerts(self) -> None:
+        door = self.app.door
+        self.query_one(AlertBanner).show(door.alerts.active() if door is not None else [])
+        self.refresh_bindings()
+
+    def post_door(self, notice: DoorNotice) -> None:
+        """Hand a door notice to this screen (called on the door's threads)."""
+        self.post_message(_Door(notice))
+
+    @on(_Door)
+    def _door(self, message: _Door) -> None:
+        """Alerts go on the banner (and a notification); failed actions are notified, at most
+        once per :data:`ACTION_NOTICE_INTERVAL_S` per action; successes are only recorded."""
+        notice = message.notice
+        if isinstance(notice, Alert):
+            self.notify(f"ALERT: {notice.message}", severity="error", timeout=15)
+            self._show_alerts()
+        elif isinstance(notice, ActionOutcome) and not notice.ok:
+            now = time.monotonic()
+            last = self._action_noticed.get(notice.action)
+            if last is None or now - last >= ACTION_NOTICE_INTERVAL_S:
+                self._action_noticed[notice.action] = now
+                self.notify(
+                    f"Door action {notice.action} failed ({notice.event.summary()}): "
+                    f"{notice.reason}",
+                    severity="error",
+                    timeout=10,
+                )
+        elif isinstance(notice, DoorWarning):
+            self.notify(notice.message, severity="warning")
 
     def action_retry_camera(self) -> None:
         if self.app.feed.retry():

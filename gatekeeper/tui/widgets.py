@@ -24,6 +24,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
+from gatekeeper.door import Alert
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.live import FaceResult, LiveStats, PipelineState, RecordedDecision
 from gatekeeper.service import Gatekeeper
@@ -189,6 +190,25 @@ class MatchPanel(Static):
             text.append(f"\n{recorded.reason}", "yellow")
         if recorded.attempt_id is None:
             text.append("\nnot recorded yet (store unavailable)", "yellow")
+        self.update(text)
+
+
+class AlertBanner(Static):
+    """The oldest alert not yet acknowledged, across the top of the main screen, with how many
+    more wait and the key that acknowledges it; hidden when there is none."""
+
+    def show(self, alerts: list[Alert]) -> None:
+        self.display = bool(alerts)
+        if not alerts:
+            return
+        alert = alerts[0]
+        text = Text(no_wrap=False)
+        text.append(" ALERT ", "bold white on red")
+        text.append(f" {alert.message}", "bold")
+        text.append(f"  {local_time(alert.raised, '%H:%M:%S')}", "dim")
+        if len(alerts) > 1:
+            text.append(f"  (+{len(alerts) - 1} more)", "bold")
+        text.append("  a: acknowledge", "dim")
         self.update(text)
 
 

@@ -1,0 +1,221 @@
+"""Firing the actions: :meth:`Dispatcher.fire` hands an event to every action that wants it and
+returns at once; each action has its own bounded queue and worker thread, so a hanging webhook
+delays neither the recognition thread nor the relay.
+
+Every outcome is an :class:`ActionOutcome`: published to ``on_outcome`` (for the console) and
+recorded as a chained ``action`` admin event by the :class:`~gatekeeper.door.recorder.
+AuditRecorder`, whose detail names the action, the decision, the person, the camera, the
+attempt id and the time, so the audit log proves whether the door was told to open. An event
+that finds its action's queue full (:data:`QUEUE_SIZE` waiting) is not sent: it is counted
+(:attr:`Dispatcher.dropped`) and recorded as a failed outcome with ``attempts`` 0; so are the
+events still waiting when the dispatcher is closed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from gatekeeper.door.actions import ActionSpec, Result, Runner
+from gatekeeper.door.events import DoorEvent
+from gatekeeper.door.recorder import AuditRecorder
+
+log = logging.getLogger(__name__)
+
+#: Events waiting for one action beyond this many are dropped (and recorded as such).
+QUEUE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What became of ``event`` at the action ``action`` (of ``kind``): ``ok``, or why not;
+    ``attempts`` tries (0: never sent); ``duration_ms`` from the first try to the end, in
+    milliseconds; ``finished`` when (UTC)."""
+
+    action: str
+    kind: str
+    event: DoorEvent
+    ok: bool
+    reason: str | None
+    attempts: int
+    duration_ms: float
+    finished: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def detail(self) -> dict[str, Any]:
+        """The recorded detail (the ``action`` admin event), in this order."""
+        event = self.event
+        return {
+            "action": self.action,
+            "kind": self.kind,
+            "ok": self.ok,
+            "reason": self.reason,
+            "attempts": self.attempts,
+            "duration_ms": round(self.duration_ms, 1),
+            "decision": event.decision,
+            "name": event.name,
+            "camera": event.camera,
+            "time": event.fields()["time"],
+            "attempt_id": event.attempt_id,
+            "rule": event.rule,
+        }
+
+
+class _Lane:
+    """One action: its runner, its queue and its worker thread."""
+
+    def __init__(self, spec: ActionSpec, size: int) -> None:
+        self.spec = spec
+        self.queue: queue.Queue[DoorEvent | None] = queue.Queue(maxsize=size)
+        self.runner: Runner | None = None
+        self.thread: threading.Thread | None = None
+        self.current: DoorEvent | None = None
+        self.dropped = 0
+
+
+class Dispatcher:
+    """Runs ``actions`` (specs from the config) for the events given to :meth:`fire`.
+
+    ``recorder`` records every outcome (``None``: not recorded, e.g. ``doctor``'s test fire);
+    ``on_outcome(outcome)`` is called on the action's thread (or the firing thread for a drop)
+    and must return quickly. ``queue_size`` bounds each action's queue.
+    """
+
+    def __init__(
+        self,
+        actions: Sequence[ActionSpec],
+        *,
+        recorder: AuditRecorder | None,
+        on_outcome: Callable[[ActionOutcome], None] | None = None,
+        queue_size: int = QUEUE_SIZE,
+    ) -> None:
+        self._lanes = [_Lane(spec, queue_size) for spec in actions]
+        self._recorder = recorder
+        self._on_outcome = on_outcome
+        self._queue_size = queue_size
+        self._stop = threading.Event()
+        self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        """Events not sent because their action's queue was full, since the start."""
+        return sum(lane.dropped for lane in self._lanes)
+
+    def runner(self, name: str) -> Runner | None:
+        """The started runner of the action ``name`` (tests wait for an MQTT connection)."""
+        return next((lane.runner for lane in self._lanes if lane.spec.name == name), None)
+
+    def start(self) -> None:
+        """Open every action (MQTT clients connect in the background) and start its thread."""
+        for lane in self._lanes:
+            if lane.thread is None:
+                lane.runner = lane.spec.open()
+                lane.thread = threading.Thread(
+                    target=self._work, args=(lane,), name=f"door-{lane.spec.name}", daemon=True
+                )
+                lane.thread.start()
+
+    def fire(self, event: DoorEvent) -> None:
+        """Queue ``event`` for every action it matches; never blocks."""
+        for lane in self._lanes:
+            if not lane.spec.matches(event):
+                continue
+            try:
+                lane.queue.put_nowait(event)
+            except queue.Full:
+                lane.dropped += 1
+                log.error(
+                    "%s: %d events already waiting: one dropped", lane.spec.name, self._queue_size
+                )
+                reason = f"dropped: {self._queue_size} events already waiting"
+                self._finish(lane, event, Result(False, reason, attempts=0), 0.0)
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Let each action work through its queue for at most ``timeout`` seconds in all (a
+        webhook stops retrying), then record what is left as not sent, and what is still
+        running as such; close the connections."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for lane in self._lanes:
+            _offer(lane.queue, None)
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.join(max(0.0, deadline - time.monotonic()))
+        self._closed = True
+        for lane in self._lanes:
+            while True:
+                try:
+                    event = lane.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if event is not None:
+                    self._unsent(lane, event)
+            _offer(lane.queue, None)
+            busy = lane.current
+            if lane.thread is not None and lane.thread.is_alive() and busy is not None:
+                reason = "still running when the console stopped: outcome unknown"
+                self._finish(lane, busy, Result(False, reason, attempts=1), 0.0)
+            if lane.runner is not None:
+                lane.runner.close()
+
+    def _work(self, lane: _Lane) -> None:
+        assert lane.runner is not None
+        while True:
+            event = lane.queue.get()
+            if event is None:
+                if self._closed or self._stop.is_set() and lane.queue.empty():
+                    return
+                continue
+            if self._closed:
+                self._unsent(lane, event)
+                continue
+            lane.current = event
+            started = time.monotonic()
+            try:
+                result = lane.runner.send(event, self._stop)
+            except Exception as exc:
+                log.exception("%s: the action failed unexpectedly", lane.spec.name)
+                result = Result(False, f"internal error: {type(exc).__name__}: {exc}")
+            self._finish(lane, event, result, (time.monotonic() - started) * 1000)
+            lane.current = None
+
+    def _unsent(self, lane: _Lane, event: DoorEvent) -> None:
+        self._finish(lane, event, Result(False, "not sent: the console stopped first", 0), 0.0)
+
+    def _finish(self, lane: _Lane, event: DoorEvent, result: Result, duration_ms: float) -> None:
+        outcome = ActionOutcome(
+            lane.spec.name,
+            lane.spec.kind,
+            event,
+            result.ok,
+            result.reason,
+            result.attempts,
+            duration_ms,
+        )
+        if not result.ok:
+            log.warning(
+                "%s (%s): %s failed: %s",
+                lane.spec.name,
+                lane.spec.kind,
+                event.summary(),
+                result.reason,
+            )
+        if self._recorder is not None:
+            self._recorder.record("action", outcome.detail())
+        if self._on_outcome is not None:
+            try:
+                self._on_outcome(outcome)
+            except Exception:
+                log.exception("door outcome callback failed")
+
+
+def _offer(q: queue.Queue, item: object) -> None:
+    """Put ``item`` in ``q`` unless it is full."""
+    with contextlib.suppress(queue.Full):
+        q.put_nowait(item)
