@@ -108,7 +108,7 @@ class AuditRecorder:
                 log.error("  unrecorded %s %s", kind, text)
 
     def _run(self) -> None:
-        delayed = 0
+        failing, delayed = False, 0  # since the store last refused: events written late
         while True:
             with self._condition:
                 while not self._pending and not self._stop.is_set():
@@ -121,7 +121,7 @@ class AuditRecorder:
                 self._store.log_admin_event(kind, text)
             except StoreError as exc:
                 log.warning("cannot record door events: %s", exc)
-                delayed = max(delayed, len(self._pending))
+                failing = True
                 self._problem(f"cannot record door events ({exc}); {len(self._pending)} waiting")
                 if self._stop.is_set() or self._stop.wait(self._retry_s):
                     return
@@ -135,11 +135,12 @@ class AuditRecorder:
             with self._condition:
                 self._remove(item)
                 self.recorded += 1
-                caught_up = delayed and not self._pending
+                delayed += failing
+                caught_up = failing and not self._pending
             if caught_up:
                 log.info("recorded %d delayed door events", delayed)
                 self._problem(f"recorded {delayed} delayed door events")
-                delayed = 0
+                failing, delayed = False, 0
 
     def _remove(self, item: tuple[str, str]) -> None:
         """Take the event just handled off the queue (unless ``close`` emptied it meanwhile)."""

@@ -55,7 +55,7 @@ def signature(secret: str, body: bytes) -> str:
 class WebhookSpec(ActionSpec):
     kind = "webhook"
 
-    url: str = ""
+    url: str = field(default="", repr=False)  # may hold a token
     secret: str | None = field(default=None, repr=False)  # never printed
     retries: int = 2
     backoff_s: float = 0.5
@@ -143,3 +143,6 @@ class WebhookRunner:
         if 200 <= status < 300:
             return True, None, False
         return False, f"HTTP {status} {one_line(text or '')}".strip(), False
+
+    def close(self) -> None:
+        pass

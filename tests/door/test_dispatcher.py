@@ -1,0 +1,199 @@
+"""The dispatcher: each action on its own queue and thread, every outcome a chained audit
+event, a full queue dropped and recorded, outcomes kept while the database refuses them."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from endpoints import admin_events, signed_by, wait_for
+
+from gatekeeper.door import Door, DoorEvent, DoorWarning
+from gatekeeper.door.command import CommandSpec
+from gatekeeper.door.dispatcher import ActionOutcome
+from gatekeeper.door.webhook import WebhookSpec
+from gatekeeper.errors import StoreError
+
+WHEN = datetime(2026, 12, 1, 10, 8, 45, tzinfo=UTC)
+
+
+def decided(decision="granted", name="lin", camera="front-door", attempt_id=1) -> DoorEvent:
+    return DoorEvent(
+        decision, camera, WHEN, name=name, distance=0.4, threshold=0.6, attempt_id=attempt_id
+    )
+
+
+def hook(name, url, on=("granted",), **options) -> WebhookSpec:
+    values = {"cameras": None, "timeout_s": 2.0, "retries": 0, "backoff_s": 0.01}
+    return WebhookSpec(name=name, on=on, url=url, **(values | options))
+
+
+def run(name, argv, on=("granted",)) -> CommandSpec:
+    return CommandSpec(name=name, on=on, cameras=None, timeout_s=10.0, argv=tuple(argv))
+
+
+class Notices(list):
+    def outcomes(self) -> list[ActionOutcome]:
+        return [n for n in self if isinstance(n, ActionOutcome)]
+
+
+def test_every_action_gets_what_it_matches_and_every_outcome_is_chained(
+    store, http, refused_url, recorder
+):
+    endpoint = http()
+    notices = Notices()
+    door = Door(
+        store,
+        [
+            run("relay", recorder.argv),
+            hook(
+                "hook", endpoint.url, on=("granted", "unknown"), cameras=("front-door",), secret="k"
+            ),
+            hook("down", refused_url, retries=1),
+        ],
+        on_notice=notices.append,
+    )
+    door.start()
+    try:
+        door.decision(decided(attempt_id=7))
+        door.decision(decided("unknown", None, attempt_id=8))
+        door.decision(decided("unknown", None, camera="back-door", attempt_id=9))
+        wait_for(lambda: len(admin_events(store.path, "action")) == 4)
+    finally:
+        door.close()
+    assert [r.json()["attempt_id"] for r in endpoint.received] == [7, 8]
+    assert all(signed_by(r, "k") for r in endpoint.received)
+    assert [run["env"]["GATEKEEPER_ATTEMPT_ID"] for run in recorder.runs()] == ["7"]
+    events = {(e["action"], e["attempt_id"]): e for e in admin_events(store.path, "action")}
+    assert set(events) == {("relay", 7), ("hook", 7), ("hook", 8), ("down", 7)}
+    down = events["down", 7]
+    assert (down["ok"], down["reason"], down["attempts"]) == (
+        False,
+        "cannot connect: Connection refused",
+        2,
+    )
+    relay = events["relay", 7]
+    assert relay["ok"] and relay["reason"] is None and relay["duration_ms"] > 0
+    assert (relay["kind"], relay["decision"], relay["name"], relay["camera"], relay["time"]) == (
+        "command",
+        "granted",
+        "lin",
+        "front-door",
+        "2026-12-01T10:08:45.000000+00:00",
+    )
+    assert sorted((o.action, o.ok) for o in notices.outcomes()) == [
+        ("down", False),
+        ("hook", True),
+        ("hook", True),
+        ("relay", True),
+    ]
+    assert store.verify_chain().ok
+
+
+def test_a_hanging_action_delays_neither_the_caller_nor_the_other_actions(store, http, recorder):
+    """While the hanging server holds the first request unanswered, ``decision`` has returned
+    for all three events and the relay has run for each (if either waited for the server, this
+    test could not get past its first wait)."""
+    hanging = http(hang=True)
+    door = Door(store, [hook("stuck", hanging.url, timeout_s=60), run("relay", recorder.argv)])
+    door.start()
+    try:
+        for attempt_id in (1, 2, 3):
+            door.decision(decided(attempt_id=attempt_id))
+        wait_for(lambda: len(recorder.runs()) == 3)
+        assert hanging.held == 1, "the server still holds the first request"
+        hanging.release()
+        wait_for(lambda: len(admin_events(store.path, "action")) == 6, 30)
+    finally:
+        door.close()
+    assert [len(r.json()) for r in hanging.received] == [10, 10, 10]
+
+
+def test_a_full_queue_drops_the_event_counts_it_and_records_it(store, http):
+    hanging = http(hang=True)
+    door = Door(store, [hook("stuck", hanging.url, timeout_s=60)], queue_size=1)
+    door.start()
+    try:
+        door.decision(decided(attempt_id=1))
+        wait_for(lambda: hanging.held == 1)  # the worker holds event 1; the queue is empty
+        for attempt_id in (2, 3, 4):
+            door.decision(decided(attempt_id=attempt_id))
+        assert door.dispatcher.dropped == 2
+        hanging.release()
+        wait_for(lambda: len(admin_events(store.path, "action")) == 4, 30)
+    finally:
+        door.close()
+    dropped = [e for e in admin_events(store.path, "action") if e["attempts"] == 0]
+    assert [(e["attempt_id"], e["ok"], e["reason"]) for e in dropped] == [
+        (3, False, "dropped: 1 events already waiting"),
+        (4, False, "dropped: 1 events already waiting"),
+    ]
+    assert store.verify_chain().ok
+
+
+def test_events_still_queued_at_close_are_recorded_as_not_sent(store, http):
+    hanging = http(hang=True)
+    door = Door(store, [hook("stuck", hanging.url, timeout_s=60)])
+    door.start()
+    door.decision(decided(attempt_id=1))
+    wait_for(lambda: hanging.held == 1)
+    door.decision(decided(attempt_id=2))
+    door.close(timeout=0.2)
+    hanging.release()
+    reasons = {e["attempt_id"]: e["reason"] for e in admin_events(store.path, "action")}
+    assert reasons == {
+        1: "still running when the console stopped: outcome unknown",
+        2: "not sent: the console stopped first",
+    }
+
+
+class RefusingStore:
+    """The real store, except that admin events are refused while ``failing`` is set."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+        self.failing = threading.Event()
+
+    def log_admin_event(self, kind: str, detail: str) -> None:
+        if self.failing.is_set():
+            raise StoreError("database is locked (injected)")
+        self._store.log_admin_event(kind, detail)
+
+
+def test_outcomes_wait_while_the_database_refuses_and_are_chained_in_order_later(store, recorder):
+    refusing = RefusingStore(store)
+    refusing.failing.set()
+    notices = Notices()
+    door = Door(refusing, [run("relay", recorder.argv)], on_notice=notices.append)
+    door.start()
+    try:
+        for attempt_id in (None, 11, 12):
+            door.decision(decided(attempt_id=attempt_id))
+        wait_for(lambda: len(recorder.runs()) == 3, 20)
+        # the door still opens while nothing can be recorded
+        assert [r["env"]["GATEKEEPER_ATTEMPT_ID"] for r in recorder.runs()] == ["", "11", "12"]
+        wait_for(lambda: any(isinstance(n, DoorWarning) for n in notices))
+        wait_for(lambda: door.recorder.pending == 3)
+        assert admin_events(store.path, "action") == []
+        refusing.failing.clear()
+        wait_for(lambda: door.recorder.pending == 0)
+    finally:
+        door.close()
+    assert [e["attempt_id"] for e in admin_events(store.path, "action")] == [None, 11, 12]
+    warnings = [n.message for n in notices if isinstance(n, DoorWarning)]
+    assert warnings[0].startswith("cannot record door events (database is locked (injected))")
+    assert warnings[-1] == "recorded 3 delayed door events"
+    assert store.verify_chain().ok
+
+
+def test_what_the_database_never_took_is_logged_at_close(store, recorder, caplog):
+    refusing = RefusingStore(store)
+    refusing.failing.set()
+    door = Door(refusing, [run("relay", recorder.argv)])
+    door.start()
+    door.decision(decided(attempt_id=5))
+    wait_for(lambda: len(recorder.runs()) == 1)
+    wait_for(lambda: door.recorder.pending == 1)
+    door.close(timeout=1)
+    assert "1 door events could not be recorded in the audit log" in caplog.text
+    assert '"action":"relay"' in caplog.text and '"attempt_id":5' in caplog.text
