@@ -210,10 +210,20 @@ class DownStore(FlakyStore):
 
 
 def scripted(
-    tmp_path, codes, *, fps=50.0, store=None, clock=None, lockstep=True, voice=None, **settings
+    tmp_path,
+    codes,
+    *,
+    fps=50.0,
+    store=None,
+    clock=None,
+    lockstep=True,
+    voice=None,
+    door=None,
+    **settings,
 ):
     """A recognizer on a scripted engine and source; with ``lockstep`` the source delivers
-    each frame only once the previous one was processed (or failed)."""
+    each frame only once the previous one was processed (or failed). ``door(store)`` makes the
+    door the recognizer feeds."""
     settings = Settings(home=tmp_path, camera_id="test", **settings)
     gatekeeper = Gatekeeper(settings, engine=ScriptedEngine())
     if store is not None:
@@ -230,7 +240,13 @@ def scripted(
         if turn is not None and (isinstance(event, FrameResult) or failed):
             turn.release()
 
-    recognizer = LiveRecognizer(gatekeeper, feed, voice=voice, on_event=on_event)
+    recognizer = LiveRecognizer(
+        gatekeeper,
+        feed,
+        voice=voice,
+        on_event=on_event,
+        door=None if door is None else door(gatekeeper.store),
+    )
     return gatekeeper, feed, events, recognizer
 
 
