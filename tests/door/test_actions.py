@@ -3,6 +3,7 @@ input, a local HTTP server (signature, retries, refusal, a hang), and the payloa
 
 from __future__ import annotations
 
+import hmac
 import json
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -145,6 +146,9 @@ def test_a_webhook_posts_the_exact_payload_signed(http):
     assert request.headers["Content-Type"] == "application/json"
     assert signed_by(request, "s3cret")
     assert not signed_by(request, "another secret")
+    # the receiver's check as the README gives it
+    expected = "sha256=" + hmac.new("s3cret".encode(), request.body, "sha256").hexdigest()
+    assert hmac.compare_digest(expected, request.headers[SIGNATURE_HEADER])
 
 
 def test_an_unsigned_webhook_sends_no_signature(http):
