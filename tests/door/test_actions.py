@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from endpoints import signed_by
+from helpers import wait_until
 
 from gatekeeper.door.command import CommandSpec
 from gatekeeper.door.events import PAYLOAD_FIELDS, DoorEvent
@@ -121,7 +122,8 @@ def test_a_hung_command_is_killed_with_every_child_it_started(tmp_path):
     script.chmod(0o755)
     result = command([str(script)], timeout_s=1.0).open().send(GRANTED, NEVER)
     assert (result.ok, result.reason) == (False, "timed out after 1 s (process group killed)")
-    assert not any(running(int(pid)) for pid in pids.read_text().split())
+    # SIGKILL is delivered asynchronously: the processes die as soon as they are scheduled
+    assert wait_until(lambda: not any(running(int(pid)) for pid in pids.read_text().split()), 10)
 
 
 def test_a_command_that_leaves_a_child_holding_stderr_succeeds_and_the_child_is_killed(tmp_path):
@@ -131,7 +133,7 @@ def test_a_command_that_leaves_a_child_holding_stderr_succeeds_and_the_child_is_
     script.chmod(0o755)
     result = command([str(script)], timeout_s=1.0).open().send(GRANTED, NEVER)
     assert result.ok
-    assert not running(int(pid_file.read_text()))
+    assert wait_until(lambda: not running(int(pid_file.read_text())), 10)
 
 
 # --- webhook --------------------------------------------------------------------------------
