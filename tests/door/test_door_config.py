@@ -3,6 +3,8 @@ naming the entry and the key, and the command line exiting 2 on a bad one."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gatekeeper import cli
@@ -223,3 +225,21 @@ def test_doctor_lists_the_actions_and_fails_on_a_missing_relay_program(tmp_path,
     cli.main([*home, "doctor"])
     (line,) = [line for line in capsys.readouterr().out.splitlines() if "door:" in line]
     assert line.startswith("OK    door: 3 actions, 4 alert rules")
+
+
+def test_the_readme_example_config_is_valid(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Opening the door", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    settings = settings_of(tmp_path, example)
+    assert [(a.kind, a.name) for a in settings.actions] == [
+        ("command", "strike"),
+        ("mqtt", "home-assistant"),
+        ("webhook", "guard"),
+    ]
+    assert [r.kind for r in settings.alerts] == [
+        "unknown_attempts",
+        "spoof",
+        "camera_lost",
+        "database_unavailable",
+    ]
