@@ -16,8 +16,8 @@ present, ``null`` when they do not apply:
 ``attempt_id``  the id of the recorded attempt in the access log; ``null`` while the database
                 cannot be written (the attempt waits in the live worker's retry queue and is
                 recorded later with this same ``time``), and for alerts not caused by one attempt.
-``reason``      why a ``denied`` decision was made (``deactivated``, ``outside schedule``...);
-                ``null`` otherwise.
+``reason``      why a ``denied`` decision was made, as recorded with the attempt
+                (``deactivated``, ``outside schedule staff``...); ``null`` otherwise.
 ``rule``        for alerts: the name of the alert rule that raised it; ``null`` otherwise.
 ``message``     for alerts: what happened, in one line for a person; ``null`` otherwise.
 """
