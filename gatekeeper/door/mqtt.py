@@ -19,9 +19,10 @@ reconnected to by paho itself, waiting 1 s, then twice as long each time up to 3
 (``reconnect_delay_set``). While it is not connected an event fails at once ("not connected"):
 it is not queued, so a door is never opened minutes late when the broker comes back. A
 publish with ``qos`` 1 or 2 succeeded when the broker acknowledged it within ``timeout_s``
-seconds; with ``qos`` 0 when it was written to the connection. (A qos ≥ 1 message whose
-acknowledgement timed out stays in paho's session and may still be delivered after a
-reconnect: an automation should ignore a message whose ``time`` is old.)
+seconds; with ``qos`` 0 when it was written to the connection. A publish that failed is
+dropped with its connection (a new one is opened), since paho would otherwise send it again
+after reconnecting; only a broker that received it but whose acknowledgement was lost on the
+way can have delivered it, on time.
 
 In the topic, ``{name}`` is ``-`` when there is no name (unknown faces, alerts), and the
 characters MQTT gives a meaning in topics (``/ + #``), NUL and control characters in a value
@@ -117,41 +118,52 @@ def parse_mqtt(table: Table, common: dict[str, Any]) -> MqttSpec:
 
 
 class MqttRunner:
-    """One long-lived paho client for one action, reconnecting by itself."""
+    """One long-lived paho client for one action, reconnecting by itself.
+
+    A publish that fails (not acknowledged in time, or the connection dropped under it) takes
+    its client with it: paho would keep the message in its session and send it again after
+    reconnecting, opening a door minutes late. A fresh client, connecting in the background,
+    replaces it.
+    """
 
     def __init__(self, spec: MqttSpec) -> None:
+        self.spec = spec
+        self._client, self._connected = self._connect()
+
+    def _connect(self):  # noqa: ANN202 (paho's Client, imported lazily)
+        """A new client connecting in the background, and the event set while it is up."""
         import paho.mqtt.client as mqtt
 
-        self.spec = spec
-        self._connected = threading.Event()
+        connected = threading.Event()
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-        if spec.username is not None:
-            client.username_pw_set(spec.username, spec.password)
+        if self.spec.username is not None:
+            client.username_pw_set(self.spec.username, self.spec.password)
         client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.connect_async(spec.host, spec.port, keepalive=KEEPALIVE_S)
+
+        def on_connect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+            if reason_code.is_failure:
+                log.warning(
+                    "%s: broker %s refused the connection: %s",
+                    self.spec.name,
+                    self._where(),
+                    reason_code,
+                )
+                return
+            log.info("%s: connected to %s", self.spec.name, self._where())
+            connected.set()
+
+        def on_disconnect(client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+            if connected.is_set():
+                log.warning(
+                    "%s: lost %s (%s): reconnecting", self.spec.name, self._where(), reason_code
+                )
+            connected.clear()
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.connect_async(self.spec.host, self.spec.port, keepalive=KEEPALIVE_S)
         client.loop_start()
-        self._client = client
-
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
-        if reason_code.is_failure:
-            log.warning(
-                "%s: broker %s refused the connection: %s",
-                self.spec.name,
-                self._where(),
-                reason_code,
-            )
-            return
-        log.info("%s: connected to %s", self.spec.name, self._where())
-        self._connected.set()
-
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
-        if self._connected.is_set():
-            log.warning(
-                "%s: lost %s (%s): reconnecting", self.spec.name, self._where(), reason_code
-            )
-        self._connected.clear()
+        return client, connected
 
     def _where(self) -> str:
         return f"{self.spec.host}:{self.spec.port}"
@@ -169,11 +181,15 @@ class MqttRunner:
         try:
             info.wait_for_publish(self.spec.timeout_s)
         except (RuntimeError, ValueError) as exc:
-            return Result(False, one_line(f"publish failed: {exc}"))
-        if not info.is_published():
+            reason = one_line(f"publish failed: {exc}")
+        else:
+            if info.is_published():
+                return Result(True)
             what = "acknowledged" if self.spec.qos else "sent"
-            return Result(False, f"not {what} by the broker within {self.spec.timeout_s:g} s")
-        return Result(True)
+            reason = f"not {what} by the broker within {self.spec.timeout_s:g} s"
+        self.close()  # the unsent message goes with its client, never delivered late
+        self._client, self._connected = self._connect()
+        return Result(False, reason)
 
     def close(self) -> None:
         self._client.disconnect()

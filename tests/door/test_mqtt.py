@@ -81,8 +81,8 @@ def test_credentials_are_used_and_a_wrong_password_never_connects(tmp_path):
 
 
 def test_a_broker_that_is_down_fails_at_once_and_is_reconnected_to_when_it_starts(tmp_path):
-    """Nothing is queued while it is down (a door must not open late), and the same client
-    connects by itself once the broker is up."""
+    """Nothing is queued while it is down, and what failed as it went down is never sent after
+    it is back (a door must not open late); the action connects by itself once it is up."""
     require_mosquitto()
     broker = Broker(tmp_path)
     runner = mqtt(broker).open()
