@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from peewee import Model
+from peewee import Model, chunked
 
 from gatekeeper.errors import StoreError, UsageError
 from gatekeeper.store import audit
@@ -39,6 +39,9 @@ from gatekeeper.store.store import Store, open_store
 
 #: Rows read and written per step.
 CHUNK = 5000
+#: Most values one INSERT may carry (PostgreSQL's protocol allows 65,535 parameters; SQLite's
+#: default limit is 32,766).
+MAX_PARAMETERS = 30_000
 
 #: Tables copied row by row, in an order that satisfies their foreign keys; ``chain_head`` and
 #: ``setting`` replace the new database's initial rows, and ``schema_version`` is the target's
@@ -93,8 +96,10 @@ def copy_rows(
     Setting.delete().bind(target_db).execute()
     for model in _ROW_TABLES:
         count = 0
+        fields = model._meta.sorted_fields
         for rows in _stream(source, model):
-            model.insert_many(rows, fields=model._meta.sorted_fields).bind(target_db).execute()
+            for batch in chunked(rows, MAX_PARAMETERS // len(fields)):
+                model.insert_many(batch, fields=fields).bind(target_db).execute()
             count += len(rows)
             if progress is not None:
                 progress(_table(model), count)

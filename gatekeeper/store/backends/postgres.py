@@ -317,7 +317,9 @@ class PostgresBackend(Backend):
 
     def after_bulk_copy(self, db: Database, models: Iterable[type[Model]]) -> None:
         """Move each table's id sequence past the highest id copied in (rows inserted with
-        their ids leave ``SERIAL`` sequences where they were)."""
+        their ids leave ``SERIAL`` sequences where they were), and gather the tables'
+        statistics: until autovacuum does, the planner takes the new rows for an empty table
+        and joins them row by row (a 10,000-template gallery took 1.4 s to load, not 0.1 s)."""
         for model in models:
             table = model._meta.table_name
             db.execute_sql(
@@ -325,6 +327,7 @@ class PostgresBackend(Backend):
                 f"MAX(id) IS NOT NULL) FROM {_quote(table)}",
                 (_quote(table),),
             )
+            db.execute_sql(f"ANALYZE {_quote(table)}")
 
     def server_version(self, db: Database) -> str:
         (version,) = db.execute_sql("SHOW server_version").fetchone()
