@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -136,13 +136,18 @@ def gallery_load_s(url: str, images: Path, templates: int) -> float:
 
 
 def _command(*argv: str) -> tuple[float, float]:
-    """Run ``gatekeeper ARGV`` in a child process: (seconds, its peak RSS in MB)."""
+    """Run ``gatekeeper ARGV`` in a child process: (seconds, that process's peak RSS in MB)."""
     began = time.perf_counter()
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "gatekeeper", *argv], check=True, capture_output=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "gatekeeper", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - began
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024
+    if status != 0:
+        raise SystemExit(f"gatekeeper {' '.join(argv)} failed: {child.stderr.read().decode()}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def main() -> None:
