@@ -215,7 +215,7 @@ def list_schedules(store: Store, name: str | None = None) -> list[ScheduleInfo]:
     query = Schedule.select(Schedule.id, Schedule.name, Schedule.description)
     if name is not None:
         query = query.where(Schedule.name == validate_name(name))
-    with db.atomic():
+    with store.dialect.snapshot(db):
         schedules = list(query.order_by(Schedule.name).tuples().bind(db))
         windows = _windows(store)
         people: dict[int, list[str]] = {}
@@ -311,7 +311,7 @@ def access_rules(store: Store) -> dict[int, Access]:
     """The :class:`Access` of every person whose access is limited, by person id (everybody
     else may enter at any time); read in one transaction."""
     db = store._db
-    with db.atomic():
+    with store.dialect.snapshot(db):
         people = list(
             Person.select(
                 Person.id,
