@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
-import os
 import subprocess
 import sys
 import tempfile
@@ -135,19 +134,32 @@ def gallery_load_s(url: str, images: Path, templates: int) -> float:
     return best
 
 
+#: Runs ``gatekeeper ARGV`` and prints the process's peak RSS in kB (``VmHWM``: counted from
+#: its own start, not including the parent's pages it shared between fork and exec).
+_MEASURED = """
+import sys
+from gatekeeper.cli import main
+status = main(sys.argv[1:])
+peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(peak.split()[1], file=sys.stderr)
+sys.exit(status)
+"""
+
+
 def _command(*argv: str) -> tuple[float, float]:
     """Run ``gatekeeper ARGV`` in a child process: (seconds, that process's peak RSS in MB)."""
     began = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "gatekeeper", *argv],
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURED, *argv],
         stdout=subprocess.DEVNULL,
+        capture_output=False,
         stderr=subprocess.PIPE,
+        text=True,
     )
-    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - began
-    if status != 0:
-        raise SystemExit(f"gatekeeper {' '.join(argv)} failed: {child.stderr.read().decode()}")
-    return seconds, usage.ru_maxrss / 1024
+    if done.returncode != 0:
+        raise SystemExit(f"gatekeeper {' '.join(argv)} failed: {done.stderr}")
+    return seconds, int(done.stderr.split()[-1]) / 1024
 
 
 def main() -> None:
