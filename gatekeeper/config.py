@@ -35,6 +35,20 @@ from gatekeeper.schedule import load_timezone
 DEFAULT_THRESHOLD = 0.60
 #: ... and for FaceNet, whose agreement the rule asks for (``gatekeeper/decision.py``).
 DEFAULT_FACENET_THRESHOLD = 1.00
+#: Days a kept visitor crop is kept before it is deleted, unless ``[visitors]`` says otherwise.
+DEFAULT_VISITOR_RETENTION_DAYS = 30.0
+
+
+@dataclass(frozen=True)
+class VisitorSettings:
+    """The ``[visitors]`` table: whether the console keeps the face crop of every ``unknown``,
+    ``spoof`` and ``denied`` attempt for review (``keep``, off by default: crops are biometric
+    data), and how many days (``retention_days``, > 0, fractions allowed) a crop is kept before
+    it is deleted. The retention applies whether or not ``keep`` is on, so crops kept before
+    it was turned off still expire."""
+
+    keep: bool = False
+    retention_days: float = DEFAULT_VISITOR_RETENTION_DAYS
 
 
 def local_timezone_name(localtime: Path = Path("/etc/localtime")) -> str:
@@ -82,6 +96,7 @@ class Settings:
     #: file (see ``gatekeeper/door/``); none by default.
     actions: tuple[ActionSpec, ...] = ()
     alerts: tuple[AlertRule, ...] = ()
+    visitors: VisitorSettings = field(default_factory=VisitorSettings)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser().resolve())
@@ -201,6 +216,23 @@ def _facenet_threshold(key: str, value: Any) -> float:
     return validate_threshold(value, model_id=FACENET_MODEL, what=key)
 
 
+def _visitors(key: str, value: Any) -> VisitorSettings:
+    if isinstance(value, VisitorSettings):
+        return value
+    if not isinstance(value, dict):
+        raise UsageError(f"{key} must be a table ([{key}]), not {type(value).__name__} {value!r}")
+    unknown = sorted(set(value) - {f.name for f in fields(VisitorSettings)})
+    if unknown:
+        raise UsageError(f"unknown key(s) in [{key}]: {', '.join(unknown)}")
+    checked: dict[str, Any] = {}
+    if "keep" in value:
+        checked["keep"] = _flag(f"{key}.keep", value["keep"])
+    if "retention_days" in value:
+        days = f"{key}.retention_days"
+        checked["retention_days"] = _number(days, value["retention_days"], positive=True)
+    return VisitorSettings(**checked)
+
+
 def _liveness(key: str, value: Any) -> str:
     from gatekeeper.decision import validate_liveness_mode
 
@@ -242,6 +274,7 @@ _CHECKS: dict[str, Any] = {
     "timezone": _timezone,
     "actions": parse_actions,
     "alerts": parse_alerts,
+    "visitors": _visitors,
 }
 
 
@@ -267,7 +300,8 @@ def load_settings(
     (flags; ``None`` means not given).
 
     The TOML file holds top-level keys named like the ``Settings`` fields, e.g.
-    ``threshold = 0.55`` or ``camera = "rtsp://door/stream"``. Every value, whatever its
+    ``threshold = 0.55`` or ``camera = "rtsp://door/stream"``, and the ``[visitors]`` table
+    (:class:`VisitorSettings`: ``keep = true``, ``retention_days = 30``). Every value, whatever its
     source, is type- and range-checked here: a bad one is a one-line ``UsageError`` naming
     the key (and the file or variable it came from), never a failure later on.
     """

@@ -20,9 +20,11 @@ from gatekeeper.store.store import (
     Store,
     open_store,
 )
+from gatekeeper.store.visitors import KEPT_DECISIONS, VisitorRow
 
 __all__ = [
     "DECISIONS",
+    "KEPT_DECISIONS",
     "MAX_NAME_LENGTH",
     "SCHEMA_VERSION",
     "AttemptFilter",
@@ -36,6 +38,7 @@ __all__ = [
     "PersonInfo",
     "RemovalReport",
     "Store",
+    "VisitorRow",
     "export_csv",
     "open_store",
     "validate_name",

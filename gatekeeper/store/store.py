@@ -35,7 +35,7 @@ from peewee import EXCLUDED, SQL, Database, Expression, ModelSelect, Tuple, chun
 
 from gatekeeper.errors import NotFoundError, StoreError, UsageError
 from gatekeeper.schedule import Access
-from gatekeeper.store import audit, schedules, state
+from gatekeeper.store import audit, schedules, state, visitors
 from gatekeeper.store.backends import Backend, parse_database
 from gatekeeper.store.database import PRIVATE_FILE_MODE, make_private_folders
 from gatekeeper.store.models import (
@@ -1194,6 +1194,63 @@ class Store:
             if len(rows) < chunk_size:
                 return
             after = [Tuple(Attempt.time, Attempt.id) > Tuple(rows[-1][2], rows[-1][0])]
+
+    # Visitor crops (see ``gatekeeper.store.visitors``).
+
+    @_translated
+    def keep_visitor(
+        self, attempt_id: int, crop: bytes, width: int, height: int, *, kept: datetime
+    ) -> int:
+        """Keep the JPEG face ``crop`` (``width`` × ``height`` pixels, captured at ``kept``) of an
+        ``unknown``, ``spoof`` or ``denied`` attempt for review; returns the visitor id."""
+        with self._write():
+            return visitors.keep(self._db, attempt_id, crop, width, height, kept)
+
+    @_translated
+    def list_visitors(self, *, limit: int = 100) -> list[visitors.VisitorRow]:
+        """The most recent kept crops (without their JPEGs), newest attempt first."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise UsageError(f"page size must be between 1 and {MAX_PAGE}, got {limit}")
+        return visitors.newest(self._db, limit)
+
+    @_translated
+    def get_visitor(self, visitor_id: int) -> visitors.VisitorRow:
+        """One kept crop with its JPEG; ``NotFoundError`` when there is none."""
+        return visitors.get(self._db, visitor_id)
+
+    @_translated
+    def dismiss_visitor(self, visitor_id: int) -> visitors.VisitorRow:
+        """Delete a kept crop (the operator has seen it): the row and its JPEG are gone, the
+        attempt stays; records a ``visitor_dismiss`` event. Returns what was deleted."""
+        with self._write():
+            row = visitors.delete(self._db, visitor_id)
+            self._log("visitor_dismiss", f"deleted the crop of {row.describe()}")
+        return row
+
+    @_translated
+    def mark_visitor_enrolled(self, visitor_id: int, name: str) -> visitors.VisitorRow:
+        """Mark a kept crop as enrolled as ``name`` (an enrolled person); records a
+        ``visitor_enrol`` event."""
+        name = validate_name(name)
+        with self._write():
+            self._require_person(name)
+            row = visitors.mark_enrolled(self._db, visitor_id, name)
+            self._log("visitor_enrol", f"{row.describe()} enrolled as {name}")
+        return row
+
+    @_translated
+    def expire_visitors(self, cutoff: datetime, why: str) -> int:
+        """Delete every crop captured before ``cutoff``; when there were some, one
+        ``visitor_expire`` event says how many, the cut-off and ``why`` (e.g. the retention).
+        Returns how many were deleted."""
+        with self._write():
+            count = visitors.expire(self._db, cutoff)
+            if count:
+                self._log(
+                    "visitor_expire",
+                    f"deleted {count} visitor crop(s) captured before {to_db_time(cutoff)} ({why})",
+                )
+        return count
 
     # Settings and admin events.
 

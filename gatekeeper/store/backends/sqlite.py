@@ -209,6 +209,9 @@ class SqliteBackend(Backend):
                 ("journal_mode", "wal"),
                 ("synchronous", "full"),
                 ("foreign_keys", 1),
+                # Deleted rows are overwritten, not left in free pages: a dismissed or expired
+                # visitor crop (biometric data) is gone from the file, not just unlinked.
+                ("secure_delete", 1),
             ],
         )
 
