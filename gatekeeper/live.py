@@ -33,12 +33,19 @@ With a :class:`~gatekeeper.door.Door`, each decision is handed to it right after
 loop and the store's failures and recoveries. The door works on threads of its own: the
 recognition thread never waits for an action.
 
+With ``[visitors] keep = true``, the face crop of every ``unknown``, ``spoof`` and ``denied``
+decision is cut from its deciding frame and JPEG-encoded on the worker (well under a
+millisecond), then written by a :class:`~gatekeeper.visitors.VisitorKeeper` on its own thread,
+linked to the recorded attempt. An attempt waiting in the retry queue keeps its crop with it
+until it is written.
+
 Everything published is immutable (frozen dataclasses, read-only frame arrays), so the UI may
 keep and read it on its own thread.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import statistics
@@ -46,7 +53,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
@@ -56,9 +63,10 @@ from gatekeeper.door import Door, DoorEvent
 from gatekeeper.errors import StoreError
 from gatekeeper.recognition import Box, Decision, DecisionPolicy, FaceObservation
 from gatekeeper.service import Gatekeeper
-from gatekeeper.store import NewAttempt
+from gatekeeper.store import KEPT_DECISIONS, NewAttempt
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraFeed, CameraState, CameraStatus
 from gatekeeper.vision.quality import quality_issue
+from gatekeeper.visitors import FaceCrop, VisitorKeeper, face_crop
 from gatekeeper.voice import Voice
 
 log = logging.getLogger(__name__)
@@ -214,7 +222,8 @@ class LiveRecognizer:
     the camera and store states.
 
     Settings used: ``camera_id`` (recorded with each attempt), ``votes_required`` /
-    ``votes_window`` (K of the last N processed frames) and ``recognition_interval_s``.
+    ``votes_window`` (K of the last N processed frames), ``recognition_interval_s`` and
+    ``visitors.keep`` (keep the face crops of unknown, spoof and denied attempts).
     """
 
     def __init__(
@@ -252,7 +261,8 @@ class LiveRecognizer:
         self._failed = 0
         self._dropped = 0
         self._spoofs = 0
-        self._unrecorded: deque[NewAttempt] = deque()
+        self._unrecorded: deque[tuple[NewAttempt, FaceCrop | None]] = deque()
+        self._visitors = VisitorKeeper(gatekeeper.store) if settings.visitors.keep else None
         self._next_retry = 0.0
         self._warned_at: dict[str, float] = {}
 
@@ -288,6 +298,8 @@ class LiveRecognizer:
         if self._thread is not None:
             self._thread.join(timeout)
         self._feed.stop()
+        if self._visitors is not None:
+            self._visitors.stop()
 
     # --- the worker --------------------------------------------------------------------------
 
@@ -321,6 +333,8 @@ class LiveRecognizer:
             return
         if self._stop.is_set():
             return
+        if self._visitors is not None:
+            self._visitors.start()
         self._feed.start()
         self._set_state(PipelineState.READY)
         last_id = 0
@@ -385,7 +399,8 @@ class LiveRecognizer:
             observations.append(FaceObservation(name, match.distance, box, spoof))
         decisions = self._policy.update(captured_at, observations)
         recorded = tuple(
-            self._record(decision, captured_at, threshold, model_id) for decision in decisions
+            self._record(decision, captured_at, threshold, model_id, image)
+            for decision in decisions
         )
         now = time.monotonic()
         self._processed += 1
@@ -403,9 +418,15 @@ class LiveRecognizer:
         )
 
     def _record(
-        self, decision: Decision, captured_at: float, threshold: float, model_id: str
+        self,
+        decision: Decision,
+        captured_at: float,
+        threshold: float,
+        model_id: str,
+        image: np.ndarray,
     ) -> RecordedDecision:
-        """Greet a granted person and write the attempt (or queue it for a retry)."""
+        """Greet a granted person and write the attempt (or queue it for a retry), with the
+        face crop of the deciding frame ``image`` when visitors are kept."""
         if decision.kind == "granted" and self._voice is not None and decision.name:
             self._voice.greet(decision.name)
         self._spoofs += decision.kind == "spoof"
@@ -422,6 +443,9 @@ class LiveRecognizer:
             "time": wall,
             "reason": self._reasons.get(decision.name) if decision.kind == "denied" else None,
         }
+        crop = None
+        if self._visitors is not None and decision.kind in KEPT_DECISIONS:
+            crop = face_crop(image, decision.box)
         attempt_id = None
         if not self._unrecorded:  # keep the log in order: queued attempts go first
             try:
@@ -429,7 +453,7 @@ class LiveRecognizer:
                 self._store_state(True)
             except StoreError as exc:
                 self._next_retry = time.monotonic() + RETRY_INTERVAL_S
-                self._queue_unrecorded(NewAttempt(**values))
+                self._queue_unrecorded(NewAttempt(**values), crop)
                 log.warning("cannot record access attempts: %s", exc)
                 self._warn(
                     "store",
@@ -437,8 +461,10 @@ class LiveRecognizer:
                     f"{len(self._unrecorded)} waiting, retrying",
                 )
                 self._store_state(False)
+            else:
+                self._keep_crop(attempt_id, crop, wall)
         else:
-            self._queue_unrecorded(NewAttempt(**values))
+            self._queue_unrecorded(NewAttempt(**values), crop)
         if self._door is not None:
             self._door.decision(
                 DoorEvent(
@@ -458,30 +484,45 @@ class LiveRecognizer:
         if self._door is not None:
             self._door.store(ok, len(self._unrecorded))
 
-    def _queue_unrecorded(self, attempt: NewAttempt) -> None:
+    def _keep_crop(self, attempt_id: int, crop: FaceCrop | None, captured: datetime) -> None:
+        if crop is not None and self._visitors is not None:
+            self._visitors.keep(attempt_id, crop, captured)
+
+    def _queue_unrecorded(self, attempt: NewAttempt, crop: FaceCrop | None) -> None:
         if len(self._unrecorded) >= MAX_UNRECORDED:
             self._unrecorded.popleft()
             self._dropped += 1
             log.error("retry queue full: dropped an unrecorded access attempt")
-        self._unrecorded.append(attempt)
+        self._unrecorded.append((attempt, crop))
 
     def _retry_unrecorded(self, *, force: bool = False) -> None:
-        """Write the queued attempts in one transaction, when a retry is due."""
+        """Write the queued attempts, oldest first, when a retry is due: in one transaction,
+        except that each attempt with a crop is written alone (its id links the crop)."""
         if not self._unrecorded or (not force and time.monotonic() < self._next_retry):
             return
-        batch = list(self._unrecorded)
+        written = 0
         try:
-            self._gatekeeper.store.record_attempts(batch)
+            while self._unrecorded:
+                attempt, crop = self._unrecorded[0]
+                if crop is None:
+                    batch = list(itertools.takewhile(lambda q: q[1] is None, self._unrecorded))
+                    self._gatekeeper.store.record_attempts(a for a, _ in batch)
+                else:
+                    batch = [(attempt, crop)]
+                    attempt_id = self._gatekeeper.store.record_attempt(**asdict(attempt))
+                    self._keep_crop(attempt_id, crop, attempt.time)
+                for _ in batch:
+                    self._unrecorded.popleft()
+                written += len(batch)
         except StoreError as exc:
             self._next_retry = time.monotonic() + RETRY_INTERVAL_S
             log.warning("cannot record access attempts: %s", exc)
             self._store_state(False)
-            return
-        for _ in batch:
-            self._unrecorded.popleft()
-        self._store_state(True)
-        log.info("recorded %d delayed access attempts", len(batch))
-        self._emit(LiveWarning(f"recorded {len(batch)} delayed access attempts"))
+        else:
+            self._store_state(True)
+        if written:
+            log.info("recorded %d delayed access attempts", written)
+            self._emit(LiveWarning(f"recorded {written} delayed access attempts"))
 
     def _stats(self, now: float) -> LiveStats:
         recent = [t for t in self._processed_times if now - t <= FPS_WINDOW_S]

@@ -52,6 +52,13 @@ def _config(tmp_path: Path, text: str) -> Path:
         ("liveness_threshold = 75", "liveness_threshold 75 is outside the sane range"),
         ("liveness_threshold = nan", "liveness_threshold nan is outside the sane range"),
         ('liveness_threshold = "high"', "liveness_threshold must be a number, got 'high'"),
+        ("visitors = true", "visitors must be a table ([visitors]), not bool True"),
+        ("[visitors]\nkeep = 1", "visitors.keep must be true or false, not int 1"),
+        ("[visitors]\nretention_days = 0", "visitors.retention_days must be > 0, got 0"),
+        ("[visitors]\nretention_days = -3", "visitors.retention_days must be > 0, got -3"),
+        ('[visitors]\nretention_days = "30"', "visitors.retention_days must be a number, not"),
+        ("[visitors]\nretention_days = inf", "visitors.retention_days must be > 0, got inf"),
+        ("[visitors]\nkeep = true\ndays = 3", "unknown key(s) in [visitors]: days"),
     ],
 )
 def test_a_bad_config_value_is_a_usage_error_naming_the_key(
@@ -76,6 +83,17 @@ def test_good_config_values_are_taken(tmp_path: Path) -> None:
     assert settings.camera_id == "front-door"
     assert settings.votes_required == 2 and settings.mute
     assert settings.busy_timeout_s == 2.0
+
+
+def test_visitor_crops_are_off_by_default_and_kept_as_configured(tmp_path: Path) -> None:
+    default = load_settings(None, environ={}, home=str(tmp_path)).visitors
+    assert (default.keep, default.retention_days) == (False, 30.0)
+    path = _config(tmp_path, "threshold = 0.6\n[visitors]\nkeep = true\nretention_days = 7\n")
+    visitors = load_settings(path, environ={}, home=str(tmp_path)).visitors
+    assert (visitors.keep, visitors.retention_days) == (True, 7.0)
+    path = _config(tmp_path, "[visitors]\nretention_days = 0.5\n")
+    visitors = load_settings(path, environ={}, home=str(tmp_path)).visitors
+    assert (visitors.keep, visitors.retention_days) == (False, 0.5)
 
 
 def test_flags_are_checked_like_the_file(tmp_path: Path) -> None:
