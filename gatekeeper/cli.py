@@ -50,7 +50,14 @@ from gatekeeper.errors import (
 )
 from gatekeeper.schedule import Access, describe_validity, parse_date, parse_windows
 from gatekeeper.service import AccessNow, Gatekeeper, parse_time
-from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow, open_store, validate_name
+from gatekeeper.store import (
+    DECISIONS,
+    AttemptFilter,
+    AttemptRow,
+    VisitorRow,
+    open_store,
+    validate_name,
+)
 from gatekeeper.store.export import export_detail
 from gatekeeper.store.schedules import ScheduleInfo
 from gatekeeper.store.store import MAX_PAGE
@@ -710,6 +717,107 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             destination = str(Path(args.file))
             _note(f"exported {_plural(count, 'attempt')} to {args.file}")
     _record_export(settings, export_detail(count, chosen, destination))
+    return 0
+
+
+def _visitor_dict(row: VisitorRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "attempt_id": row.attempt_id,
+        "time": row.time.isoformat(),
+        "camera": row.camera_id,
+        "decision": row.decision,
+        "reason": row.reason,
+        "distance": row.distance,
+        "name": row.person_name,
+        "width": row.width,
+        "height": row.height,
+        "status": row.status,
+        "enrolled_name": row.enrolled_name,
+    }
+
+
+def _visitor_note(row: VisitorRow) -> str:
+    """What the last column of ``visitors`` says: who it was enrolled as, or who the face
+    matched and why it was refused."""
+    if row.enrolled_name is not None:
+        return f"enrolled as {row.enrolled_name}"
+    note = row.person_name or "-"
+    return f"{note} ({row.reason})" if row.reason else note
+
+
+def cmd_visitors(args: argparse.Namespace, settings: Settings) -> int:
+    """The kept face crops of unknown, spoof and denied attempts, newest first."""
+    with open_site(settings, args, read_only=True) as site:
+        rows = site.store.list_visitors(limit=min(args.limit, MAX_PAGE))
+    if args.json:
+        _print_json([_visitor_dict(row) for row in rows])
+        return 0
+    if not rows:
+        keeping = "on" if settings.visitors.keep else "off ([visitors] keep = true turns it on)"
+        print(f"no visitor crops kept (keeping is {keeping})")
+        return 0
+    camera = max(len("camera"), *(len(r.camera_id) for r in rows))
+    print(f"{'id':>5}  {'time':<19}  {'camera':<{camera}}  {'decision':<8}  distance  note")
+    for r in rows:
+        print(
+            f"{r.id:>5}  {_local(r.time)}  {r.camera_id:<{camera}}  {r.decision:<8}  "
+            f"{_distance(r.distance):>8}  {_visitor_note(r)}"
+        )
+    return 0
+
+
+def cmd_visitors_show(args: argparse.Namespace, settings: Settings) -> int:
+    """One kept crop: its attempt; with ``--out FILE`` the JPEG written there (atomically,
+    only to a regular file, as ``export`` writes) and recorded as an ``export`` event."""
+    with open_site(settings, args, read_only=True) as site:
+        if args.out is None:
+            row = site.store.get_visitor(args.id)
+        else:
+            row = site.save_visitor_crop(args.id, Path(args.out))
+    if args.out is not None:
+        _record_export(settings, f"{row.describe()}: face crop to {Path(args.out)}")
+    if args.json:
+        _print_json(_visitor_dict(row))
+    else:
+        print(f"visitor {row.id}: {row.decision} at {row.camera_id}, {_local(row.time)}")
+        print(f"  attempt {row.attempt_id}, distance {_distance(row.distance)}")
+        print(f"  {_visitor_note(row)}; crop {row.width}x{row.height} px, status {row.status}")
+    if args.out is not None:
+        _note(f"wrote the face crop of visitor {row.id} to {args.out}")
+    return 0
+
+
+def cmd_visitors_enrol(args: argparse.Namespace, settings: Settings) -> int:
+    """Enrol a person from a kept crop, with every check of ``enroll``."""
+    name = validate_name(args.name)
+    with open_site(settings, args) as site:
+        site.store.get_visitor(args.id)  # an unknown id fails before the models load
+        result = site.enrol_visitor(args.id, name, force=args.force)
+    print(f"enrolled {result.name} from visitor {args.id}: {_plural(result.added, 'new encoding')}")
+    for _, reason in result.low_quality:
+        print(f"  low-quality template: {reason} (matched under a stricter rule)")
+    for _, score in result.not_live:
+        print(f"  not judged live: live score {score:.2f} (enrolled with --force)")
+    if result.duplicates:
+        print(f"this crop was already enrolled for {result.name}, not stored again")
+    return 0
+
+
+def cmd_visitors_dismiss(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete a kept crop for good; its attempt stays in the log."""
+    with open_site(settings, args) as site:
+        row = site.store.dismiss_visitor(args.id)
+    print(f"dismissed visitor {row.id}: its face crop is deleted; attempt {row.attempt_id} stays")
+    return 0
+
+
+def cmd_visitors_expire(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete the crops older than the retention (the console does it hourly by itself)."""
+    days = settings.visitors.retention_days
+    with open_site(settings, args) as site:
+        count = site.expire_visitors()
+    print(f"expired {_plural(count, 'visitor crop')} older than {days:g} days")
     return 0
 
 
@@ -1471,6 +1579,52 @@ def build_parser() -> argparse.ArgumentParser:
         "--plot", metavar="FILE.png", help="draw the score histograms and the ROC to this PNG"
     )
     _add_json(evaluate_live)
+
+    visitors = command(
+        "visitors",
+        cmd_visitors,
+        "the kept face crops of unknown visitors, newest first",
+        "The face crops the console keeps of unknown, spoof and denied attempts ([visitors] "
+        "keep = true), newest first: enrol one as a person or dismiss it. Crops are deleted "
+        "once older than [visitors] retention_days.",
+    )
+    visitors.add_argument(
+        "--limit",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_LOG_LIMIT,
+        help=f"at most this many (default {DEFAULT_LOG_LIMIT})",
+    )
+    _add_json(visitors)
+    visitor_commands = visitors.add_subparsers(
+        dest="visitors_command", title="commands", metavar="COMMAND"
+    )
+
+    def visitor_command(name: str, handler: Callable[..., int], help: str, **options: Any):
+        sub = visitor_commands.add_parser(name, help=help, description=help, **options)
+        sub.set_defaults(handler=handler)
+        sub.add_argument("id", metavar="ID", type=_positive_int, help="the visitor's id")
+        return sub
+
+    show = visitor_command("show", cmd_visitors_show, "one kept crop; --out writes the JPEG")
+    show.add_argument("--out", metavar="FILE", help="write the face crop (JPEG) to this file")
+    _add_json(show)
+    enrol = visitor_command(
+        "enrol", cmd_visitors_enrol, "enrol a person from a kept crop", aliases=["enroll"]
+    )
+    enrol.add_argument("name", metavar="NAME")
+    enrol.add_argument(
+        "--force",
+        action="store_true",
+        help="enrol a face below the quality bar, or one that matches another person",
+    )
+    visitor_command("dismiss", cmd_visitors_dismiss, "delete a kept crop (the attempt stays)")
+    expire = visitor_commands.add_parser(
+        "expire",
+        help="delete the crops older than [visitors] retention_days",
+        description="delete the crops older than [visitors] retention_days",
+    )
+    expire.set_defaults(handler=cmd_visitors_expire)
 
     threshold = command("threshold", cmd_threshold, "show or set the site's distance threshold")
     threshold.add_argument("value", metavar="VALUE", nargs="?", type=_threshold)

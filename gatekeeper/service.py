@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import hashlib
+import io
 import os
 import tempfile
 import threading
@@ -19,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -52,6 +53,7 @@ from gatekeeper.store import (
     PersonInfo,
     RemovalReport,
     Store,
+    VisitorRow,
     export_csv,
     open_store,
     validate_name,
@@ -63,6 +65,8 @@ from gatekeeper.vision.image import decode_image, read_image_bytes
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Camera id recorded for attempts made from the command line.
 CLI_CAMERA = "cli"
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -965,26 +969,83 @@ class Gatekeeper:
         return export_csv(self.store, filter, out, destination=destination)
 
     def export_file(self, target: Path, filter: AttemptFilter) -> int:
-        """Export to the file ``target``; the row count. Written to a temporary file beside it,
-        fsynced, then renamed over it: a failure leaves no half-written file (and an older
-        export in place). The file is readable by its owner only (mode 0600, as ``mkstemp``
-        creates it): the log holds personal data. Only a regular file is created or replaced
-        (see :func:`~gatekeeper.store.export.check_export_target`), checked before exporting and
-        again just before the rename."""
+        """Export to the file ``target``; the row count. Written as :func:`write_private_file`
+        writes: atomically, readable by its owner only (the log holds personal data), and only
+        to a regular file."""
+
+        def write(out: BinaryIO) -> int:
+            text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+            try:
+                return self.export(text, filter, destination=str(target))
+            finally:
+                text.flush()
+                text.detach()
+
+        return write_private_file(target, write)
+
+    # Visitors: the face crops the console keeps of unknown, spoof and denied attempts.
+
+    def visitor_image(self, visitor_id: int) -> SourceImage:
+        """A kept visitor crop as an image to enrol from; ``NotFoundError`` when there is
+        none."""
+        row = self.store.get_visitor(visitor_id)
+        assert row.crop is not None
+        label = f"visitor {row.id}"
+        return SourceImage(label, row.crop, decode_image(row.crop, name=label), ".jpg")
+
+    def enrol_visitor(self, visitor_id: int, name: str, *, force: bool = False) -> EnrolResult:
+        """Enrol ``name`` from a kept visitor crop through :meth:`enrol`, with all its checks
+        (name, quality bar, another person's face, liveness; ``force`` waives them as there),
+        taking the crop's largest face: the crop is centred on the attempt's face, and a
+        neighbour may show in its margin. The crop becomes the person's kept photo, and the
+        visitor is marked ``enrolled`` (a ``visitor_enrol`` event)."""
+        name = self.store.check_name(name)
+        source = self.visitor_image(visitor_id)
+        result = self.enrol(name, [source], largest=True, force=force)
+        self.store.mark_visitor_enrolled(visitor_id, result.name)
+        return result
+
+    def save_visitor_crop(self, visitor_id: int, target: Path) -> VisitorRow:
+        """Write a kept visitor crop (JPEG) to ``target`` as :func:`write_private_file` does;
+        returns the visitor."""
+        row = self.store.get_visitor(visitor_id)
+        assert row.crop is not None
+        crop = row.crop
+        write_private_file(target, lambda out: out.write(crop))
+        return row
+
+    def expire_visitors(self, now: datetime | None = None) -> int:
+        """Delete the visitor crops captured more than ``visitors.retention_days`` before
+        ``now`` (default: the current time; UTC-aware), with one ``visitor_expire`` event when
+        there were some; returns how many. Runs whether or not crops are being kept, so those
+        kept before ``keep`` was turned off expire too."""
+        days = self.settings.visitors.retention_days
+        cutoff = (datetime.now(UTC) if now is None else now) - timedelta(days=days)
+        return self.store.expire_visitors(cutoff, f"retention {days:g} days")
+
+
+def write_private_file(target: Path, write: Callable[[BinaryIO], R]) -> R:
+    """Write a file of personal data: ``write(out)`` fills a temporary file beside ``target``
+    (``out``, open for binary writing),
+    which is fsynced, then renamed over ``target``; returns what ``write`` returned. A failure
+    leaves no half-written file (and an older one in place). The file is readable by its owner
+    only (mode 0600, as ``mkstemp`` creates it). Only a regular file is created or replaced
+    (see :func:`~gatekeeper.store.export.check_export_target`), checked before writing and
+    again just before the rename."""
+    check_export_target(target)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    except OSError as exc:
+        raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
+    try:
+        with open(fd, "wb") as out:
+            result = write(out)
+            out.flush()
+            os.fsync(fd)
         check_export_target(target)
-        try:
-            fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        except OSError as exc:
-            raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
-        try:
-            with open(fd, "w", encoding="utf-8", newline="") as out:
-                count = self.export(out, filter, destination=str(target))
-                out.flush()
-                os.fsync(fd)
-            check_export_target(target)
-            os.replace(temporary, target)
-        except OSError as exc:
-            raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
-        finally:
-            Path(temporary).unlink(missing_ok=True)
-        return count
+        os.replace(temporary, target)
+    except OSError as exc:
+        raise GatekeeperError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return result
