@@ -1,8 +1,8 @@
 """Helpers shared by the test folders: who is in the shared photos (``../shared/data``, checked
 by eye where its README errs), waiting for a condition, a clock the test moves, and stand-in
 programs, ``python -m gatekeeper`` in a subprocess, a small file system to fill, images the
-whole-image fallback must refuse or take, and plain driver access to a database of either
-backend."""
+whole-image fallback must refuse or take, plain driver access to a database of either backend,
+and visitor crops kept as the console keeps them."""
 
 from __future__ import annotations
 
@@ -322,3 +322,35 @@ class RawConnection:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.connection.execute(sql.replace("?", self.marker), tuple(params))
+
+
+def keep_visitor(
+    store,
+    rgb: np.ndarray,
+    box: tuple[int, int, int, int],
+    *,
+    decision: str = "unknown",
+    kept=None,
+    camera_id: str = "front-door",
+) -> int:
+    """Record an attempt of ``decision`` whose face ``box`` is in the frame ``rgb``, at ``kept``
+    (a UTC datetime; default now), and keep its face crop as the console does; the visitor id.
+    """
+    from datetime import UTC, datetime
+
+    from gatekeeper.visitors import face_crop
+
+    kept = datetime.now(UTC) if kept is None else kept
+    crop = face_crop(rgb, box)
+    attempt_id = store.record_attempt(
+        camera_id=camera_id,
+        name=None if decision == "unknown" else "someone",
+        person_id=None,
+        distance=0.83,
+        threshold=0.6,
+        decision=decision,
+        model_id="dlib_resnet_v1",
+        box=box,
+        time=kept,
+    )
+    return store.keep_visitor(attempt_id, crop.jpeg, crop.width, crop.height, kept=kept)

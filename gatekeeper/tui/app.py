@@ -9,6 +9,9 @@ Native libraries (TensorFlow, OpenCV, FFmpeg) write to file descriptor 2 behind 
 which would scribble over the screen. For the app's lifetime fd 2 therefore points at
 ``HOME/data/console.log`` (with Gatekeeper's own log records), and Textual draws on a duplicate
 of the original terminal descriptor instead.
+
+Kept visitor crops older than the retention (``[visitors] retention_days``) are deleted when
+the console starts and then every :data:`EXPIRE_INTERVAL_S` seconds, in a thread worker.
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ from gatekeeper.tui.dialogs import (
     QuitDialog,
     ThresholdDialog,
 )
-from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen
+from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen, VisitorsScreen
 from gatekeeper.tui.widgets import AccessLog, FramePreview
 from gatekeeper.vision.camera import CameraFeed, open_source
 from gatekeeper.voice import Voice
 
 #: The console's log file, under ``HOME/data``.
 LOG_FILE = "console.log"
+#: Seconds between two deletions of expired visitor crops (one more at start).
+EXPIRE_INTERVAL_S = 3600.0
 
 
 class GatekeeperApp(App[None]):
@@ -85,6 +90,10 @@ class GatekeeperApp(App[None]):
     def get_default_screen(self) -> Screen:
         return self._main
 
+    def on_mount(self) -> None:
+        self.expire_visitors()
+        self.set_interval(EXPIRE_INTERVAL_S, self.expire_visitors)
+
     def on_unmount(self) -> None:
         self.recognizer.stop(timeout=3.0)
         if self.door is not None:
@@ -105,6 +114,9 @@ class GatekeeperApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         yield SystemCommand("People", "Enrol and remove people", self.action_people)
+        yield SystemCommand(
+            "Visitors", "Review the faces of unknown visitors", self.action_visitors
+        )
         yield SystemCommand("Export", "Export the access log as CSV", self.action_export)
         yield SystemCommand(
             "Threshold", "View or set the distance threshold", self.action_threshold
@@ -132,6 +144,23 @@ class GatekeeperApp(App[None]):
     def action_people(self) -> None:
         if not isinstance(self.screen, PeopleScreen):
             self.push_screen(PeopleScreen())
+
+    def action_visitors(self) -> None:
+        if not isinstance(self.screen, VisitorsScreen):
+            self.push_screen(VisitorsScreen())
+
+    @work(thread=True, exclusive=True, group="visitors-expire")
+    def expire_visitors(self) -> None:
+        """Delete the visitor crops older than the retention (a chained ``visitor_expire``
+        event when there were some)."""
+        try:
+            count = self.gatekeeper.expire_visitors()
+        except GatekeeperError as exc:
+            self.notify(f"cannot delete expired visitor crops: {exc}", severity="warning")
+            return
+        if count:
+            days = self.gatekeeper.settings.visitors.retention_days
+            self.notify(f"Deleted {count} visitor crop(s) older than {days:g} days")
 
     def action_toggle_preview(self) -> None:
         preview = self._main.query_one(FramePreview)

@@ -39,8 +39,8 @@ from gatekeeper.schedule import (
     parse_date,
     parse_windows,
 )
-from gatekeeper.service import Gatekeeper, SourceImage, parse_time
-from gatekeeper.store import DECISIONS, AttemptFilter, validate_name
+from gatekeeper.service import EnrolResult, Gatekeeper, SourceImage, parse_time
+from gatekeeper.store import DECISIONS, AttemptFilter, VisitorRow, validate_name
 from gatekeeper.store.export import check_export_target
 from gatekeeper.store.names import name_key, validate_new_name
 from gatekeeper.store.schedules import ScheduleInfo
@@ -192,6 +192,10 @@ class EnrolDialog(Dialog):
     override (a low-quality face, another person's face) asks first. ``camera()`` returns the
     newest frame, RGB ``uint8 (H, W, 3)``, or None. Dismissed with the :class:`EnrolResult`,
     or None when cancelled.
+
+    Where the image comes from and how it is enrolled are :meth:`_photo_path`,
+    :meth:`_largest`, :meth:`_read_source` and :meth:`_enrol` (see
+    :class:`VisitorEnrolDialog`).
     """
 
     def __init__(
@@ -232,16 +236,38 @@ class EnrolDialog(Dialog):
             return
         try:
             name = validate_name(self.query_one("#name", Input).value)
-            path = None
-            if self._camera is None:
-                path = Path(self.query_one("#path", Input).value.strip()).expanduser()
-                if not path.is_file():
-                    raise UsageError(f"no such file: {path}")
+            path = self._photo_path()
         except UsageError as exc:
             self.show_error(str(exc))
             return
         self._set_busy("Looking for the face…")
-        self._check(name, path, self.query_one("#largest", Checkbox).value)
+        self._check(name, path, self._largest())
+
+    def _photo_path(self) -> Path | None:
+        """The photo to enrol from, checked (``UsageError``); None for the camera."""
+        if self._camera is not None:
+            return None
+        path = Path(self.query_one("#path", Input).value.strip()).expanduser()
+        if not path.is_file():
+            raise UsageError(f"no such file: {path}")
+        return path
+
+    def _largest(self) -> bool:
+        """Whether the largest of several faces is taken."""
+        return self.query_one("#largest", Checkbox).value
+
+    def _read_source(self, path: Path | None) -> SourceImage:
+        """The image to enrol from (on a worker thread): the photo at ``path``, else the
+        camera's newest frame."""
+        if path is not None:
+            return SourceImage.from_path(path)
+        if (frame := self._camera()) is not None:
+            return SourceImage.from_frame(frame)
+        raise GatekeeperError("no frame from the camera yet")
+
+    def _enrol(self, name: str, source: SourceImage, largest: bool, force: bool) -> EnrolResult:
+        """Enrol the checked face (on a worker thread)."""
+        return self._gatekeeper.enrol(name, [source], largest=largest, force=force)
 
     def _set_busy(self, note: str) -> None:
         self._busy = True
@@ -257,12 +283,7 @@ class EnrolDialog(Dialog):
     def _check(self, name: str, path: Path | None, largest: bool) -> None:
         where = "photo" if path is not None else "camera frame"
         try:
-            if path is not None:
-                source = SourceImage.from_path(path)
-            elif (frame := self._camera()) is not None:
-                source = SourceImage.from_frame(frame)
-            else:
-                raise GatekeeperError("no frame from the camera yet")
+            source = self._read_source(path)
             box = self._gatekeeper.enrolment_face(source, largest=largest)
         except MultipleFacesError as exc:
             self.app.call_from_thread(
@@ -299,7 +320,7 @@ class EnrolDialog(Dialog):
     @work(thread=True, group="enrol")
     def _save(self, name: str, source: SourceImage, largest: bool, force: bool) -> None:
         try:
-            result = self._gatekeeper.enrol(name, [source], largest=largest, force=force)
+            result = self._enrol(name, source, largest, force)
         except OverridableError as exc:
             self.app.call_from_thread(self._ask_override, exc)
         except GatekeeperError as exc:
@@ -320,6 +341,36 @@ class EnrolDialog(Dialog):
             ConfirmDialog("Enrol anyway?", f"{refusal.reason}. Enrol anyway?", ok="Enrol"),
             answered,
         )
+
+
+class VisitorEnrolDialog(EnrolDialog):
+    """Enrol a person from a kept visitor crop: a name, then Check shows the face the crop
+    gives, and Enrol saves it through :meth:`Gatekeeper.enrol_visitor` — with every check and
+    confirmation of :class:`EnrolDialog` (a low-quality face, another person's face, a photo
+    of a screen ask first). The crop's largest face is taken: it is centred on the visitor's."""
+
+    def __init__(self, gatekeeper: Gatekeeper, visitor: VisitorRow) -> None:
+        super().__init__(gatekeeper)
+        when = visitor.time.astimezone().strftime("%d %b %H:%M")
+        self.HEADING = f"Enrol visitor {visitor.id} ({visitor.decision}, {when})"
+        self._visitor = visitor
+
+    def fields(self) -> ComposeResult:
+        yield field("Name", OrderedInput(placeholder="who this is, as shown in the log", id="name"))
+        yield FramePreview(id="enrol-face")
+        yield Static("", classes="dialog-text", id="enrol-note")
+
+    def _photo_path(self) -> Path | None:
+        return None
+
+    def _largest(self) -> bool:
+        return True
+
+    def _read_source(self, path: Path | None) -> SourceImage:
+        return self._gatekeeper.visitor_image(self._visitor.id)
+
+    def _enrol(self, name: str, source: SourceImage, largest: bool, force: bool) -> EnrolResult:
+        return self._gatekeeper.enrol_visitor(self._visitor.id, name, force=force)
 
 
 class ConfirmDialog(Dialog):

@@ -1,4 +1,5 @@
-"""The console's screens: the main (live) screen, the people screen and the help screen."""
+"""The console's screens: the main (live) screen, the people screen, the visitors screen and
+the help screen."""
 
 from __future__ import annotations
 
@@ -26,10 +27,16 @@ from gatekeeper.live import (
     PipelineStatus,
 )
 from gatekeeper.schedule import describe_validity
-from gatekeeper.store import AttemptFilter, PersonInfo
+from gatekeeper.store import AttemptFilter, PersonInfo, VisitorRow
 from gatekeeper.store.schedules import ScheduleInfo
-from gatekeeper.tui.dialogs import AccessChange, AccessDialog, ConfirmDialog, EnrolDialog
-from gatekeeper.tui.palette import decisions_legend
+from gatekeeper.tui.dialogs import (
+    AccessChange,
+    AccessDialog,
+    ConfirmDialog,
+    EnrolDialog,
+    VisitorEnrolDialog,
+)
+from gatekeeper.tui.palette import decision_style, decisions_legend
 from gatekeeper.tui.widgets import (
     AccessLog,
     AlertBanner,
@@ -40,6 +47,7 @@ from gatekeeper.tui.widgets import (
     template_quality,
 )
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraState
+from gatekeeper.vision.image import decode_image
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,6 +99,7 @@ class MainScreen(Screen):
 
     BINDINGS = [
         Binding("p", "app.people", "People"),
+        Binding("u", "app.visitors", "Visitors"),
         Binding("v", "app.toggle_preview", "Preview", show=False),
         Binding("f", "app.filter_log", "Filter"),
         Binding("c", "clear_filter", "Clear"),
@@ -496,6 +505,215 @@ class PeopleScreen(Screen):
         self._read_people()
 
 
+class _Visitors(Message):
+    """Visitors read for the visitors screen, with the decoded crops it did not hold yet."""
+
+    def __init__(self, rows: list[VisitorRow], crops: dict[int, np.ndarray]) -> None:
+        super().__init__()
+        self.rows = rows
+        self.crops = crops
+
+
+class VisitorsScreen(Screen):
+    """The kept face crops of unknown, spoof and denied attempts, newest first: time, camera,
+    decision and status in a table, the crop under the cursor in half blocks beside it. Enrol
+    one as a person (the enrolment dialog's checks and confirmations) or dismiss it (its crop
+    is deleted). New crops appear by themselves (read every :data:`POLL_S` seconds)."""
+
+    BINDINGS = [
+        Binding("e", "enrol", "Enrol"),
+        Binding("d,delete", "dismiss_visitor", "Dismiss", key_display="d"),
+        Binding("r", "reload", "Refresh", show=False),
+        Binding("escape", "app.pop_screen", "Back"),
+        _HELP,
+    ]
+    #: Visitors shown, at most.
+    LIMIT = 100
+    #: Seconds between two looks for new crops.
+    POLL_S = 5.0
+
+    app: GatekeeperApp
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rows: dict[int, VisitorRow] | None = None
+        self._crops: dict[int, np.ndarray] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="visitors-body"):
+            with Vertical(id="visitors-list"):
+                yield Static(id="visitors-empty")
+                yield DataTable(id="visitors-table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="visitor-side"):
+                yield FramePreview(id="visitor-crop")
+                yield Static(id="visitor-detail")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.sub_title = "Visitors"
+        self.query_one("#visitors-list").border_title = "Unknown visitors"
+        self.query_one("#visitor-side").border_title = "Face"
+        self.query_one("#visitors-empty").display = False
+        self.query_one(FramePreview).show_message("no visitor selected")
+        table = self.query_one(DataTable)
+        for label, key, width in (
+            ("Time", "time", 12),
+            ("Camera", "camera", 10),
+            ("Decision", "decision", 8),
+            ("Status", "status", 8),
+        ):
+            table.add_column(label, key=key, width=width)
+        table.focus()
+        self.set_interval(self.POLL_S, self.action_reload)
+        self.action_reload()
+
+    @work(thread=True, exclusive=True, group="visitors-read")
+    def action_reload(self) -> None:
+        self._read_visitors()
+
+    def _read_visitors(self) -> None:
+        """Read the visitors, and decode the crops not held yet (call from a worker)."""
+        try:
+            rows = self.app.gatekeeper.store.list_visitors(limit=self.LIMIT)
+            crops = {
+                row.id: decode_image(self.app.gatekeeper.store.get_visitor(row.id).crop or b"")
+                for row in rows
+                if row.id not in self._crops
+            }
+        except GatekeeperError as exc:
+            self.app.notify(f"cannot read the visitors: {exc}", severity="error")
+            return
+        self.post_message(_Visitors(rows, crops))
+
+    @on(_Visitors)
+    def _show_visitors(self, message: _Visitors) -> None:
+        self._crops = {
+            row.id: message.crops.get(row.id, self._crops.get(row.id)) for row in message.rows
+        }
+        if self._rows is not None and message.rows == list(self._rows.values()):
+            return
+        table = self.query_one(DataTable)
+        selected = self.selected()
+        self._rows = {row.id: row for row in message.rows}
+        table.clear()
+        for row in message.rows:
+            status = "new" if row.enrolled_name is None else f"→ {row.enrolled_name}"
+            table.add_row(
+                local_time(row.time, "%d %b %H:%M"),
+                Text(row.camera_id, no_wrap=True, overflow="ellipsis"),
+                Text(row.decision, decision_style(row.decision)),
+                Text(status, "green" if row.enrolled_name else "", no_wrap=True),
+                key=str(row.id),
+            )
+        ids = list(self._rows)
+        if selected is not None and selected.id in ids:
+            table.move_cursor(row=ids.index(selected.id), animate=False)
+        self._show_empty()
+        self._show_selected()
+
+    def _show_empty(self) -> None:
+        empty = self.query_one("#visitors-empty", Static)
+        empty.display = not self._rows
+        if self.app.gatekeeper.settings.visitors.keep:
+            days = self.app.gatekeeper.settings.visitors.retention_days
+            empty.update(Text(f"No unknown visitors kept in the last {days:g} days.", "dim"))
+        else:
+            empty.update(
+                Text(
+                    "Keeping the faces of unknown visitors is off: set keep = true under "
+                    "[visitors] in the config file to review them here.",
+                    "dim",
+                )
+            )
+
+    def selected(self) -> VisitorRow | None:
+        """The visitor on the cursor's row, if any."""
+        table = self.query_one(DataTable)
+        if table.row_count == 0 or self._rows is None:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self._rows.get(int(key))
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        """Draw the crop and the details of the visitor under the cursor."""
+        row, preview = self.selected(), self.query_one(FramePreview)
+        detail = self.query_one("#visitor-detail", Static)
+        crop = None if row is None else self._crops.get(row.id)
+        if row is None or crop is None:
+            preview.show_message("no visitor selected")
+            detail.update("")
+            return
+        preview.show(crop, ())
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"#{row.id} ", "bold").append(row.decision, decision_style(row.decision))
+        text.append(f" at {row.camera_id}\n")
+        text.append(local_time(row.time), "dim")
+        if row.person_name:
+            text.append(f"\nlooks like {row.person_name}")
+            if row.reason:
+                text.append(f" ({row.reason})")
+        distance = "—" if row.distance is None else f"{row.distance:.2f}"
+        text.append(f"\ndistance {distance}, {row.width}×{row.height} px", "dim")
+        if row.enrolled_name:
+            text.append(f"\nenrolled as {row.enrolled_name}", "green")
+        detail.update(text)
+
+    def action_enrol(self) -> None:
+        row = self.selected()
+        if row is None:
+            self.app.notify("No visitor selected", severity="warning")
+            return
+
+        def enrolled(result: EnrolResult | None) -> None:
+            if result is None:
+                return
+            note = f" ({result.duplicates} already enrolled)" if result.duplicates else ""
+            self.app.notify(
+                f"Enrolled {result.name} from visitor {row.id}: {result.added} encoding(s) "
+                f"added{note}"
+            )
+            self.action_reload()
+
+        self.app.push_screen(VisitorEnrolDialog(self.app.gatekeeper, row), enrolled)
+
+    def action_dismiss_visitor(self) -> None:
+        row = self.selected()
+        if row is None:
+            self.app.notify("No visitor to dismiss", severity="warning")
+            return
+
+        def confirmed(answer: bool | None) -> None:
+            if answer:
+                self._dismiss(row.id)
+
+        self.app.push_screen(
+            ConfirmDialog(
+                f"Dismiss visitor {row.id}?",
+                f"This deletes the face crop of visitor {row.id} ({row.decision} at "
+                f"{row.camera_id}, {local_time(row.time)}) for good. The attempt stays in "
+                "the log.",
+                ok="Dismiss",
+                destructive=True,
+            ),
+            confirmed,
+        )
+
+    @work(thread=True, group="visitors-write")
+    def _dismiss(self, visitor_id: int) -> None:
+        try:
+            self.app.gatekeeper.store.dismiss_visitor(visitor_id)
+        except GatekeeperError as exc:
+            self.app.notify(f"Not dismissed: {exc}", severity="error")
+            return
+        self.app.notify(f"Dismissed visitor {visitor_id}: its face crop is deleted")
+        self._read_visitors()
+
+
 class HelpScreen(ModalScreen):
     """The keys of every screen, read from their bindings."""
 
@@ -507,6 +725,7 @@ class HelpScreen(ModalScreen):
         for title, bindings in (
             ("Main screen", MainScreen.BINDINGS),
             ("People screen", PeopleScreen.BINDINGS),
+            ("Visitors screen", VisitorsScreen.BINDINGS),
         ):
             text.append(f"{title}\n", "bold underline")
             for binding in bindings:

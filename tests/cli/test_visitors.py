@@ -9,13 +9,13 @@ import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import helpers
 import numpy as np
 import pytest
 from cli_helpers import dump
 
 from gatekeeper.store import open_store
 from gatekeeper.vision.image import decode_image, load_image
-from gatekeeper.visitors import face_crop
 
 pytestmark = pytest.mark.slow
 
@@ -23,21 +23,9 @@ NOW = datetime.now(UTC)
 
 
 def keep_visitor(home: Path, rgb: np.ndarray, box, *, decision="unknown", kept=NOW) -> int:
-    """Record an attempt at the door and keep its face crop, as the console does."""
-    crop = face_crop(rgb, box)
+    """Keep a visitor crop in ``home``'s database, as the console does."""
     with open_store(str(home / "data" / "gatekeeper.db"), images_dir=home / "images") as store:
-        attempt_id = store.record_attempt(
-            camera_id="front-door",
-            name=None if decision == "unknown" else "someone",
-            person_id=None,
-            distance=0.83,
-            threshold=0.6,
-            decision=decision,
-            model_id="dlib_resnet_v1",
-            box=box,
-            time=kept,
-        )
-        return store.keep_visitor(attempt_id, crop.jpeg, crop.width, crop.height, kept=kept)
+        return helpers.keep_visitor(store, rgb, box, decision=decision, kept=kept)
 
 
 def stranger(engine, photo: Path) -> tuple[np.ndarray, tuple]:

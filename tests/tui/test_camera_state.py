@@ -105,7 +105,17 @@ async def test_at_80x24_the_footer_holds_every_key_offered(console, wait_for):
         await wait_for(pilot, lambda: app.screen.check_action("retry_camera", ()))
         app.screen.set_log_filter(AttemptFilter(person_contains="lin"))
         footer = app.query_one(Footer)
-        wanted = {"People", "Filter", "Clear", "Retry", "Export", "Threshold", "Help", "Quit"}
+        wanted = {
+            "People",
+            "Visitors",
+            "Filter",
+            "Clear",
+            "Retry",
+            "Export",
+            "Threshold",
+            "Help",
+            "Quit",
+        }
 
         def shown() -> dict[str, object]:
             return {key.description: key.region for key in footer.query(FooterKey)}
