@@ -47,7 +47,6 @@ from gatekeeper.tui.widgets import (
     template_quality,
 )
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraState
-from gatekeeper.vision.image import decode_image
 
 if TYPE_CHECKING:
     import numpy as np
@@ -577,7 +576,7 @@ class VisitorsScreen(Screen):
         try:
             rows = self.app.gatekeeper.store.list_visitors(limit=self.LIMIT)
             crops = {
-                row.id: decode_image(self.app.gatekeeper.store.get_visitor(row.id).crop or b"")
+                row.id: self.app.gatekeeper.visitor_image(row.id).rgb
                 for row in rows
                 if row.id not in self._crops
             }
