@@ -104,7 +104,10 @@ class MainScreen(Screen):
         Binding("c", "clear_filter", "Clear"),
         Binding("r", "retry_camera", "Retry"),
         Binding("x", "app.export", "Export"),
-        Binding("t", "app.threshold", "Threshold"),
+        # Set once at installation: out of the footer (in the help screen and the palette), so
+        # that every key offered fits 80 columns with an alert up, the camera lost and the log
+        # filtered.
+        Binding("t", "app.threshold", "Threshold", show=False),
         Binding("a", "acknowledge_alert", "Ack alert"),
         _HELP,
         Binding("q", "app.request_quit", "Quit"),

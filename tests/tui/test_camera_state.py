@@ -11,6 +11,7 @@ import pytest
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
+from gatekeeper.door.alerts import AlertRule
 from gatekeeper.errors import CameraError
 from gatekeeper.live import RecordedDecision
 from gatekeeper.recognition import Decision
@@ -100,9 +101,14 @@ async def test_the_latest_decision_shows_its_age_and_dims_when_old(console, wait
 
 
 async def test_at_80x24_the_footer_holds_every_key_offered(console, wait_for):
-    app = console(CameraFeed(RefusingCamera(), backoff_initial_s=30.0, backoff_max_s=30.0))
+    """With the log filtered, the camera lost and an alert up (it is lost), every key."""
+    app = console(
+        CameraFeed(RefusingCamera(), backoff_initial_s=30.0, backoff_max_s=30.0),
+        alerts=(AlertRule("door-camera", "camera_lost", after_s=0.1),),
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.screen.check_action("retry_camera", ()))
+        await wait_for(pilot, lambda: app.screen.check_action("acknowledge_alert", ()))
         app.screen.set_log_filter(AttemptFilter(person_contains="lin"))
         footer = app.query_one(Footer)
         wanted = {
@@ -112,7 +118,7 @@ async def test_at_80x24_the_footer_holds_every_key_offered(console, wait_for):
             "Clear",
             "Retry",
             "Export",
-            "Threshold",
+            "Ack alert",
             "Help",
             "Quit",
         }
