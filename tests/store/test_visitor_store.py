@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from helpers import DatabaseUnderTest
 
 from gatekeeper.errors import NotFoundError, UsageError
 from gatekeeper.store import AttemptFilter, Store, open_store
@@ -26,11 +26,12 @@ def unknown(store: Store, attempt: Callable, when: datetime, **overrides) -> int
     return store.record_attempt(**values)
 
 
-def admin_events(store: Store) -> list[tuple[str, str]]:
-    with sqlite3.connect(store.path) as db:
-        return db.execute(
-            "SELECT kind, detail FROM admin_event WHERE kind LIKE 'visitor%' ORDER BY seq"
+def admin_events(database: DatabaseUnderTest) -> list[tuple[str, str]]:
+    with database.raw() as db:
+        rows = db.execute(
+            "SELECT kind, detail FROM admin_event WHERE kind LIKE ? ORDER BY seq", ("visitor%",)
         ).fetchall()
+    return [tuple(row) for row in rows]
 
 
 def test_kept_crops_are_listed_newest_first_with_their_attempt(
@@ -91,7 +92,7 @@ def test_only_unknown_spoof_and_denied_attempts_of_the_log_may_keep_a_crop(
 
 
 def test_dismissing_deletes_the_crop_keeps_the_attempt_and_is_chained(
-    store: Store, attempt: Callable, jpeg: bytes
+    store: Store, database: DatabaseUnderTest, attempt: Callable, jpeg: bytes
 ) -> None:
     attempt_id = unknown(store, attempt, T0)
     visitor = store.keep_visitor(attempt_id, jpeg, 120, 160, kept=T0)
@@ -100,10 +101,12 @@ def test_dismissing_deletes_the_crop_keeps_the_attempt_and_is_chained(
     with pytest.raises(NotFoundError):
         store.get_visitor(visitor)
     assert store.list_visitors() == []
-    with sqlite3.connect(store.path) as db:
-        assert db.execute("SELECT COUNT(*) FROM visitor").fetchone() == (0,)
-        assert db.execute("SELECT id FROM attempt").fetchall() == [(attempt_id,)]
-    assert admin_events(store) == [
+    with database.raw() as db:
+        assert tuple(db.execute("SELECT COUNT(*) FROM visitor").fetchone()) == (0,)
+        assert [tuple(r) for r in db.execute("SELECT id FROM attempt").fetchall()] == [
+            (attempt_id,)
+        ]
+    assert admin_events(database) == [
         (
             "visitor_dismiss",
             f"deleted the crop of visitor {visitor} (attempt {attempt_id}, unknown at "
@@ -138,7 +141,7 @@ def test_a_dismissed_crop_is_gone_from_the_database_file(
 
 
 def test_expiry_deletes_what_is_older_than_the_cut_off_with_one_chained_event(
-    store: Store, attempt: Callable, jpeg: bytes
+    store: Store, database: DatabaseUnderTest, attempt: Callable, jpeg: bytes
 ) -> None:
     ages = (timedelta(days=31), timedelta(days=30, seconds=1), timedelta(days=29))
     kept = [
@@ -148,7 +151,7 @@ def test_expiry_deletes_what_is_older_than_the_cut_off_with_one_chained_event(
     cutoff = T0 - timedelta(days=30)
     assert store.expire_visitors(cutoff, "retention 30 days") == 2
     assert [v.id for v in store.list_visitors()] == [kept[2]]
-    assert admin_events(store) == [
+    assert admin_events(database) == [
         (
             "visitor_expire",
             "deleted 2 visitor crop(s) captured before 2026-11-01T10:00:00.000000+00:00 "
@@ -156,13 +159,13 @@ def test_expiry_deletes_what_is_older_than_the_cut_off_with_one_chained_event(
         )
     ]
     assert store.expire_visitors(cutoff, "retention 30 days") == 0
-    assert len(admin_events(store)) == 1, "nothing expired: no event"
+    assert len(admin_events(database)) == 1, "nothing expired: no event"
     assert store.verify_chain().ok
     assert store.count_attempts(AttemptFilter()) == 3, "the attempts stay"
 
 
 def test_marking_enrolled_needs_the_person_and_removing_them_leaves_the_visitor(
-    store: Store, attempt: Callable, jpeg: bytes
+    store: Store, database: DatabaseUnderTest, attempt: Callable, jpeg: bytes
 ) -> None:
     visitor = store.keep_visitor(unknown(store, attempt, T0), jpeg, 9, 9, kept=T0)
     with pytest.raises(NotFoundError, match="no such person: Lin"):
@@ -171,8 +174,8 @@ def test_marking_enrolled_needs_the_person_and_removing_them_leaves_the_visitor(
     store.mark_visitor_enrolled(visitor, "Lin")
     (row,) = store.list_visitors()
     assert (row.status, row.enrolled_name) == ("enrolled", "Lin")
-    assert admin_events(store)[-1][0] == "visitor_enrol"
-    assert admin_events(store)[-1][1].endswith("enrolled as Lin")
+    assert admin_events(database)[-1][0] == "visitor_enrol"
+    assert admin_events(database)[-1][1].endswith("enrolled as Lin")
 
     store.remove_person("Lin")
     (row,) = store.list_visitors()
