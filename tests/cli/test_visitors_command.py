@@ -1,10 +1,9 @@
 """``gatekeeper visitors``: list, show (and write the crop), enrol through enrolment's checks,
-dismiss, expire; refusals leave the site as it was."""
+dismiss, expire; refusals leave the site as it was. On each backend (``site_database``)."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +11,6 @@ from pathlib import Path
 import helpers
 import numpy as np
 import pytest
-from cli_helpers import dump
 
 from gatekeeper.store import open_store
 from gatekeeper.vision.image import decode_image, load_image
@@ -22,10 +20,30 @@ pytestmark = pytest.mark.slow
 NOW = datetime.now(UTC)
 
 
-def keep_visitor(home: Path, rgb: np.ndarray, box, *, decision="unknown", kept=NOW) -> int:
-    """Keep a visitor crop in ``home``'s database, as the console does."""
-    with open_store(str(home / "data" / "gatekeeper.db"), images_dir=home / "images") as store:
-        return helpers.keep_visitor(store, rgb, box, decision=decision, kept=kept)
+@pytest.fixture
+def site(site_database, home):
+    """The home, its database on each backend (``GATEKEEPER_DB``) and a way to keep crops in it
+    as the console does."""
+
+    class Site:
+        database = site_database
+
+        def keep(self, rgb: np.ndarray, box, *, decision="unknown", kept=NOW) -> int:
+            with open_store(site_database.url, images_dir=home / "images") as store:
+                return helpers.keep_visitor(store, rgb, box, decision=decision, kept=kept)
+
+        def crop(self, visitor: int) -> bytes:
+            with open_store(site_database.url, images_dir=home / "images") as store:
+                return store.get_visitor(visitor).crop
+
+        def admin_kinds(self) -> list[str]:
+            with site_database.raw() as db:
+                rows = db.execute(
+                    "SELECT kind FROM admin_event WHERE kind != 'state' ORDER BY seq"
+                ).fetchall()
+            return [row[0] for row in rows]
+
+    return Site()
 
 
 def stranger(engine, photo: Path) -> tuple[np.ndarray, tuple]:
@@ -40,20 +58,12 @@ def visitors(run, home: Path) -> list[dict]:
     return json.loads(result.out)
 
 
-def admin_kinds(home: Path) -> list[str]:
-    with sqlite3.connect(home / "data" / "gatekeeper.db") as db:
-        return [
-            row[0]
-            for row in db.execute("SELECT kind FROM admin_event WHERE kind != 'state' ORDER BY seq")
-        ]
-
-
 def test_a_kept_stranger_is_shown_written_enrolled_and_then_recognised(
-    run, use_engine, engine, home, probe, tmp_path
+    run, use_engine, engine, home, site, probe, tmp_path
 ):
     rgb, box = stranger(engine, probe("lin-manuel-miranda.png"))
-    visitor = keep_visitor(home, rgb, box)
-    other = keep_visitor(home, rgb, box, decision="denied", kept=NOW - timedelta(hours=1))
+    visitor = site.keep(rgb, box)
+    other = site.keep(rgb, box, decision="denied", kept=NOW - timedelta(hours=1))
 
     listed = visitors(run, home)
     assert [v["id"] for v in listed] == [visitor, other], "newest first"
@@ -82,11 +92,10 @@ def test_a_kept_stranger_is_shown_written_enrolled_and_then_recognised(
     shown = run("--home", home, "visitors", "show", visitor, "--out", out)
     assert shown.code == 0, shown.err
     assert f"visitor {visitor}: unknown at front-door" in shown.out
-    with open_store(str(home / "data" / "gatekeeper.db"), images_dir=home / "images") as store:
-        assert out.read_bytes() == store.get_visitor(visitor).crop
+    assert out.read_bytes() == site.crop(visitor)
     assert stat.S_IMODE(out.stat().st_mode) == 0o600, "a face is its owner's alone"
     assert decode_image(out.read_bytes()).shape[:2] == (listed[0]["height"], listed[0]["width"])
-    assert admin_kinds(home)[-1] == "export"
+    assert site.admin_kinds()[-1] == "export"
 
     enrolled = run("--home", home, "visitors", "enrol", visitor, "Lin")
     assert enrolled.code == 0, enrolled.err
@@ -105,18 +114,17 @@ def test_a_kept_stranger_is_shown_written_enrolled_and_then_recognised(
     assert dismissed.code == 0, dismissed.err
     assert [v["id"] for v in visitors(run, home)] == [other]
     assert run("--home", home, "audit", "verify").code == 0
-    kinds = admin_kinds(home)
+    kinds = site.admin_kinds()
     assert kinds.index("visitor_enrol") < kinds.index("visitor_dismiss")
 
 
 def test_unknown_ids_bad_names_and_a_crop_without_a_face_are_refused(
-    run, use_engine, engine, home, probe, tmp_path
+    run, use_engine, engine, home, site, probe, tmp_path
 ):
     rgb, box = stranger(engine, probe("obama1.jpg"))
-    visitor = keep_visitor(home, rgb, box)
-    blank = keep_visitor(home, np.full((240, 320, 3), 128, np.uint8), (100, 80, 100, 100))
-    database = home / "data" / "gatekeeper.db"
-    before = dump(database)
+    visitor = site.keep(rgb, box)
+    blank = site.keep(np.full((240, 320, 3), 128, np.uint8), (100, 80, 100, 100))
+    before = site.database.dump()
 
     for argv in (["show", "99"], ["enrol", "99", "Lin"], ["dismiss", "99"]):
         result = run("--home", home, "visitors", *argv)
@@ -134,20 +142,20 @@ def test_unknown_ids_bad_names_and_a_crop_without_a_face_are_refused(
     result = run("--home", home, "visitors", "show", visitor, "--out", link)
     assert result.code == 2 and "is a symbolic link" in result.err
     assert not (tmp_path / "elsewhere.jpg").exists()
-    assert dump(database) == before, "a refusal changes nothing"
+    assert site.database.dump() == before, "a refusal changes nothing"
 
 
 def test_enrolling_a_visitor_has_enrolments_checks_and_force(
-    run, use_engine, engine, home, probe, shared_data
+    run, use_engine, engine, home, site, probe, shared_data
 ):
     assert run("--home", home, "enroll", "obama", probe("obama1.jpg")).code == 0
     rgb, box = stranger(engine, probe("obama3.jpg"))
-    again = keep_visitor(home, rgb, box)
+    again = site.keep(rgb, box)
     result = run("--home", home, "visitors", "enrol", again, "Barack")
     assert result.code == 1
     assert "this face matches 'obama'" in result.err and "--force" in result.err
     crop = load_image(shared_data / "seed-images" / "younes.jpg")  # a 65-pixel face
-    tiny = keep_visitor(home, crop, (0, 0, *crop.shape[1::-1]))
+    tiny = site.keep(crop, (0, 0, *crop.shape[1::-1]))
     result = run("--home", home, "visitors", "enrol", tiny, "younes")
     assert result.code == 1 and "needed for enrolment; use --force" in result.err
     assert [p["name"] for p in json.loads(run("--home", home, "people", "--json").out)] == ["obama"]
@@ -159,11 +167,11 @@ def test_enrolling_a_visitor_has_enrolments_checks_and_force(
 
 
 def test_expire_deletes_the_crops_older_than_the_configured_retention(
-    run, use_engine, engine, home, probe, tmp_path
+    run, use_engine, engine, home, site, probe, tmp_path
 ):
     rgb, box = stranger(engine, probe("obama1.jpg"))
-    keep_visitor(home, rgb, box, kept=NOW - timedelta(days=8))
-    recent = keep_visitor(home, rgb, box, kept=NOW - timedelta(days=6))
+    site.keep(rgb, box, kept=NOW - timedelta(days=8))
+    recent = site.keep(rgb, box, kept=NOW - timedelta(days=6))
     config = tmp_path / "site.toml"
     config.write_text("[visitors]\nretention_days = 7\n", encoding="utf-8")
     result = run("--home", home, "--config", config, "visitors", "expire")
@@ -171,5 +179,5 @@ def test_expire_deletes_the_crops_older_than_the_configured_retention(
     assert [v["id"] for v in visitors(run, home)] == [recent]
     again = run("--home", home, "--config", config, "visitors", "expire")
     assert again.out == "expired 0 visitor crops older than 7 days\n"
-    assert admin_kinds(home).count("visitor_expire") == 1
+    assert site.admin_kinds().count("visitor_expire") == 1
     assert run("--home", home, "audit", "verify").code == 0
