@@ -154,7 +154,8 @@ def test_export_re_read_with_the_csv_module(run, use_engine, faces_home, probe, 
     to_stdout = run("--home", faces_home, "export", "-", "--person", "obama")
     chosen = list(csv.DictReader(io.StringIO(to_stdout.out, newline="")))
     assert chosen and {r["person"] for r in chosen} == {"obama"}
-    assert to_stdout.err.strip() == f"exported {len(chosen)} attempts"
+    plural = "" if len(chosen) == 1 else "s"
+    assert to_stdout.err.strip() == f"exported {len(chosen)} attempt{plural}"
 
 
 def test_unicode_names_from_enrolment_to_erasure(
