@@ -58,10 +58,6 @@ class CopyReport:
     rows: dict[str, int]
     chain: audit.ChainReport
 
-    @property
-    def total(self) -> int:
-        return sum(self.rows.values())
-
 
 def _table(model: type[Model]) -> str:
     return model._meta.table_name
