@@ -1,10 +1,12 @@
 """Fixtures shared by the whole test suite."""
 
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import DatabaseUnderTest, require_shared_data
-from postgres import Server, postgres_server, unavailable
+from postgres import Server, find_program, postgres_server, start_cluster, unavailable
 
 #: The team's reference photos and video: ``../shared/data`` beside the project root.
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
@@ -78,3 +80,18 @@ def database(request, tmp_path: Path):
     url = server.create_database()
     yield DatabaseUnderTest("postgresql", url)
     server.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def restartable_server() -> Iterator[Server]:
+    """A PostgreSQL server of the test module's own, which its tests may stop and start (the
+    session's server must stay up for everyone else)."""
+    if find_program("initdb") is None or find_program("pg_ctl") is None:
+        unavailable("no PostgreSQL programs (initdb, pg_ctl) to start a server to restart")
+    started = start_cluster()
+    try:
+        yield started
+    finally:
+        if started.running:
+            started.stop()
+        shutil.rmtree(started.cluster, ignore_errors=True)

@@ -4,7 +4,6 @@ unreachable server, each a clear one-line error that never shows the password.""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,24 +12,16 @@ from pathlib import Path
 
 import pytest
 from helpers import DatabaseUnderTest, run_process, wait_until
-from postgres import PASSWORD, Server, find_program, start_cluster, unavailable, with_database
+from postgres import PASSWORD, Server, with_database
 
 from gatekeeper.errors import StoreError
 from gatekeeper.store import AttemptFilter, open_store
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    """A PostgreSQL server this module may stop and start."""
-    if find_program("initdb") is None or find_program("pg_ctl") is None:
-        unavailable("no PostgreSQL programs (initdb, pg_ctl) to start a server to restart")
-    started = start_cluster()
-    try:
-        yield started
-    finally:
-        if started.running:
-            started.stop()
-        shutil.rmtree(started.cluster, ignore_errors=True)
+def server(restartable_server: Server) -> Server:
+    """The module's own server: its tests stop and start it."""
+    return restartable_server
 
 
 @pytest.fixture

@@ -8,11 +8,8 @@ every decision the worker made is in the log exactly once, in order, and the cha
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-
 import pytest
-from postgres import Server, find_program, start_cluster, unavailable
+from postgres import Server
 
 from gatekeeper.store import AttemptFilter
 from gatekeeper.tui.screens import MainScreen
@@ -23,17 +20,9 @@ CLIP = "video/short_hamilton_clip.mp4"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
-    """A PostgreSQL server of this module's own, which it stops and starts."""
-    if find_program("initdb") is None or find_program("pg_ctl") is None:
-        unavailable("no PostgreSQL programs (initdb, pg_ctl) to start a server to restart")
-    started = start_cluster()
-    try:
-        yield started
-    finally:
-        if started.running:
-            started.stop()
-        shutil.rmtree(started.cluster, ignore_errors=True)
+def server(restartable_server: Server) -> Server:
+    """The module's own server: its tests stop and start it."""
+    return restartable_server
 
 
 @pytest.mark.slow
