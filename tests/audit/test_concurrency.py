@@ -101,6 +101,39 @@ def test_writers_readers_and_enrolment_in_parallel_processes(tmp_path, database)
     assert report.ok, report.summary()
 
 
+def test_a_writer_gets_its_turn_beside_one_committing_in_a_tight_loop(tmp_path, database):
+    """A process recording attempts as fast as it can frees the write lock only for moments
+    between its transactions; another process's writes still get their turn well within a
+    one-second busy timeout, every time (SQLite's own busy handler, trying ten times a second,
+    missed those moments for seconds)."""
+    db, images = database.url, str(tmp_path / "images")
+    open_store(db, images_dir=tmp_path / "images").close()
+    stop = tmp_path / "stop"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(WORKER), db, images],
+        env={**os.environ, "STOP_FILE": str(stop)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with open_store(db, images_dir=tmp_path / "images") as store:
+            while store.count_attempts(AttemptFilter(camera="door")) < 200:
+                assert worker.poll() is None, worker.communicate()[1]
+        for i in range(30):  # as CLI commands do: open, write one event, close
+            with open_store(db, images_dir=tmp_path / "images", busy_timeout_s=1.0) as store:
+                store.log_admin_event("export", f"turn {i}")
+        assert worker.poll() is None, "the worker stopped before the other writer was done"
+    finally:
+        stop.touch()
+        out, err = worker.communicate(timeout=60)
+    assert worker.returncode == 0, err
+    with open_store(db, images_dir=tmp_path / "images") as store:
+        assert store.count_attempts(AttemptFilter(camera="door")) == int(out)
+        report = store.verify_chain()
+    assert report.ok, report.summary()
+
+
 def test_gallery_swaps_atomically_and_sees_other_processes(tmp_path, database):
     """A matcher thread never sees a half-updated gallery while people come and go, and a
     person enrolled by another process is matched without a restart."""
