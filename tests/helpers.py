@@ -171,6 +171,11 @@ class ManualClock:
             while not waitable.wait(self.POLL_S):
                 if self.monotonic() >= deadline:
                     return False
+                if isinstance(waitable, threading.Condition):
+                    # A notify can be lost to a timed-out Condition.wait (CPython: the waiter
+                    # is released after its timeout, before it is taken off the list). Wake
+                    # up instead of waiting on: the caller checks its predicate again.
+                    return True
             return True
         finally:
             with self._lock:

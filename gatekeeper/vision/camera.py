@@ -83,7 +83,9 @@ class Clock(Protocol):
     def wait(self, waitable: threading.Event | threading.Condition, timeout: float | None) -> bool:
         """``waitable.wait(timeout)``, with ``timeout`` in seconds of this clock (``None``: no
         limit): True once the event is set or the condition notified (a condition's lock is
-        held, as for ``Condition.wait``), False when the timeout passed first."""
+        held, as for ``Condition.wait``), False when the timeout passed first. As with
+        ``Condition.wait``, a condition's waiter may wake without a notification and must check
+        what it waits for again."""
         ...
 
 
