@@ -195,12 +195,13 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def _warm_up(engine, *, liveness: bool) -> None:
-    """Run the detector, both encoders and the liveness models once on synthetic images, so
-    that the first camera frame does not pay for loading them or TensorFlow's graph tracing
-    (seconds). Liveness models that cannot be loaded fail the start: the console never runs
-    with the check silently off."""
+    """Compile the detector, both encoders and the liveness models and run them once on
+    synthetic images, so that the first camera frame does not pay for loading them or
+    TensorFlow's graph tracing (seconds). Liveness models that cannot be loaded fail the
+    start: the console never runs with the check silently off."""
     from gatekeeper.vision.engine import whole_image_face
 
+    engine.compile()
     engine.detect(np.zeros((360, 640, 3), np.uint8), pad_retry=False)
     grey = np.full((150, 150, 3), 127, np.uint8)
     faces = [whole_image_face(grey)]

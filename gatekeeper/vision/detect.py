@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from gatekeeper.vision.forward import Forward
 from gatekeeper.vision.tfimport import import_tf
 
 #: Longer side, in pixels, of the copy that MTCNN sees. Larger inputs are downscaled.
@@ -64,10 +65,12 @@ class FaceDetector:
         # mtcnn runs its three Keras networks eagerly, layer by layer; compiling each one into a
         # graph (one trace each, whatever the input size) makes detection about three times
         # faster with the same detections (benchmarks/bench_vision.py,
-        # tests/vision/test_engine.py::test_compiled_mtcnn_gives_what_eager_mtcnn_gives).
+        # tests/vision/test_engine.py::test_compiled_mtcnn_gives_what_eager_mtcnn_gives), once
+        # the trace has paid for itself (see Forward).
         spec = tf.TensorSpec((None, None, None, 3), tf.float32)
-        for stage in self._mtcnn.stages:
-            stage._model = tf.function(stage.model, input_signature=[spec])
+        self.forwards = [Forward(stage.model, [spec]) for stage in self._mtcnn.stages]
+        for stage, forward in zip(self._mtcnn.stages, self.forwards, strict=True):
+            stage._model = forward
 
     def detect(
         self, rgb: np.ndarray, max_side: int | None = None, min_score: float | None = None

@@ -236,7 +236,8 @@ def load_model(weights_dir: Path, source: Path | None = None):
 
 
 class Encoder:
-    """Face chips → 128-d embeddings, through a compiled (``tf.function``) forward pass.
+    """Face chips → 128-d embeddings, through a :class:`~gatekeeper.vision.forward.Forward`
+    (eager for the first calls, then a ``tf.function``).
 
     ``encode`` takes uint8 or float RGB chips of shape ``(N, 150, 150, 3)`` (or one chip
     ``(150, 150, 3)``) and returns float32 ``(N, 128)`` embeddings. Compare embeddings by L2
@@ -246,14 +247,13 @@ class Encoder:
     model_id = MODEL_ID
 
     def __init__(self, weights_dir: Path, source: Path | None = None):
+        from gatekeeper.vision.forward import Forward
         from gatekeeper.vision.tfimport import import_tf
 
         tf = import_tf()
         self.model = load_model(weights_dir, source)
-        self._forward = tf.function(
-            self.model,
-            input_signature=[tf.TensorSpec((None, CHIP_SIZE, CHIP_SIZE, 3), tf.float32)],
-            jit_compile=False,
+        self.forward = Forward(
+            self.model, [tf.TensorSpec((None, CHIP_SIZE, CHIP_SIZE, 3), tf.float32)]
         )
 
     def encode(self, chips: np.ndarray) -> np.ndarray:
@@ -264,4 +264,4 @@ class Encoder:
             raise ValueError(f"expected chips of shape (N, 150, 150, 3), got {chips.shape}")
         if len(chips) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        return self._forward(chips.astype(np.float32)).numpy()
+        return np.asarray(self.forward(chips.astype(np.float32)))

@@ -98,6 +98,20 @@ class FaceEngine:
         self._fetch_facenet = fetch_facenet
         self.facenet_problem: str | None = None
         self._liveness = None
+        self._compiled = False
+
+    def compile(self) -> None:
+        """Trace every network at its next call, and those loaded later at their first: for a
+        console, which warms up before its first frame and then runs for hours (a one-shot
+        command runs the first calls eagerly, see ``vision/forward.py``)."""
+        self._compiled = True
+        forwards = [*self.detector.forwards, self.encoder.forward]
+        if self._facenet is not None:
+            forwards.append(self._facenet.forward)
+        if self._liveness is not None:
+            forwards.append(self._liveness.forward)
+        for forward in forwards:
+            forward.compile()
 
     @property
     def model_id(self) -> str:
@@ -116,6 +130,8 @@ class FaceEngine:
                 return None
             try:
                 self._facenet = facenet.FaceNetEncoder(self.weights_dir)
+                if self._compiled:
+                    self._facenet.forward.compile()
             except WeightsError as exc:
                 self.facenet_problem = str(exc)
                 log.warning("working without FaceNet: %s", exc)
@@ -138,11 +154,18 @@ class FaceEngine:
         ``rgb`` by both MiniFASNets (``vision/liveness.py``; loaded on first use, ~1 s).
         Raises :class:`~gatekeeper.errors.WeightsError` when the shipped models are missing or
         altered: liveness fails closed, it is never silently skipped."""
+        return self.liveness.score(rgb, faces)
+
+    @property
+    def liveness(self):
+        """The :class:`~gatekeeper.vision.liveness.LivenessScorer`, loaded on first use."""
         if self._liveness is None:
             from gatekeeper.vision.liveness import LivenessScorer
 
             self._liveness = LivenessScorer()
-        return self._liveness.score(rgb, faces)
+            if self._compiled:
+                self._liveness.forward.compile()
+        return self._liveness
 
     def detect(
         self, rgb: np.ndarray, *, pad_retry: bool = True, whole_image: bool = False

@@ -563,7 +563,8 @@ def prewhiten(crops: np.ndarray) -> np.ndarray:
 
 
 class FaceNetEncoder:
-    """Face crops → L2-normalised 128-d FaceNet embeddings, through a compiled forward pass.
+    """Face crops → L2-normalised 128-d FaceNet embeddings, through a
+    :class:`~gatekeeper.vision.forward.Forward`.
 
     ``encode`` takes uint8 RGB crops ``(N, 160, 160, 3)`` (or one ``(160, 160, 3)``), made by
     :func:`facenet_crop`, and returns float32 ``(N, 128)`` unit vectors; compare them by L2
@@ -576,14 +577,13 @@ class FaceNetEncoder:
     def __init__(
         self, weights_dir: Path, source: Path | None = None, progress: Progress | None = None
     ):
+        from gatekeeper.vision.forward import Forward
         from gatekeeper.vision.tfimport import import_tf
 
         tf = import_tf()
         self.model = load_model(weights_dir, source, progress)
-        self._forward = tf.function(
-            self.model,
-            input_signature=[tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)],
-            jit_compile=False,
+        self.forward = Forward(
+            self.model, [tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)]
         )
 
     def encode_raw(self, crops: np.ndarray) -> np.ndarray:
@@ -595,7 +595,7 @@ class FaceNetEncoder:
             raise ValueError(f"expected crops of shape (N, 160, 160, 3), got {crops.shape}")
         if len(crops) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        return self._forward(prewhiten(crops)).numpy()
+        return np.asarray(self.forward(prewhiten(crops)))
 
     def encode(self, crops: np.ndarray) -> np.ndarray:
         """L2-normalised embeddings, float32 ``(N, 128)`` with norm 1."""

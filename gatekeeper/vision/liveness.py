@@ -403,30 +403,30 @@ def live_score(logits: list[np.ndarray]) -> np.ndarray:
 
 
 class LivenessScorer:
-    """Faces → live scores, both MiniFASNets in one compiled forward pass (one graph call for
-    both models: half the dispatch cost of two). Create once (builds two small models, ~1 s);
-    use from one thread at a time."""
+    """Faces → live scores, both MiniFASNets in one :class:`~gatekeeper.vision.forward.Forward`
+    pass (once compiled, one graph call for both models: half the dispatch cost of two). Create
+    once (builds two small models, ~1 s); use from one thread at a time."""
 
     model_id = MODEL_ID
 
     def __init__(self, fit: BoxFit = BOX_FIT) -> None:
+        from gatekeeper.vision.forward import Forward
         from gatekeeper.vision.tfimport import import_tf
 
         tf = import_tf()
         self.fit = fit
         self.models = [load_model(v) for v in VARIANTS]
         spec = tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)
-        self._forward = tf.function(
+        self.forward = Forward(
             lambda *crops: [m(c, training=False) for m, c in zip(self.models, crops, strict=True)],
-            input_signature=[spec] * len(self.models),
-            jit_compile=False,
+            [spec] * len(self.models),
         )
 
     def logits(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         """Raw logits, float32 ``(N, 3)`` per model, of uint8 BGR crops ``(N, 80, 80, 3)``
         given per model in :data:`VARIANTS` order."""
-        outputs = self._forward(*(np.asarray(c, np.float32) for c in crops))
-        return [o.numpy() for o in outputs]
+        outputs = self.forward(*(np.asarray(c, np.float32) for c in crops))
+        return [np.asarray(o) for o in outputs]
 
     def score(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Live scores, float32 ``(N,)`` in [0, 1], of ``faces`` of an RGB ``uint8`` image."""
