@@ -69,7 +69,8 @@ from typing import TYPE_CHECKING, Any
 from peewee import Database, Model, Table
 
 from gatekeeper.store import state
-from gatekeeper.store.models import AdminEvent, Attempt, ChainHead
+from gatekeeper.store.compiled import Statement
+from gatekeeper.store.models import AdminEvent, Attempt
 
 if TYPE_CHECKING:
     from gatekeeper.store.backends import Backend
@@ -187,13 +188,46 @@ def head_problem(key: bytes | None, seq: int, head_hash: str, signature: str | N
     return None
 
 
+#: ``chain_head`` as a plain table, for the statements of the append path (see
+#: ``gatekeeper.store.compiled``): its values are stored as given.
+HEAD_TABLE = Table("chain_head", ("id", "seq", "hash", "signature"), primary_key="id")
+_READ_HEAD = Statement(
+    1,
+    lambda row: HEAD_TABLE.select(HEAD_TABLE.seq, HEAD_TABLE.hash, HEAD_TABLE.signature).where(
+        HEAD_TABLE.id == row
+    ),
+)
+_MOVE_HEAD = Statement(
+    4,
+    lambda seq, head_hash, signature, row: HEAD_TABLE.update(
+        {HEAD_TABLE.seq: seq, HEAD_TABLE.hash: head_hash, HEAD_TABLE.signature: signature}
+    ).where(HEAD_TABLE.id == row),
+)
+#: The one-row insert of each chained table and column list, compiled on first use.
+_INSERTS: dict[tuple[str, tuple[str, ...]], Statement] = {}
+
+
+def _insert_one(table: str, columns: tuple[str, ...]) -> Statement:
+    """The statement inserting one row of ``columns`` into ``table``, returning its id."""
+    statement = _INSERTS.get((table, columns))
+    if statement is None:
+        target = Table(table, (*columns, "id"), primary_key="id")
+        fields = [getattr(target, name) for name in columns]
+        statement = _INSERTS.setdefault(
+            (table, columns),
+            Statement(
+                len(columns),
+                lambda *values: target.insert(dict(zip(fields, values, strict=True))).returning(
+                    target.id
+                ),
+            ),
+        )
+    return statement
+
+
 def read_head(db: Database) -> tuple[int, str, str | None] | None:
     """The chain head ``(seq, hash, signature)``, or None when its row is gone."""
-    return db.execute(
-        ChainHead.select(ChainHead.seq, ChainHead.hash, ChainHead.signature).where(
-            ChainHead.id == 1
-        )
-    ).fetchone()
+    return _READ_HEAD.execute(db, 1).fetchone()
 
 
 def append_rows(
@@ -202,9 +236,11 @@ def append_rows(
     rows: Sequence[Sequence[Any]],
     key: bytes | None,
     unchained: Sequence[str] = (),
+    head: tuple[int, str, str | None] | None = None,
 ) -> tuple[int, int, str]:
     """Append rows to the chain and move the head; returns the id of the last inserted row and
-    the new head's sequence number and hash.
+    the new head's sequence number and hash. ``head`` is the chain head as this transaction's
+    write lock read it, if nothing has moved it since (else it is read here).
 
     Must run inside the caller's write transaction (see the module docstring). Each row holds
     the values of ``CHAINED_COLUMNS[table]`` in their stored form (str, int, float or None; the
@@ -214,7 +250,8 @@ def append_rows(
     if not db.in_transaction():
         raise RuntimeError("append_rows must run inside a write transaction")
     chained = CHAINED_COLUMNS[table]
-    head = read_head(db)
+    if head is None:
+        head = read_head(db)
     if head is None:
         raise ChainHeadMissing
     seq, prev, signature = head
@@ -230,18 +267,18 @@ def append_rows(
         params.append((*row, seq, prev, digest))
         prev = digest
     columns = (*chained, *unchained, "seq", "prev_hash", "row_hash")
-    # A plain table (not the model): the values are stored as given, already in stored form.
-    target = Table(table, (*columns, "id"), primary_key="id")
-    fields = [getattr(target, name) for name in columns]
     if len(params) == 1:
-        last_id = target.insert(dict(zip(fields, params[0], strict=True))).execute(db)
+        ((last_id,),) = _insert_one(table, columns).execute(db, *params[0]).fetchall()
     else:
+        # A plain table (not the model): the values are stored as given, already in stored form.
+        target = Table(table, (*columns, "id"), primary_key="id")
+        fields = [getattr(target, name) for name in columns]
         sql, _ = db.get_sql_context().sql(target.insert(params[:1], columns=fields)).query()
         db.cursor().executemany(sql, params)
         model = CHAINED_MODELS[table]
         last_id = model.select(model.id).where(model.seq == seq).scalar(db)
     signature = sign_head(key, seq, prev) if key is not None else None
-    ChainHead.update(seq=seq, hash=prev, signature=signature).where(ChainHead.id == 1).execute(db)
+    _MOVE_HEAD.execute(db, seq, prev, signature, 1)
     return last_id, seq, prev
 
 

@@ -23,7 +23,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -500,6 +500,7 @@ class Store:
         self._key = audit_key.encode("utf-8") if audit_key else None
         self._last_state = threading.local()
         self._committing = threading.local()
+        self._locked_head = threading.local()
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -527,10 +528,17 @@ class Store:
 
     # Internal helpers (called inside a transaction).
 
-    def _write(self) -> AbstractContextManager[Any]:
+    @contextmanager
+    def _write(self) -> Iterator[None]:
         """A write transaction holding the backend's write lock from its start, so the chain
-        head read inside cannot change before the commit."""
-        return self._backend.write_transaction(self._db)
+        head read inside cannot change before the commit. The head that taking the lock read
+        (PostgreSQL) goes to the transaction's first append, which then need not read it."""
+        with self._backend.write_transaction(self._db) as head:
+            self._locked_head.value = head
+            try:
+                yield
+            finally:
+                self._locked_head.value = None
 
     def _rows(self, query: Any) -> list[tuple[Any, ...]]:
         """Every row of a query, as tuples of stored values."""
@@ -548,8 +556,9 @@ class Store:
     ) -> tuple[int, int, str]:
         """Chain ``rows`` (see ``audit.append_rows``): the last row's id, and the new head's
         sequence number and hash."""
+        head, self._locked_head.value = getattr(self._locked_head, "value", None), None
         try:
-            return audit.append_rows(self._db, table, rows, self._key, unchained)
+            return audit.append_rows(self._db, table, rows, self._key, unchained, head)
         except audit.ChainHeadMissing:
             raise StoreError(
                 "the audit chain head is missing (the log was tampered with); run verify"

@@ -80,7 +80,9 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def write_transaction(self, db: Database) -> AbstractContextManager[Any]:
         """A write transaction that holds, from its start, the lock serialising every writer
-        of this database: the chain head read inside cannot change before the commit."""
+        of this database: the chain head read inside cannot change before the commit. It
+        yields the chain head ``(seq, hash, signature)`` where taking the lock read it (saving
+        the append a round trip to the server), else None."""
 
     @abc.abstractmethod
     def snapshot(self, db: Database, exported: str | None = None) -> AbstractContextManager[Any]:

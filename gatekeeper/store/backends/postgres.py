@@ -46,9 +46,11 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ConnStatus, TransactionStatus
 
 from gatekeeper.errors import StoreError, UsageError
+from gatekeeper.store.audit import HEAD_TABLE
 from gatekeeper.store.backends import MASK, Backend, mask_url, original_error
+from gatekeeper.store.compiled import Statement
 from gatekeeper.store.database import prepare_schema, read_version, refuse_older
-from gatekeeper.store.models import MODELS, ChainHead
+from gatekeeper.store.models import MODELS
 
 #: Column types that differ from peewee's PostgreSQL defaults (see the module docstring).
 FIELD_TYPES = {"TEXT": 'TEXT COLLATE "C"', "FLOAT": "DOUBLE PRECISION"}
@@ -64,6 +66,15 @@ _SNAPSHOT_ID_RE = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 _IDLE_READS = 3
 #: SQLSTATE classes: 08 connection exception, 57P admin shutdown / crash / cannot connect now.
 _UNAVAILABLE_STATES = ("08", "57P")
+#: What a write transaction starts with: the chain head row read and locked until the commit.
+_LOCK_HEAD = Statement(
+    1,
+    lambda row: (
+        HEAD_TABLE.select(HEAD_TABLE.seq, HEAD_TABLE.hash, HEAD_TABLE.signature)
+        .where(HEAD_TABLE.id == row)
+        .for_update()
+    ),
+)
 
 
 #: The amcheck functions run, as ``has_function_privilege`` names them.
@@ -193,11 +204,10 @@ class PostgresBackend(Backend):
             yield
 
     @contextmanager
-    def write_transaction(self, db: Database) -> Iterator[None]:
+    def write_transaction(self, db: Database) -> Iterator[tuple[int, str, str | None] | None]:
         """``BEGIN`` and lock the chain head row (waiting up to the busy timeout)."""
         with db.atomic():
-            db.execute(ChainHead.select(ChainHead.id).where(ChainHead.id == 1).for_update())
-            yield
+            yield _LOCK_HEAD.execute(db, 1).fetchone()
 
     @contextmanager
     def snapshot(self, db: Database, exported: str | None = None) -> Iterator[None]:
