@@ -92,8 +92,8 @@ def main() -> None:
             times = per_call_ms(lambda item: keeper.keep(item[0], item[1], T0), queued)
             print(f"VisitorKeeper.keep (recognition thread): {summary(times)}")
             keeper.start()
-            keeper.stop(timeout=60)
-            print(f"  {keeper.kept} crops then written by the keeper's own thread")
+            keeper.close(timeout=60)
+            print(f"  {keeper.written} crops then written by the keeper's own thread")
             direct = list(zip(attempt_ids[len(crops) :], crops, strict=True))
             times = per_call_ms(
                 lambda item: store.keep_visitor(

@@ -300,7 +300,7 @@ class LiveRecognizer:
             self._thread.join(timeout)
         self._feed.stop()
         if self._visitors is not None:
-            self._visitors.stop()
+            self._visitors.close()
 
     # --- the worker --------------------------------------------------------------------------
 

@@ -16,21 +16,16 @@ on dismissal and once older than ``retention_days`` (``Gatekeeper.expire_visitor
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import cv2
 import numpy as np
 
-from gatekeeper.errors import GatekeeperError, StoreError
 from gatekeeper.recognition import Box
 from gatekeeper.store import Store
-
-log = logging.getLogger(__name__)
+from gatekeeper.store.queued import QueuedWriter
 
 #: Room kept around the face box on each side, as a fraction of the box's width (left, right)
 #: and height (top, bottom): the whole head and a little of the shoulders, enough for the
@@ -95,88 +90,29 @@ class _Pending:
     kept: datetime
 
 
-class VisitorKeeper:
+class VisitorKeeper(QueuedWriter[_Pending]):
     """Writes kept crops to the store on its own thread, in the order they were handed over.
 
     :meth:`keep` only queues (the caller, the recognition worker, never waits for the
     database). A write the store refuses (:class:`StoreError`: locked, down, disk full) is tried
     again every :data:`RETRY_INTERVAL_S` seconds; a crop the store rejects for good (its attempt
     is not a kept decision...) is logged and dropped. At most :data:`MAX_PENDING` wait: beyond
-    that the oldest is dropped and counted in :attr:`dropped`. :meth:`stop` writes what it can
-    and logs how many crops could not be kept.
+    that the oldest is dropped and counted in :attr:`dropped`. :meth:`close` writes what it can
+    and logs how many crops could not be recorded. Crops are never described in the log.
     """
 
     def __init__(self, store: Store, *, retry_interval_s: float = RETRY_INTERVAL_S) -> None:
-        self._store = store
-        self._retry_interval_s = retry_interval_s
-        self._pending: deque[_Pending] = deque()
-        self._wake = threading.Condition()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
-        self.kept = 0
-        self.dropped = 0
-
-    @property
-    def pending(self) -> int:
-        """Crops waiting to be written."""
-        return len(self._pending)
-
-    def start(self) -> None:
-        """Start the writing thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="visitor-keeper", daemon=True)
-            self._thread.start()
+        super().__init__(
+            lambda item: store.keep_visitor(
+                item.attempt_id, item.crop.jpeg, item.crop.width, item.crop.height, kept=item.kept
+            ),
+            name="visitor-keeper",
+            what="visitor crops",
+            max_pending=MAX_PENDING,
+            retry_s=retry_interval_s,
+        )
 
     def keep(self, attempt_id: int, crop: FaceCrop, kept: datetime) -> None:
         """Queue the ``crop`` of the recorded attempt ``attempt_id``, captured at ``kept``
         (UTC-aware); returns at once."""
-        with self._wake:
-            if len(self._pending) >= MAX_PENDING:
-                self._pending.popleft()
-                self.dropped += 1
-                log.error("visitor crop queue full: dropped the oldest crop waiting")
-            self._pending.append(_Pending(attempt_id, crop, kept))
-            self._wake.notify()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Write what waits (one more try), then stop; waits at most ``timeout`` seconds."""
-        with self._wake:
-            self._stopping = True
-            self._wake.notify()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        if self._pending:
-            log.error("%d visitor crops could not be kept", len(self._pending))
-
-    def _run(self) -> None:
-        while True:
-            with self._wake:
-                while not self._pending and not self._stopping:
-                    self._wake.wait()
-                if not self._pending:
-                    return
-                item, stopping = self._pending[0], self._stopping
-            if self._write(item):
-                with self._wake:
-                    self._pending.popleft()
-            elif stopping:
-                return
-            else:
-                with self._wake:
-                    self._wake.wait_for(lambda: self._stopping, self._retry_interval_s)
-
-    def _write(self, item: _Pending) -> bool:
-        """Write one crop; False when the store refused it for now (try again later)."""
-        crop = item.crop
-        try:
-            self._store.keep_visitor(
-                item.attempt_id, crop.jpeg, crop.width, crop.height, kept=item.kept
-            )
-        except StoreError as exc:
-            log.warning("cannot keep the crop of attempt %d yet: %s", item.attempt_id, exc)
-            return False
-        except GatekeeperError as exc:
-            log.error("not keeping the crop of attempt %d: %s", item.attempt_id, exc)
-            return True
-        self.kept += 1
-        return True
+        self.put(_Pending(attempt_id, crop, kept))
