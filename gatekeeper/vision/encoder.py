@@ -247,21 +247,15 @@ class Encoder:
     model_id = MODEL_ID
 
     def __init__(self, weights_dir: Path, source: Path | None = None):
-        from gatekeeper.vision.forward import Forward
-        from gatekeeper.vision.tfimport import import_tf
+        from gatekeeper.vision.forward import of_images
 
-        tf = import_tf()
         self.model = load_model(weights_dir, source)
-        self.forward = Forward(
-            self.model, [tf.TensorSpec((None, CHIP_SIZE, CHIP_SIZE, 3), tf.float32)]
-        )
+        self.forward = of_images(self.model, CHIP_SIZE)
 
     def encode(self, chips: np.ndarray) -> np.ndarray:
-        chips = np.asarray(chips)
-        if chips.ndim == 3:
-            chips = chips[None]
-        if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
-            raise ValueError(f"expected chips of shape (N, 150, 150, 3), got {chips.shape}")
+        from gatekeeper.vision.forward import image_batch
+
+        chips = image_batch(chips, CHIP_SIZE, "chips")
         if len(chips) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
         return np.asarray(self.forward(chips.astype(np.float32)))

@@ -577,22 +577,16 @@ class FaceNetEncoder:
     def __init__(
         self, weights_dir: Path, source: Path | None = None, progress: Progress | None = None
     ):
-        from gatekeeper.vision.forward import Forward
-        from gatekeeper.vision.tfimport import import_tf
+        from gatekeeper.vision.forward import of_images
 
-        tf = import_tf()
         self.model = load_model(weights_dir, source, progress)
-        self.forward = Forward(
-            self.model, [tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)]
-        )
+        self.forward = of_images(self.model, INPUT_SIZE)
 
     def encode_raw(self, crops: np.ndarray) -> np.ndarray:
         """The network's raw output, float32 ``(N, 128)``, before L2 normalisation."""
-        crops = np.asarray(crops)
-        if crops.ndim == 3:
-            crops = crops[None]
-        if crops.ndim != 4 or crops.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 3):
-            raise ValueError(f"expected crops of shape (N, 160, 160, 3), got {crops.shape}")
+        from gatekeeper.vision.forward import image_batch
+
+        crops = image_batch(crops, INPUT_SIZE, "crops")
         if len(crops) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
         return np.asarray(self.forward(prewhiten(crops)))

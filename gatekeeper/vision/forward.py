@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from gatekeeper.vision.tfimport import import_tf
 
 #: Calls run eagerly before the network is traced (about where tracing starts to pay).
@@ -61,3 +63,21 @@ class Forward:
             if eager:
                 self._eager_left -= 1
         return self._fn(*args) if eager else self._traced(*args)
+
+
+def of_images(fn: Callable[..., Any], side: int, inputs: int = 1) -> Forward:
+    """A :class:`Forward` of ``fn`` taking ``inputs`` batches of float32 ``side``×``side`` RGB
+    (or BGR) images."""
+    tf = import_tf()
+    return Forward(fn, [tf.TensorSpec((None, side, side, 3), tf.float32)] * inputs)
+
+
+def image_batch(images: np.ndarray, side: int, what: str) -> np.ndarray:
+    """``images`` as a batch ``(N, side, side, 3)``: one image ``(side, side, 3)`` becomes a
+    batch of one; any other shape is a ``ValueError`` naming ``what`` the images are."""
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[None]
+    if images.ndim != 4 or images.shape[1:] != (side, side, 3):
+        raise ValueError(f"expected {what} of shape (N, {side}, {side}, 3), got {images.shape}")
+    return images

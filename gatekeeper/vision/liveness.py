@@ -410,16 +410,14 @@ class LivenessScorer:
     model_id = MODEL_ID
 
     def __init__(self, fit: BoxFit = BOX_FIT) -> None:
-        from gatekeeper.vision.forward import Forward
-        from gatekeeper.vision.tfimport import import_tf
+        from gatekeeper.vision.forward import of_images
 
-        tf = import_tf()
         self.fit = fit
         self.models = [load_model(v) for v in VARIANTS]
-        spec = tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32)
-        self.forward = Forward(
+        self.forward = of_images(
             lambda *crops: [m(c, training=False) for m, c in zip(self.models, crops, strict=True)],
-            [spec] * len(self.models),
+            INPUT_SIZE,
+            inputs=len(self.models),
         )
 
     def logits(self, crops: list[np.ndarray]) -> list[np.ndarray]:

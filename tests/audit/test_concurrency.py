@@ -75,6 +75,17 @@ def _spawn(code, db, images, arg):
     )
 
 
+def _recording_worker(db, images, stop):
+    """A process recording attempts in a tight loop until ``stop`` exists; prints how many."""
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(WORKER), db, images],
+        env={**os.environ, "STOP_FILE": str(stop)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_writers_readers_and_enrolment_in_parallel_processes(tmp_path, database):
     db, images = database.url, str(tmp_path / "images")
     open_store(db, images_dir=tmp_path / "images").close()
@@ -109,13 +120,7 @@ def test_a_writer_gets_its_turn_beside_one_committing_in_a_tight_loop(tmp_path, 
     db, images = database.url, str(tmp_path / "images")
     open_store(db, images_dir=tmp_path / "images").close()
     stop = tmp_path / "stop"
-    worker = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(WORKER), db, images],
-        env={**os.environ, "STOP_FILE": str(stop)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    worker = _recording_worker(db, images, stop)
     try:
         with open_store(db, images_dir=tmp_path / "images") as store:
             while store.count_attempts(AttemptFilter(camera="door")) < 200:
@@ -193,13 +198,7 @@ def test_cli_commands_beside_a_recording_worker(tmp_path, weights_dir, shared_da
     db, images = database.url, str(home / "images")
     open_store(db, images_dir=home / "images").close()
     stop = tmp_path / "stop"
-    worker = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(PRELUDE) + textwrap.dedent(WORKER), db, images],
-        env={**os.environ, "STOP_FILE": str(stop)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    worker = _recording_worker(db, images, stop)
 
     def gatekeeper(*args):
         return subprocess.run(
