@@ -66,7 +66,7 @@ from dataclasses import dataclass
 from json import encoder as json_encoder
 from typing import TYPE_CHECKING, Any
 
-from peewee import Database, Model, Table
+from peewee import Database, Model, Select, Table
 
 from gatekeeper.store import state
 from gatekeeper.store.compiled import Statement
@@ -197,12 +197,16 @@ _READ_HEAD = Statement(
         HEAD_TABLE.id == row
     ),
 )
-_MOVE_HEAD = Statement(
-    4,
-    lambda seq, head_hash, signature, row: HEAD_TABLE.update(
+
+
+def _move_head(seq: Any, head_hash: Any, signature: Any, row: Any) -> Any:
+    """The update moving the head row ``row`` to ``(seq, head_hash, signature)``."""
+    return HEAD_TABLE.update(
         {HEAD_TABLE.seq: seq, HEAD_TABLE.hash: head_hash, HEAD_TABLE.signature: signature}
-    ).where(HEAD_TABLE.id == row),
-)
+    ).where(HEAD_TABLE.id == row)
+
+
+_MOVE_HEAD = Statement(4, _move_head)
 #: The one-row insert of each chained table and column list, compiled on first use.
 _INSERTS: dict[tuple[str, tuple[str, ...]], Statement] = {}
 
@@ -225,6 +229,33 @@ def _insert_one(table: str, columns: tuple[str, ...]) -> Statement:
     return statement
 
 
+#: One row inserted and the head moved in one statement, per table and column list.
+_APPENDS: dict[tuple[str, tuple[str, ...]], Statement] = {}
+
+
+def _append_one(table: str, columns: tuple[str, ...]) -> Statement:
+    """The statement inserting one row of ``columns`` into ``table`` and moving the head to
+    ``(seq, hash, signature)`` (its last four values, with the head row's id), returning the
+    new row's id: a data-modifying ``WITH`` (PostgreSQL, see ``Backend.combined_append``)."""
+    statement = _APPENDS.get((table, columns))
+    if statement is None:
+        target = Table(table, (*columns, "id"), primary_key="id")
+        fields = [getattr(target, name) for name in columns]
+
+        def build(*values: Any) -> Any:
+            *row, seq, head_hash, signature, head_row = values
+            new = (
+                target.insert(dict(zip(fields, row, strict=True)))
+                .returning(target.id)
+                .cte("appended", columns=("id",))
+            )
+            moved = _move_head(seq, head_hash, signature, head_row)
+            return moved.with_cte(new).returning(Select([new], [new.c.id]))
+
+        statement = _APPENDS.setdefault((table, columns), Statement(len(columns) + 4, build))
+    return statement
+
+
 def read_head(db: Database) -> tuple[int, str, str | None] | None:
     """The chain head ``(seq, hash, signature)``, or None when its row is gone."""
     return _READ_HEAD.execute(db, 1).fetchone()
@@ -237,10 +268,13 @@ def append_rows(
     key: bytes | None,
     unchained: Sequence[str] = (),
     head: tuple[int, str, str | None] | None = None,
+    combine: bool = False,
 ) -> tuple[int, int, str]:
     """Append rows to the chain and move the head; returns the id of the last inserted row and
     the new head's sequence number and hash. ``head`` is the chain head as this transaction's
-    write lock read it, if nothing has moved it since (else it is read here).
+    write lock read it, if nothing has moved it since (else it is read here); with
+    ``combine`` (``Backend.combined_append``) one row is inserted and the head moved in one
+    statement.
 
     Must run inside the caller's write transaction (see the module docstring). Each row holds
     the values of ``CHAINED_COLUMNS[table]`` in their stored form (str, int, float or None; the
@@ -267,6 +301,11 @@ def append_rows(
         params.append((*row, seq, prev, digest))
         prev = digest
     columns = (*chained, *unchained, "seq", "prev_hash", "row_hash")
+    signature = sign_head(key, seq, prev) if key is not None else None
+    if len(params) == 1 and combine:
+        appended = _append_one(table, columns).execute(db, *params[0], seq, prev, signature, 1)
+        ((last_id,),) = appended.fetchall()
+        return last_id, seq, prev
     if len(params) == 1:
         ((last_id,),) = _insert_one(table, columns).execute(db, *params[0]).fetchall()
     else:
@@ -277,7 +316,6 @@ def append_rows(
         db.cursor().executemany(sql, params)
         model = CHAINED_MODELS[table]
         last_id = model.select(model.id).where(model.seq == seq).scalar(db)
-    signature = sign_head(key, seq, prev) if key is not None else None
     _MOVE_HEAD.execute(db, seq, prev, signature, 1)
     return last_id, seq, prev
 

@@ -558,7 +558,15 @@ class Store:
         sequence number and hash."""
         head, self._locked_head.value = getattr(self._locked_head, "value", None), None
         try:
-            return audit.append_rows(self._db, table, rows, self._key, unchained, head)
+            return audit.append_rows(
+                self._db,
+                table,
+                rows,
+                self._key,
+                unchained,
+                head,
+                combine=self._backend.combined_append,
+            )
         except audit.ChainHeadMissing:
             raise StoreError(
                 "the audit chain head is missing (the log was tampered with); run verify"

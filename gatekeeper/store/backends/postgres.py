@@ -98,6 +98,7 @@ class PostgresBackend(Backend):
     """A PostgreSQL database named by a libpq URL (held with its password; never shown)."""
 
     name: ClassVar[str] = "postgresql"
+    combined_append: ClassVar[bool] = True
     url: str = field(repr=False)
     busy_timeout_s: float
     display: str
