@@ -51,6 +51,7 @@ they had copied that head earlier; anchoring the head outside the database would
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import hmac
@@ -191,12 +192,16 @@ def head_problem(key: bytes | None, seq: int, head_hash: str, signature: str | N
 #: ``chain_head`` as a plain table, for the statements of the append path (see
 #: ``gatekeeper.store.compiled``): its values are stored as given.
 HEAD_TABLE = Table("chain_head", ("id", "seq", "hash", "signature"), primary_key="id")
-_READ_HEAD = Statement(
-    1,
-    lambda row: HEAD_TABLE.select(HEAD_TABLE.seq, HEAD_TABLE.hash, HEAD_TABLE.signature).where(
+
+
+def head_query(row: Any) -> Any:
+    """The select of the head row ``row``'s ``(seq, hash, signature)``."""
+    return HEAD_TABLE.select(HEAD_TABLE.seq, HEAD_TABLE.hash, HEAD_TABLE.signature).where(
         HEAD_TABLE.id == row
-    ),
-)
+    )
+
+
+_READ_HEAD = Statement(1, head_query)
 
 
 def _move_head(seq: Any, head_hash: Any, signature: Any, row: Any) -> Any:
@@ -207,53 +212,40 @@ def _move_head(seq: Any, head_hash: Any, signature: Any, row: Any) -> Any:
 
 
 _MOVE_HEAD = Statement(4, _move_head)
-#: The one-row insert of each chained table and column list, compiled on first use.
-_INSERTS: dict[tuple[str, tuple[str, ...]], Statement] = {}
 
 
+@functools.cache
+def _plain(table: str, columns: tuple[str, ...]) -> tuple[Table, list[Any]]:
+    """``table`` as a plain table of ``columns`` (and ``id``), with those columns: values are
+    stored as given, already in stored form."""
+    target = Table(table, (*columns, "id"), primary_key="id")
+    return target, [getattr(target, name) for name in columns]
+
+
+def _insert_returning_id(table: str, columns: tuple[str, ...], row: Sequence[Any]) -> Any:
+    target, fields = _plain(table, columns)
+    return target.insert(dict(zip(fields, row, strict=True))).returning(target.id)
+
+
+@functools.cache
 def _insert_one(table: str, columns: tuple[str, ...]) -> Statement:
     """The statement inserting one row of ``columns`` into ``table``, returning its id."""
-    statement = _INSERTS.get((table, columns))
-    if statement is None:
-        target = Table(table, (*columns, "id"), primary_key="id")
-        fields = [getattr(target, name) for name in columns]
-        statement = _INSERTS.setdefault(
-            (table, columns),
-            Statement(
-                len(columns),
-                lambda *values: target.insert(dict(zip(fields, values, strict=True))).returning(
-                    target.id
-                ),
-            ),
-        )
-    return statement
+    return Statement(len(columns), lambda *row: _insert_returning_id(table, columns, row))
 
 
-#: One row inserted and the head moved in one statement, per table and column list.
-_APPENDS: dict[tuple[str, tuple[str, ...]], Statement] = {}
-
-
+@functools.cache
 def _append_one(table: str, columns: tuple[str, ...]) -> Statement:
     """The statement inserting one row of ``columns`` into ``table`` and moving the head to
     ``(seq, hash, signature)`` (its last four values, with the head row's id), returning the
     new row's id: a data-modifying ``WITH`` (PostgreSQL, see ``Backend.combined_append``)."""
-    statement = _APPENDS.get((table, columns))
-    if statement is None:
-        target = Table(table, (*columns, "id"), primary_key="id")
-        fields = [getattr(target, name) for name in columns]
 
-        def build(*values: Any) -> Any:
-            *row, seq, head_hash, signature, head_row = values
-            new = (
-                target.insert(dict(zip(fields, row, strict=True)))
-                .returning(target.id)
-                .cte("appended", columns=("id",))
-            )
-            moved = _move_head(seq, head_hash, signature, head_row)
-            return moved.with_cte(new).returning(Select([new], [new.c.id]))
+    def build(*values: Any) -> Any:
+        *row, seq, head_hash, signature, head_row = values
+        new = _insert_returning_id(table, columns, row).cte("appended", columns=("id",))
+        moved = _move_head(seq, head_hash, signature, head_row)
+        return moved.with_cte(new).returning(Select([new], [new.c.id]))
 
-        statement = _APPENDS.setdefault((table, columns), Statement(len(columns) + 4, build))
-    return statement
+    return Statement(len(columns) + 4, build)
 
 
 def read_head(db: Database) -> tuple[int, str, str | None] | None:
@@ -309,9 +301,7 @@ def append_rows(
     if len(params) == 1:
         ((last_id,),) = _insert_one(table, columns).execute(db, *params[0]).fetchall()
     else:
-        # A plain table (not the model): the values are stored as given, already in stored form.
-        target = Table(table, (*columns, "id"), primary_key="id")
-        fields = [getattr(target, name) for name in columns]
+        target, fields = _plain(table, columns)
         sql, _ = db.get_sql_context().sql(target.insert(params[:1], columns=fields)).query()
         db.cursor().executemany(sql, params)
         model = CHAINED_MODELS[table]

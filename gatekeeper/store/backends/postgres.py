@@ -46,7 +46,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ConnStatus, TransactionStatus
 
 from gatekeeper.errors import StoreError, UsageError
-from gatekeeper.store.audit import HEAD_TABLE
+from gatekeeper.store.audit import head_query
 from gatekeeper.store.backends import MASK, Backend, mask_url, original_error
 from gatekeeper.store.compiled import Statement
 from gatekeeper.store.database import prepare_schema, read_version, refuse_older
@@ -67,14 +67,7 @@ _IDLE_READS = 3
 #: SQLSTATE classes: 08 connection exception, 57P admin shutdown / crash / cannot connect now.
 _UNAVAILABLE_STATES = ("08", "57P")
 #: What a write transaction starts with: the chain head row read and locked until the commit.
-_LOCK_HEAD = Statement(
-    1,
-    lambda row: (
-        HEAD_TABLE.select(HEAD_TABLE.seq, HEAD_TABLE.hash, HEAD_TABLE.signature)
-        .where(HEAD_TABLE.id == row)
-        .for_update()
-    ),
-)
+_LOCK_HEAD = Statement(1, lambda row: head_query(row).for_update())
 
 
 #: The amcheck functions run, as ``has_function_privilege`` names them.
