@@ -57,6 +57,17 @@ class FakeVoice:
 
 
 @pytest.mark.slow
+def replay_the_clip(recognizer, feed) -> None:
+    """Run ``recognizer`` on the clip's ``feed`` until the clip has ended and the worker has
+    processed its last frame (however fast the machine, the newest one), then stop it."""
+    recognizer.start()
+    try:
+        assert wait_until(lambda: feed.status().state is CameraState.ENDED, CLIP_SECONDS + 30)
+        assert wait_until(lambda: recognizer.latest().frame_id == CLIP_FRAMES, 30)
+    finally:
+        recognizer.stop()
+
+
 def test_replayed_clip_grants_lin_once_per_interval_and_nobody_else(tmp_path, shared_data, engine):
     interval = 3.0
     settings = Settings(home=tmp_path, camera_id="door", recognition_interval_s=interval)
@@ -67,13 +78,7 @@ def test_replayed_clip_grants_lin_once_per_interval_and_nobody_else(tmp_path, sh
     feed = open_source(str(shared_data / CLIP), fps=5.0, loop=False)
     events, voice = Events(), FakeVoice()
     recognizer = LiveRecognizer(gatekeeper, feed, voice=voice, on_event=events.append)
-    recognizer.start()
-    try:
-        assert wait_until(lambda: feed.status().state is CameraState.ENDED, CLIP_SECONDS + 30)
-        # however fast the machine, the worker ends on the clip's last frame, the newest
-        assert wait_until(lambda: recognizer.latest().frame_id == CLIP_FRAMES, 30)
-    finally:
-        recognizer.stop()
+    replay_the_clip(recognizer, feed)
 
     frames = events.frames()
     assert len(frames) >= 20, "the worker processed too few frames"

@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 from helpers import wait_until
-from test_live import CLIP, CLIP_FRAMES, CLIP_SECONDS, FlakyStore, attempts, scripted
+from test_live import CLIP, FlakyStore, attempts, replay_the_clip, scripted
 
 from gatekeeper.config import Settings, VisitorSettings
 from gatekeeper.errors import StoreError
 from gatekeeper.live import LiveRecognizer
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import KEPT_DECISIONS
-from gatekeeper.vision.camera import CameraState, open_source
+from gatekeeper.vision.camera import open_source
 from gatekeeper.vision.image import decode_image
 from gatekeeper.visitors import MAX_CROP_PX, crop_region, face_crop
 
@@ -166,12 +166,7 @@ def test_replaying_the_clip_keeps_the_strangers_faces_and_never_a_grant(
     gatekeeper.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
     feed = open_source(str(shared_data / CLIP), fps=5.0, loop=False)
     recognizer = LiveRecognizer(gatekeeper, feed)
-    recognizer.start()
-    try:
-        assert wait_until(lambda: feed.status().state is CameraState.ENDED, CLIP_SECONDS + 30)
-        assert wait_until(lambda: recognizer.latest().frame_id == CLIP_FRAMES, 30)
-    finally:
-        recognizer.stop()
+    replay_the_clip(recognizer, feed)
     rows = attempts(gatekeeper)
     granted = {r.id for r in rows if r.decision == "granted"}
     assert granted and any(r.decision == "unknown" for r in rows)

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import pytest
 from endpoints import Subscriber, admin_events, signed_by, wait_for
-from helpers import wait_until
 from test_live import (
     CLIP,
-    CLIP_FRAMES,
-    CLIP_SECONDS,
     FlakyStore,
     ScriptedEngine,
     attempts,
+    replay_the_clip,
     scripted,
 )
 
@@ -63,12 +61,7 @@ def test_the_clip_opens_the_door_once_per_grant_on_every_endpoint(
     assert door.dispatcher.runner("ha").wait_connected(10)
     feed = open_source(str(shared_data / CLIP), fps=5.0, loop=False)
     recognizer = LiveRecognizer(gatekeeper, feed, door=door)
-    recognizer.start()
-    try:
-        assert wait_until(lambda: feed.status().state is CameraState.ENDED, CLIP_SECONDS + 30)
-        assert wait_until(lambda: recognizer.latest().frame_id == CLIP_FRAMES, 30)
-    finally:
-        recognizer.stop()
+    replay_the_clip(recognizer, feed)
     granted = [r for r in attempts(gatekeeper) if r.decision == "granted"]
     assert granted and {r.person_name for r in granted} == {"lin"}
     wanted = [(r.id, "lin") for r in granted]
