@@ -49,7 +49,7 @@ from gatekeeper.errors import (
     WeightsError,
 )
 from gatekeeper.schedule import Access, describe_validity, parse_date, parse_windows
-from gatekeeper.service import AccessNow, Gatekeeper, parse_time
+from gatekeeper.service import AccessNow, EnrolResult, Gatekeeper, parse_time
 from gatekeeper.store import (
     DECISIONS,
     AttemptFilter,
@@ -293,16 +293,24 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     return run_console(settings, open_site(settings, args, console=True)) or 0
 
 
+def _print_template_notes(result: EnrolResult, *, labelled: bool) -> None:
+    """One line per low-quality or not-live template of an enrolment, naming its photo when
+    ``labelled`` (a kept visitor crop is one picture: nothing to name)."""
+    for label, reason in result.low_quality:
+        photo = f" {label}" if labelled else ""
+        print(f"  low-quality template{photo}: {reason} (matched under a stricter rule)")
+    for label, score in result.not_live:
+        photo = f" {label}" if labelled else ""
+        print(f"  not judged live{photo}: live score {score:.2f} (enrolled with --force)")
+
+
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     """Enrol a person from one or more photos, one face each."""
     name = validate_name(args.name)
     with open_site(settings, args) as site:
         result = site.enrol(name, args.images, largest=args.largest, force=args.force)
     print(f"enrolled {result.name}: {_plural(result.added, 'new encoding')}")
-    for label, reason in result.low_quality:
-        print(f"  low-quality template {label}: {reason} (matched under a stricter rule)")
-    for label, score in result.not_live:
-        print(f"  not judged live {label}: live score {score:.2f} (enrolled with --force)")
+    _print_template_notes(result, labelled=True)
     if result.duplicates:
         print(
             f"{_plural(result.duplicates, 'image')} already enrolled for {result.name}, "
@@ -795,10 +803,7 @@ def cmd_visitors_enrol(args: argparse.Namespace, settings: Settings) -> int:
         site.store.get_visitor(args.id)  # an unknown id fails before the models load
         result = site.enrol_visitor(args.id, name, force=args.force)
     print(f"enrolled {result.name} from visitor {args.id}: {_plural(result.added, 'new encoding')}")
-    for _, reason in result.low_quality:
-        print(f"  low-quality template: {reason} (matched under a stricter rule)")
-    for _, score in result.not_live:
-        print(f"  not judged live: live score {score:.2f} (enrolled with --force)")
+    _print_template_notes(result, labelled=False)
     if result.duplicates:
         print(f"this crop was already enrolled for {result.name}, not stored again")
     return 0
