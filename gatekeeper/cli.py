@@ -294,14 +294,14 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_template_notes(result: EnrolResult, *, labelled: bool) -> None:
-    """One line per low-quality or not-live template of an enrolment, naming its photo when
-    ``labelled`` (a kept visitor crop is one picture: nothing to name)."""
+    """One line per low-quality template of an enrolment and per live score measured, naming
+    its photo when ``labelled`` (a kept visitor crop is one picture: nothing to name)."""
     for label, reason in result.low_quality:
         photo = f" {label}" if labelled else ""
         print(f"  low-quality template{photo}: {reason} (matched under a stricter rule)")
-    for label, score in result.not_live:
+    for label, score in result.live_scores:
         photo = f" {label}" if labelled else ""
-        print(f"  not judged live{photo}: live score {score:.2f} (enrolled with --force)")
+        print(f"  live score{photo}: {score:.2f} (recorded; a photo file is never refused)")
 
 
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
@@ -334,7 +334,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
                 "skipped": [{"path": p, "reason": r} for p, r in report.skipped],
                 "low_quality": [{"path": p, "reason": r} for p, r in report.low_quality],
                 "whole_image": report.whole_image,
-                "not_live": [{"path": p, "live_score": x} for p, x in report.not_live],
+                "live_scores": [{"path": p, "live_score": x} for p, x in report.live_scores],
             }
         )
         return 0
@@ -351,8 +351,9 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  whole image {path}: no face detected, the whole crop was taken as the face")
     for path, reason in report.low_quality:
         print(f"  low-quality {path}: {reason}; matched under a stricter rule")
-    for path, score in report.not_live:
-        print(f"  not live?  {path}: live score {score:.2f}; check it is not a photo of a photo")
+    low_scores = [(p, x) for p, x in report.live_scores if x < settings.liveness_threshold]
+    for path, score in low_scores:
+        print(f"  live score {path}: {score:.2f} (recorded; photo files are not refused)")
     for path in report.duplicates:
         print(f"  duplicate {path}: already enrolled, not stored again")
     for path, reason in report.skipped:
@@ -1071,6 +1072,23 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_audit_accept_state(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-sign a live state changed outside Gatekeeper, after saying what differs."""
+    with open_site(settings, args) as site:
+        problem = site.store.state_problem()
+        if problem is None:
+            print("the live state is the one the audit log records: nothing to accept")
+            return 0
+        if not args.yes and not sys.stdin.isatty():
+            raise UsageError("not accepting the state without confirmation: use --yes")
+        if not args.yes and not _confirm(f"{problem}. Accept the state as it is now?"):
+            print("nothing accepted")
+            return 1
+        changed = site.store.accept_state()
+    print(f"accepted the changed {', '.join(changed)}: recorded in the audit log")
+    return 0
+
+
 def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
     """Copy the site at SOURCE into the new database TARGET and verify the chain there;
     progress on a terminal, one summary line at the end."""
@@ -1661,6 +1679,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_verify.set_defaults(handler=cmd_audit_verify)
     _add_json(audit_verify)
+    accept = audit_commands.add_parser(
+        "accept-state",
+        help="re-sign a live state changed outside Gatekeeper",
+        description="Record the live state (threshold, people, active flags, gallery, "
+        "schedules, access) as it is now, after it was changed outside Gatekeeper: until then "
+        "nobody is granted. Chained as a 'state_accept' admin event; on a keyed site it needs "
+        "the audit key. Restore the database from a backup instead when the change was not "
+        "yours.",
+    )
+    accept.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    accept.set_defaults(handler=cmd_audit_accept_state)
 
     schedule = command(
         "schedule",
@@ -1734,7 +1763,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _audit_usage(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError("audit needs a command: verify (see 'gatekeeper audit --help')")
+    raise UsageError(
+        "audit needs a command: verify or accept-state (see 'gatekeeper audit --help')"
+    )
 
 
 def _db_usage(args: argparse.Namespace, settings: Settings) -> int:

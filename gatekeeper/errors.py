@@ -74,7 +74,7 @@ class DuplicateFaceError(OverridableError):
 
 
 class SpoofFaceError(OverridableError):
-    """An enrolment face is judged not live: a photo of a screen or a print. A badge photo
-    scanned from paper is a legitimate source, so the operator may decide otherwise."""
+    """A face enrolled from the camera is judged not live: a photo or a screen held up to it.
+    (A photo *file* is never refused for liveness.) The operator may decide otherwise."""
 
-    hint = "use --force to enrol it anyway (e.g. a badge photo scanned from paper)"
+    hint = "enrol from a photo file instead, or use --force to enrol the frame anyway"

@@ -153,7 +153,9 @@ class FrameResult:
 
     ``image`` is the camera's read-only RGB ``uint8 (H, W, 3)`` frame itself (a reference, not a
     copy); ``captured_at`` its ``time.monotonic()`` capture time; ``processing_s`` the seconds
-    spent on it; ``threshold`` the L2 distance threshold it was judged with.
+    spent on it; ``threshold`` the L2 distance threshold it was judged with;
+    ``state_problem`` why the live state was disowned by the audit log (nobody granted), or
+    ``None``.
     """
 
     frame_id: int
@@ -164,6 +166,7 @@ class FrameResult:
     decisions: tuple[RecordedDecision, ...]
     threshold: float
     stats: LiveStats
+    state_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -381,6 +384,12 @@ class LiveRecognizer:
                 confirm=lambda match: self._policy.could_decide(match.name, captured_at),
             )
             model_id = engine.model_id
+        try:
+            state_problem = self._gatekeeper.state_problem()
+        except StoreError:  # never checked yet, and the store is away: no face was judged
+            state_problem = None
+        if self._door is not None:
+            self._door.state(state_problem)
         faces = [
             FaceResult(f.box, None, None, issue)
             for f, issue in zip(detected, issues, strict=True)
@@ -416,6 +425,7 @@ class LiveRecognizer:
             decisions=recorded,
             threshold=threshold,
             stats=self._stats(now),
+            state_problem=state_problem,
         )
 
     def _record(

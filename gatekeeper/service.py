@@ -13,9 +13,11 @@ import contextlib
 import fnmatch
 import hashlib
 import io
+import logging
 import os
 import tempfile
 import threading
+import time as time_module
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -61,6 +63,8 @@ from gatekeeper.store import (
 from gatekeeper.store.export import check_export_target
 from gatekeeper.vision.image import decode_image, read_image_bytes
 
+log = logging.getLogger(__name__)
+
 #: Image file suffixes that ``import`` picks up.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Camera id recorded for attempts made from the command line.
@@ -71,12 +75,17 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class SourceImage:
-    """An image to enrol or identify: its bytes (kept as evidence), decoded pixels, identity."""
+    """An image to enrol or identify: its bytes (kept as evidence), decoded pixels, identity.
+
+    ``live_capture``: the image is a camera's frame of whoever stands in front of it, which the
+    liveness check judges; a file an operator chose (a badge photo, a scan, a kept visitor
+    crop) is not a presentation to a camera, and liveness never refuses it."""
 
     label: str
     data: bytes
     rgb: np.ndarray
     suffix: str
+    live_capture: bool = False
 
     @property
     def sha256(self) -> str:
@@ -97,7 +106,7 @@ class SourceImage:
         ok, png = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
         if not ok:
             raise ImageError("cannot encode the camera frame")
-        return cls("camera frame", png.tobytes(), rgb, ".png")
+        return cls("camera frame", png.tobytes(), rgb, ".png", live_capture=True)
 
 
 @dataclass(frozen=True)
@@ -147,15 +156,15 @@ class EnrolResult:
     for each photo whose face is below the enrolment bar, ``(photo, reason)`` in
     ``low_quality`` (stored anyway: ``force``, or an ``import``); ``whole_image``: the photos
     stored through the whole-image fallback (no face detected, the whole crop taken);
-    ``not_live``: ``(photo, live score)`` of each photo judged not live and stored anyway
-    (``force``, or an ``import``)."""
+    ``live_scores``: ``(photo, live score)`` of each stored photo whose liveness was measured
+    (``liveness = "passive"``), recorded with its templates."""
 
     name: str
     added: int
     duplicates: int
     low_quality: tuple[tuple[str, str], ...] = ()
     whole_image: tuple[str, ...] = ()
-    not_live: tuple[tuple[str, float], ...] = ()
+    live_scores: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass
@@ -168,7 +177,7 @@ class ImportReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     low_quality: list[tuple[str, str]] = field(default_factory=list)
     whole_image: list[str] = field(default_factory=list)
-    not_live: list[tuple[str, float]] = field(default_factory=list)
+    live_scores: list[tuple[str, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -255,6 +264,26 @@ class _GalleryState:
 
 
 @dataclass(frozen=True)
+class _Trust:
+    """The last check that the audit chain vouches for the live state: the store's state
+    token and gallery version then, when (``time.monotonic()``), and what was wrong (None:
+    nothing)."""
+
+    token: object | None
+    version: int
+    checked_at: float
+    problem: str | None
+
+
+#: Where the store offers no token that moves on every commit (PostgreSQL), the live state is
+#: checked against the chain again after this many seconds, and whenever the gallery version
+#: moves.
+STATE_RECHECK_S = 5.0
+#: The reason recorded with a face refused because the state is disowned by the audit log.
+DISOWNED_REASON = "state changed outside Gatekeeper"
+
+
+@dataclass(frozen=True)
 class AccessNow:
     """A person's access and whether it lets them in now: ``may_enter``, else ``reason``."""
 
@@ -326,6 +355,7 @@ class Gatekeeper:
         self._engine_lock = threading.Lock()
         self._gallery: _GalleryState | None = None
         self._gallery_lock = threading.Lock()
+        self._trust: _Trust | None = None
         self._last_threshold: float | None = None
 
     def close(self) -> None:
@@ -440,6 +470,31 @@ class Gatekeeper:
         state = self._gallery_state()
         return state.gallery, state.active
 
+    def state_problem(self) -> str | None:
+        """Why the live state (threshold, people, active flags, gallery, schedules) must not
+        decide, or None when the audit chain vouches for it. Checked again when another
+        connection has committed (SQLite) or the gallery version moved, else at most every
+        :data:`STATE_RECHECK_S` seconds (PostgreSQL); cached in between. While the store is
+        unavailable the last verdict stands; the first check must succeed."""
+        try:
+            token, version = self.store.state_token(), self.store.data_version()
+            trust, now = self._trust, time_module.monotonic()
+            fresh = trust is not None and trust.version == version
+            if fresh and token is not None:
+                fresh = trust.token == token
+            elif fresh:
+                fresh = now - trust.checked_at < STATE_RECHECK_S
+            if not fresh:
+                problem = self.store.state_problem()
+                if problem is not None:
+                    log.error("the live state is disowned by the audit log: %s", problem)
+                self._trust = trust = _Trust(token, version, now, problem)
+            return trust.problem
+        except StoreError:
+            if self._trust is None:
+                raise
+            return self._trust.problem
+
     def _gallery_state(self) -> _GalleryState:
         try:
             version = self.store.data_version()
@@ -547,10 +602,13 @@ class Gatekeeper:
 
         A recognised person is ``denied``, with the reason, when deactivated or, at
         ``clock()``, outside their schedule or validity dates (loaded with the gallery: no
-        query per face).
+        query per face) — and everybody recognised is, whatever their access, while the live
+        state is disowned by the audit chain (:meth:`state_problem`): a person re-activated or
+        a template moved with SQL opens no door.
         """
         if not faces:
             return []
+        disowned = self.state_problem()
         state = self._gallery_state()
         rule = self.rule(threshold)
         matches = state.gallery.match(
@@ -584,6 +642,9 @@ class Gatekeeper:
             accepted = i in provisional or (match.name is not None and rule.accepts(evidence))
             if not accepted:
                 decisions.append("unknown")
+            elif disowned is not None:
+                decisions.append("denied")
+                reasons[i] = f"{DISOWNED_REASON}: {disowned}"
             else:
                 decision, reasons[i] = self._admission(state, match.person_id, now, tz)
                 decisions.append(decision)
@@ -632,10 +693,11 @@ class Gatekeeper:
           ``allow_low_quality`` (``import``) stores such faces as low-quality templates instead;
         - the face must not match a person enrolled under another name by the site's rule,
           else :class:`DuplicateFaceError` — one face, one name;
-        - with ``liveness = "passive"``, the face must be judged live, else
-          :class:`SpoofFaceError` — a template taken from a photo of a screen or a print lets
-          whoever holds that picture in; ``allow_low_quality`` (``import``) stores such faces
-          and lists them in ``not_live`` instead (a folder of badge photos is often scans).
+        - with ``liveness = "passive"``, a face from a camera (``SourceImage.live_capture``:
+          the console's camera enrolment) must be judged live, else :class:`SpoofFaceError` —
+          a template taken from a photo held up to the camera lets whoever holds it in. A photo
+          *file* is not a presentation to a camera (a badge photo is a photo): its live score
+          is measured and recorded with its templates (``live_scores``), never a refusal.
 
         The quality is stored with each encoding; with FaceNet available, a FaceNet template of
         each photo is stored too. An image already enrolled for this person (same sha256) is
@@ -662,7 +724,7 @@ class Gatekeeper:
                 if self.settings.liveness == "passive":
                     live_score = float(engine.live_scores(source.rgb, [face.face])[0])
                     live = is_live(live_score, self.settings.liveness_threshold)
-                    if not live and not (force or allow_low_quality):
+                    if source.live_capture and not live and not force:
                         raise SpoofFaceError(
                             f"{source.label}: the face looks like a photo or a screen, not a "
                             f"live person (live score {live_score:.2f} < "
@@ -671,8 +733,8 @@ class Gatekeeper:
                 encoded.append((source, face, quality, second, live_score))
         templates: list[NewEncoding] = []
         firsts = []
-        for source, face, quality, second, _ in encoded:
-            record = quality.as_record()
+        for source, face, quality, second, live_score in encoded:
+            record = {**quality.as_record(), "live_score": live_score}
             firsts.append(len(templates))
             templates.append(
                 NewEncoding(
@@ -685,7 +747,6 @@ class Gatekeeper:
                 )
         stored = self.store.add_encodings(name, templates)
         new = [entry for entry, i in zip(encoded, firsts, strict=True) if stored[i]]
-        live_threshold = self.settings.liveness_threshold
         return EnrolResult(
             name,
             len(new),
@@ -696,11 +757,7 @@ class Gatekeeper:
                 if quality.low
             ),
             tuple(source.label for source, face, _, _, _ in new if face.face.fallback),
-            tuple(
-                (source.label, score)
-                for source, _, _, _, score in new
-                if score is not None and not is_live(score, live_threshold)
-            ),
+            tuple((source.label, score) for source, _, _, _, score in new if score is not None),
         )
 
     def _refuse_other_person(
@@ -794,7 +851,7 @@ class Gatekeeper:
                     report.duplicates.append(str(path))
                 report.low_quality += [(str(path), why) for _, why in result.low_quality]
                 report.whole_image += [str(path) for _ in result.whole_image]
-                report.not_live += [(str(path), score) for _, score in result.not_live]
+                report.live_scores += [(str(path), score) for _, score in result.live_scores]
             if progress is not None:
                 progress(done, len(jobs), str(path))
         self.store.log_admin_event(

@@ -3,6 +3,7 @@ validity dates decide granted or denied at the service's clock, and the reason i
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -35,7 +36,9 @@ class Clock:
 def site(tmp_path, shared_data, engine):
     """Obama and Biden enrolled from their photos; Obama on the office schedule, New York."""
     clock = Clock(TUESDAY_18_59)
-    settings = Settings(home=tmp_path, timezone="America/New_York", liveness="off")
+    settings = Settings(
+        home=tmp_path, timezone="America/New_York", liveness="off", audit_key="site-key-16-bytes"
+    )
     gatekeeper = Gatekeeper(settings, engine=engine, clock=clock)
     train = shared_data / "faces" / "train"
     gatekeeper.enrol("obama", [train / "obama" / "obama.jpg"])
@@ -104,3 +107,27 @@ def test_match_embeddings_applies_the_same_access(site, shared_data):
     assert [d for _, d in gatekeeper.match_embeddings(embedding)] == ["granted"]
     clock.now = SATURDAY_NOON
     assert [d for _, d in gatekeeper.match_embeddings(embedding)] == ["denied"]
+
+
+def test_a_person_reactivated_with_sql_is_denied_with_the_reason_until_accepted(site, shared_data):
+    """The attack: ``UPDATE person SET active = 1`` behind Gatekeeper's back on a keyed site.
+    The state is disowned by the chain, so nobody recognised is granted (the attempt is chained
+    as denied with the reason) until an operator re-signs it."""
+    gatekeeper, _ = site
+    gatekeeper.store.set_active("biden", False)
+    assert gatekeeper.store.path is not None
+    with sqlite3.connect(gatekeeper.store.path) as connection:
+        connection.execute("UPDATE person SET active = 1")
+    photo = shared_data / "faces" / "probe" / "two_people.jpg"
+    faces = gatekeeper.identify(photo)
+    assert {f.identity for f in faces} == {"obama", "biden"}
+    assert {f.decision for f in faces} == {"denied"}
+    assert all(f.reason.startswith("state changed outside Gatekeeper: the people") for f in faces)
+    rows = list(gatekeeper.store.iter_attempts(AttemptFilter()))
+    assert {(r.decision, r.reason.split(":")[0]) for r in rows} == {
+        ("denied", "state changed outside Gatekeeper")
+    }
+    assert gatekeeper.store.accept_state() == ["people"]
+    decided = {f.identity: f.decision for f in gatekeeper.identify(photo)}
+    assert decided == {"obama": "granted", "biden": "granted"}
+    assert gatekeeper.store.verify_chain().ok

@@ -4,6 +4,8 @@ at enrolment."""
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from helpers import CAMERA_FRAMES, wait_until
 
@@ -13,6 +15,7 @@ from gatekeeper.live import FrameResult, LiveRecognizer
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import AttemptFilter
 from gatekeeper.vision.camera import open_source
+from gatekeeper.vision.image import load_image
 
 pytestmark = pytest.mark.slow
 
@@ -199,19 +202,51 @@ def test_the_same_attack_without_liveness_grants_them(tmp_path, shared_data, eng
     assert granted == set(ATTACKED)
 
 
-def test_enrolling_from_a_photo_of_a_screen_is_refused_unless_forced(tmp_path, shared_data, engine):
+def test_a_phone_screen_replayed_to_the_camera_is_refused_at_enrolment_unless_forced(
+    tmp_path, shared_data, engine
+):
+    """Liveness judges what is presented to the camera: enrolling from the camera's frame of a
+    phone screen is refused (the console asks "Enrol anyway?")."""
     site = Gatekeeper(Settings(home=tmp_path), engine=engine)
-    replay = shared_data / "liveness" / "spoof" / "lestari15__fake_f0000.jpg"
+    frame = load_image(shared_data / "liveness" / "spoof" / "lestari15__fake_f0000.jpg")
     with pytest.raises(SpoofFaceError) as refused:
-        site.enrol("lestari", [replay])
+        site.enrol_frame("lestari", frame)
     assert str(refused.value).startswith(
-        f"{replay}: the face looks like a photo or a screen, not a live person (live score 0.0"
+        "camera frame: the face looks like a photo or a screen, not a live person (live score 0.0"
     )
     assert str(refused.value).endswith(
-        "< 0.75); use --force to enrol it anyway (e.g. a badge photo scanned from paper)"
+        "< 0.75); enrol from a photo file instead, or use --force to enrol the frame anyway"
     )
     assert site.store.list_people() == []
-    forced = site.enrol("lestari", [replay], force=True)
-    assert forced.added == 1 and [label for label, _ in forced.not_live] == [str(replay)]
-    live = shared_data / "liveness" / "live" / "lestari15__real_f0000.jpg"
-    assert site.enrol("lestari", [live]).not_live == ()
+    forced = site.enrol_frame("lestari", frame, force=True)
+    assert forced.added == 1 and forced.live_scores[0][1] < 0.75
+    live = load_image(shared_data / "liveness" / "live" / "lestari15__real_f0000.jpg")
+    assert site.enrol_frame("lestari", live).added == 1
+
+
+def test_greyscale_and_ordinary_photo_files_enrol_with_their_live_score_recorded(
+    tmp_path, shared_data, engine
+):
+    """A badge photo is a photo: a greyscale copy of a portrait (live score 0.01) and an
+    ordinary press photo that liveness scores 0.45 were refused before; as files they enrol,
+    their scores kept with their templates."""
+    import cv2
+
+    train = shared_data / "faces" / "train"
+    portrait = cv2.imread(str(train / "alex_lacamoire" / "img1.jpg"))
+    grey = tmp_path / "alex-grey.png"
+    cv2.imwrite(str(grey), cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY))
+    press = train / "biden" / "biden2.jpg"
+    site = Gatekeeper(Settings(home=tmp_path / "home"), engine=engine)
+    scores = {}
+    for name, photo in (("alex", grey), ("biden", press)):
+        result = site.enrol(name, [photo])
+        assert result.added == 1
+        ((_, scores[name]),) = result.live_scores
+    assert max(scores.values()) < 0.75, scores
+    with sqlite3.connect(site.store.path) as connection:
+        stored = connection.execute(
+            "SELECT p.name, e.live_score FROM face_encoding e JOIN person p "
+            "ON p.id = e.person_id WHERE e.model_id = 'dlib_resnet_v1'"
+        ).fetchall()
+    assert {n: round(x, 6) for n, x in stored} == {n: round(x, 6) for n, x in scores.items()}

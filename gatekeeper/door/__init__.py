@@ -84,6 +84,10 @@ class Door:
         """Whether the store took the worker's last write (for ``database_unavailable``)."""
         self.alerts.store(ok, waiting)
 
+    def state(self, problem: str | None) -> None:
+        """Why the live state is disowned by the audit log, or None (for ``state_disowned``)."""
+        self.alerts.state(problem)
+
     def close(self, timeout: float = 3.0) -> None:
         """Let queued actions finish (at most ``timeout`` seconds), then write what waits."""
         self.dispatcher.close(timeout)

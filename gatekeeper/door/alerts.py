@@ -17,15 +17,20 @@
     kind = "database_unavailable"   # the store refused attempts for more than S seconds
     after_s = 10                    # S (default 10; 0: at the first refusal)
 
-Every rule takes an optional ``name`` (unique; default its kind) and, but for
-``database_unavailable``, ``cameras`` (default all).
+    [[alerts]]
+    kind = "state_disowned"     # the live state differs from what the audit log vouches for
+
+Every rule takes an optional ``name`` (unique; default its kind) and, but for the site-wide
+``database_unavailable`` and ``state_disowned``, ``cameras`` (default all).
 
 A raised alert stays *active* until acknowledged (the console's banner, key ``a``). It is
 recorded as a chained ``alert`` admin event, its acknowledgement as ``alert_ack`` (the admin
 event's ``os_user`` column says who), and it fires the actions whose ``on`` lists ``alert``
 (their payload's ``rule`` and ``message`` say which and what). While an alert of a rule is active
 at a camera, that rule does not raise again there; ``unknown_attempts`` then counts afresh from
-the raise, ``camera_lost`` and ``database_unavailable`` raise once per outage.
+the raise, ``camera_lost`` and ``database_unavailable`` raise once per outage, and
+``state_disowned`` once each time the state stops matching the chain (a person re-activated or
+a template moved with SQL: nobody is granted until it is restored or accepted).
 
 The engine is fed by the live worker (:meth:`AlertEngine.decision`, :meth:`~AlertEngine.camera`,
 :meth:`~AlertEngine.store`); each call also checks the rules that depend on time. Its clock is
@@ -51,7 +56,15 @@ from gatekeeper.door.table import entries, unique_names
 log = logging.getLogger(__name__)
 
 #: The alert rules' kinds.
-ALERT_KINDS = ("unknown_attempts", "spoof", "camera_lost", "database_unavailable")
+ALERT_KINDS = (
+    "unknown_attempts",
+    "spoof",
+    "camera_lost",
+    "database_unavailable",
+    "state_disowned",
+)
+#: The kinds about the whole site, not one camera (no ``cameras`` key).
+SITE_KINDS = ("database_unavailable", "state_disowned")
 #: Camera states that count as lost (the values of ``gatekeeper.vision.camera.CameraState``).
 LOST_STATES = frozenset({"lost", "reconnecting"})
 #: The camera id of alerts about the store, which serves every camera.
@@ -80,6 +93,7 @@ class AlertRule:
             "spoof": "any spoof",
             "camera_lost": f"camera lost for more than {self.after_s:g} s",
             "database_unavailable": f"database unavailable for more than {self.after_s:g} s",
+            "state_disowned": "the live state is not the one the audit log vouches for",
         }[self.kind]
         cameras = "" if self.cameras is None else f" at {', '.join(self.cameras)}"
         return f"{self.name}: {what}{cameras}"
@@ -94,7 +108,7 @@ def parse_alerts(key: str, value: Any) -> tuple[AlertRule, ...]:
         if kind not in ALERT_KINDS:
             raise table.error(f"kind must be one of {', '.join(ALERT_KINDS)}, got {kind!r}")
         values: dict[str, Any] = {"name": table.name(kind), "kind": kind}
-        if kind != "database_unavailable":
+        if kind not in SITE_KINDS:
             values["cameras"] = table.texts("cameras", required=False)
         if kind == "unknown_attempts":
             values["count"] = table.whole("count", 3, low=1, high=1000)
@@ -179,6 +193,7 @@ class AlertEngine:
         self._store_since: float | None = None
         self._waiting = 0
         self._outage_raised: set[tuple[str, str]] = set()
+        self._state_raised = False
 
     @property
     def rules(self) -> tuple[AlertRule, ...]:
@@ -246,6 +261,20 @@ class AlertEngine:
             self._store_since = None
             self._outage_raised = {k for k in self._outage_raised if k[1] != SITE}
         self._check_time(now)
+
+    def state(self, problem: str | None) -> None:
+        """Why the live state is disowned by the audit log (``None``: it is not), as often as
+        the worker decides: raises ``state_disowned`` once per episode."""
+        if problem is None:
+            self._state_raised = False
+            return
+        if self._state_raised:
+            return
+        self._state_raised = True
+        message = f"the live state is disowned by the audit log: {problem}; nobody is granted"
+        for rule in self._rules:
+            if rule.kind == "state_disowned":
+                self._raise(rule, SITE, message)
 
     # --- the rules that depend on time ----------------------------------------------------
 

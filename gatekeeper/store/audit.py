@@ -582,6 +582,42 @@ def _state_break(backend: Backend, db: Database, head_seq: int) -> ChainBreak | 
     return ChainBreak(table, None, record.seq, STATE_CHANGED, detail)
 
 
+def state_problem(backend: Backend, db: Database, key: bytes | None) -> str | None:
+    """Why the live state must not be used to decide, or None when the chain vouches for it.
+
+    Cheaper than :func:`verify_chain`, for a decision about to use the state: in one read
+    snapshot, the live state must match the newest state record, the rows from that record to
+    the head must be intact and end at the head (so the record cannot be edited and re-hashed
+    on its own), and with a key the head must be signed by it. Rows before the record are
+    ``audit verify``'s business. Costs one pass over the state and over the rows since the last
+    change made through Gatekeeper.
+    """
+    with backend.snapshot(db):
+        head = read_head(db)
+        if head is None:
+            return "the audit chain head is missing"
+        head_seq, head_hash, signature = head
+        problem = head_problem(key, head_seq, head_hash, signature)
+        if problem is not None:
+            return problem
+        record = state.recorded(db, head_seq)
+        changed = state.differences(state.current(backend, db), record)
+        if changed:
+            where = "any state record" if record is None else "the audit log's state record"
+            return f"{', '.join(_STATE_NAMES[p] for p in changed)} differ from {where}"
+        if record is None:
+            return None
+        tail = _check_segment(_stream(backend, db, record.seq, head_seq))
+        intact = (
+            tail.found is None
+            and tail.first is not None
+            and tail.first.seq == record.seq
+            and tail.rows_ok == head_seq - record.seq + 1
+            and tail.last_hash == head_hash
+        )
+        return None if intact else "the audit log since the last state record is not intact"
+
+
 def _outside(db: Database, head_seq: int) -> ChainBreak | None:
     """A row whose ``seq`` lies outside ``1..head_seq`` (inserted behind the head's back);
     four index lookups."""

@@ -97,12 +97,19 @@ def _v4_to_v5(migrator: SchemaMigrator, backend: Backend) -> None:
     SchemaManager(Visitor, database=db).create_all(safe=False)
 
 
+def _v5_to_v6(migrator: SchemaMigrator, backend: Backend) -> None:
+    """Schema v6 records the live score of each template's face, ``face_encoding.live_score``
+    (NULL for existing encodings: not measured, or measured and not kept before v6)."""
+    migrate(migrator.add_column("face_encoding", "live_score", FloatField(null=True)))
+
+
 #: Upgrade steps: from version ``v`` (the key) to ``v + 1``.
 MIGRATIONS: dict[int, Callable[[SchemaMigrator, Backend], None]] = {
     1: _v1_to_v2,
     2: _v2_to_v3,
     3: _v3_to_v4,
     4: _v4_to_v5,
+    5: _v5_to_v6,
 }
 
 

@@ -48,7 +48,7 @@ from peewee import (
 from gatekeeper.errors import UsageError
 
 #: The schema version this code creates and expects; older databases are migrated on open.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Attempt decisions: access granted; recognised but refused (e.g. deactivated); not recognised;
 #: recognised but judged not live (a photo or a screen held up to the camera: schema v4).
@@ -154,6 +154,9 @@ class FaceEncoding(_Model):
     sharpness = FloatField(null=True)
     pose = FloatField(null=True)
     detector_score = FloatField(null=True)
+    # The liveness model's score of the enrolment face (schema v6; NULL when not measured):
+    # recorded for a photo file, whose enrolment it never refuses (a badge photo is a photo).
+    live_score = FloatField(null=True)
     low_quality = BooleanField(null=True)
 
     class Meta:

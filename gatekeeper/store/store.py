@@ -389,7 +389,14 @@ def _translated(method: Callable[Concatenate[Store, P], R]) -> Callable[Concaten
 
 
 #: The ``face_encoding`` columns that hold a template's quality, in order.
-QUALITY_COLUMNS = ("face_px", "sharpness", "pose", "detector_score", "low_quality")
+QUALITY_COLUMNS = (
+    "face_px",
+    "sharpness",
+    "pose",
+    "detector_score",
+    "live_score",
+    "low_quality",
+)
 
 
 def _quality_values(quality: Mapping[str, Any] | None) -> tuple[Any, ...]:
@@ -1330,6 +1337,36 @@ class Store:
         ``gatekeeper.store.audit``. Long chains are checked by several processes unless
         ``workers`` says how many (1: this process only)."""
         return audit.verify_chain(self._backend, self._db, self._key, workers=workers)
+
+    @_translated
+    def state_problem(self) -> str | None:
+        """Why the live state (threshold, people, active flags, gallery, schedules, access)
+        must not be used for an access decision, or None when the audit chain vouches for it
+        (``gatekeeper.store.audit.state_problem``)."""
+        return audit.state_problem(self._backend, self._db, self._key)
+
+    def state_token(self) -> object | None:
+        """A value that stays equal while no other connection commits (SQLite), or None when
+        the backend offers none (PostgreSQL): when to check :meth:`state_problem` again."""
+        with self._backend.errors(self._db):
+            return self._backend.state_token(self._db)
+
+    @_translated
+    def accept_state(self) -> list[str]:
+        """Record the live state as it is, after it was changed outside Gatekeeper: an operator
+        re-signs it (with the audit key on a keyed site). Chains a ``state_accept`` admin event
+        naming the parts that differed, then the new state record, and bumps the gallery
+        version so that every console reloads. Returns the parts that differed (none: nothing
+        is written)."""
+        with self._write():
+            now = state.current(self._backend, self._db)
+            changed = state.differences(now, state.recorded(self._db))
+            if changed:
+                self._log("state_accept", "accepted the changed " + ", ".join(changed))
+                self._bump_gallery()
+                self._log(state.STATE_KIND, state.current(self._backend, self._db).record())
+        self._last_state.value = None
+        return changed
 
 
 def open_store(

@@ -146,6 +146,27 @@ def test_the_database_refusing_writes_for_more_than_s_seconds_raises():
     assert alerts.raised[0].camera == SITE
 
 
+def test_a_disowned_state_raises_once_per_episode_and_again_after_it_was_restored():
+    alerts = Engine(AlertRule("tamper", "state_disowned"))
+    state = alerts.engine.state
+    state(None)
+    assert alerts.raised == []
+    state("the people differ from the audit log's state record")
+    state("the people differ from the audit log's state record")  # every frame: once
+    (alert,) = alerts.raised
+    assert alert.camera == SITE and alert.kind == "state_disowned"
+    assert alert.message == (
+        "the live state is disowned by the audit log: the people differ from the audit log's "
+        "state record; nobody is granted"
+    )
+    alerts.engine.acknowledge(alert.id)
+    state("the people differ from the audit log's state record")
+    assert len(alerts.raised) == 1  # still the same episode: acknowledged, not raised again
+    state(None)  # restored
+    state("the gallery (encodings) differ from the audit log's state record")
+    assert len(alerts.raised) == 2
+
+
 def test_acknowledging_twice_is_a_no_op():
     alerts = Engine(AlertRule("photo", "spoof"))
     alerts.engine.decision(seen("spoof", name="lin"))
