@@ -293,15 +293,20 @@ def cmd_console(args: argparse.Namespace, settings: Settings) -> int:
     return run_console(settings, open_site(settings, args, console=True)) or 0
 
 
-def _print_template_notes(result: EnrolResult, *, labelled: bool) -> None:
-    """One line per low-quality template of an enrolment and per live score measured, naming
-    its photo when ``labelled`` (a kept visitor crop is one picture: nothing to name)."""
+def _print_template_notes(result: EnrolResult, threshold: float, *, labelled: bool) -> None:
+    """One line per low-quality template of an enrolment and per photo whose live score is
+    below ``threshold``, naming its photo when ``labelled`` (a kept visitor crop is one
+    picture: nothing to name)."""
     for label, reason in result.low_quality:
         photo = f" {label}" if labelled else ""
         print(f"  low-quality template{photo}: {reason} (matched under a stricter rule)")
     for label, score in result.live_scores:
-        photo = f" {label}" if labelled else ""
-        print(f"  live score{photo}: {score:.2f} (recorded; a photo file is never refused)")
+        if score < threshold:
+            photo = f" {label}" if labelled else ""
+            print(
+                f"  live score{photo}: {score:.2f} < {threshold:.2f}, a photo to the liveness "
+                "model (recorded; a photo file is never refused)"
+            )
 
 
 def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
@@ -310,7 +315,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     with open_site(settings, args) as site:
         result = site.enrol(name, args.images, largest=args.largest, force=args.force)
     print(f"enrolled {result.name}: {_plural(result.added, 'new encoding')}")
-    _print_template_notes(result, labelled=True)
+    _print_template_notes(result, settings.liveness_threshold, labelled=True)
     if result.duplicates:
         print(
             f"{_plural(result.duplicates, 'image')} already enrolled for {result.name}, "
@@ -353,7 +358,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  low-quality {path}: {reason}; matched under a stricter rule")
     low_scores = [(p, x) for p, x in report.live_scores if x < settings.liveness_threshold]
     for path, score in low_scores:
-        print(f"  live score {path}: {score:.2f} (recorded; photo files are not refused)")
+        print(f"  live score {path}: {score:.2f}, a photo to the liveness model (recorded)")
     for path in report.duplicates:
         print(f"  duplicate {path}: already enrolled, not stored again")
     for path, reason in report.skipped:
@@ -804,7 +809,7 @@ def cmd_visitors_enrol(args: argparse.Namespace, settings: Settings) -> int:
         site.store.get_visitor(args.id)  # an unknown id fails before the models load
         result = site.enrol_visitor(args.id, name, force=args.force)
     print(f"enrolled {result.name} from visitor {args.id}: {_plural(result.added, 'new encoding')}")
-    _print_template_notes(result, labelled=False)
+    _print_template_notes(result, settings.liveness_threshold, labelled=False)
     if result.duplicates:
         print(f"this crop was already enrolled for {result.name}, not stored again")
     return 0

@@ -475,7 +475,10 @@ def test_an_attempt_carries_its_frames_capture_time_not_the_time_it_was_recorded
     assert decided.time == row.time
 
 
-def test_a_forged_audit_log_is_not_extended_and_the_attempt_waits(tmp_path):
+def test_a_forged_audit_log_grants_nobody_is_not_extended_and_the_attempt_waits(tmp_path):
+    """A head the key did not sign: the state it vouches for is not trusted, so the enrolled
+    person is denied with the reason (and the frame says why), and the chain is not extended:
+    the denial waits in the retry queue."""
     gatekeeper, feed, events, recognizer = scripted(tmp_path, [1] * 5, audit_key="site-key")
     with contextlib.closing(sqlite3.connect(gatekeeper.store.path)) as db, db:
         db.execute("UPDATE chain_head SET signature = NULL")  # as after a rewrite without the key
@@ -485,7 +488,12 @@ def test_a_forged_audit_log_is_not_extended_and_the_attempt_waits(tmp_path):
     finally:
         recognizer.stop()
     decided = [d for f in events.frames() for d in f.decisions]
-    assert [(d.decision.kind, d.attempt_id) for d in decided] == [("granted", None)]
+    assert [(d.decision.kind, d.attempt_id) for d in decided] == [("denied", None)]
+    assert decided[0].reason == (
+        "state changed outside Gatekeeper: the chain head is not signed (rewritten, or written "
+        "without the key)"
+    )
+    assert events.frames()[-1].state_problem.startswith("the chain head is not signed")
     assert recognizer.unrecorded == 1, "the attempt waits in the retry queue"
     assert any("refusing to extend the audit log" in w for w in events.warnings())
     assert attempts(gatekeeper) == []
