@@ -359,3 +359,23 @@ def keep_visitor(
         time=kept,
     )
     return store.keep_visitor(attempt_id, crop.jpeg, crop.width, crop.height, kept=kept)
+
+
+def rehash_chain(connection: RawConnection) -> None:
+    """What a tamperer without the audit key can do after editing rows: recompute every row
+    hash and link in ``seq`` order and the head's hash, leaving its signature as it was."""
+    from gatekeeper.store.audit import CHAINED_COLUMNS, GENESIS_HASH, row_hash
+
+    rows = []
+    for table, columns in CHAINED_COLUMNS.items():
+        names = ", ".join(columns)
+        for row_id, seq, *values in connection.execute(f"SELECT id, seq, {names} FROM {table}"):
+            rows.append((seq, table, row_id, values))
+    prev = GENESIS_HASH
+    for seq, table, row_id, values in sorted(rows, key=lambda row: row[0]):
+        digest = row_hash(table, seq, prev, values)
+        connection.execute(
+            f"UPDATE {table} SET prev_hash = ?, row_hash = ? WHERE id = ?", (prev, digest, row_id)
+        )
+        prev = digest
+    connection.execute("UPDATE chain_head SET hash = ? WHERE id = 1", (prev,))

@@ -44,9 +44,20 @@ forgery detectable: with the key, a head that is unsigned or signed otherwise is
 either (that would drop the signature). Either refusal is ``UntrustedHead``; nothing is
 written.
 
+**Verifying without the key** checks every hash and link but not the head signature: a
+signed head verified so is reported as not checked (``ChainReport.unchecked``), never as OK,
+since a chain rewritten without the key hashes just as well.
+
+**Anchors.** With a key, someone with write access can still put back an older database, or
+delete the newest rows and restore an older signed head copied earlier: both are valid signed
+chains. The head kept outside the database (``Head``; ``gatekeeper.anchor`` publishes it)
+closes that: verifying against kept heads (``KeptHead``) finds a chain that ends before a kept
+head (``ROLLED_BACK``) or whose row at a kept ``seq`` has another hash (``DIVERGED``: rolled
+back, then written on). With the key, every kept head must carry this key's signature.
+
 **Limits.** Without a key, someone with write access can recompute every hash and the head.
-With a key, they could still restore an older signed head after deleting the newest rows if
-they had copied that head earlier; anchoring the head outside the database would close that.
+With a key and no anchor, a rollback to an older signed head cannot be told; with an anchor,
+only one to a point after the newest kept head.
 """
 
 from __future__ import annotations
@@ -67,7 +78,7 @@ from dataclasses import dataclass
 from json import encoder as json_encoder
 from typing import TYPE_CHECKING, Any
 
-from peewee import Database, Model, Select, Table
+from peewee import Database, Model, Select, Table, chunked
 
 from gatekeeper.store import state
 from gatekeeper.store.compiled import Statement
@@ -116,6 +127,9 @@ INSERTED = "inserted out of band"
 HEAD_MISMATCH = "head mismatch"
 BAD_SIGNATURE = "bad signature"
 STATE_CHANGED = "state changed outside the chain"
+ROLLED_BACK = "rolled back"
+DIVERGED = "diverged"
+FOREIGN_HEAD = "not this site's head"
 
 
 def _json_array_encoder() -> Callable[[Sequence[Any]], str]:
@@ -253,6 +267,48 @@ def read_head(db: Database) -> tuple[int, str, str | None] | None:
     return _READ_HEAD.execute(db, 1).fetchone()
 
 
+@dataclass(frozen=True)
+class Head:
+    """The chain head as an operator keeps it outside the database: ``seq`` and ``hash`` (see
+    the module docstring), ``time`` the stored time of the row at ``seq`` (ISO-8601 UTC text;
+    None for the empty chain) and ``signature`` (None when the site has no key)."""
+
+    seq: int
+    hash: str
+    time: str | None
+    signature: str | None
+
+    def record(self) -> dict[str, Any]:
+        """The head as a JSON object's fields: one line of an anchor file."""
+        return {"seq": self.seq, "hash": self.hash, "time": self.time, "signature": self.signature}
+
+
+@dataclass(frozen=True)
+class KeptHead:
+    """A head kept outside the database, read back to verify against; ``where`` names it in
+    messages (``heads.jsonl line 3``)."""
+
+    seq: int
+    hash: str
+    signature: str | None
+    where: str
+
+
+def current_head(db: Database) -> Head | None:
+    """The chain head with the time of its newest row, or None when the head row is gone; call
+    inside a read snapshot, so both come from one state of the database."""
+    head = read_head(db)
+    if head is None:
+        return None
+    seq, head_hash, signature = head
+    time = None
+    for model in CHAINED_MODELS.values():
+        row = db.execute(model.select(model.time).where(model.seq == seq)).fetchone()
+        if row is not None:
+            time = row[0]
+    return Head(seq, head_hash, time, signature)
+
+
 def append_rows(
     db: Database,
     table: str,
@@ -338,7 +394,11 @@ class ChainReport:
 
     ``rows_checked`` counts rows verified before the first break (all rows when ``ok``);
     ``head_seq`` is the head's sequence number; ``signature_checked`` says whether an audit key
-    was available to check the head signature.
+    was available to check the head signature, ``signed`` whether the head carries one;
+    ``anchored`` counts the kept heads the chain was compared with.
+
+    ``ok`` means nothing wrong was found; a signed head verified without the key is ``ok`` and
+    ``unchecked``: its hashes are sound, but so would a forgery's be.
     """
 
     ok: bool
@@ -346,13 +406,37 @@ class ChainReport:
     head_seq: int
     signature_checked: bool
     first_break: ChainBreak | None = None
+    signed: bool = False
+    anchored: int = 0
+
+    @property
+    def unchecked(self) -> bool:
+        """The chain verified, but its head is signed and there was no key to check it."""
+        return self.ok and self.signed and not self.signature_checked
 
     def summary(self) -> str:
-        """One line for people: "audit chain OK (N rows...)" or where it broke."""
+        """One line for people: "audit chain OK (N rows...)", not checked, or what is wrong."""
+        rows = self.rows_checked
+        kept = f"; matches {self.anchored} kept head(s)" if self.anchored else ""
+        if self.unchecked:
+            return (
+                f"audit chain NOT VERIFIED: its {rows} rows hash correctly{kept}, but the head "
+                "is signed and no audit key was given, so the signature was not checked (a "
+                "chain rewritten without the key looks the same); verify with the site's key"
+            )
         if self.ok:
-            signed = ", signature valid" if self.signature_checked else ", no audit key to check"
-            return f"audit chain OK ({self.rows_checked} rows{signed})"
-        return f"audit chain BROKEN at {self.first_break} ({self.rows_checked} rows verified)"
+            signed = (
+                "signature valid"
+                if self.signature_checked
+                else "unsigned: without a key a rewrite cannot be told"
+            )
+            return f"audit chain OK ({rows} rows, {signed}{kept})"
+        found = self.first_break
+        if found.reason == ROLLED_BACK:
+            return f"audit chain ROLLED BACK: {found.detail} ({rows} rows verified)"
+        if found.reason == DIVERGED:
+            return f"audit chain DIVERGED from a kept head: {found.detail} ({rows} rows verified)"
+        return f"audit chain BROKEN at {found} ({rows} rows verified)"
 
 
 #: Chains at least this long are verified by several processes (when there are CPUs to spare).
@@ -508,11 +592,17 @@ def _stitch(
 
 
 def verify_chain(
-    backend: Backend, db: Database, key: bytes | None, *, workers: int | None = None
+    backend: Backend,
+    db: Database,
+    key: bytes | None,
+    *,
+    workers: int | None = None,
+    anchor: Sequence[KeptHead] = (),
 ) -> ChainReport:
     """Recompute the chain from the genesis hash and report the first break, if any: then
-    check the head signature (with a key) and that the live state matches the newest state
-    record (``gatekeeper.store.state``), all in one read snapshot.
+    check the head signature (with a key), the chain against the ``anchor``'s kept heads
+    (``_anchor_break``) and that the live state matches the newest state record
+    (``gatekeeper.store.state``), all in one read snapshot.
 
     Streams rows in ``seq`` order in chunks, never building row objects, so memory stays flat.
     ``workers`` processes (default: ``default_workers``) each check a ``seq`` range, and the
@@ -520,14 +610,15 @@ def verify_chain(
     """
     with backend.snapshot(db):
         head = read_head(db)
-        signed = key is not None
+        keyed = key is not None
         if head is None:
             missing = ChainBreak("chain_head", None, None, DELETED, "the chain head row is missing")
-            return ChainReport(False, 0, 0, signed, missing)
+            return ChainReport(False, 0, 0, keyed, missing)
         head_seq, head_hash, signature = head
+        signed = signature is not None
         stray = _outside(db, head_seq)
         if stray is not None:
-            return ChainReport(False, 0, head_seq, signed, stray)
+            return ChainReport(False, 0, head_seq, keyed, stray, signed)
         if workers is None:
             workers = default_workers(head_seq)
         if workers <= 1 or head_seq < workers:
@@ -540,9 +631,60 @@ def verify_chain(
             problem = head_problem(key, head_seq, head_hash, signature)
             if problem is not None:
                 found = ChainBreak("chain_head", None, head_seq, BAD_SIGNATURE, problem)
+        if found is None and anchor:
+            found = _anchor_break(db, key, head_seq, anchor)
         if found is None:
             found = _state_break(backend, db, head_seq)
-    return ChainReport(found is None, checked, head_seq, signed, found)
+    anchored = len(anchor) if found is None else 0
+    return ChainReport(found is None, checked, head_seq, keyed, found, signed, anchored)
+
+
+def _anchor_break(
+    db: Database, key: bytes | None, head_seq: int, kept: Sequence[KeptHead]
+) -> ChainBreak | None:
+    """A break if the verified chain ``1..head_seq`` disagrees with a kept head: with ``key``,
+    one not signed with it (another site's, or an edited anchor); one whose ``seq`` is in the
+    chain but whose row hash differs (``DIVERGED``, the lowest such ``seq``); one beyond the
+    chain's end (``ROLLED_BACK``, the highest)."""
+    if key is not None:
+        for head in kept:
+            if head.signature is None or not hmac.compare_digest(
+                head.signature, sign_head(key, head.seq, head.hash)
+            ):
+                detail = (
+                    f"{head.where} is not a head signed with this site's audit key (another "
+                    "site's anchor, or an edited one)"
+                )
+                return ChainBreak("anchor", None, head.seq, FOREIGN_HEAD, detail)
+    hashes = _row_hashes(db, sorted({head.seq for head in kept if 0 < head.seq <= head_seq}))
+    hashes[0] = GENESIS_HASH
+    for head in sorted(kept, key=operator.attrgetter("seq")):
+        if head.seq <= head_seq and hashes[head.seq] != head.hash:
+            detail = (
+                f"{head.where} kept seq {head.seq} with hash {head.hash[:16]}…, but the "
+                f"database's row {head.seq} hashes to {hashes[head.seq][:16]}…: the history up "
+                f"to seq {head.seq} was replaced (rolled back, then written on)"
+            )
+            return ChainBreak("chain_head", None, head.seq, DIVERGED, detail)
+    newest = max(kept, key=operator.attrgetter("seq"))
+    if newest.seq > head_seq:
+        detail = (
+            f"{newest.where} kept seq {newest.seq}, but the chain ends at seq {head_seq}: "
+            f"rows {head_seq + 1}..{newest.seq} are gone (an older copy of the database, or the "
+            "newest rows deleted and an older signed head put back)"
+        )
+        return ChainBreak("chain_head", None, head_seq, ROLLED_BACK, detail)
+    return None
+
+
+def _row_hashes(db: Database, seqs: Sequence[int]) -> dict[int, str]:
+    """The ``row_hash`` of each chained row whose ``seq`` is in ``seqs``, by ``seq``."""
+    found: dict[int, str] = {}
+    for chunk in chunked(seqs, 500):
+        for model in CHAINED_MODELS.values():
+            query = model.select(model.seq, model.row_hash).where(model.seq.in_(chunk))
+            found.update(db.execute(query).fetchall())
+    return found
 
 
 #: Where each part of the state lives, and how a report names it.

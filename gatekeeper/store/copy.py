@@ -15,6 +15,9 @@ How:
   with no tables); its schema is created without the initial state record a new site gets, and
   every row is written in ONE write transaction: a copy that fails part-way leaves no rows
   behind (a SQLite file made for it is deleted again);
+- a signed chain (a keyed site) is copied only with its audit key, and its head signature is
+  checked on the source before anything is written: without the key a chain rewritten by
+  someone who lacks it would be carried into the new database as if it were the site's;
 - the copy is then verified on the target: the row counts match the source's, and the audit
   chain, head signature (with the audit key) and state records verify. Only then is the copy
   reported as done.
@@ -149,8 +152,10 @@ def copy_site(
 
     The target must not exist yet (SQLite) or have no tables (PostgreSQL): ``UsageError``
     otherwise, before anything is written. Any failure after the target was created removes
-    it again (the SQLite file, or the PostgreSQL tables) and raises ``StoreError``. With an
-    ``audit_key`` the copied head's signature is checked on the target.
+    it again (the SQLite file, or the PostgreSQL tables) and raises ``StoreError``. A signed
+    source needs its ``audit_key`` (``UsageError`` without it, before the target is created);
+    the head signature is checked on the source first (``StoreError`` when it does not match)
+    and on the target afterwards.
     """
     target_backend = parse_database(target_url, busy_timeout_s=busy_timeout_s)
     problem = target_backend.emptiness_problem()
@@ -163,6 +168,7 @@ def copy_site(
         audit_key=audit_key,
         read_only=True,
     ) as source:
+        check_source_head(source)
         target = open_store(
             target_url, images_dir=images_dir, busy_timeout_s=busy_timeout_s, audit_key=audit_key
         )
@@ -178,6 +184,23 @@ def copy_site(
             raise
         target.close()
     return CopyReport(rows, report)
+
+
+def check_source_head(source: Store) -> None:
+    """Refuse to copy a signed chain without the key, or one whose head signature does not
+    match the key (see the module docstring)."""
+    head = source.chain_head()
+    if head.signature is not None and not source.has_audit_key:
+        raise UsageError(
+            "the source's audit log is signed: db copy needs the site's audit key "
+            "(audit_key in the config, or GATEKEEPER_AUDIT_KEY) to check it before copying"
+        )
+    problem = source.head_problem(head)
+    if problem is not None:
+        raise StoreError(
+            f"not copied: the source's audit chain cannot be vouched for: {problem} "
+            "(run 'gatekeeper audit verify')"
+        )
 
 
 def clear_new_site(target: Store) -> None:

@@ -508,6 +508,8 @@ class Store:
         self._last_state = threading.local()
         self._committing = threading.local()
         self._locked_head = threading.local()
+        self._chained = threading.local()
+        self._commit_listeners: list[Callable[[int, int], None]] = []
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
@@ -540,12 +542,31 @@ class Store:
         """A write transaction holding the backend's write lock from its start, so the chain
         head read inside cannot change before the commit. The head that taking the lock read
         (PostgreSQL) goes to the transaction's first append, which then need not read it."""
-        with self._backend.write_transaction(self._db) as head:
-            self._locked_head.value = head
+        try:
+            with self._backend.write_transaction(self._db) as head:
+                self._locked_head.value = head
+                try:
+                    yield
+                finally:
+                    self._locked_head.value = None
+        except BaseException:
+            if not self._db.transaction_depth():
+                self._chained.value = None
+            raise
+        if not self._db.transaction_depth():
+            self._announce_commit()
+
+    def _announce_commit(self) -> None:
+        """Tell the commit listeners how many rows of each table the transaction that just
+        committed chained (nothing when it chained none)."""
+        chained, self._chained.value = getattr(self._chained, "value", None), None
+        if not chained:
+            return
+        for listener in self._commit_listeners:
             try:
-                yield
-            finally:
-                self._locked_head.value = None
+                listener(chained.get("attempt", 0), chained.get("admin_event", 0))
+            except Exception:
+                log.exception("a commit listener of %s failed", self.location)
 
     def _rows(self, query: Any) -> list[tuple[Any, ...]]:
         """Every row of a query, as tuples of stored values."""
@@ -564,6 +585,9 @@ class Store:
         """Chain ``rows`` (see ``audit.append_rows``): the last row's id, and the new head's
         sequence number and hash."""
         head, self._locked_head.value = getattr(self._locked_head, "value", None), None
+        chained = getattr(self._chained, "value", None) or {}
+        chained[table] = chained.get(table, 0) + len(rows)
+        self._chained.value = chained
         try:
             return audit.append_rows(
                 self._db,
@@ -1331,12 +1355,46 @@ class Store:
         return self._backend.server_version(self._db)
 
     @_translated
-    def verify_chain(self, *, workers: int | None = None) -> audit.ChainReport:
-        """Check the audit chain, the head signature when an audit key is set, and that the
-        settings, people and gallery match the newest state record; see
-        ``gatekeeper.store.audit``. Long chains are checked by several processes unless
-        ``workers`` says how many (1: this process only)."""
-        return audit.verify_chain(self._backend, self._db, self._key, workers=workers)
+    def verify_chain(
+        self, *, workers: int | None = None, anchor: Sequence[audit.KeptHead] = ()
+    ) -> audit.ChainReport:
+        """Check the audit chain, the head signature when an audit key is set, the chain
+        against the heads kept in an ``anchor``, and that the settings, people and gallery
+        match the newest state record; see ``gatekeeper.store.audit``. Long chains are checked
+        by several processes unless ``workers`` says how many (1: this process only)."""
+        return audit.verify_chain(
+            self._backend, self._db, self._key, workers=workers, anchor=anchor
+        )
+
+    @_translated
+    def chain_head(self) -> audit.Head:
+        """The chain head, with the time of its newest row, as one snapshot read it (for
+        keeping elsewhere: ``gatekeeper audit head``, ``gatekeeper.anchor``). Its signature is
+        not checked here."""
+        with self._backend.snapshot(self._db):
+            head = audit.current_head(self._db)
+        if head is None:
+            raise StoreError(
+                "the audit chain head is missing (the log was tampered with); run verify"
+            )
+        return head
+
+    @property
+    def has_audit_key(self) -> bool:
+        """Whether this store was opened with an audit key (signs and checks the head)."""
+        return self._key is not None
+
+    def head_problem(self, head: audit.Head) -> str | None:
+        """Why ``head`` must not be trusted under this store's audit key, or None (always
+        None without a key)."""
+        return audit.head_problem(self._key, head.seq, head.hash, head.signature)
+
+    def on_commit(self, listener: Callable[[int, int], None]) -> None:
+        """Call ``listener(attempts, admin_events)`` after every write transaction that chained
+        rows has committed, on the committing thread, with how many rows of each it chained
+        (an audit anchor counts them). It must return quickly; an exception it raises is
+        logged, never raised: the rows are committed."""
+        self._commit_listeners.append(listener)
 
     @_translated
     def state_problem(self) -> str | None:

@@ -71,7 +71,10 @@ def test_looking_at_a_write_protected_evidence_copy_changes_nothing(
     assert row["camera"] == "front"
     assert json.loads(run(*base, "schedule", "list", "--json").out) == []
     audit = run(*base, "audit", "verify")
-    assert (audit.code, audit.out) == (0, "audit chain OK (7 rows, no audit key to check)\n")
+    assert (audit.code, audit.out) == (
+        0,
+        "audit chain OK (7 rows, unsigned: without a key a rewrite cannot be told)\n",
+    )
     export = run(*base, "export", "-")
     assert export.code == 0
     assert [r["camera_id"] for r in csv.DictReader(io.StringIO(export.out))] == ["front"]

@@ -143,19 +143,19 @@ def test_a_copy_that_fails_its_check_leaves_no_target(
         assert target.tables() == []
 
 
-def test_a_signed_site_copied_without_its_key_verifies_with_it(
+def test_a_signed_site_copied_with_its_key_keeps_its_signature(
     database: DatabaseUnderTest,
     target: DatabaseUnderTest,
     images_dir: Path,
     make_embedding: Callable,
     sha: Callable,
 ) -> None:
-    """Copying needs no key (the head and its signature are copied as they are); the target
-    then verifies with the key, and only with the key may it be extended."""
+    """The head and its signature are copied as they are (checked with the key on both sides);
+    the target verifies with the key, and only with the key may it be extended."""
     with open_store(database.url, images_dir=images_dir, audit_key=KEY) as source:
         _populate(source, make_embedding, sha)
-    report = site_copy.copy_site(database.url, target.url, images_dir=images_dir)
-    assert report.chain.ok and not report.chain.signature_checked
+    report = site_copy.copy_site(database.url, target.url, images_dir=images_dir, audit_key=KEY)
+    assert report.chain.ok and report.chain.signature_checked
     with open_store(target.url, images_dir=images_dir, audit_key=KEY) as copied:
         assert copied.verify_chain().signature_checked and copied.verify_chain().ok
     with (
