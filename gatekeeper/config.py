@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from gatekeeper.anchor import AnchorSpec, parse_anchor
 from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD
 from gatekeeper.door.actions import ActionSpec, parse_actions
 from gatekeeper.door.alerts import AlertRule, parse_alerts
@@ -96,6 +97,9 @@ class Settings:
     #: file (see ``gatekeeper/door/``); none by default.
     actions: tuple[ActionSpec, ...] = ()
     alerts: tuple[AlertRule, ...] = ()
+    #: The ``[audit_anchor]`` table: where the signed chain head is kept outside the database
+    #: (``gatekeeper/anchor.py``); none by default.
+    audit_anchor: AnchorSpec | None = None
     visitors: VisitorSettings = field(default_factory=VisitorSettings)
 
     def __post_init__(self) -> None:
@@ -274,6 +278,7 @@ _CHECKS: dict[str, Any] = {
     "timezone": _timezone,
     "actions": parse_actions,
     "alerts": parse_alerts,
+    "audit_anchor": parse_anchor,
     "visitors": _visitors,
 }
 
@@ -329,4 +334,10 @@ def load_settings(
         )
     if settings.home.exists() and not settings.home.is_dir():
         raise UsageError(f"home {settings.home} is not a directory")
+    if settings.audit_anchor is not None:
+        try:
+            settings.audit_anchor.check(settings)
+        except UsageError as exc:
+            where = "" if config_file is None else f"{config_file}: "
+            raise UsageError(f"{where}{exc}") from None
     return settings

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from gatekeeper.anchor import start_publisher
 from gatekeeper.config import Settings
 from gatekeeper.decision import (
     DLIB_MODEL,
@@ -350,6 +351,9 @@ class Gatekeeper:
             busy_timeout_s=settings.busy_timeout_s,
             audit_key=settings.audit_key,
         )
+        #: Publishes the chain head to the config's ``[audit_anchor]`` (a store given to us
+        #: is the caller's: it anchors it, if it writes).
+        self.anchor = None if store is not None else start_publisher(settings, self.store)
         self._engine = engine
         self._on_engine_load = on_engine_load
         self._engine_lock = threading.Lock()
@@ -359,6 +363,8 @@ class Gatekeeper:
         self._last_threshold: float | None = None
 
     def close(self) -> None:
+        if self.anchor is not None:
+            self.anchor.close()
         self.store.close()
 
     def __enter__(self) -> Gatekeeper:
