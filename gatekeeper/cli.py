@@ -6,7 +6,9 @@ commands take ``--json`` and then print JSON on stdout, nothing else.
 
 Errors: a :class:`~gatekeeper.errors.GatekeeperError` is printed as one line,
 ``gatekeeper: <message>``, on stderr, and the exit status is its ``exit_code`` (2 for usage
-errors — argparse's included — and 1 for failures); Ctrl-C exits with 130. Arguments are checked
+errors — argparse's included — and 1 for failures); Ctrl-C exits with 130. ``audit verify``
+adds 3 (a signed head verified without the key), 4 (rolled back) and 5 (diverged from a kept
+head): :func:`cmd_audit_verify`. Arguments are checked
 before the recognition engine is loaded (TensorFlow takes seconds to import), and commands that
 need no faces (``log``, ``export``, ``people``, ``threshold``...) never import TensorFlow.
 
@@ -39,6 +41,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from gatekeeper.anchor import start_publisher
 from gatekeeper.config import Settings, load_settings
 from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
 from gatekeeper.errors import (
@@ -266,7 +269,12 @@ def _record_export(settings: Settings, detail: str) -> None:
             busy_timeout_s=settings.busy_timeout_s,
             audit_key=settings.audit_key,
         ) as store:
-            store.log_admin_event("export", detail)
+            publisher = start_publisher(settings, store)
+            try:
+                store.log_admin_event("export", detail)
+            finally:
+                if publisher is not None:
+                    publisher.close()
     except GatekeeperError as exc:
         _note(f"warning: the export is not recorded in the audit log: {exc}")
 
@@ -1044,35 +1052,61 @@ def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.failed else 0
 
 
+#: ``audit verify``'s exit status for each outcome besides 0 (verified) and 2 (usage): see
+#: :func:`cmd_audit_verify`.
+AUDIT_EXIT = {"broken": 1, "corrupt": 1, "unchecked": 3, "rolled_back": 4, "diverged": 5}
+
+
 def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Check the database file (SQLite's integrity check), then walk the audit hash chain and
-    compare the live state with it; exit 1 naming the first problem. Read-only throughout.
+    """Check the database file (SQLite's integrity check), then walk the audit hash chain,
+    compare it with the heads kept in each ``--anchor`` file and the live state with it. Read-
+    only throughout. Exit status (:data:`AUDIT_EXIT`): 0 verified (a signed head with the key,
+    or an unsigned chain), 1 broken or corrupt, 3 a signed head verified without the key (its
+    signature not checked), 4 rolled back (the chain ends before a kept head), 5 diverged (a
+    kept head's row hashes otherwise), 2 usage errors (an unreadable anchor file among them).
 
     A corrupt file is reported without walking the chain: what it says means nothing until the
     file is restored from a backup."""
+    from gatekeeper.anchor import read_kept_heads
+    from gatekeeper.store.audit import DIVERGED, ROLLED_BACK
+
+    kept = [head for path in args.anchor or () for head in read_kept_heads(path)]
     with open_site(settings, args, read_only=True) as site:
         problems = site.store.integrity_problems()
-        report = None if problems else site.store.verify_chain()
+        report = None if problems else site.store.verify_chain(anchor=kept)
+    if report is None:
+        status = "corrupt"
+    elif report.unchecked:
+        status = "unchecked"
+    elif report.ok:
+        status = "ok"
+    else:
+        reasons = {ROLLED_BACK: "rolled_back", DIVERGED: "diverged"}
+        status = reasons.get(report.first_break.reason, "broken")
     if args.json:
         _print_json(
             {
-                "ok": report is not None and report.ok,
+                "ok": status == "ok",
+                "status": status,
                 "integrity": problems or "ok",
                 "rows_checked": report and report.rows_checked,
                 "head_seq": report and report.head_seq,
+                "signed": report and report.signed,
                 "signature_checked": report and report.signature_checked,
+                "kept_heads": len(kept),
                 "first_break": None if report is None or report.ok else str(report.first_break),
             }
         )
-        return 0 if report is not None and report.ok else 1
+        return AUDIT_EXIT.get(status, 0)
     if report is None:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise GatekeeperError(
             f"database file is corrupt (SQLite integrity check): {problems[0]}{more}; "
             "restore it from a backup"
         )
-    if not report.ok:
-        raise GatekeeperError(report.summary())
+    if status != "ok":
+        _note(f"{PROG}: {report.summary()}")
+        return AUDIT_EXIT[status]
     print(report.summary())
     return 0
 
@@ -1091,6 +1125,26 @@ def cmd_audit_accept_state(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         changed = site.store.accept_state()
     print(f"accepted the changed {', '.join(changed)}: recorded in the audit log")
+    return 0
+
+
+def cmd_audit_head(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the chain head (seq, hash, the newest row's time, signature) to keep elsewhere;
+    ``--json`` prints it as one line of an anchor file. With the key, a head whose signature
+    does not match is refused (exit 1): it is not worth keeping."""
+    with open_site(settings, args, read_only=True) as site:
+        head = site.store.chain_head()
+        problem = site.store.head_problem(head)
+    if problem is not None:
+        raise GatekeeperError(f"{problem}; run 'gatekeeper audit verify'")
+    if args.json:
+        print(json.dumps(head.record(), separators=(",", ":")))
+        return 0
+    when = "-" if head.time is None else _local(datetime.fromisoformat(head.time))
+    print(f"seq        {head.seq}")
+    print(f"hash       {head.hash}")
+    print(f"time       {when}")
+    print(f"signature  {head.signature or '- (not signed: the site has no audit key)'}")
     return 0
 
 
@@ -1354,6 +1408,26 @@ def check_door(settings: Settings) -> Check:
     return Check("door", "ok", detail)
 
 
+def check_anchor(settings: Settings) -> Check:
+    """The ``[audit_anchor]``: where the chain head is kept and when; a file that cannot be
+    written or a command that is missing fails (the rollback it guards against would go
+    unseen); none is ``ok``, saying what that leaves open."""
+    spec = settings.audit_anchor
+    if spec is None:
+        return Check(
+            "anchor",
+            "ok",
+            "no [audit_anchor]: a rollback to an older signed copy of the database is found "
+            "only against heads you keep ('gatekeeper audit head')",
+        )
+    problems = spec.problems()
+    if problems:
+        return Check(
+            "anchor", "fail", f"{spec.describe()}; {'; '.join(problems)}", "fix [audit_anchor]"
+        )
+    return Check("anchor", "ok", spec.describe())
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     """Check the installation; one line per check (see :data:`CHECK_LABELS`); exit 1 only when
     one fails, i.e. when something stands in the way of the console."""
@@ -1364,6 +1438,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         check_voice(settings),
         check_liveness(settings),
         check_door(settings),
+        check_anchor(settings),
     ]
     if args.json:
         _print_json([asdict(c) | {"ok": c.ok} for c in checks])
@@ -1680,7 +1755,22 @@ def build_parser() -> argparse.ArgumentParser:
     audit = command("audit", _audit_usage, "the tamper-evident audit log")
     audit_commands = audit.add_subparsers(dest="audit_command", title="commands", metavar="COMMAND")
     audit_verify = audit_commands.add_parser(
-        "verify", help="walk the audit hash chain", description="walk the audit hash chain"
+        "verify",
+        help="walk the audit hash chain",
+        description="Walk the audit hash chain, check the head signature (with the audit key) "
+        "and the live state, and compare the chain with the heads kept in each --anchor file.",
+        epilog="exit status: 0 verified; 1 broken (or a corrupt file); 2 usage error; 3 the "
+        "head is signed but no audit key was given, so the signature was not checked; 4 rolled "
+        "back: the chain ends before a kept head; 5 diverged: a kept head's row hashes "
+        "otherwise",
+    )
+    audit_verify.add_argument(
+        "--anchor",
+        metavar="FILE",
+        type=Path,
+        action="append",
+        help="heads kept outside the database ([audit_anchor] file, or 'audit head --json' "
+        "lines); repeat for several",
     )
     audit_verify.set_defaults(handler=cmd_audit_verify)
     _add_json(audit_verify)
@@ -1695,6 +1785,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     accept.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     accept.set_defaults(handler=cmd_audit_accept_state)
+    audit_head = audit_commands.add_parser(
+        "head",
+        help="print the signed chain head, to keep elsewhere",
+        description="Print the audit chain head (seq, hash, the newest row's time, signature) "
+        "for keeping outside the database; --json prints one line of an anchor file "
+        "('gatekeeper audit head --json >> /mnt/elsewhere/heads.jsonl').",
+    )
+    audit_head.set_defaults(handler=cmd_audit_head)
+    _add_json(audit_head)
 
     schedule = command(
         "schedule",
@@ -1769,7 +1868,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _audit_usage(args: argparse.Namespace, settings: Settings) -> int:
     raise UsageError(
-        "audit needs a command: verify or accept-state (see 'gatekeeper audit --help')"
+        "audit needs a command: verify, head or accept-state (see 'gatekeeper audit --help')"
     )
 
 
