@@ -253,6 +253,13 @@ def sqlite_dump(database: Path) -> dict[str, list[tuple]]:
         connection.close()
 
 
+def sqlite_backup(database: Path, target: Path) -> None:
+    """Copy the SQLite file ``database`` as it is now to ``target`` (SQLite's online backup:
+    a consistent copy even with its WAL beside it), as an operator keeps an older copy."""
+    with sqlite3.connect(database) as live, sqlite3.connect(target) as copy:
+        live.backup(copy)
+
+
 @dataclass(frozen=True)
 class DatabaseUnderTest:
     """A fresh database of one backend for one test: ``url`` is what ``--db`` takes, ``path``

@@ -6,11 +6,10 @@ OK, and ``db copy`` of a signed chain needs the key."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 
 import pytest
-from helpers import DatabaseUnderTest, rehash_chain
+from helpers import DatabaseUnderTest, rehash_chain, sqlite_backup
 
 KEY = "the-site-key-kept-off-the-disk"
 
@@ -52,10 +51,8 @@ def _older_copy(run, home: Path, database: DatabaseUnderTest, tmp_path: Path, pg
     """The site's database copied aside as it is now: the SQLite file itself (SQLite's
     backup), or a PostgreSQL database made by ``db copy``."""
     if database.path is not None:
-        aside = tmp_path / "older.db"
-        with sqlite3.connect(database.path) as live, sqlite3.connect(aside) as copy:
-            live.backup(copy)
-        return str(aside)
+        sqlite_backup(database.path, tmp_path / "older.db")
+        return str(tmp_path / "older.db")
     aside = pg_server.create_database()
     copied = run("--home", home, "db", "copy", database.url, aside)
     assert copied.code == 0, copied.err

@@ -6,12 +6,11 @@ or by putting back an older copy of the whole database."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import DatabaseUnderTest, rehash_chain
+from helpers import DatabaseUnderTest, rehash_chain, sqlite_backup
 
 from gatekeeper.errors import StoreError, UsageError
 from gatekeeper.store import Store, open_store
@@ -110,10 +109,8 @@ def older_copy(database: DatabaseUnderTest, tmp_path: Path, pg_server) -> Callab
 
     def copy() -> str:
         if database.path is not None:
-            target = tmp_path / "older.db"
-            with sqlite3.connect(database.path) as live, sqlite3.connect(target) as aside:
-                live.backup(aside)
-            return str(target)
+            sqlite_backup(database.path, tmp_path / "older.db")
+            return str(tmp_path / "older.db")
         url = pg_server.create_database()
         made.append(url)
         site_copy.copy_site(database.url, url, images_dir=tmp_path / "images", audit_key=KEY)
