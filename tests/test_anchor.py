@@ -262,3 +262,23 @@ def test_a_failing_anchor_file_is_logged_and_kept_at_the_next_trigger(
     assert wait_until(lambda: _kept(keep) == [3], 10), _kept(keep)
     publisher.close()
     assert (publisher.published, publisher.failures) == (1, 1)
+
+
+def _readme_toml(after: str) -> str:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    return readme.split(after, 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_examples_anchor_the_head(tmp_path: Path) -> None:
+    """The door section's complete example and the audit section's table are valid configs."""
+    door = load_settings(_config(tmp_path, _readme_toml("## Opening the door")), environ={})
+    assert door.audit_anchor.actions == ("guard",)
+    assert door.audit_anchor.file == Path("/mnt/audit-usb/front-door-heads.jsonl")
+    table = _readme_toml("**Keep the head elsewhere.**").replace('"guard"', '"strike"')
+    actions = '[[actions]]\nkind = "command"\nname = "strike"\non = ["granted"]\nargv = ["x"]\n'
+    audit = load_settings(_config(tmp_path, actions + table), environ={}).audit_anchor
+    assert (audit.every_attempts, audit.every_min, audit.command.argv) == (
+        100,
+        10.0,
+        ("/usr/local/bin/keep-head",),
+    )

@@ -436,6 +436,8 @@ class ChainReport:
             return f"audit chain ROLLED BACK: {found.detail} ({rows} rows verified)"
         if found.reason == DIVERGED:
             return f"audit chain DIVERGED from a kept head: {found.detail} ({rows} rows verified)"
+        if found.reason == FOREIGN_HEAD:
+            return f"audit anchor REFUSED: {found.detail} (the chain's {rows} rows verified)"
         return f"audit chain BROKEN at {found} ({rows} rows verified)"
 
 

@@ -148,7 +148,9 @@ def test_a_kept_head_not_signed_with_the_key_is_refused(site: Store) -> None:
     forged = KeptHead(head.seq + 50, head.hash, "0" * 64, "heads.jsonl line 3")
     report = site.verify_chain(anchor=[forged])
     assert not report.ok and report.first_break.reason == FOREIGN_HEAD
-    assert "heads.jsonl line 3 is not a head signed with this site's audit key" in report.summary()
+    assert report.summary().startswith(
+        "audit anchor REFUSED: heads.jsonl line 3 is not a head signed with this site's audit key"
+    )
 
 
 def _forge_without_the_key(database: DatabaseUnderTest) -> None:
