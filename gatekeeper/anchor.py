@@ -77,8 +77,9 @@ EVERY_ATTEMPTS_RANGE = (1, 1_000_000)
 DEFAULT_EVERY_MIN = 10.0
 EVERY_MIN_RANGE = (0.1, 1440.0)
 DEFAULT_COMMAND_TIMEOUT_S = 5.0
-#: How long a stopping process waits for its last publication, seconds.
-CLOSE_TIMEOUT_S = 10.0
+#: How long a stopping process waits for its last publication, seconds (as the door waits
+#: for its actions).
+CLOSE_TIMEOUT_S = 3.0
 #: Seconds between two tries of an action that failed just after it was opened (an MQTT
 #: client still connecting), within the action's ``timeout_s``.
 RETRY_STEP_S = 0.25
