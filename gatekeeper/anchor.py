@@ -56,7 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gatekeeper.door.actions import ActionSpec, Runner, parse_actions
+from gatekeeper.door.actions import TIMEOUT_RANGE_S, ActionSpec, Runner, parse_actions
 from gatekeeper.door.events import DoorEvent
 from gatekeeper.door.table import Table
 from gatekeeper.errors import GatekeeperError, UsageError
@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 ANCHOR_RULE = "audit_anchor"
 #: The camera id of that payload (as for alerts about the database).
 ANCHOR_CAMERA = "site"
-#: Defaults and ranges of the ``[audit_anchor]`` keys.
+#: Defaults and ranges of the ``[audit_anchor]`` keys (``timeout_s``: the door's range).
 DEFAULT_EVERY_ATTEMPTS = 100
 EVERY_ATTEMPTS_RANGE = (1, 1_000_000)
 DEFAULT_EVERY_MIN = 10.0
@@ -163,7 +163,9 @@ def parse_anchor(key: str, value: Any) -> AnchorSpec:
     if file is not None and not Path(file).is_absolute():
         raise table.error(f"file must be an absolute path, got {file!r}")
     argv = table.texts("command", required=False)
-    timeout_s = table.number("timeout_s", DEFAULT_COMMAND_TIMEOUT_S, low=0.1, high=300.0)
+    timeout_s = table.number(
+        "timeout_s", DEFAULT_COMMAND_TIMEOUT_S, low=TIMEOUT_RANGE_S[0], high=TIMEOUT_RANGE_S[1]
+    )
     actions = table.texts("actions", required=False) or ()
     spec = AnchorSpec(
         file=None if file is None else Path(file),
