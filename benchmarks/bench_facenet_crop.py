@@ -1,4 +1,5 @@
-"""Which face crop suits FaceNet best? Separation of same- and different-person distances.
+"""Which face crop suits FaceNet (or SFace) best? Separation of same- and different-person
+distances.
 
 For each crop definition below, every labelled shared photo of ``benchmarks/shared_pairs.csv``
 (the ``faces/`` photos, the tutorial's 96×96 seed crops and its camera frames: 38 images, 703
@@ -17,12 +18,20 @@ Crops (``margin`` is added on each side, as a fraction of the box's longer side)
 - ``david N``: davidsandberg's ``align_dataset_mtcnn`` / ``compare.py``: the MTCNN box (not
   squared) grown by N/2 pixels on each side, clipped to the image, resized to 160×160 bilinear.
 
+With ``--encoder sface``, SFace's 112×112 crops instead:
+
+- ``arcface z``: the least-squares similarity fit of the 5 MTCNN landmarks to ArcFace's
+  template (``z = 1.00``: OpenCV's ``alignCrop``), the template scaled by ``z`` about the crop
+  centre (``z < 1``: more margin);
+- ``eyes z``: the same template, fitted on the two eyes only (no nose or mouth).
+
 With ``--clip``, also the strangers check of ``shared/notes/clip-false-matches.md``: the 12
 seed crops as the gallery; the distance of each camera frame to its own person, and of every
 face of the video clip that passes the quality gate (all strangers to that gallery) to its
 nearest template.
 
     python benchmarks/bench_facenet_crop.py [--data ../shared/data] [--weights weights] [--clip]
+        [--encoder facenet|sface]
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from gatekeeper.vision import sface
+from gatekeeper.vision.align import extract_chip, similarity_transform
 from gatekeeper.vision.detect import Face
 from gatekeeper.vision.engine import FaceEngine
 from gatekeeper.vision.facenet import INPUT_SIZE, FaceNetEncoder, facenet_crop
@@ -62,7 +73,19 @@ def david_crop(margin_px: int) -> Crop:
     return crop
 
 
-CROPS: dict[str, Crop] = {
+def eyes_crop(zoom: float) -> Crop:
+    """SFace's template, fitted on the two eye landmarks only."""
+
+    def crop(rgb: np.ndarray, face: Face) -> np.ndarray:
+        centre = (sface.INPUT_SIZE - 1) / 2
+        template = (sface.TEMPLATE[:2] - centre) * zoom + centre
+        matrix = similarity_transform(face.landmarks[:2], template)
+        return extract_chip(rgb, matrix, size=sface.INPUT_SIZE)
+
+    return crop
+
+
+FACENET_CROPS: dict[str, Crop] = {
     **{
         f"square {m:.2f}": (lambda rgb, face, m=m: facenet_crop(rgb, face, m, False))
         for m in (0.0, 0.05, 0.1, 0.2, 0.3)
@@ -73,6 +96,17 @@ CROPS: dict[str, Crop] = {
     },
     "david 32": david_crop(32),
     "david 44": david_crop(44),
+}
+SFACE_CROPS: dict[str, Crop] = {
+    **{
+        f"arcface {z:.2f}": (lambda rgb, face, z=z: sface.sface_crop(rgb, face, z))
+        for z in (0.8, 0.9, 1.0, 1.1)
+    },
+    **{f"eyes {z:.2f}": eyes_crop(z) for z in (0.9, 1.0)},
+}
+ENCODERS = {
+    "facenet": (FaceNetEncoder, FACENET_CROPS),
+    "sface": (sface.SFaceEncoder, SFACE_CROPS),
 }
 
 
@@ -94,9 +128,11 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=root.parent / "shared" / "data")
     parser.add_argument("--weights", type=Path, default=root / "weights")
     parser.add_argument("--clip", action="store_true", help="also the video strangers check")
+    parser.add_argument("--encoder", choices=sorted(ENCODERS), default="facenet")
     args = parser.parse_args()
 
-    encoder = FaceNetEncoder(args.weights)
+    encoder_type, crops = ENCODERS[args.encoder]
+    encoder = encoder_type(args.weights)
     engine = FaceEngine(args.weights, encoder=encoder)
     with open(root / "benchmarks" / "shared_pairs.csv", newline="") as f:
         pairs = [(row["image1"], row["image2"], row["same"] == "yes") for row in csv.DictReader(f)]
@@ -115,7 +151,7 @@ def main() -> None:
     columns = ("pairs", 5), ("max same", 9), ("min diff", 9), ("gap", 7), ("EER", 7), ("AUC", 7)
     print(f"{'crop':12}" + "".join(f" {name:>{width}}" for name, width in columns))
     index = {name: i for i, name in enumerate(photos)}
-    for label, crop in CROPS.items():
+    for label, crop in crops.items():
         embeddings = encoder.encode(np.stack([crop(rgb, face) for rgb, face in photos.values()]))
         for subset in (pairs, full_size):
             first = embeddings[[index[a] for a, _, _ in subset]]
@@ -128,10 +164,10 @@ def main() -> None:
                 f"{min_diff - max_same:+7.3f} {eer:7.2%} {auc:7.4f}"
             )
     if args.clip:
-        clip_check(args.data, engine, encoder)
+        clip_check(args.data, engine, encoder, crops)
 
 
-def clip_check(data: Path, engine: FaceEngine, encoder: FaceNetEncoder) -> None:
+def clip_check(data: Path, engine: FaceEngine, encoder, crops: dict[str, Crop]) -> None:
     """The strangers of the video clip against the 12 seed crops, per crop definition."""
     seeds = sorted(
         p for p in (data / "seed-images").glob("*.*") if not p.stem.startswith("camera_")
@@ -153,7 +189,7 @@ def clip_check(data: Path, engine: FaceEngine, encoder: FaceNetEncoder) -> None:
     print(f"{'crop':12} {'camera max':>10} {'right':>6} {'stranger min':>12} {'gap':>7}")
     names = [p.stem for p in seeds]
     own = np.array([names.index(CAMERA_FRAMES[p.stem]) for p in cameras])
-    for label, crop in CROPS.items():
+    for label, crop in crops.items():
         gallery = encoder.encode(np.stack([crop(still[p], still_faces[p]) for p in seeds]))
         cams = encoder.encode(np.stack([crop(still[p], still_faces[p]) for p in cameras]))
         to_gallery = np.linalg.norm(cams[:, None] - gallery[None], axis=2)

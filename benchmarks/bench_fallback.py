@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--weights", type=Path, default=Path("weights"))
     args = parser.parse_args()
-    engine = FaceEngine(args.weights, fetch_facenet=False)
+    engine = FaceEngine(args.weights, fetch_weights=False)
     crops = face_crops(engine, args.data)
     missed = [name for name, crop in crops.items() if not engine.detect(crop)]
     passed = [name for name, crop in crops.items() if engine.looks_like_a_face_crop(crop)]

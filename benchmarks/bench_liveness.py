@@ -93,7 +93,7 @@ def clip_bpcer(data: Path, scorer: LivenessScorer) -> None:
 
     threshold = Settings().liveness_threshold
     with tempfile.TemporaryDirectory() as weights:
-        engine = FaceEngine(weights, fetch_facenet=False)
+        engine = FaceEngine(weights, fetch_weights=False)
         lin = engine.single(data / "faces" / "probe" / "lin-manuel-miranda.png").embedding
         video = cv2.VideoCapture(str(data / "video" / "short_hamilton_clip.mp4"))
         frames, scores = 0, []

