@@ -37,7 +37,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from gatekeeper.door.actions import ActionSpec, Result, one_line
+from gatekeeper.door.actions import ActionSpec, Expiry, Result, one_line
 from gatekeeper.door.events import DoorEvent
 from gatekeeper.door.table import Table
 
@@ -172,7 +172,7 @@ class MqttRunner:
         """Wait up to ``timeout`` seconds for the connection; whether it is up."""
         return self._connected.wait(timeout)
 
-    def send(self, event: DoorEvent, stop: threading.Event) -> Result:
+    def send(self, event: DoorEvent, stop: threading.Event, expiry: Expiry | None = None) -> Result:
         if not self._connected.is_set():
             return Result(False, f"not connected to the broker {self._where()} (reconnecting)")
         info = self._client.publish(
