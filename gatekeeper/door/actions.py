@@ -180,7 +180,7 @@ def parse_actions(key: str, value: Any) -> tuple[ActionSpec, ...]:
         kind = table.text("kind", required=True)
         if kind not in parsers:
             raise table.error(f"kind must be one of {', '.join(parsers)}, got {kind!r}")
-        name = table.name(f"{kind}-{index}")
+        name = table.name(f"{kind}-{index}")  # names the table in the errors from here on
         on = table.texts("on", required=True, choices=DOOR_DECISIONS)
         common = {
             "name": name,

@@ -15,7 +15,7 @@ Every outcome is an :class:`ActionOutcome`: published to ``on_outcome`` (for the
 recorded as a chained ``action`` admin event by the :class:`~gatekeeper.door.recorder.
 AuditRecorder`, whose detail names the action, the decision, the person, the camera, the
 attempt id and the time, so the audit log proves whether the door was told to open. An event
-that finds its action's queue full (:data:`QUEUE_SIZE` waiting) is not sent: it is counted
+that finds its lane's queue full (:data:`QUEUE_SIZE` waiting) is not sent: it is counted
 (:attr:`Dispatcher.dropped`) and recorded as a failed outcome with ``attempts`` 0; so are the
 events still waiting when the dispatcher is closed.
 """
@@ -38,7 +38,7 @@ from gatekeeper.door.recorder import AuditRecorder
 
 log = logging.getLogger(__name__)
 
-#: Events waiting for one action beyond this many are dropped (and recorded as such).
+#: Events waiting in one lane beyond this many are dropped (and recorded as such).
 QUEUE_SIZE = 100
 
 

@@ -163,7 +163,8 @@ FLOOD = textwrap.dedent(
 def test_a_flood_on_standard_error_is_not_held_in_memory(tmp_path):
     script = tmp_path / "flood.sh"
     script.write_text(
-        "#!/bin/sh\nhead -c 400000000 /dev/zero >&2\necho >&2\necho 'relay board jammed' >&2\nexit 1\n"
+        "#!/bin/sh\nhead -c 400000000 /dev/zero >&2\necho >&2\n"
+        "echo 'relay board jammed' >&2\nexit 1\n"
     )
     script.chmod(0o755)
     env = os.environ | {"PYTHONPATH": os.pathsep.join(sys.path)}

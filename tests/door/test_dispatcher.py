@@ -262,7 +262,11 @@ def test_an_event_older_than_its_max_age_is_not_sent_and_is_recorded_as_expired(
     else:
         broker = request.getfixturevalue("broker")
         spec = MqttSpec(
-            name="door", on=("granted",), cameras=None, timeout_s=5.0, host=broker.host,
+            name="door",
+            on=("granted",),
+            cameras=None,
+            timeout_s=5.0,
+            host=broker.host,
             port=broker.port,
         )
     clock = ManualClock()

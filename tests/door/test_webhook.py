@@ -50,8 +50,8 @@ def test_credentials_in_the_url_are_sent_as_basic_auth(http):
 
 
 def test_a_failure_never_shows_the_urls_credentials(refused_url):
-    result = webhook(with_credentials(refused_url, "gk:t0ken"), retries=0).open().send(
-        GRANTED, NEVER
+    result = (
+        webhook(with_credentials(refused_url, "gk:t0ken"), retries=0).open().send(GRANTED, NEVER)
     )
     assert (result.ok, result.reason) == (False, "cannot connect: Connection refused")
 
