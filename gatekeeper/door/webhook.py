@@ -228,7 +228,7 @@ class _Connection(http.client.HTTPConnection):
                 error = exc
                 continue
             self._watchdog = threading.Timer(self._remaining(), self._shut, (raw,))
-            self._watchdog.daemon = True
+            self._watchdog.name, self._watchdog.daemon = "door-watchdog", True
             self._watchdog.start()
             try:
                 self.sock = (

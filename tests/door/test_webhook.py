@@ -6,7 +6,12 @@ shown."""
 from __future__ import annotations
 
 import base64
+import ssl
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from endpoints import wait_for
 from test_actions import GRANTED, NEVER, webhook
 
@@ -60,3 +65,50 @@ def test_a_webhook_without_credentials_sends_no_authorization(http):
     endpoint = http()
     assert webhook(endpoint.url).open().send(GRANTED, NEVER).ok
     assert "Authorization" not in endpoint.received[0].headers
+
+
+@pytest.fixture
+def https(tmp_path):
+    """An https endpoint on ``localhost`` with a self-signed certificate (made with openssl):
+    its URL, its certificate file and the ``Authorization`` headers it received."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost"]
+        + ["-addext", "subjectAltName=DNS:localhost"],
+        check=True,
+        capture_output=True,
+    )
+    received: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://localhost:{server.server_address[1]}/door", cert, received
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_https_lock_gets_the_payload_and_an_untrusted_certificate_is_refused(https, monkeypatch):
+    url, cert, received = https
+    spec = webhook(url.replace("https://", "https://gk:t0ken@"), retries=0)
+    refused = spec.open().send(GRANTED, NEVER)
+    assert not refused.ok and refused.reason.startswith("cannot connect: [SSL: CERTIFICATE_VERIFY")
+    assert received == [], "nothing is sent to a server whose certificate is not trusted"
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as a site trusting its lock's certificate
+    result = spec.open().send(GRANTED, NEVER)
+    assert (result.ok, result.reason) == (True, None)
+    assert received == ["Basic " + base64.b64encode(b"gk:t0ken").decode()]
