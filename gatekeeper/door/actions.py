@@ -154,13 +154,22 @@ class ActionSpec:
         """What works but should not be so (``doctor``'s WARN), or None."""
         return None
 
+    def notes(self) -> list[str]:
+        """What ``doctor`` says of it beyond its target and deadlines (no secrets)."""
+        return []
+
     def describe(self) -> str:
         """One line for ``doctor``: what fires it, where it acts, its deadlines."""
         cameras = "" if self.cameras is None else f" at {', '.join(self.cameras)}"
         ages = ", ".join(f"{d} {self.max_age(d):g} s" for d in self.on)
+        notes = [
+            *self.notes(),
+            f"a try ≤ {self.timeout_s:g} s",
+            f"not sent later than {ages}",
+        ]
         return (
             f"{self.name}: {self.kind} on {', '.join(self.on)}{cameras} → {self.target()} "
-            f"(a try ≤ {self.timeout_s:g} s; not sent later than {ages})"
+            f"({'; '.join(notes)})"
         )
 
     def open(self) -> Runner:

@@ -77,8 +77,11 @@ class CommandSpec(ActionSpec):
     env: tuple[str, ...] = ()
 
     def target(self) -> str:
-        passes = f" (passes {', '.join(self.env)})" if self.env else ""
-        return f"{' '.join(self.argv)}{passes}; contained by {containment().note}"
+        return " ".join(self.argv)
+
+    def notes(self) -> list[str]:
+        passes = [f"passes {', '.join(self.env)}"] if self.env else []
+        return [*passes, f"contained by {containment().note}"]
 
     def problem(self) -> str | None:
         program = self.argv[0]

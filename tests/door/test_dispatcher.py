@@ -63,7 +63,8 @@ def test_every_action_gets_what_it_matches_and_every_outcome_is_chained(
         wait_for(lambda: len(admin_events(store.path, "action")) == 4)
     finally:
         door.close()
-    assert [r.json()["attempt_id"] for r in endpoint.received] == [7, 8]
+    # the grant and the unknown travel in lanes of their own: no order between them
+    assert sorted(r.json()["attempt_id"] for r in endpoint.received) == [7, 8]
     assert all(signed_by(r, "k") for r in endpoint.received)
     assert [run["env"]["GATEKEEPER_ATTEMPT_ID"] for run in recorder.runs()] == ["7"]
     events = {(e["action"], e["attempt_id"]): e for e in admin_events(store.path, "action")}

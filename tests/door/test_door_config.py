@@ -128,7 +128,7 @@ def test_max_ages_are_one_number_or_one_per_decision_and_default_by_decision(tmp
 def test_a_command_names_the_variables_it_gets(tmp_path):
     (spec,) = settings_of(tmp_path, command_action('env = ["RELAY_PORT", "lc_x"]')).actions
     assert spec.env == ("RELAY_PORT", "lc_x")
-    assert "/bin/true (passes RELAY_PORT, lc_x); contained by " in spec.describe()
+    assert "→ /bin/true (passes RELAY_PORT, lc_x; contained by " in spec.describe()
 
 
 def test_credentials_in_a_webhook_url_are_basic_auth_and_never_shown(tmp_path):
@@ -270,7 +270,7 @@ def test_doctor_lists_the_actions_and_fails_on_a_missing_relay_program(tmp_path,
         in lines[0]
     )
     assert "mqtt-pass-word" not in lines[0] and "s3cret" not in lines[0]
-    assert "(a try ≤ 5 s; not sent later than granted 5 s)" in lines[0]
+    assert "; a try ≤ 5 s; not sent later than granted 5 s)" in lines[0]
     assert "contained by " in lines[0]
     relay.write_text("#!/bin/sh\nexit 0\n")
     relay.chmod(0o755)
