@@ -1388,8 +1388,9 @@ def check_voice(settings: Settings) -> Check:
 
 
 def check_door(settings: Settings) -> Check:
-    """The door actions and alert rules of the config, each described (no secrets); a command
-    whose program is missing fails: the door would not open."""
+    """The door actions and alert rules of the config, each described with its deadlines and
+    how its processes are contained (no secrets); a command whose program is missing fails:
+    the door would not open; URL credentials sent in clear warn."""
     if not settings.actions and not settings.alerts:
         return Check("door", "ok", "no door actions or alert rules configured")
     parts = [spec.describe() for spec in settings.actions]
@@ -1397,14 +1398,17 @@ def check_door(settings: Settings) -> Check:
     problems = [
         f"{spec.name}: {problem}" for spec in settings.actions if (problem := spec.problem())
     ]
+    warnings = [
+        f"{spec.name}: {warning}" for spec in settings.actions if (warning := spec.warning())
+    ]
     counts = (
         f"{_plural(len(settings.actions), 'action')}, {_plural(len(settings.alerts), 'alert rule')}"
     )
-    detail = f"{counts}: {'; '.join(parts)}"
+    detail = "; ".join([f"{counts}: {'; '.join(parts)}", *problems, *warnings])
     if problems:
-        return Check(
-            "door", "fail", f"{detail}; {'; '.join(problems)}", "fix the [[actions]] table"
-        )
+        return Check("door", "fail", detail, "fix the [[actions]] table")
+    if warnings:
+        return Check("door", "warn", detail, "use https:// for a URL with credentials")
     return Check("door", "ok", detail)
 
 

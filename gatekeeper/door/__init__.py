@@ -4,7 +4,8 @@ Fed decisions by the live worker (``gatekeeper/live.py``) and nothing else; no k
 the UI, which receives what happens through one callback. A :class:`Door` joins the three
 parts, each on its own threads:
 
-- :class:`~gatekeeper.door.dispatcher.Dispatcher`: one queue and thread per action;
+- :class:`~gatekeeper.door.dispatcher.Dispatcher`: a queue and a thread per action (two for
+  an action firing on grants and on other decisions), events past their maximum age expired;
 - :class:`~gatekeeper.door.alerts.AlertEngine`: the alert rules;
 - :class:`~gatekeeper.door.recorder.AuditRecorder`: outcomes, alerts and acknowledgements into
   the audit chain, retried while the database refuses writes.
@@ -36,8 +37,8 @@ class Door:
     """The site's actions and alert rules over ``store`` (where outcomes are recorded).
 
     ``on_notice`` receives every :data:`DoorNotice` on the thread it happens on (return
-    quickly); ``clock`` (monotonic seconds) drives the alert rules. Call :meth:`start` before
-    feeding it and :meth:`close` when done.
+    quickly); ``clock`` (monotonic seconds) drives the alert rules and measures the events'
+    ages. Call :meth:`start` before feeding it and :meth:`close` when done.
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class Door:
             recorder=self.recorder,
             on_outcome=notify,
             **({"queue_size": queue_size} if queue_size else {}),
+            **({"clock": clock} if clock else {}),
         )
         self.alerts = AlertEngine(
             rules,

@@ -13,16 +13,16 @@ Home Assistant automation::
     timeout_s = 2.0                     # how long to wait for the broker's acknowledgement
 
 Messages are never retained (a retained ``granted`` would be replayed to every new subscriber).
-Each action keeps one client, started with the dispatcher, connected in the background
-(``connect_async`` + ``loop_start``): a broker that is down at start or goes away later is
-reconnected to by paho itself, waiting 1 s, then twice as long each time up to 30 s
-(``reconnect_delay_set``). While it is not connected an event fails at once ("not connected"):
-it is not queued, so a door is never opened minutes late when the broker comes back. A
-publish with ``qos`` 1 or 2 succeeded when the broker acknowledged it within ``timeout_s``
-seconds; with ``qos`` 0 when it was written to the connection. A publish that failed is
-dropped with its connection (a new one is opened), since paho would otherwise send it again
-after reconnecting; only a broker that received it but whose acknowledgement was lost on the
-way can have delivered it, on time.
+Each lane of an action (its grants have one of their own) keeps one client, started with the
+dispatcher, connected in the background (``connect_async`` + ``loop_start``): a broker that is
+down at start or goes away later is reconnected to by paho itself, waiting 1 s, then twice as
+long each time up to 30 s (``reconnect_delay_set``). While it is not connected an event fails at
+once ("not connected"): it is not queued, so a door is never opened minutes late when the broker
+comes back. A publish with ``qos`` 1 or 2 succeeded when the broker acknowledged it within
+``timeout_s`` seconds; with ``qos`` 0 when it was written to the connection. A publish that
+failed is dropped with its connection (a new one is opened), since paho would otherwise send it
+again after reconnecting; only a broker that received it but whose acknowledgement was lost on
+the way can have delivered it, on time.
 
 In the topic, ``{name}`` is ``-`` when there is no name (unknown faces, alerts), and the
 characters MQTT gives a meaning in topics (``/ + #``), NUL and control characters in a value
@@ -37,7 +37,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from gatekeeper.door.actions import ActionSpec, Result, one_line
+from gatekeeper.door.actions import ActionSpec, Expiry, Result, one_line
 from gatekeeper.door.events import DoorEvent
 from gatekeeper.door.table import Table
 
@@ -172,7 +172,7 @@ class MqttRunner:
         """Wait up to ``timeout`` seconds for the connection; whether it is up."""
         return self._connected.wait(timeout)
 
-    def send(self, event: DoorEvent, stop: threading.Event) -> Result:
+    def send(self, event: DoorEvent, stop: threading.Event, expiry: Expiry | None = None) -> Result:
         if not self._connected.is_set():
             return Result(False, f"not connected to the broker {self._where()} (reconnecting)")
         info = self._client.publish(

@@ -57,7 +57,27 @@ class Table:
 
     def number(self, key: str, default: float, *, low: float, high: float) -> float:
         """A finite number in the inclusive range ``low``–``high`` (ints accepted)."""
-        value = self._take(key, default, False)
+        return self._checked_number(key, self._take(key, default, False), low, high)
+
+    def numbers(
+        self, key: str, keys: tuple[str, ...], *, low: float, high: float
+    ) -> dict[str, float]:
+        """A number for some of ``keys``: one number (for each of them) or a table of some of
+        them (``{ granted = 3 }``), each finite and in ``low``–``high``; ``{}`` when absent."""
+        value = self._take(key, None, False)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            number = self._checked_number(key, value, low, high)
+            return dict.fromkeys(keys, number)
+        numbers = {}
+        for sub, item in value.items():
+            if sub not in keys:
+                raise self.error(f"{key}: {sub!r} is not one of {', '.join(keys)}")
+            numbers[sub] = self._checked_number(f"{key}.{sub}", item, low, high)
+        return numbers
+
+    def _checked_number(self, key: str, value: Any, low: float, high: float) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.error(f"{key} must be a number, not {_kind(value)}")
         number = float(value)

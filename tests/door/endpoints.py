@@ -41,33 +41,70 @@ class Received:
         return json.loads(self.body)
 
 
+#: The answer a dripping endpoint sends, one byte at a time: 200 with a padded header.
+DRIPPED_ANSWER = b"HTTP/1.1 200 OK\r\nX-Padding: " + b"." * 160 + b"\r\nContent-Length: 2\r\n\r\nok"
+
+
 class HttpEndpoint:
     """An HTTP server on 127.0.0.1 recording every POST. ``statuses`` are answered in turn
     (then 200); with ``hang`` set, each request is held unanswered until :meth:`release`
-    (``held`` counts the requests being held)."""
+    (``held`` counts the requests being held); with ``drip_s``, the answer
+    (:data:`DRIPPED_ANSWER`, 200) comes one byte every ``drip_s`` seconds, each read of the
+    client well within any timeout (``dripping`` counts the answers being dripped). ``slow``
+    limits the hang and the drip to requests whose payload's decision is in it (default
+    every request)."""
 
-    def __init__(self, *, hang: bool = False, statuses: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        hang: bool = False,
+        statuses: list[int] | None = None,
+        drip_s: float | None = None,
+        slow: tuple[str, ...] | None = None,
+    ) -> None:
         self.received: list[Received] = []
         self.statuses = list(statuses or [])
         self.hang = hang
+        self.drip_s = drip_s
+        self.slow = slow
         self.released = threading.Event()
         self.held = 0
+        self.dripping = 0
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
-                endpoint.received.append(Received(self.path, dict(self.headers), body))
-                if endpoint.hang:
+                request = Received(self.path, dict(self.headers), body)
+                endpoint.received.append(request)
+                slow = endpoint.slow is None or request.json()["decision"] in endpoint.slow
+                if endpoint.hang and slow:
                     endpoint.held += 1
                     endpoint.released.wait(60)
+                    return
+                if endpoint.drip_s is not None and slow:
+                    self.drip()
                     return
                 status = endpoint.statuses.pop(0) if endpoint.statuses else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")
+
+            def drip(self) -> None:
+                endpoint.dripping += 1
+                try:
+                    for byte in DRIPPED_ANSWER:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        if endpoint.released.wait(endpoint.drip_s):
+                            return
+                except OSError:  # the client gave up and closed the connection
+                    pass
+                finally:
+                    endpoint.dripping -= 1
+                    self.close_connection = True
 
             def log_message(self, *args) -> None:
                 pass
@@ -195,14 +232,14 @@ class Subscriber:
 
 
 #: The command the tests run: it appends one JSON line per run to the file given as its
-#: argument, holding its GATEKEEPER_* environment, whether GATEKEEPER_AUDIT_KEY reached it,
+#: argument, holding its GATEKEEPER_* environment (``env``), its whole environment (``all``)
 #: and its standard input.
 RECORDER_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
     out = sys.argv[1]
     seen = {k: v for k, v in os.environ.items() if k.startswith("GATEKEEPER_")}
-    line = {"env": seen, "stdin": sys.stdin.read()}
+    line = {"env": seen, "all": dict(os.environ), "stdin": sys.stdin.read()}
     with open(out, "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\\n")
     """

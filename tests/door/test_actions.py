@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import os
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -81,6 +82,7 @@ def test_a_command_gets_the_event_in_its_environment_and_on_stdin(recorder, monk
     assert (result.ok, result.reason, result.attempts) == (True, None, 1)
     (run,) = recorder.runs()
     assert json.loads(run["stdin"]) == json.loads(GRANTED.payload())
+    assert run["env"].pop("GATEKEEPER_RUN").startswith(f"{os.getpid()}-")
     assert run["env"] == {
         "GATEKEEPER_DECISION": "granted",
         "GATEKEEPER_NAME": "José Núñez",
@@ -92,7 +94,7 @@ def test_a_command_gets_the_event_in_its_environment_and_on_stdin(recorder, monk
         "GATEKEEPER_REASON": "",
         "GATEKEEPER_RULE": "",
         "GATEKEEPER_MESSAGE": "",
-    }, "the audit key (and every other GATEKEEPER_ variable) stays in the console"
+    }, "the audit key (and every other GATEKEEPER_ variable of the console) stays in it"
     assert spec.problem() is None
 
 
@@ -121,7 +123,10 @@ def test_a_hung_command_is_killed_with_every_child_it_started(tmp_path):
     script.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {pids}\necho $$ >> {pids}\nsleep 300\n")
     script.chmod(0o755)
     result = command([str(script)], timeout_s=1.0).open().send(GRANTED, NEVER)
-    assert (result.ok, result.reason) == (False, "timed out after 1 s (process group killed)")
+    assert (result.ok, result.reason) == (
+        False,
+        "timed out after 1 s (it and every process it started killed)",
+    )
     # SIGKILL is delivered asynchronously: the processes die as soon as they are scheduled
     assert wait_until(lambda: not any(running(int(pid)) for pid in pids.read_text().split()), 10)
 

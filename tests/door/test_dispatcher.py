@@ -6,11 +6,13 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
+import pytest
 from endpoints import admin_events, signed_by, wait_for
 
 from gatekeeper.door import Door, DoorEvent, DoorWarning
 from gatekeeper.door.command import CommandSpec
 from gatekeeper.door.dispatcher import ActionOutcome
+from gatekeeper.door.mqtt import MqttSpec
 from gatekeeper.door.webhook import WebhookSpec
 from gatekeeper.errors import StoreError
 
@@ -61,7 +63,8 @@ def test_every_action_gets_what_it_matches_and_every_outcome_is_chained(
         wait_for(lambda: len(admin_events(store.path, "action")) == 4)
     finally:
         door.close()
-    assert [r.json()["attempt_id"] for r in endpoint.received] == [7, 8]
+    # the grant and the unknown travel in lanes of their own: no order between them
+    assert sorted(r.json()["attempt_id"] for r in endpoint.received) == [7, 8]
     assert all(signed_by(r, "k") for r in endpoint.received)
     assert [run["env"]["GATEKEEPER_ATTEMPT_ID"] for run in recorder.runs()] == ["7"]
     events = {(e["action"], e["attempt_id"]): e for e in admin_events(store.path, "action")}
@@ -197,3 +200,95 @@ def test_what_the_database_never_took_is_logged_at_close(store, recorder, caplog
     door.close(timeout=1)
     assert "1 door events could not be recorded" in caplog.text
     assert '"action":"relay"' in caplog.text and '"attempt_id":5' in caplog.text
+
+
+# --- deadlines: a grant never waits behind another decision, nor goes out late -----------
+
+
+def test_a_slow_event_never_delays_a_grant_of_the_same_action(store, http):
+    """While the lock's endpoint holds an ``unknown`` event unanswered, the grants fired after
+    it reach the endpoint, in order, and are recorded (if they queued behind it, this test
+    could not get past its second wait)."""
+    lock = http(hang=True, slow=("unknown",))
+    door = Door(store, [hook("lock", lock.url, on=("granted", "unknown"), timeout_s=60)])
+    door.start()
+    try:
+        door.decision(decided("unknown", None, attempt_id=1))
+        wait_for(lambda: lock.held == 1)
+        door.decision(decided(attempt_id=2))
+        door.decision(decided(attempt_id=3))
+        wait_for(lambda: [e["attempt_id"] for e in admin_events(store.path, "action")] == [2, 3])
+        assert lock.held == 1, "the unknown event is still being sent"
+        lock.release()
+        wait_for(lambda: len(admin_events(store.path, "action")) == 3, 30)
+    finally:
+        door.close()
+    assert [r.json()["attempt_id"] for r in lock.received] == [1, 2, 3]
+    assert [e["ok"] for e in admin_events(store.path, "action")][:2] == [True, True]
+
+
+def test_the_drip_case_a_grant_reaches_a_healthy_lock_while_an_unknown_drips(store, http):
+    """The issue's case: the lock drips its answer to an ``unknown`` event one byte at a time
+    (each read well within ``timeout_s``); a grant fired behind it is answered at once and the
+    unknown's try ends at its deadline."""
+    lock = http(drip_s=0.05, slow=("unknown",))
+    door = Door(store, [hook("lock", lock.url, on=("granted", "unknown"), timeout_s=1.0)])
+    door.start()
+    try:
+        door.decision(decided("unknown", None, attempt_id=1))
+        wait_for(lambda: lock.dripping == 1)
+        door.decision(decided(attempt_id=2))
+        wait_for(lambda: len(admin_events(store.path, "action")) == 2, 30)
+    finally:
+        door.close()
+    events = {e["attempt_id"]: e for e in admin_events(store.path, "action")}
+    assert (events[2]["ok"], events[2]["attempts"]) == (True, 1)
+    assert (events[1]["ok"], events[1]["reason"]) == (False, "timed out after 1 s")
+
+
+@pytest.mark.parametrize("kind", ["command", "webhook", "mqtt"])
+def test_an_event_older_than_its_max_age_is_not_sent_and_is_recorded_as_expired(
+    kind, store, http, recorder, request
+):
+    """A grant waits in its queue while the (manual) clock moves 6 s, past the grant's default
+    5-s maximum age: it is never sent, and its outcome says so; a grant fired afterwards is
+    sent. The same for every kind of action."""
+    from helpers import ManualClock
+
+    endpoint = http()
+    if kind == "command":
+        spec = run("door", recorder.argv)
+    elif kind == "webhook":
+        spec = hook("door", endpoint.url)
+    else:
+        broker = request.getfixturevalue("broker")
+        spec = MqttSpec(
+            name="door",
+            on=("granted",),
+            cameras=None,
+            timeout_s=5.0,
+            host=broker.host,
+            port=broker.port,
+        )
+    clock = ManualClock()
+    door = Door(store, [spec], clock=clock.monotonic)
+    door.decision(decided(attempt_id=1))  # queued: the door's threads are not started yet
+    clock.advance(6)
+    door.start()
+    try:
+        wait_for(lambda: len(admin_events(store.path, "action")) == 1)
+        if kind == "mqtt":
+            assert door.dispatcher.runner("door").wait_connected(10)
+        door.decision(decided(attempt_id=2))
+        wait_for(lambda: len(admin_events(store.path, "action")) == 2)
+    finally:
+        door.close()
+    expired, sent = admin_events(store.path, "action")
+    assert (expired["attempt_id"], expired["ok"], expired["attempts"]) == (1, False, 0)
+    assert expired["reason"] == "expired: not sent, 6.0 s old (max_age_s 5 for granted)"
+    assert (sent["attempt_id"], sent["ok"]) == (2, True)
+    if kind == "command":
+        assert [r["env"]["GATEKEEPER_ATTEMPT_ID"] for r in recorder.runs()] == ["2"]
+    if kind == "webhook":
+        assert [r.json()["attempt_id"] for r in endpoint.received] == [2]
+    assert store.verify_chain().ok

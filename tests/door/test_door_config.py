@@ -104,6 +104,41 @@ def action(body: str) -> str:
     return f'[[actions]]\nkind = "webhook"\non = ["granted"]\nurl = "http://h/x"\n{body}\n'
 
 
+def command_action(body: str) -> str:
+    return f'[[actions]]\nkind = "command"\non = ["granted"]\nargv = ["/bin/true"]\n{body}\n'
+
+
+def test_max_ages_are_one_number_or_one_per_decision_and_default_by_decision(tmp_path):
+    text = (
+        '[[actions]]\nkind = "webhook"\non = ["granted", "unknown", "alert"]\nurl = "http://h"\n'
+        "max_age_s = { granted = 2.5 }\n"
+        '[[actions]]\nkind = "webhook"\non = ["granted", "denied"]\nurl = "http://h"\n'
+        "max_age_s = 8\n"
+        '[[actions]]\nkind = "webhook"\non = ["granted", "spoof"]\nurl = "http://h"\n'
+    )
+    first, second, third = settings_of(tmp_path, text).actions
+    assert [first.max_age(d) for d in first.on] == [2.5, 30.0, 300.0]
+    assert [second.max_age(d) for d in second.on] == [8.0, 8.0]
+    assert [third.max_age(d) for d in third.on] == [5.0, 30.0]
+    assert "(a try ≤ 2 s; not sent later than granted 2.5 s, unknown 30 s, alert 300 s)" in (
+        first.describe()
+    )
+
+
+def test_a_command_names_the_variables_it_gets(tmp_path):
+    (spec,) = settings_of(tmp_path, command_action('env = ["RELAY_PORT", "lc_x"]')).actions
+    assert spec.env == ("RELAY_PORT", "lc_x")
+    assert "→ /bin/true (passes RELAY_PORT, lc_x; contained by " in spec.describe()
+
+
+def test_credentials_in_a_webhook_url_are_basic_auth_and_never_shown(tmp_path):
+    text = action("").replace("http://h/x", "https://gk:t0p%2Fs3cret@lock.example.net/open")
+    (spec,) = settings_of(tmp_path, text).actions
+    shown = repr(spec) + spec.describe()
+    assert "t0p" not in shown and "s3cret" not in shown
+    assert "POST https://lock.example.net:443/…, basic auth as gk" in spec.describe()
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -114,6 +149,13 @@ def action(body: str) -> str:
         (action("secret = ''"), "secret cannot be empty"),
         (action("cameras = 'door'"), "cameras must be a non-empty list of text"),
         (action("colour = 'red'"), "#1 (webhook-1): unknown key(s): colour"),
+        (action("max_age_s = 'soon'"), "max_age_s must be a number, not str 'soon'"),
+        (action("max_age_s = 0"), "max_age_s must be between 0.1 and 86400, got 0"),
+        (action("max_age_s = true"), "max_age_s must be a number, not bool True"),
+        (action("max_age_s = { granted = -1 }"), "max_age_s.granted must be between 0.1 and"),
+        (action("max_age_s = { granted = '3' }"), "max_age_s.granted must be a number, not str"),
+        (action("max_age_s = { alert = 60 }"), "max_age_s: 'alert' is not one of granted"),
+        (action("max_age_s = [3]"), "max_age_s must be a number, not list [3]"),
         (action("name = 'front door'"), "name must be at most 64 printable characters"),
         ('[[actions]]\nkind = "webhook"\non = ["granted"]\n', "#1 (webhook-1): url is required"),
         (
@@ -144,6 +186,14 @@ def action(body: str) -> str:
             '[[actions]]\nkind = "command"\non = ["granted"]\nargv = ["/bin/relay", 1]\n',
             "argv must hold non-empty text only, got 1",
         ),
+        (command_action('env = "RELAY_PORT"'), "env must be a non-empty list of text"),
+        (command_action('env = ["RELAY PORT"]'), "env: 'RELAY PORT' is not a variable name"),
+        (command_action('env = ["1X"]'), "env: '1X' is not a variable name"),
+        (
+            command_action('env = ["PGPASSWORD"]'),
+            "env: PGPASSWORD is never passed to a door program (no GATEKEEPER_ or PG variable",
+        ),
+        (command_action('env = ["GATEKEEPER_AUDIT_KEY"]'), "env: GATEKEEPER_AUDIT_KEY is never"),
         (
             '[[actions]]\nkind = "mqtt"\non = ["granted"]\nhost = "b"\ntopic = "a/{person}"\n',
             "topic may hold {camera}, {decision}, {name} and no other placeholder",
@@ -220,6 +270,8 @@ def test_doctor_lists_the_actions_and_fails_on_a_missing_relay_program(tmp_path,
         in lines[0]
     )
     assert "mqtt-pass-word" not in lines[0] and "s3cret" not in lines[0]
+    assert "; a try ≤ 5 s; not sent later than granted 5 s)" in lines[0]
+    assert "contained by " in lines[0]
     relay.write_text("#!/bin/sh\nexit 0\n")
     relay.chmod(0o755)
     cli.main([*home, "doctor"])
@@ -243,3 +295,25 @@ def test_the_readme_example_config_is_valid(tmp_path):
         "camera_lost",
         "database_unavailable",
     ]
+
+
+def test_doctor_warns_of_url_credentials_sent_in_clear_and_never_prints_them(tmp_path, capsys):
+    config = tmp_path / "door.toml"
+    hooks = [
+        action('name = "lock"').replace("http://h/x", "http://gk:t0p-s3cret@lock.lan/open"),
+        action('name = "local"').replace("http://h/x", "http://gk:l0cal-s3cret@127.0.0.1:8123/"),
+    ]
+    config.write_text("".join(hooks), encoding="utf-8")
+    home = ["--home", str(tmp_path / "home"), "--mute", "--config", str(config)]
+    code = cli.main([*home, "doctor"])
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if "door:" in line]
+    assert code == 0, "a warning does not fail the installation"
+    assert line.startswith("WARN  door: 2 actions, 0 alert rules: ")
+    assert "POST http://lock.lan:80/…, basic auth as gk" in line
+    assert line.endswith(
+        "; lock: the URL's credentials go unencrypted over http:// "
+        "(hint: use https:// for a URL with credentials)"
+    )
+    assert "local: the URL" not in line, "loopback never leaves the machine"
+    assert "s3cret" not in out
