@@ -566,7 +566,8 @@ def _confirm(question: str) -> bool:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    """Erase a person's biometric data (encodings, kept photos); their attempts stay logged."""
+    """Erase a person's biometric data (encodings, kept photos, visitor crops); their attempts
+    stay logged."""
     name = validate_name(args.name)
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(f"not removing {name} without confirmation: use --yes (stdin is no TTY)")
@@ -574,14 +575,16 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
         if site.store.get_person(name) is None:
             raise NotFoundError(f"no such person: {name}")
         if not args.yes and not _confirm(
-            f"Erase the encodings and photos of {name}? Their attempts stay in the log."
+            f"Erase the encodings, photos and visitor crops of {name}? "
+            "Their attempts stay in the log."
         ):
             _note("nothing removed")
             return 1
         report = site.remove(name)
     print(
-        f"removed {report.name}: erased {_plural(report.encodings_deleted, 'encoding')} and "
-        f"{_plural(report.photos_deleted, 'photo')}; "
+        f"removed {report.name}: erased {_plural(report.encodings_deleted, 'encoding')}, "
+        f"{_plural(report.photos_deleted, 'photo')} and "
+        f"{_plural(report.visitors_deleted, 'visitor crop')}; "
         f"{_plural(report.attempts_kept, 'attempt')} kept in the log"
     )
     for path in report.leftover_files:

@@ -172,13 +172,15 @@ class KeptPhoto:
 @dataclass(frozen=True)
 class RemovalReport:
     """What ``remove_person`` erased. ``leftover_files`` lists photo files that could not be
-    deleted (the database rows are gone; the caller should warn and the files be removed)."""
+    deleted (the database rows are gone; the caller should warn and the files be removed);
+    ``visitors_deleted`` counts the kept visitor crops of the person that were deleted."""
 
     name: str
     encodings_deleted: int
     photos_deleted: int
     attempts_kept: int
     leftover_files: tuple[Path, ...]
+    visitors_deleted: int = 0
 
 
 @dataclass(frozen=True)
@@ -811,11 +813,14 @@ class Store:
 
     @_translated
     def remove_person(self, name: str) -> RemovalReport:
-        """Erase a person's biometric data: their encodings and kept photos.
+        """Erase a person's biometric data: their encodings, kept photos and visitor crops.
 
-        One transaction deletes the encodings and the person row and records a ``remove``
-        event; their attempts stay, with ``person_name`` as it was and ``person_id`` set to NULL
-        (the audit chain does not cover ``person_id``, so it still verifies). The photo folder
+        One transaction deletes the encodings, the kept visitor crops of their attempts and
+        those enrolled as them (see :func:`.visitors.erase_person`; on SQLite overwritten in
+        the file, as ``secure_delete`` overwrites every deleted row) and the person row, and
+        records a ``remove`` event with the counts; their attempts stay, with ``person_name`` as
+        it was and ``person_id`` set to NULL (the audit chain does not cover ``person_id``, so
+        it still verifies). The photo folder
         ``images/<name>/`` is deleted only after the commit, so a failed commit loses nothing.
         Raises ``NotFoundError`` "no such person: NAME" for an unknown name.
         """
@@ -835,6 +840,7 @@ class Store:
             encodings = (
                 FaceEncoding.delete().where(FaceEncoding.person == person_id).execute(self._db)
             )
+            crops = visitors.erase_person(self._db, person_id, name)
             attempts = (
                 Attempt.select(fn.COUNT(SQL("*")))
                 .where(Attempt.person == person_id)
@@ -844,11 +850,11 @@ class Store:
             self._bump_gallery()
             self._log(
                 "remove",
-                f"{name}: erased {encodings} encodings and {len(photos)} photos; "
-                f"{attempts} attempts kept",
+                f"{name}: erased {encodings} encodings, {len(photos)} photos and {crops} "
+                f"visitor crops; {attempts} attempts kept",
             )
         deleted, leftovers = self._erase_photos(name, photos)
-        return RemovalReport(name, encodings, deleted, attempts, leftovers)
+        return RemovalReport(name, encodings, deleted, attempts, leftovers, crops)
 
     def _erase_photos(self, name: str, photos: list[str]) -> tuple[int, tuple[Path, ...]]:
         """Delete the person's photo folder (stray files included); returns how many of their

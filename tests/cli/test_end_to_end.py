@@ -181,7 +181,8 @@ def test_unicode_names_from_enrolment_to_erasure(
     removed = run("--home", home, "remove", "José Núñez", "--yes")
     assert removed.code == 0, removed.err
     assert removed.out == (
-        "removed José Núñez: erased 4 encodings and 2 photos; 2 attempts kept in the log\n"
+        "removed José Núñez: erased 4 encodings, 2 photos and 0 visitor crops; 2 attempts kept in "
+        "the log\n"
     )
     assert not (home / "images" / "José Núñez").exists()
     assert sorted(_people(run, home)) == ["王小明"]
