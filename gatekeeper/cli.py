@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gatekeeper.anchor import start_publisher
-from gatekeeper.config import Settings, load_settings
+from gatekeeper.config import Settings, load_settings, secret_problems
 from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
 from gatekeeper.errors import (
     GatekeeperError,
@@ -1431,6 +1431,24 @@ def check_anchor(settings: Settings) -> Check:
     return Check("anchor", "ok", spec.describe())
 
 
+def check_secrets(settings: Settings, config_file: str | None) -> Check:
+    """What every other command refuses to start with (``doctor`` loads the settings without
+    that guard, to report it): a config file holding secrets that its group or others may
+    read, an ``audit_key`` shorter than the minimum. Never shows a secret."""
+    problems = secret_problems(config_file, settings.audit_key)
+    if problems:
+        return Check(
+            "secrets", "fail", "; ".join(problems), "other commands refuse to start until fixed"
+        )
+    key = (
+        f"audit key of {_plural(len(settings.audit_key.encode('utf-8')), 'byte')}"
+        if settings.audit_key
+        else "no audit key (the chain's head is not signed)"
+    )
+    where = "no config file" if config_file is None else "no secret readable by others in it"
+    return Check("secrets", "ok", f"{key}; {where}")
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     """Check the installation; one line per check (see :data:`CHECK_LABELS`); exit 1 only when
     one fails, i.e. when something stands in the way of the console."""
@@ -1442,6 +1460,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         check_liveness(settings),
         check_door(settings),
         check_anchor(settings),
+        check_secrets(settings, args.config),
     ]
     if args.json:
         _print_json([asdict(c) | {"ok": c.ok} for c in checks])
@@ -1865,6 +1884,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_copy.set_defaults(handler=cmd_db_copy)
 
     doctor = command("doctor", cmd_doctor, "check weights, database, camera and voice")
+    doctor.set_defaults(guard_secrets=False)  # it reports what other commands refuse
     _add_json(doctor)
     return parser
 
@@ -1883,6 +1903,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Settings: defaults < ``--config`` file < environment < flags."""
     return load_settings(
         args.config,
+        guard_secrets=getattr(args, "guard_secrets", True),
         home=args.home,
         busy_timeout_s=args.busy_timeout,
         db=args.db,
