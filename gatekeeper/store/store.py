@@ -53,7 +53,7 @@ from gatekeeper.store.models import (
     to_db_time,
     utc_now,
 )
-from gatekeeper.store.names import name_key, validate_name, validate_new_name
+from gatekeeper.store.names import name_key, photo_folder, validate_name, validate_new_name
 
 #: Site thresholds must lie strictly between these L2 distances.
 MIN_THRESHOLD = 0.0
@@ -820,8 +820,9 @@ class Store:
         the file, as ``secure_delete`` overwrites every deleted row) and the person row, and
         records a ``remove`` event with the counts; their attempts stay, with ``person_name`` as
         it was and ``person_id`` set to NULL (the audit chain does not cover ``person_id``, so
-        it still verifies). The photo folder
-        ``images/<name>/`` is deleted only after the commit, so a failed commit loses nothing.
+        it still verifies). The photo folder ``images/<name>/`` (see
+        :func:`.names.photo_folder`) is deleted only after the commit, so a failed commit loses
+        nothing.
         Raises ``NotFoundError`` "no such person: NAME" for an unknown name.
         """
         name = validate_name(name)
@@ -861,7 +862,7 @@ class Store:
         kept photos are gone and what could not be deleted."""
         existing = [self.images_dir / relative for relative in photos]
         existing = [path for path in existing if path.exists()]
-        folder = self.images_dir / name
+        folder = self.images_dir / photo_folder(name)
         shutil.rmtree(folder, ignore_errors=True)
         leftovers = (folder, *folder.rglob("*")) if folder.exists() else ()
         return sum(not path.exists() for path in existing), leftovers
@@ -984,7 +985,7 @@ class Store:
         replace: bool,
         temporaries: list[Path],
     ) -> bool:
-        photo_path = f"{name}/{sha}{ext}"
+        photo_path = f"{photo_folder(name)}/{sha}{ext}"
         person_id = self._person_id(name)
         if person_id is None:
             person_id = self._insert_person(name, None)
