@@ -186,6 +186,57 @@ def _note(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+class OutputError(GatekeeperError):
+    """Standard output cannot be written (a full disk, ``/dev/full``, an I/O error)."""
+
+
+class _GuardedOutput:
+    """Standard output (its text stream, or its ``buffer``) whose write errors become an
+    :class:`OutputError` with one line naming the cause; a closed pipe stays a
+    ``BrokenPipeError``, on which :func:`main` ends quietly. Closing it leaves standard output
+    open (a text wrapper put around the ``buffer`` may be dropped without detaching it)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> int:
+        with self._errors():
+            return self._stream.write(data)
+
+    def flush(self) -> None:
+        with self._errors():
+            self._stream.flush()
+
+    def close(self) -> None:
+        self.flush()
+
+    @property
+    def buffer(self) -> _GuardedOutput:
+        return _GuardedOutput(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _errors() -> Any:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at ``/dev/null`` (when it is one), so that what is still
+    buffered for a closed pipe or a full device is dropped at exit instead of failing again."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
 def _local(moment: datetime | None) -> str:
     return "-" if moment is None else moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
@@ -1938,21 +1989,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage, 130 Ctrl-C)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+    stdout, sys.stdout = sys.stdout, _GuardedOutput(sys.stdout)
     try:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help
             return exc.code if isinstance(exc.code, int) else 0
-        return args.handler(args, settings_from(args))
+        status = args.handler(args, settings_from(args))
+        sys.stdout.flush()  # a write error is this command's, not the interpreter's exit's
+        return status
     except GatekeeperError as exc:
+        if isinstance(exc, OutputError):
+            _silence_stdout()
         _note(f"{PROG}: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         _note(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 1
     except Exception as exc:
         if os.environ.get(DEBUG_ENV) == "1":
@@ -1963,3 +2018,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({Path(where.filename).name}:{where.lineno}; set {DEBUG_ENV}=1 for the traceback)"
         )
         return 1
+    finally:
+        sys.stdout = stdout

@@ -123,3 +123,32 @@ def test_identify_on_a_full_disk_names_the_cause(process, new_home, tmp_path, pr
         )
         (small / "filler").unlink()
         assert process("--home", home, "--db", database, "audit", "verify").code == 0
+
+
+def test_output_to_a_full_device_is_one_line_and_exit_1(bare_home, site_database):
+    """Standard output on ``/dev/full`` (every write fails with ENOSPC): ``log``, ``export -``
+    and a one-line answer ended in ``internal error: OSError: [Errno 28]``. Each is now one line
+    naming the cause, exit 1, and a failed export is not recorded as done."""
+    seed_database(bare_home, site_database.url)
+    with site_database.raw() as db:
+        exports = db.execute("SELECT COUNT(*) FROM admin_event WHERE kind = 'export'").fetchone()
+    for argv in (["log"], ["log", "--json"], ["export", "-"], ["people"], ["threshold"]):
+        with open("/dev/full", "w") as full:
+            completed = subprocess.run(
+                [sys.executable, "-m", "gatekeeper", "--home", str(bare_home), *argv],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                timeout=120,
+                env=subprocess_env(),
+            )
+        assert (completed.returncode, completed.stderr) == (
+            1,
+            "gatekeeper: cannot write to standard output: No space left on device\n",
+        ), argv
+    with site_database.raw() as db:
+        assert (
+            db.execute("SELECT COUNT(*) FROM admin_event WHERE kind = 'export'").fetchone()
+            == exports
+        )
