@@ -50,6 +50,7 @@ from gatekeeper.errors import (
     NotFoundError,
     UsageError,
     WeightsError,
+    not_also_raised,
 )
 from gatekeeper.schedule import Access, describe_validity, parse_date, parse_windows
 from gatekeeper.service import AccessNow, EnrolResult, Gatekeeper, parse_time
@@ -1989,6 +1990,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage, 130 Ctrl-C)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+        for handler in logging.getLogger().handlers:  # the error itself is printed below
+            handler.addFilter(not_also_raised)
     stdout, sys.stdout = sys.stdout, _GuardedOutput(sys.stdout)
     try:
         try:

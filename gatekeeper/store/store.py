@@ -33,7 +33,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 from peewee import EXCLUDED, SQL, Database, Expression, ModelSelect, Tuple, chunked, fn
 
-from gatekeeper.errors import NotFoundError, StoreError, UsageError
+from gatekeeper.errors import ALSO_RAISED, NotFoundError, StoreError, UsageError
 from gatekeeper.schedule import Access
 from gatekeeper.store import audit, schedules, state, visitors
 from gatekeeper.store.backends import Backend, parse_database
@@ -606,7 +606,12 @@ class Store:
             ) from None
         except audit.UntrustedHead as exc:
             log.error(
-                "refused to write %d %s row(s) to %s: %s", len(rows), table, self.location, exc
+                "refused to write %d %s row(s) to %s: %s",
+                len(rows),
+                table,
+                self.location,
+                exc,
+                extra=ALSO_RAISED,
             )
             raise StoreError(
                 f"refusing to extend the audit log: {exc}; nothing was written "
@@ -694,6 +699,7 @@ class Store:
                     "refused a change to %s: the %s differ from the state record",
                     self.location,
                     ", ".join(changed),
+                    extra=ALSO_RAISED,
                 )
                 raise StoreError(
                     f"the {', '.join(changed)} were changed outside Gatekeeper (they differ "

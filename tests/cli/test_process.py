@@ -152,3 +152,38 @@ def test_output_to_a_full_device_is_one_line_and_exit_1(bare_home, site_database
             db.execute("SELECT COUNT(*) FROM admin_event WHERE kind = 'export'").fetchone()
             == exports
         )
+
+
+def test_a_refused_write_is_one_line_on_the_command_line(bare_home, site_database):
+    """README: errors are one line on stderr. A write refused by the chain's guard printed the
+    store's log line and then the error; the log line is for the console's log, where nobody
+    sees the exception. Both guards: a keyless write to a keyed site, and a change while the
+    people differ from the chain's state record."""
+    key = "the-site-key-of-the-test"
+    keyed = subprocess_env(GATEKEEPER_AUDIT_KEY=key)
+    base = [sys.executable, "-m", "gatekeeper", "--home", str(bare_home)]
+
+    def gatekeeper(*argv: str, env=None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*base, *argv],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            env=env or subprocess_env(),
+        )
+
+    assert gatekeeper("threshold", "0.55", env=keyed).returncode == 0
+    keyless = gatekeeper("threshold", "0.5")
+    assert (keyless.returncode, keyless.stderr) == (
+        1,
+        "gatekeeper: refusing to extend the audit log: the audit log is signed, and this process "
+        "has no audit key; nothing was written (run 'gatekeeper audit verify')\n",
+    )
+    assert gatekeeper("schedule", "set", "staff", "Mon-Fri 07:00-19:00", env=keyed).returncode == 0
+    with site_database.raw() as db:
+        db.execute("UPDATE setting SET value = '0.7' WHERE key = 'threshold'")
+    tampered = gatekeeper("threshold", "0.5", env=keyed)
+    assert tampered.returncode == 1
+    assert tampered.stderr.count("\n") == 1, tampered.stderr
+    assert tampered.stderr.startswith("gatekeeper: the settings were changed outside Gatekeeper")
