@@ -8,7 +8,9 @@ reference clip (``short_hamilton_clip.mp4``, 640×360, faces ~25–200 px):
 - ``VisitorKeeper.keep`` (queue the crop for the writer thread): on the recognition thread;
 - ``Store.keep_visitor`` (one durable transaction: WAL + synchronous=FULL): on the keeper's
   thread, never the recognition thread's;
-- the retention expiry of 2,000 crops (``Store.expire_visitors``, secure_delete on).
+- the retention expiry of 2,000 crops (``Store.expire_visitors``, secure_delete on);
+- removing a person whose 2,000 denied attempts kept crops, beside 2,000 crops of strangers
+  (``Store.remove_person`` erases theirs in its transaction).
 
     .venv/bin/python benchmarks/bench_visitors.py [--data ../shared/data] [--dir DIR]
 """
@@ -115,19 +117,38 @@ def main() -> None:
                 f"in {seconds:.2f} s (one transaction, secure_delete)"
             )
 
+        with open_store(str(Path(folder) / "remove.db"), images_dir=Path(folder)) as store:
+            lin = store.add_person("lin").id
+            theirs = attempts(store, EXPIRED, T0, decision="denied", name="lin", person_id=lin)
+            for attempt_id in theirs + unknown_attempts(store, EXPIRED, T0):
+                store.keep_visitor(attempt_id, crop.jpeg, crop.width, crop.height, kept=T0)
+            start = time.perf_counter()
+            report = store.remove_person("lin")
+            seconds = time.perf_counter() - start
+            left = len(store.list_visitors(limit=EXPIRED + 1))
+            print(
+                f"remove_person: {report.visitors_deleted} of the person's crops deleted in "
+                f"{seconds:.2f} s with the person (one transaction, secure_delete); "
+                f"{left} strangers' crops left"
+            )
+
+
+def attempts(store, count: int, when: datetime, **values) -> list[int]:
+    """Record ``count`` attempts at ``when`` (``values``: decision, name, person_id) in one
+    transaction; their ids."""
+    attempt = NewAttempt(
+        camera_id="door", threshold=0.6, model_id="dlib_resnet_v1", time=when, **values
+    )
+    store.record_attempts([attempt] * count)
+    chosen = AttemptFilter(
+        since=when, until=when + timedelta(microseconds=1), decision=values["decision"]
+    )
+    return sorted(row.id for row in store.iter_attempts(chosen))
+
 
 def unknown_attempts(store, count: int, when: datetime) -> list[int]:
     """Record ``count`` unknown attempts at ``when`` in one transaction; their ids."""
-    attempt = NewAttempt(
-        camera_id="door", decision="unknown", threshold=0.6, model_id="dlib_resnet_v1", time=when
-    )
-    store.record_attempts([attempt] * count)
-    return sorted(
-        row.id
-        for row in store.iter_attempts(
-            AttemptFilter(since=when, until=when + timedelta(microseconds=1))
-        )
-    )
+    return attempts(store, count, when, decision="unknown")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gatekeeper.anchor import start_publisher
-from gatekeeper.config import Settings, load_settings
+from gatekeeper.config import Settings, load_settings, secret_problems
 from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
 from gatekeeper.errors import (
     GatekeeperError,
@@ -50,6 +50,7 @@ from gatekeeper.errors import (
     NotFoundError,
     UsageError,
     WeightsError,
+    not_also_raised,
 )
 from gatekeeper.schedule import Access, describe_validity, parse_date, parse_windows
 from gatekeeper.service import AccessNow, EnrolResult, Gatekeeper, parse_time
@@ -184,6 +185,57 @@ def _print_json(value: Any) -> None:
 def _note(message: str) -> None:
     """A line of information on stderr (stdout stays for results)."""
     print(message, file=sys.stderr)
+
+
+class OutputError(GatekeeperError):
+    """Standard output cannot be written (a full disk, ``/dev/full``, an I/O error)."""
+
+
+class _GuardedOutput:
+    """Standard output (its text stream, or its ``buffer``) whose write errors become an
+    :class:`OutputError` with one line naming the cause; a closed pipe stays a
+    ``BrokenPipeError``, on which :func:`main` ends quietly. Closing it leaves standard output
+    open (a text wrapper put around the ``buffer`` may be dropped without detaching it)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> int:
+        with self._errors():
+            return self._stream.write(data)
+
+    def flush(self) -> None:
+        with self._errors():
+            self._stream.flush()
+
+    def close(self) -> None:
+        self.flush()
+
+    @property
+    def buffer(self) -> _GuardedOutput:
+        return _GuardedOutput(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _errors() -> Any:
+        try:
+            yield
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at ``/dev/null`` (when it is one), so that what is still
+    buffered for a closed pipe or a full device is dropped at exit instead of failing again."""
+    with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 def _local(moment: datetime | None) -> str:
@@ -566,7 +618,8 @@ def _confirm(question: str) -> bool:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    """Erase a person's biometric data (encodings, kept photos); their attempts stay logged."""
+    """Erase a person's biometric data (encodings, kept photos, visitor crops); their attempts
+    stay logged."""
     name = validate_name(args.name)
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(f"not removing {name} without confirmation: use --yes (stdin is no TTY)")
@@ -574,14 +627,16 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
         if site.store.get_person(name) is None:
             raise NotFoundError(f"no such person: {name}")
         if not args.yes and not _confirm(
-            f"Erase the encodings and photos of {name}? Their attempts stay in the log."
+            f"Erase the encodings, photos and visitor crops of {name}? "
+            "Their attempts stay in the log."
         ):
             _note("nothing removed")
             return 1
         report = site.remove(name)
     print(
-        f"removed {report.name}: erased {_plural(report.encodings_deleted, 'encoding')} and "
-        f"{_plural(report.photos_deleted, 'photo')}; "
+        f"removed {report.name}: erased {_plural(report.encodings_deleted, 'encoding')}, "
+        f"{_plural(report.photos_deleted, 'photo')} and "
+        f"{_plural(report.visitors_deleted, 'visitor crop')}; "
         f"{_plural(report.attempts_kept, 'attempt')} kept in the log"
     )
     for path in report.leftover_files:
@@ -1432,6 +1487,24 @@ def check_anchor(settings: Settings) -> Check:
     return Check("anchor", "ok", spec.describe())
 
 
+def check_secrets(settings: Settings, config_file: str | None) -> Check:
+    """What every other command refuses to start with (``doctor`` loads the settings without
+    that guard, to report it): a config file holding secrets that its group or others may
+    read, an ``audit_key`` shorter than the minimum. Never shows a secret."""
+    problems = secret_problems(config_file, settings.audit_key)
+    if problems:
+        return Check(
+            "secrets", "fail", "; ".join(problems), "other commands refuse to start until fixed"
+        )
+    key = (
+        f"audit key of {_plural(len(settings.audit_key.encode('utf-8')), 'byte')}"
+        if settings.audit_key
+        else "no audit key (the chain's head is not signed)"
+    )
+    where = "no config file" if config_file is None else "no secret readable by others in it"
+    return Check("secrets", "ok", f"{key}; {where}")
+
+
 def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     """Check the installation; one line per check (see :data:`CHECK_LABELS`); exit 1 only when
     one fails, i.e. when something stands in the way of the console."""
@@ -1443,6 +1516,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
         check_liveness(settings),
         check_door(settings),
         check_anchor(settings),
+        check_secrets(settings, args.config),
     ]
     if args.json:
         _print_json([asdict(c) | {"ok": c.ok} for c in checks])
@@ -1869,6 +1943,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_copy.set_defaults(handler=cmd_db_copy)
 
     doctor = command("doctor", cmd_doctor, "check weights, database, camera and voice")
+    doctor.set_defaults(guard_secrets=False)  # it reports what other commands refuse
     _add_json(doctor)
     return parser
 
@@ -1887,6 +1962,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     """Settings: defaults < ``--config`` file < environment < flags."""
     return load_settings(
         args.config,
+        guard_secrets=getattr(args, "guard_secrets", True),
         home=args.home,
         busy_timeout_s=args.busy_timeout,
         db=args.db,
@@ -1921,21 +1997,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failure, 2 usage, 130 Ctrl-C)."""
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
+        for handler in logging.getLogger().handlers:  # the error itself is printed below
+            handler.addFilter(not_also_raised)
+    stdout, sys.stdout = sys.stdout, _GuardedOutput(sys.stdout)
     try:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help
             return exc.code if isinstance(exc.code, int) else 0
-        return args.handler(args, settings_from(args))
+        status = args.handler(args, settings_from(args))
+        sys.stdout.flush()  # a write error is this command's, not the interpreter's exit's
+        return status
     except GatekeeperError as exc:
+        if isinstance(exc, OutputError):
+            _silence_stdout()
         _note(f"{PROG}: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         _note(f"{PROG}: interrupted")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _silence_stdout()
         return 1
     except Exception as exc:
         if os.environ.get(DEBUG_ENV) == "1":
@@ -1946,3 +2028,5 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({Path(where.filename).name}:{where.lineno}; set {DEBUG_ENV}=1 for the traceback)"
         )
         return 1
+    finally:
+        sys.stdout = stdout

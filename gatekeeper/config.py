@@ -18,11 +18,13 @@ from __future__ import annotations
 import math
 import os
 import socket
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from gatekeeper.anchor import AnchorSpec, parse_anchor
 from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD
@@ -38,6 +40,16 @@ DEFAULT_THRESHOLD = 0.60
 DEFAULT_FACENET_THRESHOLD = 1.00
 #: Days a kept visitor crop is kept before it is deleted, unless ``[visitors]`` says otherwise.
 DEFAULT_VISITOR_RETENTION_DAYS = 30.0
+#: The shortest ``audit_key`` accepted, in bytes (UTF-8): 128 bits, the least an HMAC key
+#: should hold; ``audit_key = "a"`` would let anyone who guesses it sign a forged chain.
+MIN_AUDIT_KEY_BYTES = 16
+#: Keys of the config file (at any depth: ``[[actions]]`` tables too) whose value is a secret.
+#: A URL holding a password (``db``, ``camera``, a webhook's ``url``) is one as well.
+SECRET_KEYS = frozenset({"audit_key", "secret", "password"})
+#: Permission bits that let the file's group or others read it.
+_READABLE_BY_OTHERS = stat.S_IRGRP | stat.S_IROTH
+#: How to make a key long enough, shown with the refusal.
+_NEW_KEY_HINT = "e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 
 @dataclass(frozen=True)
@@ -153,10 +165,18 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def _number(key: str, value: Any, *, positive: bool) -> float:
+def _numeric(key: str, value: Any) -> float | int:
+    """``value`` when it is a number (a TOML int or float), else a ``UsageError`` naming
+    ``key``: the range validators of ``gatekeeper.decision`` also take numeric text, as the
+    console's input fields give it, but a config's ``threshold = "0.5"`` is a mistake, as
+    ``mute = "yes"`` is."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UsageError(f"{key} must be a number, not {type(value).__name__} {value!r}")
-    number = float(value)
+    return value
+
+
+def _number(key: str, value: Any, *, positive: bool) -> float:
+    number = float(_numeric(key, value))
     if not math.isfinite(number) or number < 0 or (positive and number == 0):
         raise UsageError(f"{key} must be {'> 0' if positive else '>= 0'}, got {value!r}")
     return number
@@ -211,13 +231,13 @@ def _camera(key: str, value: Any) -> str:
 def _threshold(key: str, value: Any) -> float:
     from gatekeeper.decision import validate_threshold
 
-    return validate_threshold(value, what=key)
+    return validate_threshold(_numeric(key, value), what=key)
 
 
 def _facenet_threshold(key: str, value: Any) -> float:
     from gatekeeper.decision import FACENET_MODEL, validate_threshold
 
-    return validate_threshold(value, model_id=FACENET_MODEL, what=key)
+    return validate_threshold(_numeric(key, value), model_id=FACENET_MODEL, what=key)
 
 
 def _visitors(key: str, value: Any) -> VisitorSettings:
@@ -246,7 +266,19 @@ def _liveness(key: str, value: Any) -> str:
 def _liveness_threshold(key: str, value: Any) -> float:
     from gatekeeper.decision import validate_liveness_threshold
 
-    return validate_liveness_threshold(value, what=key)
+    return validate_liveness_threshold(_numeric(key, value), what=key)
+
+
+def _audit_key(key: str, value: Any) -> str:
+    """The HMAC key of the audit chain: text of at least :data:`MIN_AUDIT_KEY_BYTES` bytes."""
+    text = _text(key, value)
+    size = len(text.encode("utf-8"))
+    if size < MIN_AUDIT_KEY_BYTES:
+        raise UsageError(
+            f"{key} is {size} byte{'s' if size != 1 else ''} long; at least "
+            f"{MIN_AUDIT_KEY_BYTES} are needed ({_NEW_KEY_HINT})"
+        )
+    return text
 
 
 def _timezone(key: str, value: Any) -> str:
@@ -274,7 +306,7 @@ _CHECKS: dict[str, Any] = {
     "votes_window": _whole,
     "recognition_interval_s": lambda key, value: _number(key, value, positive=False),
     "busy_timeout_s": lambda key, value: _number(key, value, positive=False),
-    "audit_key": _text,
+    "audit_key": _audit_key,
     "timezone": _timezone,
     "actions": parse_actions,
     "alerts": parse_alerts,
@@ -283,21 +315,108 @@ _CHECKS: dict[str, Any] = {
 }
 
 
-def _checked(values: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """``values`` with every value type- and range-checked; errors start with ``where``."""
+def _checked(values: Mapping[str, Any], where: str, checks: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` with every value type- and range-checked by ``checks`` (:data:`_CHECKS`, or
+    a variant of it); errors start with ``where``."""
     checked = {}
     for key, value in values.items():
         try:
-            checked[key] = _CHECKS[key](key, value)
+            checked[key] = checks[key](key, value)
         except UsageError as exc:
             raise UsageError(f"{where}{exc}") from None
     return checked
+
+
+def _read_config(path: Path) -> tuple[dict[str, Any], int]:
+    """The TOML table of the config file at ``path`` and the file's permission bits.
+
+    Only a regular file is read: a FIFO, a device or a socket is refused from its ``stat``,
+    before it is opened (opening a FIFO for reading waits for a writer, forever), and the file
+    is opened without blocking and checked again, in case it was swapped meanwhile."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise UsageError(f"config file {path} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as file:
+            status = os.fstat(file.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                raise UsageError(f"config file {path} is not a regular file")
+            text = file.read().decode("utf-8")
+        return tomllib.loads(text), stat.S_IMODE(status.st_mode)
+    except FileNotFoundError:
+        raise UsageError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read config file {path}: {exc}") from None
+
+
+def _holds_password(text: str) -> bool:
+    """Whether ``text`` is a URL with a password (``postgresql://user:pw@host/db``)."""
+    if "://" not in text:
+        return False
+    try:
+        return urlsplit(text).password is not None
+    except ValueError:
+        return False
+
+
+def secret_keys(table: Mapping[str, Any], where: str = "") -> list[str]:
+    """Where a config's TOML ``table`` holds secrets: the keys of :data:`SECRET_KEYS` with a
+    value, and every text that is a URL with a password, at any depth, named as
+    ``audit_key``, ``db``, ``actions[2].secret``."""
+    found = []
+    for key, value in table.items():
+        name = f"{where}{key}"
+        items = value if isinstance(value, list) else [value]
+        for index, item in enumerate(items, start=1):
+            at = f"{name}[{index}]" if isinstance(value, list) else name
+            if isinstance(item, Mapping):
+                found += secret_keys(item, f"{at}.")
+            elif isinstance(item, str) and item and (key in SECRET_KEYS or _holds_password(item)):
+                found.append(at)
+    return found
+
+
+def exposed_secrets(path: Path, table: Mapping[str, Any], mode: int) -> str | None:
+    """Why the config file at ``path`` (its TOML ``table``, its permission bits ``mode``)
+    must not be used: it holds secrets and its group or others may read it; ``None`` when it
+    holds none or only its owner may read it. See docs/DESIGN.md, "Secrets in the config"."""
+    keys = secret_keys(table)
+    if not keys or not mode & _READABLE_BY_OTHERS:
+        return None
+    who = " and ".join(
+        name for name, bit in (("its group", stat.S_IRGRP), ("others", stat.S_IROTH)) if mode & bit
+    )
+    return (
+        f"config file {path} holds secrets ({', '.join(keys)}) and {who} may read it "
+        f"(mode {mode:04o}): chmod 600 {path}, and change the secrets if someone may have "
+        "read them"
+    )
+
+
+def secret_problems(config_file: str | Path | None, audit_key: str | None) -> list[str]:
+    """What :func:`load_settings` refuses about secrets, for ``doctor``, which reports instead
+    of refusing (it loads with ``guard_secrets=False``): the config file's exposure (see
+    :func:`exposed_secrets`) and an ``audit_key`` that is too short. Empty when all is well.
+    A config file that cannot be read at all is a ``UsageError``, as for ``load_settings``."""
+    problems = []
+    if config_file is not None:
+        path = Path(config_file)
+        exposed = exposed_secrets(path, *_read_config(path))
+        if exposed:
+            problems.append(exposed)
+    if audit_key is not None:
+        try:
+            _audit_key("audit_key", audit_key)
+        except UsageError as exc:
+            problems.append(str(exc))
+    return problems
 
 
 def load_settings(
     config_file: str | Path | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    guard_secrets: bool = True,
     **overrides: Any,
 ) -> Settings:
     """Build the settings: defaults, then an optional TOML file, then the environment
@@ -309,24 +428,29 @@ def load_settings(
     (:class:`VisitorSettings`: ``keep = true``, ``retention_days = 30``). Every value, whatever its
     source, is type- and range-checked here: a bad one is a one-line ``UsageError`` naming
     the key (and the file or variable it came from), never a failure later on.
+
+    Secrets are guarded (``guard_secrets``; ``doctor`` reports instead, see
+    :func:`secret_problems`): a config file holding one must be readable by its owner
+    alone (:func:`exposed_secrets`), and ``audit_key`` must be at least
+    :data:`MIN_AUDIT_KEY_BYTES` bytes long, whatever its source.
     """
     values: dict[str, Any] = {}
+    checks = _CHECKS if guard_secrets else _CHECKS | {"audit_key": _text}
     if config_file is not None:
         path = Path(config_file)
-        try:
-            loaded = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UsageError(f"config file not found: {path}") from None
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise UsageError(f"cannot read config file {path}: {exc}") from None
+        loaded, mode = _read_config(path)
         known = {f.name for f in fields(Settings)}
         unknown = sorted(set(loaded) - known)
         if unknown:
             raise UsageError(f"unknown key(s) in {path}: {', '.join(unknown)}")
-        values = _checked(loaded, f"{path}: ")
-    values.update(_checked(_from_environment(os.environ if environ is None else environ), ""))
+        values = _checked(loaded, f"{path}: ", checks)
+        exposed = exposed_secrets(path, loaded, mode) if guard_secrets else None
+        if exposed:
+            raise UsageError(exposed)
+    environ = os.environ if environ is None else environ
+    values.update(_checked(_from_environment(environ), "", checks))
     given = {key: value for key, value in overrides.items() if value is not None}
-    settings = Settings(**values).with_overrides(**_checked(given, ""))
+    settings = Settings(**values).with_overrides(**_checked(given, "", checks))
     if settings.votes_required > settings.votes_window:
         raise UsageError(
             f"votes_required ({settings.votes_required}) cannot exceed votes_window "

@@ -5,6 +5,16 @@ is a ``GatekeeperError`` with a one-line message; the CLI prints ``str(error)`` 
 exits with ``exit_code`` (2 for usage errors, 1 for failures), never a stack trace.
 """
 
+#: ``extra`` of a log line that repeats an error raised to the caller as well: kept for the
+#: console's log file, where nobody reads the exception, but left out by the command line,
+#: which prints the error itself (one line, as the README promises).
+ALSO_RAISED = {"also_raised": True}
+
+
+def not_also_raised(record: object) -> bool:
+    """A ``logging`` filter: False for a record logged with :data:`ALSO_RAISED`."""
+    return not getattr(record, "also_raised", False)
+
 
 class GatekeeperError(Exception):
     """Base class: a failure explained in one line."""

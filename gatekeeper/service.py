@@ -917,7 +917,8 @@ class Gatekeeper:
         return report
 
     def remove(self, name: str) -> RemovalReport:
-        """Erase a person's encodings and kept photos; their attempts stay in the log."""
+        """Erase a person's encodings, kept photos and visitor crops; their attempts stay in
+        the log."""
         return self.store.remove_person(name)
 
     # Recognition.

@@ -24,7 +24,10 @@ def _config(tmp_path: Path, text: str) -> Path:
     ("line", "message"),
     [
         ("threshold = 50.0", "threshold 50.0 is outside the sane range 0.3–0.8"),
-        ('threshold = "abc"', "threshold must be a number, got 'abc'"),
+        ('threshold = "abc"', "threshold must be a number, not str 'abc'"),
+        ('threshold = "0.5"', "threshold must be a number, not str '0.5'"),
+        ('facenet_threshold = "1.0"', "facenet_threshold must be a number, not str '1.0'"),
+        ('liveness_threshold = "0.8"', "liveness_threshold must be a number, not str '0.8'"),
         ("threshold = -1", "threshold -1 is outside the sane range"),
         ("threshold = nan", "threshold nan is outside the sane range"),
         ("threshold = inf", "threshold inf is outside the sane range"),
@@ -34,6 +37,8 @@ def _config(tmp_path: Path, text: str) -> Path:
         ("busy_timeout_s = -2", "busy_timeout_s must be >= 0"),
         ("audit_key = 12345", "audit_key must be text, not int 12345"),
         ('audit_key = ""', "audit_key cannot be empty"),
+        ('audit_key = "a"', "audit_key is 1 byte long; at least 16 are needed"),
+        ('audit_key = "fifteen-bytes!!"', "audit_key is 15 bytes long; at least 16 are needed"),
         ("votes_required = 2.5", "votes_required must be a whole number"),
         ("votes_window = 0", "votes_window must be at least 1"),
         ("votes_required = 9", "votes_required (9) cannot exceed votes_window (5)"),
@@ -51,7 +56,7 @@ def _config(tmp_path: Path, text: str) -> Path:
         ("liveness_threshold = 0.2", "liveness_threshold 0.2 is outside the sane range 0.3–0.95"),
         ("liveness_threshold = 75", "liveness_threshold 75 is outside the sane range"),
         ("liveness_threshold = nan", "liveness_threshold nan is outside the sane range"),
-        ('liveness_threshold = "high"', "liveness_threshold must be a number, got 'high'"),
+        ('liveness_threshold = "high"', "liveness_threshold must be a number, not str 'high'"),
         ("visitors = true", "visitors must be a table ([visitors]), not bool True"),
         ("[visitors]\nkeep = 1", "visitors.keep must be true or false, not int 1"),
         ("[visitors]\nretention_days = 0", "visitors.retention_days must be > 0, got 0"),
@@ -161,3 +166,114 @@ def test_liveness_settings_are_taken_and_the_default_is_inside_its_range(tmp_pat
     path = _config(tmp_path, 'liveness = "off"\nliveness_threshold = 0.9\n')
     settings = load_settings(path, environ={}, home=str(tmp_path))
     assert (settings.liveness, settings.liveness_threshold) == ("off", 0.9)
+
+
+def test_numbers_are_numbers_in_the_file_and_text_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A TOML string is never taken for a number (``threshold = "0.5"`` is refused as
+    ``mute = "yes"`` is); flags are text by nature and still parse."""
+    path = _config(tmp_path, 'threshold = "0.5"\n')
+    code = cli.main(["--home", str(tmp_path), "--config", str(path), "threshold"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"gatekeeper: {path}: threshold must be a number, not str '0.5'\n"
+    )
+    assert cli.main(["--home", str(tmp_path), "threshold", "0.5"]) == 0
+    assert capsys.readouterr().out == "threshold 0.6 -> 0.5\n"
+    settings = load_settings(environ={}, home=str(tmp_path), busy_timeout_s=2, fps=2)
+    assert (settings.busy_timeout_s, settings.fps) == (2.0, 2.0)
+
+
+def test_an_audit_key_counts_bytes_and_is_checked_from_the_environment_too(
+    tmp_path: Path,
+) -> None:
+    six_characters = "王小明王小明"  # 18 bytes in UTF-8
+    settings = load_settings(environ={"GATEKEEPER_AUDIT_KEY": six_characters}, home=str(tmp_path))
+    assert settings.audit_key == six_characters
+    assert load_settings(environ={"GATEKEEPER_AUDIT_KEY": "x" * 16}, home=str(tmp_path)).audit_key
+    with pytest.raises(UsageError, match="audit_key is 3 bytes long; at least 16 are needed"):
+        load_settings(environ={"GATEKEEPER_AUDIT_KEY": "abc"}, home=str(tmp_path))
+
+
+KEY = 'audit_key = "a-key-of-twenty-four-bytes"\n'
+WEBHOOK = '[[actions]]\nkind = "webhook"\non = ["granted"]\nurl = "https://h.example/x"\n'
+MQTT = '[[actions]]\nkind = "mqtt"\non = ["granted"]\nhost = "b"\nusername = "gk"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        (KEY, "audit_key"),
+        ('db = "postgresql://gate:pw-in-url@db.example/site"\n', "db"),
+        ('camera = "rtsp://admin:cam-pw@192.168.1.20/stream1"\n', "camera"),
+        (WEBHOOK + 'secret = "signing-secret-1234"\n', "actions[1].secret"),
+        (MQTT + 'password = "broker-pass"\n', "actions[1].password"),
+    ],
+)
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604])
+def test_a_config_file_holding_a_secret_that_others_may_read_is_refused(
+    tmp_path: Path, text: str, named: str, mode: int
+) -> None:
+    path = _config(tmp_path, text)
+    path.chmod(mode)
+    with pytest.raises(UsageError) as caught:
+        load_settings(path, environ={}, home=str(tmp_path))
+    message = str(caught.value)
+    assert message.startswith(f"config file {path} holds secrets ({named}) and ")
+    assert f"(mode {mode:04o}): chmod 600 {path}" in message
+    for secret in ("a-key-of-twenty", "pw-in-url", "cam-pw", "signing-secret", "broker-pass"):
+        assert secret not in message, "a refusal never shows the secret"
+    path.chmod(0o600)
+    assert load_settings(path, environ={}, home=str(tmp_path)).home == tmp_path.resolve()
+
+
+def test_a_readable_config_without_secrets_is_fine(tmp_path: Path) -> None:
+    path = _config(
+        tmp_path,
+        'db = "postgresql://gate@db.example/site"\ncamera = "rtsp://192.168.1.20/s"\n' + WEBHOOK,
+    )
+    path.chmod(0o644)
+    assert load_settings(path, environ={}, home=str(tmp_path)).db.startswith("postgresql://")
+
+
+def test_a_config_that_is_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    import os
+
+    from helpers import run_process
+
+    fifo = tmp_path / "site.toml"
+    os.mkfifo(fifo)
+    result = run_process("--home", tmp_path / "home", "--config", fifo, "people", timeout=60)
+    assert (result.code, result.err) == (
+        2,
+        f"gatekeeper: config file {fifo} is not a regular file\n",
+    )
+
+
+def test_doctor_reports_an_exposed_config_and_a_short_key_where_others_refuse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _config(tmp_path, 'audit_key = "short"\n' + WEBHOOK + 'secret = "signing-secret-1"\n')
+    path.chmod(0o644)
+    base = ["--home", str(tmp_path / "home"), "--mute", "--config", str(path)]
+    assert cli.main([*base, "people"]) == 2
+    assert capsys.readouterr().err == (
+        f"gatekeeper: {path}: audit_key is 5 bytes long; at least 16 are needed (e.g. python3 "
+        "-c 'import secrets; print(secrets.token_urlsafe(32))')\n"
+    )
+    assert cli.main([*base, "doctor"]) == 1
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if "secrets:" in line]
+    assert line.startswith(
+        f"FAIL  secrets: config file {path} holds secrets (audit_key, actions[1].secret) and "
+        "its group and others may read it (mode 0644)"
+    )
+    assert "; audit_key is 5 bytes long; at least 16 are needed" in line
+    assert "short" not in line and "signing-secret" not in out
+
+    path.write_text('audit_key = "a-key-of-twenty-four-bytes"\n', encoding="utf-8")
+    path.chmod(0o600)
+    assert cli.main([*base, "doctor"]) in (0, 1)
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "secrets:" in line]
+    assert line == "OK    secrets: audit key of 26 bytes; no secret readable by others in it"

@@ -6,9 +6,9 @@ one process without a global binding.
 
 Tables
 ------
-``person``          one row per enrolled person; ``name`` is unique and doubles as the folder name
-                    of the kept photos (``images/<name>/``); optionally a ``schedule`` and the
-                    local dates ``valid_from`` / ``valid_until`` (v5).
+``person``          one row per enrolled person; ``name`` is unique and names the folder of the
+                    kept photos (``images/<name>/``, ``names.photo_folder``); optionally a
+                    ``schedule`` and the local dates ``valid_from`` / ``valid_until`` (v5).
 ``schedule``        a named weekly access schedule shared by several people (v5).
 ``schedule_window`` one weekly time window of a schedule: a weekday and a minute range (v5).
 ``face_encoding``   128 float32 embedding (512-byte little-endian blob) per (person, model id,

@@ -1,4 +1,4 @@
-"""Validation of person names, which are also the folder names of kept photos.
+"""Validation of person names, which also name the folders of kept photos (:func:`photo_folder`).
 
 Two levels:
 
@@ -13,12 +13,20 @@ Two levels:
 
 from __future__ import annotations
 
+import hashlib
 import unicodedata
 
 from gatekeeper.errors import UsageError
 
 #: Longest accepted name, in Unicode code points after NFC normalisation.
 MAX_NAME_LENGTH = 100
+#: Longest name, in UTF-8 bytes, that is its own photo folder's name. File systems allow 255
+#: bytes in a name, and 100 characters may take 400; see :func:`photo_folder`.
+MAX_FOLDER_NAME_BYTES = 200
+#: A longer name's folder: its first bytes (at most this many, whole characters), ``~`` and
+#: this many hex digits of the SHA-256 of the whole name: 237 bytes at most, 218 at least.
+_FOLDER_PREFIX_BYTES = 220
+_FOLDER_HASH_DIGITS = 16
 
 #: Unicode categories refused anywhere in a name: control characters (tab, newline, NUL...),
 #: lone surrogates, and the line/paragraph separators.
@@ -56,6 +64,24 @@ def validate_name(name: str) -> str:
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
             raise UsageError(f"a name cannot contain control character U+{ord(char):04X}")
     return cleaned
+
+
+def photo_folder(name: str) -> str:
+    """The name of the folder (under ``images/``) that holds a (validated) person's kept photos.
+
+    A name of at most :data:`MAX_FOLDER_NAME_BYTES` UTF-8 bytes is its own folder, as it always
+    was. A longer one — 100 Chinese characters are 300 bytes, past the 255 a file system
+    allows — becomes its longest prefix of whole characters within ``_FOLDER_PREFIX_BYTES``
+    bytes, ``~`` and 16 hex digits of the SHA-256 of the whole name: readable, and different
+    for names that share the prefix. Such a folder is always longer than
+    :data:`MAX_FOLDER_NAME_BYTES`, so it can never be the folder of another, shorter name.
+    """
+    encoded = name.encode("utf-8")
+    if len(encoded) <= MAX_FOLDER_NAME_BYTES:
+        return name
+    prefix = encoded[:_FOLDER_PREFIX_BYTES].decode("utf-8", errors="ignore")
+    digest = hashlib.sha256(encoded).hexdigest()[:_FOLDER_HASH_DIGITS]
+    return f"{prefix}~{digest}"
 
 
 def name_key(name: str) -> str:

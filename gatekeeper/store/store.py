@@ -33,7 +33,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import numpy as np
 from peewee import EXCLUDED, SQL, Database, Expression, ModelSelect, Tuple, chunked, fn
 
-from gatekeeper.errors import NotFoundError, StoreError, UsageError
+from gatekeeper.errors import ALSO_RAISED, NotFoundError, StoreError, UsageError
 from gatekeeper.schedule import Access
 from gatekeeper.store import audit, schedules, state, visitors
 from gatekeeper.store.backends import Backend, parse_database
@@ -53,7 +53,7 @@ from gatekeeper.store.models import (
     to_db_time,
     utc_now,
 )
-from gatekeeper.store.names import name_key, validate_name, validate_new_name
+from gatekeeper.store.names import name_key, photo_folder, validate_name, validate_new_name
 
 #: Site thresholds must lie strictly between these L2 distances.
 MIN_THRESHOLD = 0.0
@@ -172,13 +172,15 @@ class KeptPhoto:
 @dataclass(frozen=True)
 class RemovalReport:
     """What ``remove_person`` erased. ``leftover_files`` lists photo files that could not be
-    deleted (the database rows are gone; the caller should warn and the files be removed)."""
+    deleted (the database rows are gone; the caller should warn and the files be removed);
+    ``visitors_deleted`` counts the kept visitor crops of the person that were deleted."""
 
     name: str
     encodings_deleted: int
     photos_deleted: int
     attempts_kept: int
     leftover_files: tuple[Path, ...]
+    visitors_deleted: int = 0
 
 
 @dataclass(frozen=True)
@@ -604,7 +606,12 @@ class Store:
             ) from None
         except audit.UntrustedHead as exc:
             log.error(
-                "refused to write %d %s row(s) to %s: %s", len(rows), table, self.location, exc
+                "refused to write %d %s row(s) to %s: %s",
+                len(rows),
+                table,
+                self.location,
+                exc,
+                extra=ALSO_RAISED,
             )
             raise StoreError(
                 f"refusing to extend the audit log: {exc}; nothing was written "
@@ -692,6 +699,7 @@ class Store:
                     "refused a change to %s: the %s differ from the state record",
                     self.location,
                     ", ".join(changed),
+                    extra=ALSO_RAISED,
                 )
                 raise StoreError(
                     f"the {', '.join(changed)} were changed outside Gatekeeper (they differ "
@@ -811,12 +819,16 @@ class Store:
 
     @_translated
     def remove_person(self, name: str) -> RemovalReport:
-        """Erase a person's biometric data: their encodings and kept photos.
+        """Erase a person's biometric data: their encodings, kept photos and visitor crops.
 
-        One transaction deletes the encodings and the person row and records a ``remove``
-        event; their attempts stay, with ``person_name`` as it was and ``person_id`` set to NULL
-        (the audit chain does not cover ``person_id``, so it still verifies). The photo folder
-        ``images/<name>/`` is deleted only after the commit, so a failed commit loses nothing.
+        One transaction deletes the encodings, the kept visitor crops of their attempts and
+        those enrolled as them (see :func:`.visitors.erase_person`; on SQLite overwritten in
+        the file, as ``secure_delete`` overwrites every deleted row) and the person row, and
+        records a ``remove`` event with the counts; their attempts stay, with ``person_name`` as
+        it was and ``person_id`` set to NULL (the audit chain does not cover ``person_id``, so
+        it still verifies). The photo folder ``images/<name>/`` (see
+        :func:`.names.photo_folder`) is deleted only after the commit, so a failed commit loses
+        nothing.
         Raises ``NotFoundError`` "no such person: NAME" for an unknown name.
         """
         name = validate_name(name)
@@ -835,6 +847,7 @@ class Store:
             encodings = (
                 FaceEncoding.delete().where(FaceEncoding.person == person_id).execute(self._db)
             )
+            crops = visitors.erase_person(self._db, person_id, name)
             attempts = (
                 Attempt.select(fn.COUNT(SQL("*")))
                 .where(Attempt.person == person_id)
@@ -844,18 +857,18 @@ class Store:
             self._bump_gallery()
             self._log(
                 "remove",
-                f"{name}: erased {encodings} encodings and {len(photos)} photos; "
-                f"{attempts} attempts kept",
+                f"{name}: erased {encodings} encodings, {len(photos)} photos and {crops} "
+                f"visitor crops; {attempts} attempts kept",
             )
         deleted, leftovers = self._erase_photos(name, photos)
-        return RemovalReport(name, encodings, deleted, attempts, leftovers)
+        return RemovalReport(name, encodings, deleted, attempts, leftovers, crops)
 
     def _erase_photos(self, name: str, photos: list[str]) -> tuple[int, tuple[Path, ...]]:
         """Delete the person's photo folder (stray files included); returns how many of their
         kept photos are gone and what could not be deleted."""
         existing = [self.images_dir / relative for relative in photos]
         existing = [path for path in existing if path.exists()]
-        folder = self.images_dir / name
+        folder = self.images_dir / photo_folder(name)
         shutil.rmtree(folder, ignore_errors=True)
         leftovers = (folder, *folder.rglob("*")) if folder.exists() else ()
         return sum(not path.exists() for path in existing), leftovers
@@ -978,7 +991,7 @@ class Store:
         replace: bool,
         temporaries: list[Path],
     ) -> bool:
-        photo_path = f"{name}/{sha}{ext}"
+        photo_path = f"{photo_folder(name)}/{sha}{ext}"
         person_id = self._person_id(name)
         if person_id is None:
             person_id = self._insert_person(name, None)

@@ -6,8 +6,8 @@ store's database and runs inside the caller's transaction; the ``Store`` methods
 transaction and chain the admin events (dismissal, expiry, enrolment).
 
 A crop is biometric data: it is kept only while the site's ``[visitors] keep`` is on, and its
-row is deleted (not flagged) when it is dismissed or expires. The attempt it came from stays in
-the chained log either way.
+row is deleted (not flagged) when it is dismissed or expires, and with the person it shows
+when they are removed. The attempt it came from stays in the chained log either way.
 """
 
 from __future__ import annotations
@@ -149,6 +149,19 @@ def mark_enrolled(db: Database, visitor_id: int, name: str) -> VisitorRow:
         .execute()
     )
     return replace(row, crop=None)
+
+
+def erase_person(db: Database, person_id: int, name: str) -> int:
+    """Delete every crop of a person being removed: those of the attempts recorded as them
+    (``denied``, ``spoof``) and those enrolled as ``name``; returns how many. Run it before the
+    person's row is deleted, while their attempts still point at them."""
+    theirs = Attempt.select(Attempt.id).where(Attempt.person == person_id)
+    return (
+        Visitor.delete()
+        .where(Visitor.attempt.in_(theirs) | (Visitor.enrolled_name == name))
+        .bind(db)
+        .execute()
+    )
 
 
 def expire(db: Database, cutoff: datetime) -> int:

@@ -478,7 +478,7 @@ class PeopleScreen(Screen):
         self.app.push_screen(
             ConfirmDialog(
                 f"Remove {name}?",
-                f"This erases {name}'s face encodings and kept photos for good. "
+                f"This erases {name}'s face encodings, kept photos and visitor crops for good. "
                 "Their access attempts stay in the log.",
                 ok="Remove",
                 destructive=True,
@@ -494,8 +494,9 @@ class PeopleScreen(Screen):
             self.app.notify(f"Not removed: {exc}", severity="error")
             return
         self.app.notify(
-            f"Removed {name}: {report.encodings_deleted} encoding(s) and "
-            f"{report.photos_deleted} photo(s) erased; {report.attempts_kept} attempt(s) "
+            f"Removed {name}: {report.encodings_deleted} encoding(s), "
+            f"{report.photos_deleted} photo(s) and {report.visitors_deleted} visitor crop(s) "
+            f"erased; {report.attempts_kept} attempt(s) "
             "kept in the log"
         )
         if report.leftover_files:

@@ -30,7 +30,8 @@ States (:class:`CameraState`)::
     reconnecting ──► live
 
 A device or stream whose read fails (a corrupt frame, an unplugged camera) or that delivers no
-frame for ``stall_timeout_s`` is ``lost`` and reopened after the backoff; the backoff returns to
+frame for ``stall_timeout_s`` is ``lost`` and reopened after the backoff (so is a file or folder
+whose next frame is ``stall_timeout_s`` late: a read that blocks); the backoff returns to
 its initial value once a connection delivers a frame. A file or folder that cannot be opened
 (deleted, unreadable) is treated the same way, so playback resumes if it comes back.
 :meth:`CameraFeed.retry` cuts a backoff short, or plays an ended file or folder again.
@@ -258,7 +259,8 @@ def _natural_key(path: Path) -> list[int | str]:
 
 
 class _FolderReader:
-    """The images of a folder, in order, as RGB frames; unreadable files are skipped."""
+    """The images of a folder, in order, as RGB frames; unreadable files are skipped, and so
+    is anything that is no longer a regular file when its turn comes."""
 
     def __init__(self, files: list[Path], fps: float) -> None:
         self._files: Iterator[Path] = iter(files)
@@ -266,6 +268,9 @@ class _FolderReader:
 
     def read(self) -> np.ndarray | None:
         for path in self._files:
+            if not path.is_file():  # a FIFO put in its place would block the open for ever
+                log.warning("skipping %s: not a regular file", path)
+                continue
             frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if frame is not None:
                 return _to_rgb(frame)
@@ -278,7 +283,9 @@ class _FolderReader:
 
 @dataclass(frozen=True)
 class ImageFolderSource:
-    """A folder of images replayed in natural name order at ``fps`` frames per second."""
+    """A folder of images replayed in natural name order at ``fps`` frames per second. Only
+    regular files are replayed: a FIFO, device or socket with an image's name is skipped
+    without being opened (reading a FIFO waits for a writer)."""
 
     folder: Path
     fps: float
@@ -291,7 +298,11 @@ class ImageFolderSource:
     def open(self) -> FrameReader:
         try:
             files = sorted(
-                (p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                (
+                    p
+                    for p in self.folder.iterdir()
+                    if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                ),
                 key=_natural_key,
             )
         except OSError as exc:
@@ -359,7 +370,8 @@ class CameraFeed:
     pipeline is ready. Before that the state is ``connecting`` (``none`` without a source);
     after :meth:`stop` it is ``ended``. All methods are thread-safe.
 
-    ``stall_timeout_s``: a device or stream delivering no frame for this long (seconds) is lost.
+    ``stall_timeout_s``: a device or stream delivering no frame for this long (seconds), or a
+    file or folder whose next frame is this late, is lost.
     ``backoff_initial_s`` / ``backoff_max_s``: the wait before reconnecting doubles from the
     first to the second after each consecutive failure. ``clock`` times all of it (see the
     module docstring).
@@ -533,7 +545,12 @@ class CameraFeed:
                 self._set_state(CameraState.RECONNECTING, self._error)
 
     def _watch(self, session: _Session) -> tuple[str, str | None]:
-        """Wait for the session's outcome: ``ended``, ``failed``, ``stalled`` or ``stopped``."""
+        """Wait for the session's outcome: ``ended``, ``failed``, ``stalled`` or ``stopped``.
+
+        A session is stalled when no frame came for the stall timeout: a device or stream
+        counts from its last frame (or the connection); a replayed file or folder from when its
+        next frame was due (a read that blocks — a file on a hung network share — must not
+        freeze the feed at ``live`` for ever)."""
         assert self._source is not None
         with self._cond:
             while True:
@@ -541,12 +558,12 @@ class CameraFeed:
                     return "stopped", None
                 if session.outcome is not None:
                     return session.outcome, session.message
-                timeout = None
-                if self._source.live:
-                    since = session.last_frame_at or session.started_at
-                    timeout = since + self._stall_timeout - self._clock.monotonic()
-                    if timeout <= 0:
-                        return "stalled", f"no frame for {self._stall_timeout:g} s"
+                since = session.last_frame_at or session.started_at
+                if not self._source.live and session.next_due is not None:
+                    since = max(since, session.next_due)
+                timeout = since + self._stall_timeout - self._clock.monotonic()
+                if timeout <= 0:
+                    return "stalled", f"no frame for {self._stall_timeout:g} s"
                 self._clock.wait(self._cond, timeout)
 
     def _capture(self, session: _Session) -> None:

@@ -14,6 +14,8 @@ as Radiance HDR) is refused too.
 from __future__ import annotations
 
 import io
+import os
+import stat
 import struct
 import warnings
 from pathlib import Path
@@ -41,11 +43,41 @@ _JPEG_STANDALONE = frozenset({0x01, *range(0xD0, 0xD9)})
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
+#: What a file that is not a regular one is, by its ``stat`` mode (for the refusal).
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _special_file(mode: int) -> str | None:
+    """What a special file of this ``stat`` mode is (``a FIFO``...), or None for a regular
+    file or a folder."""
+    return next((what for test, what in _SPECIAL_FILES if test(mode)), None)
+
+
+def _read_regular_file(p: Path) -> bytes:
+    """The bytes of the regular file ``p``. A FIFO, device or socket is refused from its
+    ``stat`` before it is opened (reading a FIFO waits for a writer, forever; ``/dev/zero``
+    never ends), and again after a non-blocking open, in case it was swapped in between."""
+    special = _special_file(p.stat().st_mode)
+    if special is None:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as file:
+            special = _special_file(os.fstat(fd).st_mode)
+            if special is None:
+                return file.read()
+    raise ImageError(f"{p}: {special}, not a regular file: expected an image file")
+
+
 def read_image_bytes(path: str | Path) -> bytes:
-    """Read an image file's bytes, with a one-line :class:`ImageError` for every failure."""
+    """Read an image file's bytes, with a one-line :class:`ImageError` for every failure; a
+    file that is not a regular file (FIFO, device, socket) is refused without reading it."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = _read_regular_file(p)
     except FileNotFoundError:
         raise ImageError(f"{p}: no such file") from None
     except IsADirectoryError:

@@ -206,7 +206,7 @@ def test_declined_confirmation_removes_nothing(bare_home, run, monkeypatch):
     monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
     result = run("--home", bare_home, "remove", "Ada Lovelace")
     assert result.code == 1
-    assert result.out.startswith("Erase the encodings and photos of Ada Lovelace?")
+    assert result.out.startswith("Erase the encodings, photos and visitor crops of Ada Lovelace?")
     assert result.err == "nothing removed\n"
     assert sqlite_dump(database) == before
     monkeypatch.setattr(sys, "stdin", _Terminal("yes\n"))
@@ -240,3 +240,29 @@ def test_unexpected_error_is_one_line(bare_home, run, monkeypatch):
     assert result.err.startswith("gatekeeper: internal error: RuntimeError: boom (")
     assert len(result.err.splitlines()) == 1
     assert not os.environ.get(cli.DEBUG_ENV)
+
+
+def test_a_fifo_named_as_a_photo_is_refused_by_enroll_and_skipped_by_import(
+    new_home, process, tmp_path, probe
+):
+    """Opening a FIFO for reading waits for a writer: ``enroll`` and ``import`` hung on one
+    until killed. It is refused from its ``stat``, before it is opened (subprocesses, so that
+    a hang is a timeout here, not a stuck test run)."""
+    home = new_home(tmp_path)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    os.mkfifo(folder / "bob.jpg")
+    (folder / "obama.jpg").write_bytes(probe("obama1.jpg").read_bytes())
+
+    enrolled = process("--home", home, "enroll", "Bob", folder / "bob.jpg", timeout=120)
+    assert (enrolled.code, enrolled.err.splitlines()[-1]) == (
+        1,
+        f"gatekeeper: {folder / 'bob.jpg'}: a FIFO, not a regular file: expected an image file",
+    )
+    imported = process("--home", home, "import", folder, timeout=120)
+    assert imported.code == 0, imported.err
+    assert "enrolled  obama: 1 new encoding" in imported.out, imported.out
+    assert f"skipped   {folder / 'bob.jpg'}: " in imported.out
+    assert f"{folder / 'bob.jpg'}: a FIFO, not a regular file" in imported.out
+    people = process("--home", home, "people", "--json", timeout=120)
+    assert '"obama"' in people.out and '"Bob"' not in people.out

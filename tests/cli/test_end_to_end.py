@@ -181,7 +181,8 @@ def test_unicode_names_from_enrolment_to_erasure(
     removed = run("--home", home, "remove", "José Núñez", "--yes")
     assert removed.code == 0, removed.err
     assert removed.out == (
-        "removed José Núñez: erased 4 encodings and 2 photos; 2 attempts kept in the log\n"
+        "removed José Núñez: erased 4 encodings, 2 photos and 0 visitor crops; 2 attempts kept in "
+        "the log\n"
     )
     assert not (home / "images" / "José Núñez").exists()
     assert sorted(_people(run, home)) == ["王小明"]
@@ -192,6 +193,28 @@ def test_unicode_names_from_enrolment_to_erasure(
     audit = run("--home", home, "audit", "verify")
     assert audit.code == 0 and audit.out.startswith("audit chain OK (")
     assert _identities(run, home, probe("obama1.jpg")) == [None]
+
+
+def test_a_hundred_chinese_characters_are_a_name_from_enrolment_to_erasure(
+    run, use_engine, home, train, probe, site_database
+):
+    """100 characters is the longest legal name; in Chinese it is 300 bytes of UTF-8, and
+    ``enroll`` ended in ``internal error: OSError: File name too long`` (the photo folder).
+    On each backend: enrolled, recognised, listed, logged, re-encoded and erased."""
+    name = "王" * 100
+    enrolled = run("--home", home, "enroll", name, train / "biden" / "biden.jpg")
+    assert (enrolled.code, enrolled.err) == (0, ""), enrolled.err
+    assert _identities(run, home, train / "biden" / "biden.jpg") == [name]
+    assert _people(run, home)[name]["photos"] == 1
+    (folder,) = (home / "images").iterdir()
+    assert folder.name.startswith("王" * 73) and len(folder.name.encode()) <= 255
+    assert run("--home", home, "reencode").code == 0
+    log = json.loads(run("--home", home, "log", "--person", name, "--json").out)
+    assert [r["name"] for r in log] == [name]
+    removed = run("--home", home, "remove", name, "--yes")
+    assert removed.code == 0 and removed.out.startswith(f"removed {name}: erased 2 encodings, 1")
+    assert list((home / "images").iterdir()) == []
+    assert run("--home", home, "audit", "verify").code == 0
 
 
 def test_access_states_and_threshold(run, use_engine, home, train, probe):

@@ -123,3 +123,67 @@ def test_identify_on_a_full_disk_names_the_cause(process, new_home, tmp_path, pr
         )
         (small / "filler").unlink()
         assert process("--home", home, "--db", database, "audit", "verify").code == 0
+
+
+def test_output_to_a_full_device_is_one_line_and_exit_1(bare_home, site_database):
+    """Standard output on ``/dev/full`` (every write fails with ENOSPC): ``log``, ``export -``
+    and a one-line answer ended in ``internal error: OSError: [Errno 28]``. Each is now one line
+    naming the cause, exit 1, and a failed export is not recorded as done."""
+    seed_database(bare_home, site_database.url)
+    with site_database.raw() as db:
+        exports = db.execute("SELECT COUNT(*) FROM admin_event WHERE kind = 'export'").fetchone()
+    for argv in (["log"], ["log", "--json"], ["export", "-"], ["people"], ["threshold"]):
+        with open("/dev/full", "w") as full:
+            completed = subprocess.run(
+                [sys.executable, "-m", "gatekeeper", "--home", str(bare_home), *argv],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                timeout=120,
+                env=subprocess_env(),
+            )
+        assert (completed.returncode, completed.stderr) == (
+            1,
+            "gatekeeper: cannot write to standard output: No space left on device\n",
+        ), argv
+    with site_database.raw() as db:
+        assert (
+            db.execute("SELECT COUNT(*) FROM admin_event WHERE kind = 'export'").fetchone()
+            == exports
+        )
+
+
+def test_a_refused_write_is_one_line_on_the_command_line(bare_home, site_database):
+    """README: errors are one line on stderr. A write refused by the chain's guard printed the
+    store's log line and then the error; the log line is for the console's log, where nobody
+    sees the exception. Both guards: a keyless write to a keyed site, and a change while the
+    people differ from the chain's state record."""
+    key = "the-site-key-of-the-test"
+    keyed = subprocess_env(GATEKEEPER_AUDIT_KEY=key)
+    base = [sys.executable, "-m", "gatekeeper", "--home", str(bare_home)]
+
+    def gatekeeper(*argv: str, env=None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*base, *argv],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+            env=env or subprocess_env(),
+        )
+
+    assert gatekeeper("threshold", "0.55", env=keyed).returncode == 0
+    keyless = gatekeeper("threshold", "0.5")
+    assert (keyless.returncode, keyless.stderr) == (
+        1,
+        "gatekeeper: refusing to extend the audit log: the audit log is signed, and this process "
+        "has no audit key; nothing was written (run 'gatekeeper audit verify')\n",
+    )
+    assert gatekeeper("schedule", "set", "staff", "Mon-Fri 07:00-19:00", env=keyed).returncode == 0
+    with site_database.raw() as db:
+        db.execute("UPDATE setting SET value = '0.7' WHERE key = 'threshold'")
+    tampered = gatekeeper("threshold", "0.5", env=keyed)
+    assert tampered.returncode == 1
+    assert tampered.stderr.count("\n") == 1, tampered.stderr
+    assert tampered.stderr.startswith("gatekeeper: the settings were changed outside Gatekeeper")

@@ -181,3 +181,44 @@ def test_expire_deletes_the_crops_older_than_the_configured_retention(
     assert again.out == "expired 0 visitor crops older than 7 days\n"
     assert site.admin_kinds().count("visitor_expire") == 1
     assert run("--home", home, "audit", "verify").code == 0
+
+
+def test_removing_a_person_erases_the_crops_of_their_denied_and_spoof_attempts(
+    run, use_engine, engine, home, site, probe
+):
+    """``remove NAME --yes`` erases biometric data: the crops kept of the person's own
+    attempts go with their encodings (the issue's ``visitors show 12`` still showed Lin's
+    face), the crops of strangers stay, and so do the attempts."""
+    assert run("--home", home, "enroll", "lin", probe("lin-manuel-miranda.png")).code == 0
+    assert run("--home", home, "deactivate", "lin").code == 0
+    rgb, box = stranger(engine, probe("lin-manuel-miranda.png"))
+    with open_store(site.database.url, images_dir=home / "images") as store:
+        lin = store.get_person("lin").id
+        theirs = []
+        for decision in ("denied", "spoof") * 2:
+            attempt_id = store.record_attempt(
+                camera_id="front-door",
+                name="lin",
+                person_id=lin,
+                distance=0.3,
+                threshold=0.6,
+                decision=decision,
+                model_id="dlib_resnet_v1",
+                box=box,
+                reason="deactivated" if decision == "denied" else None,
+            )
+            theirs.append(store.keep_visitor(attempt_id, b"\xff\xd8lin\xff\xd9", 80, 112, kept=NOW))
+    stranger_crop = site.keep(rgb, box)
+    shown = run("--home", home, "visitors", "show", theirs[0])
+    assert "lin (deactivated)" in shown.out, "the crop is Lin's before the removal"
+
+    removed = run("--home", home, "remove", "lin", "--yes")
+    assert removed.code == 0, removed.err
+    assert "and 4 visitor crops; 4 attempts kept in the log" in removed.out
+    for visitor in theirs:
+        gone = run("--home", home, "visitors", "show", visitor)
+        assert (gone.code, gone.err) == (1, f"gatekeeper: no such visitor: {visitor}\n")
+    assert [v["id"] for v in visitors(run, home)] == [stranger_crop]
+    logged = json.loads(run("--home", home, "log", "--person", "lin", "--json").out)
+    assert len(logged) == 4, "the attempts stay in the log under the name they had"
+    assert run("--home", home, "audit", "verify").code == 0

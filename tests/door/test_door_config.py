@@ -60,9 +60,16 @@ after_s = 0
 """
 
 
+def write_config(path: Path, text: str) -> Path:
+    """``text`` as the config file ``path``, readable by its owner alone: a config holding
+    secrets (``FULL`` does) is refused otherwise."""
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
 def settings_of(tmp_path, text: str):
-    config = tmp_path / "gatekeeper.toml"
-    config.write_text(text, encoding="utf-8")
+    config = write_config(tmp_path / "gatekeeper.toml", text)
     return load_settings(config, environ={}, home=str(tmp_path))
 
 
@@ -258,7 +265,7 @@ def test_the_command_line_refuses_a_bad_action_with_exit_2(tmp_path, capsys):
 def test_doctor_lists_the_actions_and_fails_on_a_missing_relay_program(tmp_path, capsys):
     config = tmp_path / "door.toml"
     relay = tmp_path / "pulse-relay"
-    config.write_text(FULL.replace("/usr/local/bin/pulse-relay", str(relay)), encoding="utf-8")
+    write_config(config, FULL.replace("/usr/local/bin/pulse-relay", str(relay)))
     home = ["--home", str(tmp_path / "home"), "--mute", "--config", str(config)]
     code = cli.main([*home, "doctor"])
     lines = [line for line in capsys.readouterr().out.splitlines() if "door:" in line]

@@ -126,6 +126,54 @@ def test_photo_is_kept_in_the_persons_folder_named_by_hash(
     assert sorted(p.name for p in (images_dir / "王小明").iterdir()) == [f"{digest}.jpg"]
 
 
+@pytest.mark.parametrize(
+    "name", ["王" * 100, "é" * 100, "José " * 20], ids=["300-bytes", "200-bytes", "104-bytes"]
+)
+def test_a_name_of_any_byte_length_keeps_its_photos_in_a_folder_the_disk_accepts(
+    store: Store,
+    database: DatabaseUnderTest,
+    images_dir: Path,
+    sha: Callable,
+    make_embedding: Callable,
+    attempt: Callable,
+    name: str,
+) -> None:
+    """A legal name of 100 characters may be 300 bytes of UTF-8 (王 is 3 bytes), past the
+    255 bytes a file name may have: enrolment ended in ``OSError: File name too long``. A
+    long name's folder is a prefix of it and a hash of the whole; the name itself is stored
+    whole, and removal finds the folder again."""
+    name = name.strip()
+    photo = f"photo of {name}".encode()
+    digest = sha(photo)
+    assert store.add_encoding(
+        name, model_id=MODEL, embedding=make_embedding(1), image_sha256=digest, photo=photo
+    )
+    (kept,) = store.list_photos(name)
+    assert kept.path.read_bytes() == photo
+    folder = kept.path.parent
+    assert folder.parent == images_dir and len(folder.name.encode("utf-8")) <= 255
+    if len(name.encode("utf-8")) <= 200:
+        assert folder.name == name, "a name that fits is its own folder, as before"
+    else:
+        assert folder.name != name and name.startswith(folder.name.rsplit("~", 1)[0])
+    assert store.get_person(name).name == name
+    store.record_attempt(**attempt(name=name))
+    assert [row.person_name for row in store.query_attempts(AttemptFilter(person=name))] == [name]
+    report = store.remove_person(name)
+    assert (report.photos_deleted, report.leftover_files) == (1, ())
+    assert list(images_dir.iterdir()) == []
+    assert store.verify_chain().ok
+
+
+def test_long_names_sharing_a_prefix_get_folders_of_their_own() -> None:
+    from gatekeeper.store.names import photo_folder
+
+    first, second = "王" * 99 + "一", "王" * 99 + "二"
+    assert photo_folder(first) != photo_folder(second)
+    assert all(len(photo_folder(n).encode("utf-8")) > 200 for n in (first, second))
+    assert photo_folder("王" * 66) == "王" * 66, "198 bytes: short enough to be itself"
+
+
 def test_reencoding_under_a_new_model_reuses_the_kept_photo(
     store: Store, make_embedding: Callable, sha: Callable
 ) -> None:

@@ -164,7 +164,7 @@ def test_expiry_deletes_what_is_older_than_the_cut_off_with_one_chained_event(
     assert store.count_attempts(AttemptFilter()) == 3, "the attempts stay"
 
 
-def test_marking_enrolled_needs_the_person_and_removing_them_leaves_the_visitor(
+def test_marking_enrolled_needs_the_person(
     store: Store, database: DatabaseUnderTest, attempt: Callable, jpeg: bytes
 ) -> None:
     visitor = store.keep_visitor(unknown(store, attempt, T0), jpeg, 9, 9, kept=T0)
@@ -176,9 +176,74 @@ def test_marking_enrolled_needs_the_person_and_removing_them_leaves_the_visitor(
     assert (row.status, row.enrolled_name) == ("enrolled", "Lin")
     assert admin_events(database)[-1][0] == "visitor_enrol"
     assert admin_events(database)[-1][1].endswith("enrolled as Lin")
-
-    store.remove_person("Lin")
-    (row,) = store.list_visitors()
-    assert (row.id, row.status, row.enrolled_name) == (visitor, "enrolled", "Lin")
-    assert store.get_visitor(visitor).crop == jpeg
     assert store.verify_chain().ok
+
+
+def _lin_with_crops(store: Store, attempt: Callable, jpeg: bytes) -> tuple[list[int], list[int]]:
+    """Lin enrolled, with crops of her denied and spoof attempts and one enrolled as her, and
+    the crops of a stranger and of Ann beside them: (Lin's visitor ids, the others')."""
+    lin, ann = store.add_person("Lin").id, store.add_person("Ann").id
+    mine, others = [], []
+    for minute, (decision, name, person) in enumerate(
+        [("denied", "Lin", lin), ("spoof", "Lin", lin), ("denied", "Ann", ann)] * 3
+    ):
+        when = T0 + timedelta(minutes=minute)
+        values = attempt(decision=decision, name=name, person_id=person, time=when)
+        if decision == "denied":
+            values["reason"] = "deactivated"
+        visitor = store.keep_visitor(store.record_attempt(**values), jpeg, 80, 112, kept=when)
+        (mine if name == "Lin" else others).append(visitor)
+    stranger = store.keep_visitor(unknown(store, attempt, T0), jpeg, 9, 9, kept=T0)
+    others.append(stranger)
+    enrolled = store.keep_visitor(unknown(store, attempt, T0), jpeg, 9, 9, kept=T0)
+    store.mark_visitor_enrolled(enrolled, "Lin")
+    mine.append(enrolled)
+    return mine, others
+
+
+def test_removing_a_person_erases_their_visitor_crops_and_keeps_their_attempts(
+    store: Store, database: DatabaseUnderTest, attempt: Callable, jpeg: bytes
+) -> None:
+    """Erasure erases every kept face of the person: the crops of their denied and spoof
+    attempts and a crop enrolled as them; the attempts stay, the chain verifies."""
+    mine, others = _lin_with_crops(store, attempt, jpeg)
+    attempts = store.count_attempts(AttemptFilter())
+
+    report = store.remove_person("Lin")
+
+    assert report.visitors_deleted == len(mine) == 7
+    assert sorted(v.id for v in store.list_visitors()) == sorted(others)
+    for visitor in mine:
+        with pytest.raises(NotFoundError, match=f"no such visitor: {visitor}"):
+            store.get_visitor(visitor)
+    assert store.count_attempts(AttemptFilter()) == attempts, "the attempts stay"
+    assert store.count_attempts(AttemptFilter(person="Lin")) == 6
+    with database.raw() as db:
+        (detail,) = db.execute("SELECT detail FROM admin_event WHERE kind = 'remove'").fetchone()
+    assert detail == "Lin: erased 0 encodings, 0 photos and 7 visitor crops; 6 attempts kept"
+    assert store.verify_chain().ok
+
+
+def test_erased_crops_are_gone_from_the_database_file(
+    db_path: Path, images_dir: Path, attempt: Callable, jpeg: bytes
+) -> None:
+    """Removal deletes the crops as dismissal and expiry do (``secure_delete``): a removed
+    person's face is not recoverable from the file's free pages."""
+    marker = jpeg[len(jpeg) // 2 : len(jpeg) // 2 + 64]
+
+    def file_holds_the_crop() -> bool:
+        files = [db_path, db_path.with_name(db_path.name + "-wal")]
+        return any(marker in path.read_bytes() for path in files if path.exists())
+
+    with open_store(str(db_path), images_dir=images_dir) as store:
+        _lin_with_crops(store, attempt, jpeg)
+        other_crop = b"\xff\xd8another face\xff\xd9"
+        other = store.keep_visitor(unknown(store, attempt, T0), other_crop, 9, 9, kept=T0)
+        for visitor in store.list_visitors():
+            if visitor.id != other and visitor.person_name != "Lin" and visitor.status == "new":
+                store.dismiss_visitor(visitor.id)
+    assert file_holds_the_crop(), "the test's marker must be found while Lin's crops are kept"
+    with open_store(str(db_path), images_dir=images_dir) as store:
+        store.remove_person("Lin")
+        assert [v.id for v in store.list_visitors()] == [other]
+    assert not file_holds_the_crop()

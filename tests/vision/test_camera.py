@@ -19,6 +19,7 @@ from gatekeeper.vision.camera import (
     CameraFeed,
     CameraState,
     CaptureSource,
+    ImageFolderSource,
     open_source,
     source_from_spec,
 )
@@ -100,11 +101,19 @@ def next_frame_due(feed, clock, frame_id, period):
 
 
 def play(clock, until):
-    """Move ``clock`` to each pending deadline in turn (the next frame of a replayed file is
-    due) until ``until()`` is true."""
+    """Move ``clock`` to each frame's due time in turn (the next frame of a replayed file is
+    due) until ``until()`` is true. Between two frames two waits are pending: the reader's, for
+    its next frame's due time, and the feed's stall watch; the clock moves only while both
+    are, so it never jumps to the watch's deadline while the reader is between its waits."""
+    pending: list[float] = []
+
+    def two_waits() -> bool:
+        pending[:] = clock.deadlines()  # one look: the list changes as threads wait and wake
+        return until() or len(pending) >= 2
+
     while not until():
-        assert wait_until(lambda: until() or clock.deadlines(), 5, step=0.001)
-        if pending := clock.deadlines():
+        assert wait_until(two_waits, 5, step=0.001), (pending, until())
+        if not until():
             clock.advance_to(pending[0])
 
 
@@ -328,8 +337,12 @@ def test_video_file_plays_once_in_real_time_then_ends_and_loops_when_asked(share
         if frame_id == 1:
             first = once.latest()
         if frame_id < CLIP_FRAMES:
-            assert wait_until(clock.deadlines, 5, step=0.001)
-            assert clock.deadlines() == [pytest.approx(start + frame_id / fps, abs=1e-9)]
+            # the next frame's due time, and the stall watch's deadline 10 s after it
+            due = start + frame_id / fps
+            waits = [pytest.approx(due, abs=1e-9), pytest.approx(due + 10, abs=1e-9)]
+            assert wait_until(lambda w=waits: clock.deadlines() == w, 5, step=0.001), (
+                clock.deadlines()
+            )
             assert once.status().frame_id == frame_id
             clock.advance_to(clock.deadlines()[0])
 
@@ -460,3 +473,75 @@ def test_bad_specs_fail_at_once(tmp_path):
         open_source(str(text), fps=5, loop=False)
     with pytest.raises(UsageError, match="fps"):
         open_source("0", fps=0, loop=False)
+
+
+def test_a_replayed_source_whose_read_blocks_is_lost_after_the_stall_timeout(feeds):
+    """A folder or file whose read blocks (a FIFO, a hung network share) froze the feed at
+    ``live, 0.0 fps`` for ever: the stall rule watched devices and streams only. A replayed
+    source's next frame is due at a known time, and it stalls once it is that late."""
+    clock = ManualClock()
+    source = ScriptedSource((3, "stall"), (10**6, "forever"), live=False, fps=5.0, clock=clock)
+    feed = CameraFeed(source, stall_timeout_s=10, backoff_initial_s=0.05, clock=clock)
+    feeds.append(feed)
+    feed.start()
+
+    play(clock, until=lambda: feed.status().frame_id == 3)
+    due = feed.latest().time + 0.2
+    assert wait_until(lambda: clock.deadlines() == [pytest.approx(due + 10)], 5), clock.deadlines()
+    clock.advance_to(due + 9.999)
+    assert feed.status().state is CameraState.LIVE
+    clock.advance_to(due + 10)
+    assert wait_until(lambda: feed.status().state is CameraState.LOST, 5), feed.status()
+    assert feed.status().error == "no frame for 10 s"
+    assert next_backoff(feed, clock) == pytest.approx(0.05)
+    play(clock, until=lambda: feed.status().frame_id > 3)
+    assert feed.status().state is CameraState.LIVE
+    source.unstall.set()
+
+
+def test_a_slow_replay_is_not_a_stall(feeds):
+    """At 0.05 frames/s the next frame is due 20 s after the last, twice the stall timeout:
+    waiting for it is pacing, not a stall."""
+    clock = ManualClock()
+    source = ScriptedSource((4, "end"), live=False, fps=0.05, clock=clock)
+    feed = CameraFeed(source, stall_timeout_s=10, clock=clock)
+    feeds.append(feed)
+    feed.start()
+    play(clock, until=lambda: feed.status().state is CameraState.ENDED)
+    assert feed.status().frame_id == 4
+    assert len(source.opened_at) == 1, "never lost, never reopened"
+
+
+def test_a_fifo_in_a_camera_folder_is_skipped_without_being_opened(
+    shared_data, tmp_path, feeds, caplog
+):
+    import os
+
+    shutil.copy(shared_data / "seed-images" / "kian.jpg", tmp_path / "a.jpg")
+    os.mkfifo(tmp_path / "b.jpg")
+    shutil.copy(shared_data / "seed-images" / "dan.jpg", tmp_path / "c.jpg")
+    feed = open_source(str(tmp_path), fps=50, loop=False)
+    feeds.append(feed)
+    feed.start()
+    try:
+        assert wait_until(lambda: feed.status().state is CameraState.ENDED, 5), feed.status()
+    finally:
+        with open(os.open(tmp_path / "b.jpg", os.O_RDWR | os.O_NONBLOCK), "wb"):
+            pass  # a reader stuck in the FIFO's open (the bug) is let go
+    assert feed.status().frame_id == 2
+
+    # A file replaced by a FIFO after the folder was listed is skipped when its turn comes.
+    reader = ImageFolderSource(tmp_path, fps=50).open()
+    (tmp_path / "a.jpg").unlink()
+    os.mkfifo(tmp_path / "a.jpg")
+    read = threading.Thread(target=lambda: frames.append(reader.read()), daemon=True)
+    frames: list = []
+    read.start()
+    read.join(5)
+    if read.is_alive():
+        with open(os.open(tmp_path / "a.jpg", os.O_RDWR | os.O_NONBLOCK), "wb"):
+            pass
+        pytest.fail("the folder reader opened a FIFO and waited for a writer")
+    expected = cv2.imread(str(tmp_path / "c.jpg"))[:, :, ::-1]
+    np.testing.assert_array_equal(frames[0], expected)
+    assert f"skipping {tmp_path / 'a.jpg'}: not a regular file" in caplog.text

@@ -201,3 +201,58 @@ def test_an_image_at_the_limit_passes_the_header_check(no_decoding):
         load_image(_png_declaring(width, image.MAX_PIXELS // width))
     with pytest.raises(ImageError, match="image too large"):
         load_image(_png_declaring(width, image.MAX_PIXELS // width + 1))
+
+
+def _load_without_hanging(path) -> ImageError:
+    """``load_image(path)`` on a thread; fails the test if it is still waiting after 10 s (then
+    a writer is opened on the FIFO to let the thread finish)."""
+    import threading
+
+    caught: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            load_image(path)
+        except BaseException as exc:
+            caught.append(exc)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(10)
+    if thread.is_alive():
+        with open(path, "wb"):
+            pass
+        thread.join(10)
+        pytest.fail(f"load_image({path}) waited for a writer instead of refusing the file")
+    (error,) = caught
+    assert isinstance(error, ImageError), error
+    return error
+
+
+def test_a_fifo_named_as_a_photo_is_refused_before_it_is_opened(tmp_path):
+    import os
+
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    error = _load_without_hanging(fifo)
+    assert str(error) == f"{fifo}: a FIFO, not a regular file: expected an image file"
+
+
+def test_devices_and_sockets_are_refused_as_photos(tmp_path):
+    import socket
+
+    assert str(_load_without_hanging("/dev/null")) == (
+        "/dev/null: a character device, not a regular file: expected an image file"
+    )
+    path = tmp_path / "s.png"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    try:
+        assert str(_load_without_hanging(path)) == (
+            f"{path}: a socket, not a regular file: expected an image file"
+        )
+    finally:
+        server.close()
+    link = tmp_path / "link.jpg"
+    link.symlink_to("/dev/null")
+    assert "a character device, not a regular file" in str(_load_without_hanging(link))
