@@ -43,7 +43,14 @@ from typing import Any, NoReturn
 
 from gatekeeper.anchor import start_publisher
 from gatekeeper.config import Settings, load_settings, secret_problems
-from gatekeeper.decision import DLIB_MODEL, FACENET_MODEL, validate_threshold
+from gatekeeper.decision import (
+    DLIB_MODEL,
+    FACENET_MODEL,
+    SFACE_MODEL,
+    SHIPPED_TIERS,
+    calibrated_rates,
+    validate_threshold,
+)
 from gatekeeper.errors import (
     GatekeeperError,
     NoFaceError,
@@ -96,8 +103,8 @@ Run 'gatekeeper COMMAND --help' for a command's options.
 #: Makes the recognition engine for a command; ``None`` (the default) lets the service load it
 #: lazily on first use. Tests set it to share one already-loaded engine between commands.
 engine_factory: Callable[[Settings], Any] | None = None
-#: The encoders, for ``--model``.
-MODEL_IDS = (DLIB_MODEL, FACENET_MODEL)
+#: Short names of the encoders in messages, by model id.
+_ENCODER_NAMES = {DLIB_MODEL: "dlib", FACENET_MODEL: "FaceNet", SFACE_MODEL: "SFace"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -669,26 +676,20 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     for number, r in enumerate(results, start=1):
         x, y, w, h = r.box
         where = f"face {number} at x={x} y={y} {w}x{h}"
-        second = "" if r.facenet_distance is None else f", FaceNet {r.facenet_distance:.3f}"
-        template = ", low-quality template" if r.low_quality_template else ""
+        template = ", low-quality templates only" if r.low_quality_template else ""
+        evidence = f"score {r.distance:.3f}" if r.distance is not None else ""
+        if r.distances:
+            evidence += " from " + ", ".join(
+                f"{_ENCODER_NAMES.get(m, m)} {d:.3f}" for m, d in r.distances.items()
+            )
         if r.distance is None:
             print(f"{where}: unknown (nobody is enrolled)")
-        elif r.identity is None and r.distance > r.threshold:
-            print(f"{where}: unknown (distance {r.distance:.3f} > threshold {r.threshold:.3f})")
         elif r.identity is None:
-            why = (
-                "FaceNet disagrees"
-                if r.facenet_distance is not None
-                else "dlib alone not close enough"
-            )
-            print(
-                f"{where}: unknown (distance {r.distance:.3f} <= threshold {r.threshold:.3f}"
-                f"{second}{template}: {why})"
-            )
+            print(f"{where}: unknown ({evidence} > threshold {r.threshold:.3f}{template})")
         elif r.decision == "denied":
             print(
                 f"{where}: {r.identity}, denied: {r.reason} "
-                f"(distance {r.distance:.3f} <= threshold {r.threshold:.3f}{second}{template})"
+                f"({evidence} <= threshold {r.threshold:.3f}{template})"
             )
         elif r.decision == "spoof":
             print(
@@ -698,33 +699,40 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
         else:
             print(
                 f"{where}: {r.identity}, {r.decision} "
-                f"(distance {r.distance:.3f} <= threshold {r.threshold:.3f}{second}{template})"
+                f"({evidence} <= threshold {r.threshold:.3f}{template})"
             )
+    liveness = (
+        f"liveness at {settings.liveness_threshold:.2f} on faces that would be granted"
+        if settings.liveness == "passive"
+        else "no liveness (liveness = off)"
+    )
+    print(f"checks: the site's rule ({SHIPPED_TIERS[0].name}); {liveness}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Are the faces of two photos the same person?"""
+    """Are the faces of two photos the same person? The site's rule, no liveness (two photos
+    compared, nothing recorded)."""
     with open_site(settings, args) as site:
         result = site.verify(args.first, args.second)
     if args.json:
         _print_json(
             {
-                "distance": result.distance,
+                "score": result.score if math.isfinite(result.score) else None,
                 "threshold": result.threshold,
-                "facenet_distance": result.facenet_distance,
-                "facenet_threshold": result.facenet_threshold,
+                "tier": result.tier,
+                "distances": result.distances,
                 "same": result.same,
+                "checks": ["rule"],
             }
         )
         return 0
-    second = (
-        "FaceNet not available"
-        if result.facenet_distance is None
-        else f"FaceNet {result.facenet_distance:.3f}, threshold {result.facenet_threshold:.3f}"
-    )
     verdict = "same person" if result.same else "different people"
-    print(f"{verdict} (distance {result.distance:.3f}, threshold {result.threshold:.3f}; {second})")
+    distances = ", ".join(
+        f"{_ENCODER_NAMES.get(m, m)} {d:.3f}" for m, d in result.distances.items()
+    )
+    print(f"{verdict} (score {result.score:.3f}, threshold {result.threshold:.3f}; {distances})")
+    print("checks: the site's rule; no liveness (verify compares two photos, records nothing)")
     return 0
 
 
@@ -910,13 +918,10 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--plot {args.plot}: no such folder")
     with open_site(settings, args) as site:
         threshold = site.threshold if args.threshold is None else args.threshold
-        result = evaluate_pairs(
-            pairs, site.measure, threshold, rule=site.rule(threshold), progress=ProgressBar()
-        )
+        result = evaluate_pairs(pairs, site.measure, site.rule(threshold), progress=ProgressBar())
         if args.threshold is None:
             site.save_evaluation(result, str(Path(args.pairs).resolve()))
-    shown = {"site": "site", MODEL_IDS[0]: "dlib", MODEL_IDS[1]: "facenet"}[args.model]
-    rules = [r for r in result.rules if r.name == shown or args.model == "site"]
+    rules = [r for r in result.rules if args.model in (r.name, "site")]
     if args.plot is not None:
         plot_histograms(result, args.plot)
     if args.json:
@@ -927,19 +932,24 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
         f"{_plural(len(result.results), 'pair')} ({same} same, {len(result.results) - same} "
         f"different); {result.no_face} skipped: a face was not found"
     )
+    print(
+        f"site rule at threshold {threshold:g}: accuracy {_percent(result.accuracy)}, "
+        f"FAR {_percent(result.far)}, FRR {_percent(result.frr)}"
+    )
     print(f"{'rule':<17} {'at':>6} {'accuracy':>9} {'FAR':>8} {'FRR':>8}   best (±0.5 pt)")
     for rule in rules:
         best = "n/a"
         if rule.best is not None and rule.near_best is not None:
             low, high = rule.near_best
             best = f"{rule.best:.3f} ({low:.3f} to {high:.3f})"
+        name = "site" if rule.name == "site" else f"{_ENCODER_NAMES.get(rule.name)} alone"
         print(
-            f"{rule.name:<17} {rule.operating:>6.3f} {_percent(rule.accuracy):>9} "
+            f"{name:<17} {rule.operating:>6.3f} {_percent(rule.accuracy):>9} "
             f"{_percent(rule.far):>8} {_percent(rule.frr):>8}   {best}"
         )
     print(
-        f"  site: dlib <= {threshold:g} and FaceNet <= {settings.facenet_threshold:g} "
-        "(stricter for low-quality faces); 'at' is each rule's own unit"
+        f"  site: {' / '.join(t.name for t in SHIPPED_TIERS)} at {threshold:g}; each encoder "
+        "alone at its own fitted L2 threshold ('at')"
     )
     for rule in rules:
         if rule.passing is not None:
@@ -1023,13 +1033,18 @@ def cmd_threshold(args: argparse.Namespace, settings: Settings) -> int:
     with open_site(settings, args) as site:
         if args.value is None:
             value = site.threshold
+            rates = calibrated_rates(value)
             if args.json:
-                _print_json({"threshold": value})
+                _print_json({"threshold": value, "held_out": rates})
             else:
-                print(
-                    f"threshold {value:g} (faces at a dlib L2 distance <= {value:g} match, "
-                    f"when FaceNet agrees at <= {settings.facenet_threshold:g})"
-                )
+                print(f"threshold {value:g}: a face matches when the rule's score is <= {value:g}")
+                if rates is not None:
+                    print(
+                        f"  held out (validation sources the rule was not fitted on): "
+                        f"{_percent(rates['far_hard'])} of nearest strangers accepted, "
+                        f"{_percent(rates['far_random'])} of random strangers, "
+                        f"{_percent(rates['frr'])} of genuine faces refused"
+                    )
             return 0
         old = site.threshold
         site.set_threshold(args.value)
@@ -1726,9 +1741,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--model",
-        choices=("site", *MODEL_IDS),
+        choices=("site", *_ENCODER_NAMES),
         default="site",
-        help="one encoder alone (default: every rule, the site's first)",
+        help="one encoder alone (default: the site's rule, then each encoder alone)",
     )
     _add_json(evaluate)
 

@@ -27,17 +27,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gatekeeper.anchor import AnchorSpec, parse_anchor
-from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD
+from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD, DEFAULT_THRESHOLD
 from gatekeeper.door.actions import ActionSpec, parse_actions
 from gatekeeper.door.alerts import AlertRule, parse_alerts
 from gatekeeper.errors import UsageError
 from gatekeeper.schedule import load_timezone
 
-#: Default L2 distance threshold for the dlib ResNet encoder (docs/DESIGN.md, "The decision
-#: rule").
-DEFAULT_THRESHOLD = 0.60
-#: ... and for FaceNet, whose agreement the rule asks for (``gatekeeper/decision.py``).
-DEFAULT_FACENET_THRESHOLD = 1.00
+#: Keys of earlier versions, and what replaced them (named when a config file still has one).
+REMOVED_KEYS = {
+    "facenet_threshold": "no longer a setting: the decision rule weighs every encoder with "
+    "weights fitted on held-out data; move 'threshold' instead",
+}
 #: Days a kept visitor crop is kept before it is deleted, unless ``[visitors]`` says otherwise.
 DEFAULT_VISITOR_RETENTION_DAYS = 30.0
 #: The shortest ``audit_key`` accepted, in bytes (UTF-8): 128 bits, the least an HMAC key
@@ -89,7 +89,6 @@ class Settings:
     home: Path = field(default_factory=lambda: Path("."))
     db: str | None = None
     threshold: float = DEFAULT_THRESHOLD
-    facenet_threshold: float = DEFAULT_FACENET_THRESHOLD
     liveness: str = "passive"
     liveness_threshold: float = DEFAULT_LIVENESS_THRESHOLD
     camera: str | None = None
@@ -234,12 +233,6 @@ def _threshold(key: str, value: Any) -> float:
     return validate_threshold(_numeric(key, value), what=key)
 
 
-def _facenet_threshold(key: str, value: Any) -> float:
-    from gatekeeper.decision import FACENET_MODEL, validate_threshold
-
-    return validate_threshold(_numeric(key, value), model_id=FACENET_MODEL, what=key)
-
-
 def _visitors(key: str, value: Any) -> VisitorSettings:
     if isinstance(value, VisitorSettings):
         return value
@@ -293,7 +286,6 @@ _CHECKS: dict[str, Any] = {
     "home": lambda key, value: _text(key, value) if not isinstance(value, Path) else value,
     "db": _text,
     "threshold": _threshold,
-    "facenet_threshold": _facenet_threshold,
     "liveness": _liveness,
     "liveness_threshold": _liveness_threshold,
     "camera": _camera,
@@ -442,7 +434,8 @@ def load_settings(
         known = {f.name for f in fields(Settings)}
         unknown = sorted(set(loaded) - known)
         if unknown:
-            raise UsageError(f"unknown key(s) in {path}: {', '.join(unknown)}")
+            why = "".join(f"; {k}: {REMOVED_KEYS[k]}" for k in unknown if k in REMOVED_KEYS)
+            raise UsageError(f"unknown key(s) in {path}: {', '.join(unknown)}{why}")
         values = _checked(loaded, f"{path}: ", checks)
         exposed = exposed_secrets(path, loaded, mode) if guard_secrets else None
         if exposed:

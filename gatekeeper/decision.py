@@ -1,42 +1,57 @@
 """The site's decision rule: which distances may open the door. Pure Python, no I/O.
 
-Each encoder measures faces on its own scale, so each has its own range of sane thresholds;
-:func:`validate_threshold` is the one check that the command line, the console and the config
-file share, so that a typo (``threshold = 50``) can never make every face a match.
+The rule was chosen by measurement on sources nobody tuned it for (``benchmarks/
+bench_heldout.py``, docs/DESIGN.md "The decision rule"): every candidate rule was fitted on all
+validation sources but one and scored on the one left out, at a false-accept rate of 0.1 % on
+each probe's nearest stranger. The one that won on held-out sources ships as
+:data:`SHIPPED_TIERS`, read from ``gatekeeper/rule.json``, which that benchmark writes.
+
+A rule is a list of **tiers**, each a weighted sum of some encoders' L2 distances plus an
+offset: its *score*, on the scale of its first encoder's distance. A face is the person when the
+first tier whose encoders have all measured it scores at most the site's threshold. Each tier
+was fitted at the same target, and its offset puts that operating point at
+:data:`DEFAULT_THRESHOLD`, so the threshold means the same false-accept rate whichever tier
+decides; the later tiers serve where an encoder is not installed (weights not fetched) or a
+person has no template of it yet (``gatekeeper reencode``).
+
+:func:`validate_threshold` is the one check of a threshold that the command line, the console
+and the config file share, so that a typo (``threshold = 50``) can never make every face a
+match.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
 
 from gatekeeper.errors import UsageError
 
-#: Model ids of the two encoders (``vision/encoder.py``, ``vision/facenet.py``).
+#: Model ids of the encoders (``vision/encoder.py``, ``vision/facenet.py``, ``vision/sface.py``).
 DLIB_MODEL = "dlib_resnet_v1"
 FACENET_MODEL = "facenet_keras_v1"
+SFACE_MODEL = "sface_int8bq_v1"
 
-#: Thresholds a site may set, per encoder, as inclusive (low, high) L2 distances. At their ends
-#: the measured error rates are useless for a door (validation set / shared photos): dlib at 0.30
-#: rejects 84 % / 78 % of genuine pairs and at 0.80 accepts 32 % / 47 % of strangers; FaceNet
-#: (distances between unit vectors, 0 to 2) at 0.50 rejects 73 % / 47 %, at 1.40 accepts
-#: 53 % / 59 %. See docs/DESIGN.md, "The decision rule".
-THRESHOLD_RANGES: dict[str, tuple[float, float]] = {
-    DLIB_MODEL: (0.30, 0.80),
-    FACENET_MODEL: (0.50, 1.40),
-}
+#: The site's threshold by default: every tier's fitted operating point (see the module
+#: docstring). Lower is stricter.
+DEFAULT_THRESHOLD = 0.60
+#: Thresholds a site may set, inclusive, on the rule's score scale. At their ends the held-out
+#: error rates (``rule.json``'s calibration, shown by ``gatekeeper threshold``) are useless for
+#: a door: about 40 % of genuine faces refused at 0.30, about a third of the nearest strangers
+#: accepted at 0.80.
+THRESHOLD_RANGE = (0.30, 0.80)
 
 
-def validate_threshold(
-    value: object, *, model_id: str = DLIB_MODEL, what: str = "threshold"
-) -> float:
-    """``value`` as a float when it is a finite number inside ``model_id``'s sane range.
+def validate_threshold(value: object, *, what: str = "threshold") -> float:
+    """``value`` as a float when it is a finite number inside :data:`THRESHOLD_RANGE`.
 
     Accepts ints, floats and numeric text; raises ``UsageError`` naming ``what`` and the range
     for anything else (booleans, NaN, infinities, text that is not a number, values outside
-    :data:`THRESHOLD_RANGES`).
+    the range).
     """
-    return _in_range(value, THRESHOLD_RANGES[model_id], what, f"for {model_id} (L2 distance)")
+    return _in_range(value, THRESHOLD_RANGE, what, "(the decision rule's score)")
 
 
 def _in_range(value: object, bounds: tuple[float, float], what: str, unit: str) -> float:
@@ -54,68 +69,106 @@ def _in_range(value: object, bounds: tuple[float, float], what: str, unit: str) 
     return number
 
 
-#: The shipped operating point (docs/DESIGN.md, "The decision rule", measured with ``gatekeeper
-#: evaluate`` on the validation set of ``benchmarks/validation`` and on the shared photos):
-#: a face is the person when dlib's distance is at most the threshold (``config.py``: 0.60)
-#: *and* FaceNet's at most the FaceNet threshold (1.00).
-#: A low-quality template (a face below the enrolment bar) asks FaceNet to be this much surer.
-LOW_QUALITY_FACENET_MARGIN = 0.10
-#: Without FaceNet's opinion (not installed), dlib alone must be this much closer than the
-#: threshold, or :data:`LOW_QUALITY_DLIB_MARGIN` closer for a low-quality template.
-DLIB_ALONE_MARGIN = 0.05
-LOW_QUALITY_DLIB_MARGIN = 0.12
-
-
 @dataclass(frozen=True)
 class Evidence:
-    """What is known about one face against one enrolled person (or one pair of faces).
+    """What is known about one face against one enrolled person (or one pair of faces): each
+    encoder's L2 distance by model id, between the face's embedding and the person's closest
+    template of that encoder (an encoder that did not measure it is absent); ``low_quality``:
+    the person's templates (for a pair: either face) are below the enrolment bar."""
 
-    ``dlib``: L2 distance between dlib embeddings; ``facenet``: L2 distance between FaceNet's
-    unit embeddings, ``None`` when not measured (FaceNet unavailable); ``low_quality``: the
-    template (for a pair: either face) is below the enrolment bar.
-    """
-
-    dlib: float
-    facenet: float | None = None
+    distances: Mapping[str, float]
     low_quality: bool = False
 
 
 @dataclass(frozen=True)
-class DecisionRule:
-    """The site's rule: both networks must agree.
+class Tier:
+    """One fitted rule: ``score = Σ weight · distance + offset`` over its encoders, in the
+    order given (the first, weight 1, sets the scale), plus ``low_quality_margin`` for
+    evidence against a low-quality template (fitted so that such templates, the hubs tiny
+    faces make, let strangers in no more often); ``name`` says which encoders."""
 
-    A face is the person when dlib's distance is at most ``threshold`` (the number operators
-    set and see) and FaceNet's distance is at most ``facenet_threshold`` — at most
-    ``facenet_threshold − LOW_QUALITY_FACENET_MARGIN`` for a low-quality template, whose people
-    dlib alone cannot tell from strangers (the tutorial's 35-pixel crops). Without FaceNet's
-    opinion, dlib's distance must be :data:`DLIB_ALONE_MARGIN` (low-quality template:
-    :data:`LOW_QUALITY_DLIB_MARGIN`) under the threshold.
+    name: str
+    weights: tuple[tuple[str, float], ...]
+    offset: float
+    low_quality_margin: float = 0.0
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(model for model, _ in self.weights)
+
+    def applies(self, measured: Collection[str]) -> bool:
+        """Whether every encoder of this tier is among ``measured``."""
+        return all(model in measured for model in self.models)
+
+    def score(self, evidence: Evidence) -> float:
+        """The tier's score of ``evidence`` (which must hold each of its encoders)."""
+        margin = self.low_quality_margin if evidence.low_quality else 0.0
+        return self.offset + margin + sum(w * evidence.distances[m] for m, w in self.weights)
+
+
+def _shipped() -> tuple[tuple[Tier, ...], dict[str, float], dict]:
+    """The tiers of ``rule.json``, each encoder's own threshold, and the calibration."""
+    document = json.loads(resources.files("gatekeeper").joinpath("rule.json").read_text("utf-8"))
+    tiers = tuple(
+        Tier(
+            t["name"],
+            tuple((m, float(w)) for m, w in t["weights"]),
+            float(t["offset"]),
+            float(t.get("low_quality_margin", 0.0)),
+        )
+        for t in document["tiers"]
+    )
+    return tiers, document["single_thresholds"], document["calibration"]
+
+
+#: The shipped rule's tiers, best first; each encoder's L2 distance threshold were it alone,
+#: fitted at the same target (for ``evaluate``'s single-encoder rows); and the first tier's
+#: held-out calibration (error rates by threshold).
+SHIPPED_TIERS, SINGLE_THRESHOLDS, CALIBRATION = _shipped()
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """The site's rule at ``threshold`` (see the module docstring): a face is the person when
+    :meth:`score` is at most 1, i.e. the first applicable tier's score at most ``threshold``.
 
     Pure: :meth:`score` is what ``gatekeeper evaluate`` sweeps offline and what the console and
-    ``identify`` apply live (a face is accepted when its score is at most 1).
+    ``identify`` apply live.
     """
 
     threshold: float
-    facenet_threshold: float
+    tiers: tuple[Tier, ...] = field(default=SHIPPED_TIERS)
 
-    def needs_facenet(self, dlib_distance: float) -> bool:
-        """Whether FaceNet's opinion is wanted: only dlib's candidates can be accepted."""
-        return dlib_distance <= self.threshold
+    @property
+    def models(self) -> tuple[str, ...]:
+        """Every encoder some tier uses, the first tier's first."""
+        return tuple(dict.fromkeys(m for tier in self.tiers for m in tier.models))
+
+    def tier_for(self, measured: Collection[str]) -> Tier | None:
+        """The first tier whose encoders are all in ``measured`` (None: none applies)."""
+        return next((t for t in self.tiers if t.applies(measured)), None)
 
     def score(self, evidence: Evidence) -> float:
-        """``max(dlib / dlib bound, facenet / facenet bound)``: at most 1 when accepted.
-        Scaling both bounds together is the rule's ROC curve."""
-        if evidence.facenet is None:
-            margin = LOW_QUALITY_DLIB_MARGIN if evidence.low_quality else DLIB_ALONE_MARGIN
-            return evidence.dlib / (self.threshold - margin)
-        bound = self.facenet_threshold - (
-            LOW_QUALITY_FACENET_MARGIN if evidence.low_quality else 0.0
-        )
-        return max(evidence.dlib / self.threshold, evidence.facenet / bound)
+        """The applicable tier's score over the threshold: at most 1 when accepted; ``inf``
+        when no tier applies. Scaling the threshold is the rule's ROC curve."""
+        tier = self.tier_for(evidence.distances)
+        if tier is None:
+            return math.inf
+        return tier.score(evidence) / self.threshold
 
     def accepts(self, evidence: Evidence) -> bool:
         """True when the face is the person: :meth:`score` ≤ 1."""
         return self.score(evidence) <= 1.0
+
+
+def calibrated_rates(threshold: float) -> dict[str, float] | None:
+    """The shipped rule's held-out error rates at ``threshold`` (the nearest calibrated point):
+    ``far_hard`` (nearest strangers accepted), ``far_random``, ``frr``; None off the curve."""
+    points = CALIBRATION.get("points", [])
+    if not points:
+        return None
+    point = min(points, key=lambda p: abs(p["threshold"] - threshold))
+    return {k: point[k] for k in ("far_hard", "far_random", "frr")}
 
 
 #: Liveness modes (``liveness`` in the config): ``passive`` scores every face that would be

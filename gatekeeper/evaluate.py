@@ -1,8 +1,10 @@
 """How well does the pipeline tell people apart? Accuracy on labelled image pairs.
 
 A *pair* is two image paths and a label: the same person or two different people. The pipeline
-embeds the (largest) face of each image; a pair is predicted "same" when the L2 distance between
-the two embeddings is at most the threshold (the convention of :mod:`gatekeeper.recognition`).
+embeds the (largest) face of each image with every encoder of the site's rule; a pair is
+predicted "same" when the rule's score of the two faces is at most the site's threshold (the
+rule of :mod:`gatekeeper.decision`, which the console and ``identify`` apply). Each encoder's
+distance alone is scored beside it.
 
 Two pair-file formats are read (:func:`read_pairs`):
 
@@ -30,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gatekeeper.decision import DLIB_MODEL, THRESHOLD_RANGES, DecisionRule, Evidence
+from gatekeeper.decision import DLIB_MODEL, SINGLE_THRESHOLDS, THRESHOLD_RANGE, DecisionRule
 from gatekeeper.errors import GatekeeperError, ImageError, NoFaceError, UsageError
 from gatekeeper.service import IMAGE_SUFFIXES, FaceMeasure
 
@@ -62,14 +64,15 @@ class Pair:
 
 @dataclass(frozen=True)
 class PairResult:
-    """A pair and the L2 distance between its two faces' dlib embeddings (``None`` when a face
-    was not found; ``problem`` then says where), FaceNet's distance (``None`` without FaceNet)
-    and whether either face is below the enrolment bar."""
+    """A pair and the site rule's score of its two faces (``distance``, on the threshold's
+    scale: the same person at most the threshold; ``None`` when a face was not found, and
+    ``problem`` then says where), each encoder's L2 distance between them (model id →
+    distance) and whether either face is below the enrolment bar."""
 
     pair: Pair
     distance: float | None
     problem: str | None = None
-    facenet_distance: float | None = None
+    distances: dict[str, float] = field(default_factory=dict)
     low_quality: bool = False
 
     def as_dict(self) -> dict:
@@ -78,7 +81,7 @@ class PairResult:
             "second": str(self.pair.second),
             "same": self.pair.same,
             "distance": self.distance,
-            "facenet_distance": self.facenet_distance,
+            "distances": dict(self.distances),
             "low_quality": self.low_quality,
             "problem": self.problem,
         }
@@ -135,15 +138,15 @@ class RuleResult:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """The outcome of :func:`evaluate_pairs` at ``threshold`` (an L2 distance).
+    """The outcome of :func:`evaluate_pairs`: the site's rule at ``threshold``.
 
-    Rates are fractions in [0, 1] over the pairs that have a distance (``None`` when there are
+    Rates are fractions in [0, 1] over the pairs that have a score (``None`` when there are
     none of the kind): ``accuracy`` of the same/different prediction, ``far`` (false accepts /
     different pairs) and ``frr`` (false rejects / same pairs). ``best_threshold`` is the midpoint
-    between two consecutive sorted distances with the highest accuracy (the closest to
+    between two consecutive sorted scores with the highest accuracy (the closest to
     ``threshold`` among ties; ``threshold`` itself when there are fewer than two distinct
-    distances), and ``best_accuracy`` its accuracy. These are dlib's distance alone; ``rules``
-    scores every decision rule side by side (:func:`compare_rules`), the site's first.
+    scores), and ``best_accuracy`` its accuracy. ``rules`` scores the site's rule and each
+    encoder alone side by side (:func:`compare_rules`), the site's first.
     """
 
     results: list[PairResult]
@@ -304,19 +307,18 @@ Progress = Callable[[int, int, str], None]
 def evaluate_pairs(
     pairs: Sequence[Pair],
     embed: Embedder,
-    threshold: float,
+    rule: DecisionRule,
     *,
-    rule: DecisionRule | None = None,
     progress: Progress | None = None,
 ) -> Evaluation:
-    """Measure every image once, then each pair's distances, and score the predictions.
+    """Measure every image once, then each pair's distances, and score the predictions of the
+    site's ``rule`` (at its threshold) and of each encoder alone.
 
     ``embed(path)`` returns a :class:`FaceMeasure` of an image's face (or just its dlib
     embedding, ``float32 (128,)``) and raises ``NoFaceError`` when there is none (the pair is
     then skipped); any other ``GatekeeperError`` (an unreadable image) stops the run. Every
     image is checked to exist before the first is measured, so a wrong ``--images`` folder
-    fails at once. With ``rule`` (the site's), every rule is compared (:func:`compare_rules`).
-    ``progress(done, total, path)`` is called after each image.
+    fails at once. ``progress(done, total, path)`` is called after each image.
     """
     images = list(dict.fromkeys(p for pair in pairs for p in (pair.first, pair.second)))
     for pair in pairs:
@@ -331,7 +333,7 @@ def evaluate_pairs(
             measures[image] = str(exc)
         else:
             if not isinstance(measured, FaceMeasure):
-                measured = FaceMeasure(np.asarray(measured, dtype=np.float32))
+                measured = FaceMeasure({DLIB_MODEL: np.asarray(measured, dtype=np.float32)})
             measures[image] = measured
         if progress is not None:
             progress(done, len(images), str(image))
@@ -341,84 +343,58 @@ def evaluate_pairs(
         if isinstance(a, str) or isinstance(b, str):
             results.append(PairResult(pair, None, a if isinstance(a, str) else b))
             continue
-        facenet = None
-        if a.facenet is not None and b.facenet is not None:
-            facenet = float(np.linalg.norm(a.facenet - b.facenet))
-        distance = float(np.linalg.norm(a.dlib - b.dlib))
-        results.append(PairResult(pair, distance, None, facenet, a.low_quality or b.low_quality))
-    evaluation = score(results, threshold)
-    if rule is not None:
-        evaluation = replace(evaluation, rules=tuple(compare_rules(results, rule)))
-    return evaluation
+        evidence = a.evidence(b)
+        tier = rule.tier_for(evidence.distances)
+        score_ = None if tier is None else float(tier.score(evidence))
+        problem = None if tier is not None else "no encoder of the rule measured both faces"
+        low = a.low_quality or b.low_quality
+        results.append(PairResult(pair, score_, problem, dict(evidence.distances), low))
+    evaluation = score(results, rule.threshold)
+    return replace(evaluation, rules=tuple(compare_rules(results, rule)))
 
 
 def compare_rules(results: list[PairResult], rule: DecisionRule) -> list[RuleResult]:
-    """Score the site's rule and its alternatives on the same measured pairs:
+    """Score the site's rule and each of its encoders alone on the same measured pairs:
 
-    - ``site``: :class:`DecisionRule` — dlib and FaceNet must agree (stricter on low-quality
-      faces); score ``max(d / T, f / Tf)``, accepted at 1;
-    - ``dlib``: dlib's distance alone, at the site's threshold;
-    - ``facenet``: FaceNet's distance alone, at the site's FaceNet threshold;
-    - ``site, no FaceNet``: the rule as it runs where FaceNet is not installed.
+    - ``site``: the shipped rule (``gatekeeper.decision``) at the site's threshold;
+    - one row per encoder: its distance alone, at the threshold fitted for it on the
+      validation sources at the rule's target (``SINGLE_THRESHOLDS``).
 
-    Pairs FaceNet could not measure count for the dlib rules only.
+    Pairs an encoder could not measure count for the other rows only.
     """
     measured = [r for r in results if r.distance is not None]
-    with_facenet = [r for r in measured if r.facenet_distance is not None]
-
-    def site(r: PairResult) -> float:
-        return rule.score(Evidence(r.distance, r.facenet_distance, r.low_quality))
-
-    def dlib_alone(r: PairResult) -> float:
-        return rule.score(Evidence(r.distance, None, r.low_quality))
-
     rows = [
-        (
+        _rule_result(
             "site",
-            "dlib and FaceNet agree (the site's rule)",
-            "× both thresholds",
-            1.0,
-            with_facenet,
-            site,
-        ),
-        ("dlib", "dlib's distance alone", "dlib L2", rule.threshold, measured, _distance),
-        (
-            "facenet",
-            "FaceNet's distance alone",
-            "FaceNet L2",
-            rule.facenet_threshold,
-            with_facenet,
-            _facenet_distance,
-        ),
-        (
-            "site, no FaceNet",
-            "the site's rule without FaceNet (dlib alone, with margins)",
-            "× dlib threshold − margin",
-            1.0,
-            measured,
-            dlib_alone,
-        ),
+            "the site's decision rule (" + " / ".join(t.name for t in rule.tiers) + ")",
+            "rule score",
+            rule.threshold,
+            [(r.distance, r.pair.same) for r in measured],
+        )
     ]
-    return [
-        _rule_result(name, description, unit, operating, [(f(r), r.pair.same) for r in subset])
-        for name, description, unit, operating, subset, f in rows
-    ]
+    for model_id in rule.models:
+        scored = [(r.distances[model_id], r.pair.same) for r in measured if model_id in r.distances]
+        if scored:
+            rows.append(
+                _rule_result(
+                    model_id,
+                    f"{model_id}'s distance alone",
+                    f"{model_id} L2",
+                    SINGLE_THRESHOLDS[model_id],
+                    scored,
+                )
+            )
+    return rows
 
 
-def threshold_curve(
-    results: list[PairResult], facenet_threshold: float
-) -> list[tuple[float, float | None, float | None]]:
-    """The site rule's ``(threshold, FAR, FRR)`` at every dlib threshold of the sane range, in
-    steps of 0.01, with FaceNet's threshold fixed: what moving the operator's knob would do."""
-    low, high = THRESHOLD_RANGES[DLIB_MODEL]
+def threshold_curve(results: list[PairResult]) -> list[tuple[float, float | None, float | None]]:
+    """The site rule's ``(threshold, FAR, FRR)`` at every threshold of the sane range, in
+    steps of 0.01: what moving the operator's knob would do."""
+    low, high = THRESHOLD_RANGE
     measured = [r for r in results if r.distance is not None]
     curve = []
     for step in range(round(low * 100), round(high * 100) + 1):
-        rule = DecisionRule(step / 100, facenet_threshold)
-        accepted = [
-            (rule.accepts(Evidence(r.distance, r.facenet_distance, r.low_quality)), r.pair.same)
-            for r in measured
-        ]
+        accepted = [(r.distance <= step / 100, r.pair.same) for r in measured]
         far = _rate(sum(a and not s for a, s in accepted), sum(not s for _, s in accepted))
         frr = _rate(sum(s and not a for a, s in accepted), sum(s for _, s in accepted))
         curve.append((step / 100, far, frr))
@@ -432,14 +408,6 @@ def _span(points: np.ndarray, upper: np.ndarray, chosen: np.ndarray) -> tuple[fl
     if len(indexes) == 0:
         return None
     return float(points[indexes[0]]), float(upper[indexes[-1]])
-
-
-def _distance(result: PairResult) -> float:
-    return result.distance
-
-
-def _facenet_distance(result: PairResult) -> float:
-    return result.facenet_distance
 
 
 def _rule_result(
@@ -567,9 +535,9 @@ def plot_histograms(evaluation: Evaluation, path: str | Path) -> Path:
             linestyle=":",
             label=f"best threshold {evaluation.best_threshold:.3f}",
         )
-    axes.set_xlabel("dlib L2 distance between the two faces")
+    axes.set_xlabel("the site rule's score of the two faces (same person at most the threshold)")
     axes.set_ylabel("pairs")
-    axes.set_title("Pair distances by class")
+    axes.set_title("Pair scores by class")
     axes.legend()
     if evaluation.rules:
         _plot_roc(figure.add_subplot(1, 2, 2), evaluation.rules)

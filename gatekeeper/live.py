@@ -3,8 +3,9 @@
 A :class:`LiveRecognizer` owns one worker thread that does all the vision and database work of
 the console, so the UI thread never does::
 
-    feed.wait_for_new ─► engine.detect ─► engine.embed_faces ─► Gatekeeper.judge
-        (FaceNet and liveness on the deciding frame only) ─► DecisionPolicy.update
+    feed.wait_for_new ─► engine.detect ─► engine.embed_faces ─► Visits.observe
+        ─► Gatekeeper.judge (on each visit's aggregate of its last frames; FaceNet on dlib's
+        candidates, liveness on the deciding frame only) ─► DecisionPolicy.update
         ─► store.record_attempt (+ voice greeting on a grant)
         ─► on_event(FrameResult)
 
@@ -53,12 +54,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
 
+from gatekeeper.decision import DEFAULT_THRESHOLD, DLIB_MODEL
 from gatekeeper.door import Door, DoorEvent
 from gatekeeper.errors import StoreError
 from gatekeeper.recognition import Box, Decision, DecisionPolicy, FaceObservation
@@ -67,6 +69,7 @@ from gatekeeper.store import KEPT_DECISIONS, NewAttempt
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraFeed, CameraState, CameraStatus
 from gatekeeper.vision.quality import quality_issue
 from gatekeeper.visitors import FaceCrop, VisitorKeeper, face_crop
+from gatekeeper.visits import Visits
 from gatekeeper.voice import Voice
 
 log = logging.getLogger(__name__)
@@ -197,11 +200,11 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-def _warm_up(engine, *, liveness: bool) -> None:
-    """Compile the detector, both encoders and the liveness models and run them once on
-    synthetic images, so that the first camera frame does not pay for loading them or
-    TensorFlow's graph tracing (seconds). Liveness models that cannot be loaded fail the
-    start: the console never runs with the check silently off."""
+def _warm_up(engine, models: tuple[str, ...], *, liveness: bool) -> None:
+    """Compile the detector, the rule's encoders (``models`` beside dlib's) and the liveness
+    models and run them once on synthetic images, so that the first camera frame does not pay
+    for loading them or TensorFlow's graph tracing (seconds). Liveness models that cannot be
+    loaded fail the start: the console never runs with the check silently off."""
     from gatekeeper.vision.engine import whole_image_face
 
     engine.compile()
@@ -209,7 +212,8 @@ def _warm_up(engine, *, liveness: bool) -> None:
     grey = np.full((150, 150, 3), 127, np.uint8)
     faces = [whole_image_face(grey)]
     engine.embed_faces(grey, faces)
-    engine.facenet_embed(grey, faces)
+    for model_id in models:
+        engine.embed(model_id, grey, faces)
     if liveness:
         engine.live_scores(grey, faces)
 
@@ -249,6 +253,11 @@ class LiveRecognizer:
         self._active: dict[str, bool] = {}
         self._reasons: dict[str, str | None] = {}
         self._person_ids: dict[str, int | None] = {}
+        #: The rule's tier that last scored each person, recorded with their attempts as the
+        #: model that measured the distance (an unknown face: the rule's first tier).
+        self._tiers: dict[str, str | None] = {}
+        self._rule_name = gatekeeper.rule(DEFAULT_THRESHOLD).tiers[0].name
+        self._visits = Visits()
         self._policy = DecisionPolicy(
             votes_required=settings.votes_required,
             votes_window=settings.votes_window,
@@ -330,7 +339,8 @@ class LiveRecognizer:
         self._set_state(PipelineState.LOADING)
         try:
             with self._gatekeeper.engine_in_use() as engine:
-                _warm_up(engine, liveness=self._gatekeeper.settings.liveness == "passive")
+                others = tuple(m for m in self._gatekeeper.rule().models if m != DLIB_MODEL)
+                _warm_up(engine, others, liveness=self._gatekeeper.settings.liveness == "passive")
         except Exception as exc:
             log.exception("cannot load the recognition engine")
             self._set_state(PipelineState.FAILED, str(exc))
@@ -377,13 +387,19 @@ class LiveRecognizer:
             issues = [quality_issue(f) for f in detected]
             usable = [f for f, issue in zip(detected, issues, strict=True) if issue is None]
             embedded = engine.embed_faces(image, usable)
+            visits = self._visits.observe(
+                captured_at,
+                [f.face.box for f in embedded],
+                np.array([f.embedding for f in embedded], np.float32).reshape(-1, 128),
+                [f.face.box[2] for f in embedded],
+            )
             verdicts = self._gatekeeper.judge(
                 image,
-                embedded,
+                [replace(f, embedding=v.dlib()) for f, v in zip(embedded, visits, strict=True)],
                 threshold=threshold,
-                confirm=lambda match: self._policy.could_decide(match.name, captured_at),
+                deciding=lambda match: self._policy.could_decide(match.name, captured_at),
+                aggregate=lambda i, model_id, vector: self._visits.add(visits[i], model_id, vector),
             )
-            model_id = engine.model_id
         try:
             state_problem = self._gatekeeper.state_problem()
         except StoreError:  # never checked yet, and the store is away: no face was judged
@@ -403,14 +419,14 @@ class LiveRecognizer:
                     self._active[name] = verdict.decision == "granted"
                     self._reasons[name] = verdict.reason
                 self._person_ids[name] = match.person_id
+                self._tiers[name] = verdict.tier
             box = face.face.box
             faces.append(FaceResult(box, name, _finite(match.distance), verdict.decision))
             spoof = verdict.decision == "spoof"
             observations.append(FaceObservation(name, match.distance, box, spoof))
         decisions = self._policy.update(captured_at, observations)
         recorded = tuple(
-            self._record(decision, captured_at, threshold, model_id, image)
-            for decision in decisions
+            self._record(decision, captured_at, threshold, image) for decision in decisions
         )
         now = time.monotonic()
         self._processed += 1
@@ -433,7 +449,6 @@ class LiveRecognizer:
         decision: Decision,
         captured_at: float,
         threshold: float,
-        model_id: str,
         image: np.ndarray,
     ) -> RecordedDecision:
         """Greet a granted person and write the attempt (or queue it for a retry), with the
@@ -446,7 +461,7 @@ class LiveRecognizer:
             "camera_id": self._camera_id,
             "decision": decision.kind,
             "threshold": threshold,
-            "model_id": model_id,
+            "model_id": self._tiers.get(decision.name) or self._rule_name,
             "name": decision.name,
             "person_id": self._person_ids.get(decision.name) if decision.name else None,
             "distance": _finite(decision.distance),

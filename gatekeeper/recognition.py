@@ -236,6 +236,37 @@ class Gallery:
             )
         ]
 
+    @property
+    def persons(self) -> tuple:
+        """Each person's key (person id when given, else name), in the order of the columns of
+        :meth:`person_distances`."""
+        keys = self._person_ids if self._person_ids is not None else self._names
+        first = {}
+        for template, label in enumerate(self._labels.tolist()):
+            first.setdefault(label, template)
+        return tuple(keys[first[label]] for label in range(self.person_count))
+
+    def person_distances(self, queries: npt.ArrayLike, *, model_id: str) -> np.ndarray:
+        """The L2 distance from each query ``(Q, D)`` to each person's closest template:
+        float64 ``(Q, P)``, columns in :attr:`persons` order (``(Q, 0)`` when empty)."""
+        if model_id != self._model_id:
+            raise ModelMismatchError(
+                f"cannot match {model_id} embeddings against a gallery of {self._model_id} "
+                "embeddings; re-encode the enrolled photos with the current model"
+            )
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        if queries.shape[1:] != (self.dim,):
+            raise ValueError(f"queries must have shape (Q, {self.dim}), got {queries.shape}")
+        result = np.full((len(queries), self.person_count), np.inf)
+        if len(self) == 0:
+            return result
+        squared = self._sq_norms[None, :] - 2.0 * (queries @ self._columns)
+        squared += np.einsum("ij,ij->i", queries, queries)[:, None]
+        distances = np.sqrt(np.maximum(squared, 0.0)).astype(np.float64)
+        for row, values in enumerate(distances):
+            np.minimum.at(result[row], self._labels, values)
+        return result
+
     def _person_id(self, template: int) -> int | None:
         return None if self._person_ids is None else self._person_ids[template]
 

@@ -14,11 +14,12 @@ import fnmatch
 import hashlib
 import io
 import logging
+import math
 import os
 import tempfile
 import threading
 import time as time_module
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -31,9 +32,9 @@ from gatekeeper.anchor import start_publisher
 from gatekeeper.config import Settings
 from gatekeeper.decision import (
     DLIB_MODEL,
-    FACENET_MODEL,
     DecisionRule,
     Evidence,
+    calibrated_rates,
     is_live,
     validate_threshold,
 )
@@ -114,11 +115,12 @@ class SourceImage:
 class Identification:
     """One face of an identified image: where, who (``None``: unknown), how close.
 
-    ``distance`` is the L2 distance to the closest enrolled person (``None`` with an empty
-    gallery), ``margin`` the runner-up's distance minus it; ``decision`` is ``granted``,
-    ``denied`` (recognised but refused) or ``unknown``. ``low_quality_template``: the
-    closest template is below the enrolment bar, and ``facenet_distance`` FaceNet's distance to
-    that person when the rule asked for its opinion; ``live_score`` the liveness score (0–1)
+    ``distance`` is the decision rule's score for the closest enrolled person (``None`` with
+    an empty gallery; accepted at most ``threshold``), ``margin`` the runner-up's score minus
+    it; ``decision`` is ``granted``, ``denied`` (recognised but refused) or ``unknown``.
+    ``distances``: each encoder's L2 distance to that person (model id → distance), the
+    evidence the score weighs; ``low_quality_template``: all of the person's templates are
+    below the enrolment bar; ``live_score`` the liveness score (0–1)
     when it was measured (faces that would be granted), and ``spoof`` is the decision of such a
     face judged not live. ``reason`` says why a recognised person was ``denied``
     (:mod:`gatekeeper.schedule`: "deactivated", "outside schedule staff"...).
@@ -131,7 +133,7 @@ class Identification:
     margin: float | None
     decision: str
     attempt_id: int | None = None
-    facenet_distance: float | None = None
+    distances: dict[str, float] = field(default_factory=dict)
     low_quality_template: bool = False
     live_score: float | None = None
     reason: str | None = None
@@ -144,7 +146,7 @@ class Identification:
             "margin": self.margin,
             "decision": self.decision,
             "box": list(self.box),
-            "facenet_distance": self.facenet_distance,
+            "distances": dict(self.distances),
             "low_quality_template": self.low_quality_template,
             "live_score": self.live_score,
             "reason": self.reason,
@@ -183,36 +185,47 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class FaceMeasure:
-    """What the rules need of one image's face: its dlib embedding ``float32 (128,)``, its
-    FaceNet embedding (unit ``float32 (128,)``, ``None`` without FaceNet) and whether it is
-    below the enrolment bar. ``evaluate`` and ``verify`` compare two of them."""
+    """What the rule needs of one image's face: each encoder's embedding by model id
+    (``float32 (128,)``; dlib's always, the others' where installed) and whether it is below
+    the enrolment bar. ``evaluate`` and ``verify`` compare two of them."""
 
-    dlib: np.ndarray = field(repr=False)  # biometric data: never in a log line
-    facenet: np.ndarray | None = field(default=None, repr=False)
+    embeddings: dict[str, np.ndarray] = field(repr=False)  # biometric data: never logged
     low_quality: bool = False
+
+    def evidence(self, other: FaceMeasure) -> Evidence:
+        """The L2 distances between this face and ``other`` under every encoder both have;
+        low quality when either face is."""
+        return Evidence(
+            {
+                model: float(np.linalg.norm(vector - other.embeddings[model]))
+                for model, vector in self.embeddings.items()
+                if model in other.embeddings
+            },
+            self.low_quality or other.low_quality,
+        )
 
 
 @dataclass(frozen=True)
 class Verdict:
     """One face judged against the gallery by the site's :class:`DecisionRule`.
 
-    ``match`` is dlib's closest person; ``facenet_distance`` FaceNet's distance to that person
-    when the rule asked for it (``None`` otherwise); ``decision`` is ``granted``, ``denied``
-    (recognised but refused: see ``reason``), ``unknown``, or ``spoof`` (recognised, but the
-    face is judged not live: a photo or a screen). ``confirmed`` is False for a provisional
-    verdict: dlib's candidate, not yet checked by FaceNet or for liveness (see
-    :meth:`Gatekeeper.judge`).
-    ``live_score`` is the liveness score (0–1) when it was measured; ``reason`` why a
-    recognised person is ``denied`` (deactivated, outside their schedule or validity dates:
-    :mod:`gatekeeper.schedule`).
+    ``match`` is the rule's best person (``match.distance``: the rule's score, on the
+    threshold's scale); ``distances`` each encoder's L2 distance from the face to that person's
+    closest template (model id → distance; the encoders that measured it); ``decision`` is
+    ``granted``, ``denied`` (recognised but refused: see ``reason``), ``unknown``, or ``spoof``
+    (recognised, but the face is judged not live: a photo or a screen). ``live_score`` is the
+    liveness score (0–1) when it was measured; ``reason`` why a recognised person is
+    ``denied`` (deactivated, outside their schedule or validity dates:
+    :mod:`gatekeeper.schedule`; or a state the audit log disowns).
     """
 
     match: Match
     decision: str
-    facenet_distance: float | None = None
-    confirmed: bool = True
+    distances: dict[str, float] = field(default_factory=dict)
     live_score: float | None = None
     reason: str | None = None
+    #: The rule's tier that scored the match (its encoders' model ids); None: nobody matched.
+    tier: str | None = None
 
     @property
     def identity(self) -> str | None:
@@ -244,24 +257,49 @@ class LivenessCheck:
 
 @dataclass(frozen=True)
 class Verification:
-    """Two faces compared: dlib's and FaceNet's L2 distances (FaceNet's ``None`` when it is not
-    available), the thresholds of the site's rule, and its verdict."""
+    """Two faces compared: each encoder's L2 distance (model id → distance), the site's
+    rule's ``score`` (on the threshold's scale; ``inf`` when no tier applies) with the
+    ``tier`` that decided and the ``threshold``, and its verdict."""
 
-    distance: float
-    facenet_distance: float | None
+    distances: dict[str, float]
+    score: float
+    tier: str | None
     threshold: float
-    facenet_threshold: float
     same: bool
 
 
 @dataclass(frozen=True)
 class _GalleryState:
+    """The enrolled people as one read of the store saw them (``version``).
+
+    ``person_ids``, ``names``: everyone with a template of the first encoder (dlib), in one
+    order; ``low_quality[p]``: all of person ``p``'s templates are below the enrolment bar;
+    ``galleries``: each encoder's templates by model id, and ``columns[model][j]`` the index in
+    that order of the person of its gallery's column ``j``.
+    """
+
     version: int
-    gallery: Gallery
+    person_ids: np.ndarray
+    names: tuple[str, ...]
+    low_quality: np.ndarray
+    galleries: dict[str, Gallery]
+    columns: dict[str, np.ndarray]
     active: frozenset[int]
-    facenet: dict[int, np.ndarray]
     #: The limited people's access by person id (the others: any time).
     access: dict[int, Access]
+
+    @property
+    def gallery(self) -> Gallery:
+        """The first encoder's (dlib's) templates: everyone enrolled."""
+        return self.galleries[DLIB_MODEL]
+
+    def distances(self, model_id: str, queries: np.ndarray) -> np.ndarray:
+        """Each query's L2 distance ``(Q, P)`` to every person's closest template of
+        ``model_id``, in :attr:`person_ids` order; ``inf`` where a person has none."""
+        result = np.full((len(queries), len(self.person_ids)), np.inf)
+        gallery = self.galleries[model_id]
+        result[:, self.columns[model_id]] = gallery.person_distances(queries, model_id=model_id)
+        return result
 
 
 @dataclass(frozen=True)
@@ -421,8 +459,7 @@ class Gatekeeper:
 
     def rule(self, threshold: float | None = None) -> DecisionRule:
         """The site's decision rule at ``threshold`` (default: the site's threshold)."""
-        chosen = self.threshold if threshold is None else threshold
-        return DecisionRule(chosen, self.settings.facenet_threshold)
+        return DecisionRule(self.threshold if threshold is None else threshold)
 
     @property
     def evaluation_file(self) -> Path:
@@ -436,30 +473,34 @@ class Gatekeeper:
 
         from gatekeeper.evaluate import threshold_curve
 
-        curve = threshold_curve(evaluation.results, self.settings.facenet_threshold)
+        curve = threshold_curve(evaluation.results)
         document = {"pairs": pairs, "time": datetime.now(UTC).isoformat(), "curve": curve}
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         temporary = self.evaluation_file.with_suffix(".json.tmp")
         temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
         temporary.replace(self.evaluation_file)
 
-    def expected_rates(self, threshold: float) -> tuple[float | None, float | None] | None:
-        """(FAR, FRR) the last saved evaluation measured at ``threshold`` (nearest point of
-        its curve), or ``None`` when the site has none."""
+    def expected_rates(self, threshold: float) -> tuple[float | None, float | None, str] | None:
+        """(FAR, FRR, where from) at ``threshold``: what the site's last saved evaluation
+        measured (nearest point of its curve), else the shipped rule's held-out calibration
+        (FAR against each probe's nearest stranger); ``None`` off both."""
         import json
 
         try:
             curve = json.loads(self.evaluation_file.read_text(encoding="utf-8"))["curve"]
         except (OSError, ValueError, KeyError, TypeError):
+            curve = None
+        if curve:
+            point = min(curve, key=lambda row: abs(row[0] - threshold))
+            return point[1], point[2], "this site's last evaluate"
+        shipped = calibrated_rates(threshold)
+        if shipped is None:
             return None
-        if not curve:
-            return None
-        point = min(curve, key=lambda row: abs(row[0] - threshold))
-        return point[1], point[2]
+        return shipped["far_hard"], shipped["frr"], "held-out validation, nearest strangers"
 
     def set_threshold(self, value: float) -> None:
         """Set the site's threshold after :func:`~gatekeeper.decision.validate_threshold`."""
-        self.store.set_threshold(validate_threshold(value, model_id=DLIB_MODEL))
+        self.store.set_threshold(validate_threshold(value))
 
     # Gallery.
 
@@ -514,26 +555,45 @@ class Gatekeeper:
             return self._gallery
 
     def _read_gallery(self) -> _GalleryState:
-        """Both encoders' templates, the active people and the limited people's access, read
+        """Every encoder's templates, the active people and the limited people's access, read
         from the store."""
-        data = self.store.gallery(self.model_id, include_inactive=True)
-        gallery = Gallery(
-            data.names,
-            data.embeddings,
-            model_id=self.model_id,
-            person_ids=data.person_ids,
-            low_quality=data.low_quality,
+        first = self.store.gallery(DLIB_MODEL, include_inactive=True)
+        person_ids = np.array(sorted(set(first.person_ids)), dtype=np.int64)
+        where = {pid: i for i, pid in enumerate(person_ids.tolist())}
+        names = [""] * len(person_ids)
+        low = np.ones(len(person_ids), dtype=bool)
+        for pid, name, bad in zip(first.person_ids, first.names, first.low_quality, strict=True):
+            names[where[pid]] = name
+            low[where[pid]] &= bool(bad)
+        galleries: dict[str, Gallery] = {}
+        columns: dict[str, np.ndarray] = {}
+        for model_id in dict.fromkeys([DLIB_MODEL, *self.rule().models]):
+            data = (
+                first
+                if model_id == DLIB_MODEL
+                else self.store.gallery(model_id, include_inactive=True)
+            )
+            kept = [i for i, pid in enumerate(data.person_ids) if pid in where]
+            gallery = Gallery(
+                [data.names[i] for i in kept],
+                data.embeddings[kept].reshape(-1, data.embeddings.shape[1]),
+                model_id=model_id,
+                person_ids=[data.person_ids[i] for i in kept],
+                low_quality=data.low_quality[kept] if len(data.low_quality) else None,
+            )
+            galleries[model_id] = gallery
+            columns[model_id] = np.array([where[pid] for pid in gallery.persons], dtype=np.int64)
+        active = frozenset(
+            pid for pid, ok in zip(first.person_ids, first.active, strict=True) if ok
         )
-        active = frozenset(pid for pid, ok in zip(data.person_ids, data.active, strict=True) if ok)
-        second = self.store.gallery(FACENET_MODEL, include_inactive=True)
-        facenet: dict[int, list[np.ndarray]] = {}
-        for pid, row in zip(second.person_ids, second.embeddings, strict=True):
-            facenet.setdefault(pid, []).append(row)
         return _GalleryState(
-            data.version,
-            gallery,
+            first.version,
+            person_ids,
+            tuple(names),
+            low,
+            galleries,
+            columns,
             active,
-            {k: np.stack(v) for k, v in facenet.items()},
             self.store.access_rules(),
         )
 
@@ -588,23 +648,27 @@ class Gatekeeper:
         faces: Sequence,
         *,
         threshold: float | None = None,
-        confirm: Callable[[Match], bool] | None = None,
+        deciding: Callable[[Match], bool] | None = None,
         liveness: bool = True,
-        facenet: np.ndarray | None = None,
+        embeddings: Mapping[str, np.ndarray] | None = None,
+        aggregate: Callable[[int, str, np.ndarray], np.ndarray] | None = None,
     ) -> list[Verdict]:
         """Judge detected faces of ``rgb`` (``FaceEmbedding`` objects) with the site's rule.
 
-        dlib's gallery gives each face its closest person. A face within dlib's threshold is a
-        candidate, and FaceNet (one batch for all candidates) gives the second opinion the rule
-        needs: its distance to that person's FaceNet templates. ``confirm(match)`` may spare
-        that cost for candidates whose verdict cannot open the door yet (the console's vote
-        before its deciding frame): they get a provisional verdict (``confirmed=False``) from
-        dlib alone. Then every confirmed face that would be granted is checked for liveness
-        (one batch; with the site's ``liveness = "passive"`` and ``liveness``): one whose live
-        score is below ``liveness_threshold`` is a ``spoof``. Unknown, denied and provisional
-        faces are never scored, so liveness costs nothing for them. ``facenet`` may give the
-        faces' FaceNet embeddings ``(N, 128)`` when the caller has them already. The caller holds
-        the engine (``engine_in_use``).
+        Every encoder of the rule that is installed embeds the faces (one batch each; dlib's
+        embeddings are the faces' own, other encoders' may come in ``embeddings`` by model id
+        when the caller has them), and each face's person is the one the rule scores lowest
+        (``_fused_matches``). ``aggregate(i, model_id, embedding)`` turns face ``i``'s embedding
+        by an encoder into the one the rule judges (the live worker's visit aggregate, see
+        ``gatekeeper/visits.py``, whose dlib aggregate the caller passes as the faces'
+        embeddings). A face is the person when that score is at most the threshold. Then
+        every face that would be granted is checked for liveness (one batch; with the site's
+        ``liveness = "passive"`` and ``liveness``), unless ``deciding(match)`` says its
+        verdict cannot open
+        the door on this frame (the console's votes before the deciding one): one whose live
+        score is below ``liveness_threshold`` is a ``spoof``. Unknown and denied faces are
+        never scored, so liveness costs nothing for them. The caller holds the engine
+        (``engine_in_use``).
 
         A recognised person is ``denied``, with the reason, when deactivated or, at
         ``clock()``, outside their schedule or validity dates (loaded with the gallery: no
@@ -617,36 +681,28 @@ class Gatekeeper:
         disowned = self.state_problem()
         state = self._gallery_state()
         rule = self.rule(threshold)
-        matches = state.gallery.match(
-            np.stack([f.embedding for f in faces]), model_id=self.model_id
-        )
-        candidates = [
-            i
-            for i, m in enumerate(matches)
-            if m.name is not None and rule.needs_facenet(m.distance)
-        ]
-        provisional = {i for i in candidates if confirm is not None and not confirm(matches[i])}
-        wanted = [
-            i for i in candidates if i not in provisional and matches[i].person_id in state.facenet
-        ]
-        second: dict[int, float] = {}
-        if wanted:
+        queries = {DLIB_MODEL: np.stack([f.embedding for f in faces])}
+        for model_id in rule.models:
+            if model_id in queries or len(state.galleries[model_id]) == 0:
+                continue
             embedded = (
-                facenet[wanted]
-                if facenet is not None
-                else self._engine.facenet_embed(rgb, [faces[i].face for i in wanted])
+                embeddings[model_id]
+                if embeddings is not None and model_id in embeddings
+                else self._engine.embed(model_id, rgb, [f.face for f in faces])
             )
-            if embedded is not None:
-                for i, vector in zip(wanted, embedded, strict=True):
-                    templates = state.facenet[matches[i].person_id]
-                    second[i] = float(np.min(np.linalg.norm(templates - vector, axis=1)))
+            if embedded is None:
+                continue
+            if aggregate is not None:
+                embedded = np.stack(
+                    [aggregate(i, model_id, vector) for i, vector in enumerate(embedded)]
+                )
+            queries[model_id] = embedded
+        matches, measured, tiers = self._fused_matches(state, rule, queries)
         decisions = []
         reasons: dict[int, str | None] = {}
         now, tz = self.clock(), self.timezone
         for i, match in enumerate(matches):
-            evidence = Evidence(match.distance, second.get(i), match.low_quality)
-            accepted = i in provisional or (match.name is not None and rule.accepts(evidence))
-            if not accepted:
+            if match.name is None or match.distance > rule.threshold:
                 decisions.append("unknown")
             elif disowned is not None:
                 decisions.append("denied")
@@ -656,10 +712,14 @@ class Gatekeeper:
                 decisions.append(decision)
         scores: dict[int, float] = {}
         if liveness and self.settings.liveness == "passive":
-            wanted = [i for i, d in enumerate(decisions) if d == "granted" and i not in provisional]
-            if wanted:
-                live = self._engine.live_scores(rgb, [faces[i].face for i in wanted])
-                scores = {i: float(score) for i, score in zip(wanted, live, strict=True)}
+            checked = [
+                i
+                for i, d in enumerate(decisions)
+                if d == "granted" and (deciding is None or deciding(matches[i]))
+            ]
+            if checked:
+                live = self._engine.live_scores(rgb, [faces[i].face for i in checked])
+                scores = {i: float(score) for i, score in zip(checked, live, strict=True)}
         verdicts = []
         for i, match in enumerate(matches):
             decision = decisions[i]
@@ -669,13 +729,67 @@ class Gatekeeper:
                 Verdict(
                     match,
                     decision,
-                    second.get(i),
-                    i not in provisional,
+                    measured[i],
                     scores.get(i),
                     reasons.get(i) if decision == "denied" else None,
+                    tiers[i],
                 )
             )
         return verdicts
+
+    @staticmethod
+    def _fused_matches(
+        state: _GalleryState, rule: DecisionRule, queries: Mapping[str, np.ndarray]
+    ) -> tuple[list[Match], list[dict[str, float]], list[str | None]]:
+        """Each face's best person by the rule: every person's score under the first tier
+        that applies to them (the encoders that measured the face and of which the person has
+        templates), the lowest score winning; ``Match.distance`` is that score, on the
+        threshold's scale (at least 0: a tier's offset can take a very close face below it,
+        and nothing decided at a threshold of 0.30 or more depends on how far). Also each
+        face's distance to its person under each encoder, and the name of the tier that
+        scored it."""
+        count = len(queries[DLIB_MODEL])
+        empty = Match(None, None, math.inf, None, None, math.inf)
+        if len(state.person_ids) == 0:
+            return [empty] * count, [{} for _ in range(count)], [None] * count
+        distances = {m: state.distances(m, q) for m, q in queries.items()}
+        scores = np.full((count, len(state.person_ids)), np.inf)
+        scored_by = np.full(scores.shape, -1)
+        for number, tier in enumerate(rule.tiers):
+            if not tier.applies(distances):
+                continue
+            value = tier.offset + sum(w * distances[m] for m, w in tier.weights)
+            value = value + tier.low_quality_margin * state.low_quality
+            free = np.isinf(scores) & np.isfinite(value)
+            scores[free], scored_by[free] = value[free], number
+        order = np.argsort(scores, axis=1, kind="stable")
+        matches, measured, tiers = [], [], []
+        for row in range(count):
+            best, second = order[row, 0], (order[row, 1] if scores.shape[1] > 1 else None)
+            if not np.isfinite(scores[row, best]):
+                matches.append(empty)
+                measured.append({})
+                tiers.append(None)
+                continue
+            tiers.append(rule.tiers[scored_by[row, best]].name)
+            has_second = second is not None and np.isfinite(scores[row, second])
+            matches.append(
+                Match(
+                    name=state.names[best],
+                    person_id=int(state.person_ids[best]),
+                    distance=max(0.0, float(scores[row, best])),
+                    runner_up_name=state.names[second] if has_second else None,
+                    runner_up_person_id=int(state.person_ids[second]) if has_second else None,
+                    runner_up_distance=(
+                        max(0.0, float(scores[row, second])) if has_second else math.inf
+                    ),
+                    low_quality=bool(state.low_quality[best]),
+                )
+            )
+            measured.append(
+                {m: float(d[row, best]) for m, d in distances.items() if np.isfinite(d[row, best])}
+            )
+        return matches, measured, tiers
 
     # Enrolment.
 
@@ -723,9 +837,9 @@ class Gatekeeper:
                 quality = measure_quality(face.face, face.chip)
                 if quality.low and not (force or allow_low_quality):
                     raise LowQualityFaceError(f"{source.label}: {quality.issue}")
-                second = engine.facenet_embed(source.rgb, [face.face])
+                others = self._others(engine, source.rgb, face)
                 if not force:
-                    self._refuse_other_person(name, source, face, second)
+                    self._refuse_other_person(name, source, face, others)
                 live_score = None
                 if self.settings.liveness == "passive":
                     live_score = float(engine.live_scores(source.rgb, [face.face])[0])
@@ -736,21 +850,21 @@ class Gatekeeper:
                             f"live person (live score {live_score:.2f} < "
                             f"{self.settings.liveness_threshold:.2f})"
                         )
-                encoded.append((source, face, quality, second, live_score))
+                encoded.append((source, face, quality, others, live_score))
         templates: list[NewEncoding] = []
         firsts = []
-        for source, face, quality, second, live_score in encoded:
+        for source, face, quality, others, live_score in encoded:
             record = {**quality.as_record(), "live_score": live_score}
             firsts.append(len(templates))
             templates.append(
                 NewEncoding(
-                    self.model_id, face.embedding, source.sha256, source.data, source.suffix, record
+                    DLIB_MODEL, face.embedding, source.sha256, source.data, source.suffix, record
                 )
             )
-            if second is not None:
-                templates.append(
-                    NewEncoding(FACENET_MODEL, second[0], source.sha256, quality=record)
-                )
+            templates += [
+                NewEncoding(model_id, vector, source.sha256, quality=record)
+                for model_id, vector in others.items()
+            ]
         stored = self.store.add_encodings(name, templates)
         new = [entry for entry, i in zip(encoded, firsts, strict=True) if stored[i]]
         return EnrolResult(
@@ -767,12 +881,13 @@ class Gatekeeper:
         )
 
     def _refuse_other_person(
-        self, name: str, source: SourceImage, face, facenet: np.ndarray | None
+        self, name: str, source: SourceImage, face, others: Mapping[str, np.ndarray]
     ) -> None:
         """Raise :class:`DuplicateFaceError` when ``face`` is, by the site's rule, a person
-        enrolled under a name other than ``name``; ``facenet`` is its FaceNet embedding
-        ``(1, 128)``, already made for its template (engine held by the caller)."""
-        (verdict,) = self.judge(source.rgb, [face], liveness=False, facenet=facenet)
+        enrolled under a name other than ``name``; ``others`` are its other encoders'
+        embeddings by model id, already made for its templates (engine held by the caller)."""
+        given = {model_id: vector[None] for model_id, vector in others.items()}
+        (verdict,) = self.judge(source.rgb, [face], liveness=False, embeddings=given)
         match = verdict.match
         if verdict.decision != "unknown" and match.name != name:
             raise DuplicateFaceError(
@@ -798,9 +913,19 @@ class Gatekeeper:
         source = image if isinstance(image, SourceImage) else SourceImage.from_path(image)
         with self.engine_in_use() as engine:
             face = self._single_face(engine, source, largest=largest, whole_image=False)
-            second = engine.facenet_embed(source.rgb, [face.face])
-        low = measure_quality(face.face, face.chip).low
-        return FaceMeasure(face.embedding, None if second is None else second[0], low)
+            embeddings = {DLIB_MODEL: face.embedding, **self._others(engine, source.rgb, face)}
+        return FaceMeasure(embeddings, measure_quality(face.face, face.chip).low)
+
+    def _others(self, engine, rgb: np.ndarray, face) -> dict[str, np.ndarray]:
+        """The embeddings of ``face`` by every encoder of the rule beyond dlib that is
+        installed, by model id (caller holds the engine)."""
+        found = {}
+        for model_id in self.rule().models:
+            if model_id != DLIB_MODEL:
+                embedded = engine.embed(model_id, rgb, [face.face])
+                if embedded is not None:
+                    found[model_id] = embedded[0]
+        return found
 
     def _single(self, source: SourceImage, *, largest: bool, whole_image: bool):
         with self.engine_in_use() as engine:
@@ -871,8 +996,9 @@ class Gatekeeper:
     def reencode(
         self, *, progress: Callable[[int, int, str], None] | None = None
     ) -> ReencodeReport:
-        """Rebuild every kept enrolment photo's templates with every installed encoder (dlib's,
-        and FaceNet's when available) and measure each face's quality again.
+        """Rebuild every kept enrolment photo's templates with every installed encoder of the
+        rule and measure each face's quality (and, with ``liveness = "passive"``, its live
+        score) again.
 
         Each photo stands alone: one that is missing, unreadable or shows no face any more is
         reported in ``failed`` and the rest are re-encoded; an encoding of the same model and
@@ -888,14 +1014,15 @@ class Gatekeeper:
                 source = SourceImage.from_path(photo.path)
                 with self.engine_in_use() as engine:
                     face = self._single_face(engine, source, largest=True, whole_image=True)
-                    second = engine.facenet_embed(source.rgb, [face.face])
+                    others = self._others(engine, source.rgb, face)
+                    live = None
+                    if self.settings.liveness == "passive":
+                        live = float(engine.live_scores(source.rgb, [face.face])[0])
             except (ImageError, NoFaceError) as exc:
                 report.failed.append((str(photo.path), str(exc)))
             else:
-                record = measure_quality(face.face, face.chip).as_record()
-                templates = [(self.model_id, face.embedding)]
-                if second is not None:
-                    templates.append((FACENET_MODEL, second[0]))
+                record = {**measure_quality(face.face, face.chip).as_record(), "live_score": live}
+                templates = [(DLIB_MODEL, face.embedding), *others.items()]
                 self.store.add_encodings(
                     photo.name,
                     [
@@ -928,23 +1055,22 @@ class Gatekeeper:
     ) -> list[tuple[Match, str]]:
         """Match ``(N, 128)`` dlib embeddings alone against the gallery → (match, decision).
 
-        The site's rule without a FaceNet opinion (no image to crop): low-quality templates
-        must then be the rule's margin closer. The decision is ``unknown`` when the rule
-        rejects, ``denied`` for a deactivated person or one outside their schedule or
-        validity dates (as :meth:`judge`), else ``granted``. Recognition from images goes
-        through :meth:`judge`.
+        The site's rule with dlib's opinion alone (no image for the other encoders): its tier
+        for dlib alone decides. The decision is ``unknown`` when the rule rejects, ``denied``
+        for a deactivated person or one outside their schedule or validity dates (as
+        :meth:`judge`), else ``granted``. Recognition from images goes through :meth:`judge`.
         """
         if len(embeddings) == 0:
             return []
         state = self._gallery_state()
         rule = self.rule(threshold)
-        matches = state.gallery.match(np.asarray(embeddings), model_id=self.model_id)
+        matches, _, _ = self._fused_matches(state, rule, {DLIB_MODEL: np.asarray(embeddings)})
         now, tz = self.clock(), self.timezone
         return [
             (
                 m,
                 "unknown"
-                if m.name is None or not rule.accepts(Evidence(m.distance, None, m.low_quality))
+                if m.name is None or m.distance > rule.threshold
                 else self._admission(state, m.person_id, now, tz)[0],
             )
             for m in matches
@@ -984,7 +1110,7 @@ class Gatekeeper:
                     margin=_finite(match.margin),
                     decision=decision,
                     attempt_id=attempt_id,
-                    facenet_distance=verdict.facenet_distance,
+                    distances=verdict.distances,
                     low_quality_template=match.low_quality,
                     live_score=verdict.live_score,
                     reason=verdict.reason,
@@ -996,13 +1122,12 @@ class Gatekeeper:
         """Are the single faces of two images the same person, by the site's rule?"""
         sources = [SourceImage.from_path(image) for image in (first, second)]  # both read first
         a, b = (self.measure(source, largest=False) for source in sources)
-        facenet = None
-        if a.facenet is not None and b.facenet is not None:
-            facenet = float(np.linalg.norm(a.facenet - b.facenet))
-        distance = float(np.linalg.norm(a.dlib - b.dlib))
-        rule = self.rule()
-        same = rule.accepts(Evidence(distance, facenet, a.low_quality or b.low_quality))
-        return Verification(distance, facenet, rule.threshold, rule.facenet_threshold, same)
+        evidence, rule = a.evidence(b), self.rule()
+        tier = rule.tier_for(evidence.distances)
+        score = math.inf if tier is None else tier.score(evidence)
+        same = score <= rule.threshold
+        name = None if tier is None else tier.name
+        return Verification(dict(evidence.distances), score, name, rule.threshold, same)
 
     # Liveness.
 

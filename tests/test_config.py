@@ -10,7 +10,7 @@ import pytest
 
 from gatekeeper import cli
 from gatekeeper.config import DEFAULT_THRESHOLD, load_settings
-from gatekeeper.decision import THRESHOLD_RANGES, validate_threshold
+from gatekeeper.decision import THRESHOLD_RANGE, validate_threshold
 from gatekeeper.errors import UsageError
 
 
@@ -26,13 +26,12 @@ def _config(tmp_path: Path, text: str) -> Path:
         ("threshold = 50.0", "threshold 50.0 is outside the sane range 0.3–0.8"),
         ('threshold = "abc"', "threshold must be a number, not str 'abc'"),
         ('threshold = "0.5"', "threshold must be a number, not str '0.5'"),
-        ('facenet_threshold = "1.0"', "facenet_threshold must be a number, not str '1.0'"),
         ('liveness_threshold = "0.8"', "liveness_threshold must be a number, not str '0.8'"),
         ("threshold = -1", "threshold -1 is outside the sane range"),
         ("threshold = nan", "threshold nan is outside the sane range"),
         ("threshold = inf", "threshold inf is outside the sane range"),
         ("threshold = true", "threshold must be a number, not bool"),
-        ("threshold = 0.29", "outside the sane range 0.3–0.8 for dlib_resnet_v1"),
+        ("threshold = 0.29", "outside the sane range 0.3–0.8 (the decision rule's score)"),
         ('busy_timeout_s = "x"', "busy_timeout_s must be a number, not str 'x'"),
         ("busy_timeout_s = -2", "busy_timeout_s must be >= 0"),
         ("audit_key = 12345", "audit_key must be text, not int 12345"),
@@ -116,7 +115,7 @@ def test_a_home_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_the_default_threshold_is_inside_its_own_range() -> None:
-    low, high = THRESHOLD_RANGES["dlib_resnet_v1"]
+    low, high = THRESHOLD_RANGE
     assert low <= DEFAULT_THRESHOLD <= high
     assert validate_threshold(str(DEFAULT_THRESHOLD)) == DEFAULT_THRESHOLD
 
@@ -277,3 +276,15 @@ def test_doctor_reports_an_exposed_config_and_a_short_key_where_others_refuse(
     assert cli.main([*base, "doctor"]) in (0, 1)
     (line,) = [line for line in capsys.readouterr().out.splitlines() if "secrets:" in line]
     assert line == "OK    secrets: audit key of 26 bytes; no secret readable by others in it"
+
+
+def test_a_config_with_the_removed_facenet_threshold_says_what_replaced_it(tmp_path: Path) -> None:
+    config = tmp_path / "gatekeeper.toml"
+    config.write_text("facenet_threshold = 1.0\n", encoding="utf-8")
+    with pytest.raises(UsageError) as refused:
+        load_settings(config, environ={})
+    assert str(refused.value) == (
+        f"unknown key(s) in {config}: facenet_threshold; facenet_threshold: no longer a "
+        "setting: the decision rule weighs every encoder with weights fitted on held-out "
+        "data; move 'threshold' instead"
+    )

@@ -220,18 +220,19 @@ class GatekeeperApp(App[None]):
 
     @work(thread=True, group="threshold")
     def _confirm_loosening(self, current: float, value: float) -> None:
-        """A looser threshold lets more strangers in: ask first, with the error rates the last
-        ``gatekeeper evaluate`` of the site's pairs measured at both values, when there is one."""
+        """A looser threshold lets more strangers in: ask first, with the error rates at both
+        values that the last ``gatekeeper evaluate`` of the site's pairs measured, else the
+        shipped rule's held-out calibration."""
         before, after = (
             self.gatekeeper.expected_rates(current),
             self.gatekeeper.expected_rates(value),
         )
         if before is None or after is None:
-            expected = "No evaluation of this site's pairs yet (gatekeeper evaluate PAIRS)."
+            expected = "No error rates known at these values (gatekeeper evaluate PAIRS)."
         else:
             expected = (
-                f"Last evaluation: false accepts {_percent(before[0])} → {_percent(after[0])}, "
-                f"false rejects {_percent(before[1])} → {_percent(after[1])}."
+                f"False accepts {_percent(before[0])} → {_percent(after[0])}, "
+                f"false rejects {_percent(before[1])} → {_percent(after[1])} ({after[2]})."
             )
 
         def answered(answer: bool | None) -> None:

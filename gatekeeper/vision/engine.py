@@ -8,6 +8,7 @@ UI thread, and used from one thread at a time.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,6 +165,22 @@ class FaceEngine:
         from gatekeeper.vision.sface import sface_crop
 
         return self._embed_with(self.sface, sface_crop, rgb, faces)
+
+    def embed(self, model_id: str, rgb: np.ndarray, faces: list[Face]) -> np.ndarray | None:
+        """``faces`` of ``rgb`` embedded by the encoder ``model_id`` other than dlib's
+        (FaceNet's or SFace's, unit vectors, float32 ``(N, 128)``), or ``None`` when that
+        encoder is not available. dlib's embeddings come with the faces (:meth:`embed_faces`).
+        """
+        return self._embedders()[model_id](rgb, faces)
+
+    def problem(self, model_id: str) -> str | None:
+        """Why the encoder ``model_id`` (beside dlib's) is not available, or ``None``."""
+        return self._problems.get(model_id)
+
+    def _embedders(self) -> dict[str, Callable[[np.ndarray, list[Face]], np.ndarray | None]]:
+        from gatekeeper.vision import facenet, sface
+
+        return {facenet.MODEL_ID: self.facenet_embed, sface.MODEL_ID: self.sface_embed}
 
     def _optional_encoder(self, model_id: str, cache_type, encoder_type):
         """The second or third encoder ``model_id``, loaded on first use from the verified
