@@ -69,13 +69,13 @@ def families(encoders: list[str]) -> list[heldout.RuleFamily]:
     found = []
     for name in encoders:
         alone = heldout.single_encoder(name)
-        found += [alone, heldout.stricter_for_low_quality(alone)]
+        found += [alone, heldout.stricter_for_tiny_faces(alone)]
     if "facenet" in encoders:
         found += [last_round_rule(), heldout.both_agree("dlib", "facenet", AGREEMENT_RATIOS)]
     for size in range(2, len(encoders) + 1):
         for chosen in itertools.combinations(encoders, size):
             fusion = heldout.logistic_fusion(list(chosen), quality=False)
-            found += [fusion, heldout.stricter_for_low_quality(fusion)]
+            found += [fusion, heldout.stricter_for_tiny_faces(fusion)]
     if {"dlib", "facenet"} <= set(encoders):
         found.append(heldout.logistic_fusion(["dlib", "facenet"]))
     return found
@@ -103,7 +103,7 @@ def fitted_tier(table, compared, name: str, features, pairs, target: float) -> d
         "family": name,
         "weights": [[MODEL_IDS[e], w] for e, w in weights],
         "offset": offset + DEFAULT_THRESHOLD - fitted.cut,
-        "low_quality_margin": fitted.low_quality_margin,
+        "tiny_face_margin": fitted.tiny_face_margin,
         "heldout": pooled.as_dict(),
     }
 

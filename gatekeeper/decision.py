@@ -69,28 +69,41 @@ def _in_range(value: object, bounds: tuple[float, float], what: str, unit: str) 
     return number
 
 
+#: A face narrower than this many pixels is *tiny*: dlib's 150-pixel chip is then more than
+#: four times upscaled, mostly interpolation. The tutorial's crops hold 35-pixel faces, and two
+#: of them of different people score like one person (hubs); the validation sources' web
+#: photos are 48 px and wider at their 5th percentile.
+TINY_FACE_PX = 40.0
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What is known about one face against one enrolled person (or one pair of faces): each
     encoder's L2 distance by model id, between the face's embedding and the person's closest
-    template of that encoder (an encoder that did not measure it is absent); ``low_quality``:
-    the person's templates (for a pair: either face) are below the enrolment bar."""
+    template of that encoder (an encoder that did not measure it is absent); ``face_px``: the
+    narrower of the two faces' widths in pixels (the probe's and the person's widest
+    template's), ``None`` when unknown."""
 
     distances: Mapping[str, float]
-    low_quality: bool = False
+    face_px: float | None = None
+
+    @property
+    def tiny(self) -> bool:
+        """Whether the narrower face is below :data:`TINY_FACE_PX`."""
+        return self.face_px is not None and self.face_px < TINY_FACE_PX
 
 
 @dataclass(frozen=True)
 class Tier:
     """One fitted rule: ``score = Σ weight · distance + offset`` over its encoders, in the
-    order given (the first, weight 1, sets the scale), plus ``low_quality_margin`` for
-    evidence against a low-quality template (fitted so that such templates, the hubs tiny
-    faces make, let strangers in no more often); ``name`` says which encoders."""
+    order given (the first, weight 1, sets the scale), plus ``tiny_face_margin`` where a face
+    is tiny (fitted so that tiny faces, the hubs, let strangers in no more often than the
+    others); ``name`` says which encoders."""
 
     name: str
     weights: tuple[tuple[str, float], ...]
     offset: float
-    low_quality_margin: float = 0.0
+    tiny_face_margin: float = 0.0
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -102,7 +115,7 @@ class Tier:
 
     def score(self, evidence: Evidence) -> float:
         """The tier's score of ``evidence`` (which must hold each of its encoders)."""
-        margin = self.low_quality_margin if evidence.low_quality else 0.0
+        margin = self.tiny_face_margin if evidence.tiny else 0.0
         return self.offset + margin + sum(w * evidence.distances[m] for m, w in self.weights)
 
 
@@ -114,7 +127,7 @@ def _shipped() -> tuple[tuple[Tier, ...], dict[str, float], dict]:
             t["name"],
             tuple((m, float(w)) for m, w in t["weights"]),
             float(t["offset"]),
-            float(t.get("low_quality_margin", 0.0)),
+            float(t["tiny_face_margin"]),
         )
         for t in document["tiers"]
     )

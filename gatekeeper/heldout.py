@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gatekeeper.decision import TINY_FACE_PX
+
 #: People per gallery when hard impostors are mined: the nearest stranger among 25 enrolled
 #: people (the size of a small site's door list, and of the independent check sets).
 GALLERY_SIZE = 25
@@ -249,9 +251,9 @@ class FittedRule:
     cut: float
     params: dict[str, float]
     linear: tuple[tuple[tuple[str, float], ...], float] | None = None
-    #: Added to the score of a pair where either face is below the enrolment bar (already in
-    #: ``score``; for the shipped tier).
-    low_quality_margin: float = 0.0
+    #: Added to the score of a pair where either face is tiny (already in ``score``; for the
+    #: shipped tier).
+    tiny_face_margin: float = 0.0
 
     def accepts(self, features: PairFeatures) -> np.ndarray:
         return self.score(features) <= self.cut
@@ -294,15 +296,15 @@ def single_encoder(name: str) -> RuleFamily:
     return RuleFamily(name, f"{name}'s distance alone", fit, (name,))
 
 
-def stricter_for_low_quality(family: RuleFamily) -> RuleFamily:
-    """``family`` made stricter where either face is below the enrolment bar (a tiny, blurred
-    or turned face, the templates that become hubs): a margin added to such a pair's score,
-    fitted so that the training hard impostors of that kind, too, are accepted at most at the
-    target rate (0 when they already are)."""
+def stricter_for_tiny_faces(family: RuleFamily) -> RuleFamily:
+    """``family`` made stricter where either face is tiny (narrower than
+    ``gatekeeper.decision.TINY_FACE_PX``: the templates that become hubs): a margin added to
+    such a pair's score, fitted so that the training hard impostors with a tiny face, too, are
+    accepted at most at the target rate (0 when they already are)."""
 
     def fit(features, same, hard, target_far):
         rule = family.fit(features, same, hard, target_far)
-        low = features.low_quality
+        low = features.width < TINY_FACE_PX
         margin = 0.0
         if np.any(hard & low):
             low_cut = cut_at_far(rule.score(features)[hard & low], target_far)
@@ -310,14 +312,14 @@ def stricter_for_low_quality(family: RuleFamily) -> RuleFamily:
             margin = max(0.0, (rule.cut - low_cut) * (1 + 1e-9) + 1e-12)
 
         def score(f: PairFeatures) -> np.ndarray:
-            return rule.score(f) + np.where(f.low_quality, margin, 0.0)
+            return rule.score(f) + np.where(f.width < TINY_FACE_PX, margin, 0.0)
 
-        params = {**rule.params, "low_quality_margin": margin}
+        params = {**rule.params, "tiny_face_margin": margin}
         return FittedRule(rule.family, score, rule.cut, params, rule.linear, margin)
 
     return RuleFamily(
-        f"{family.name}, stricter for low quality",
-        f"{family.description}, with a margin for faces below the enrolment bar",
+        f"{family.name}, stricter for tiny faces",
+        f"{family.description}, with a margin for tiny faces",
         fit,
         family.linear_encoders,
     )

@@ -32,6 +32,7 @@ from gatekeeper.anchor import start_publisher
 from gatekeeper.config import Settings
 from gatekeeper.decision import (
     DLIB_MODEL,
+    TINY_FACE_PX,
     DecisionRule,
     Evidence,
     calibrated_rates,
@@ -191,17 +192,19 @@ class FaceMeasure:
 
     embeddings: dict[str, np.ndarray] = field(repr=False)  # biometric data: never logged
     low_quality: bool = False
+    #: The face's width in pixels.
+    face_px: float | None = None
 
     def evidence(self, other: FaceMeasure) -> Evidence:
-        """The L2 distances between this face and ``other`` under every encoder both have;
-        low quality when either face is."""
+        """The L2 distances between this face and ``other`` under every encoder both have,
+        and the narrower face's width."""
         return Evidence(
             {
                 model: float(np.linalg.norm(vector - other.embeddings[model]))
                 for model, vector in self.embeddings.items()
                 if model in other.embeddings
             },
-            self.low_quality or other.low_quality,
+            None if None in (self.face_px, other.face_px) else min(self.face_px, other.face_px),
         )
 
 
@@ -274,6 +277,7 @@ class _GalleryState:
 
     ``person_ids``, ``names``: everyone with a template of the first encoder (dlib), in one
     order; ``low_quality[p]``: all of person ``p``'s templates are below the enrolment bar;
+    ``template_px[p]``: the width of their widest template's face (NaN: not measured);
     ``galleries``: each encoder's templates by model id, and ``columns[model][j]`` the index in
     that order of the person of its gallery's column ``j``.
     """
@@ -282,6 +286,7 @@ class _GalleryState:
     person_ids: np.ndarray
     names: tuple[str, ...]
     low_quality: np.ndarray
+    template_px: np.ndarray
     galleries: dict[str, Gallery]
     columns: dict[str, np.ndarray]
     active: frozenset[int]
@@ -562,9 +567,12 @@ class Gatekeeper:
         where = {pid: i for i, pid in enumerate(person_ids.tolist())}
         names = [""] * len(person_ids)
         low = np.ones(len(person_ids), dtype=bool)
-        for pid, name, bad in zip(first.person_ids, first.names, first.low_quality, strict=True):
+        widest = np.full(len(person_ids), np.nan)
+        rows = zip(first.person_ids, first.names, first.low_quality, first.face_px, strict=True)
+        for pid, name, bad, px in rows:
             names[where[pid]] = name
             low[where[pid]] &= bool(bad)
+            widest[where[pid]] = np.fmax(widest[where[pid]], px)
         galleries: dict[str, Gallery] = {}
         columns: dict[str, np.ndarray] = {}
         for model_id in dict.fromkeys([DLIB_MODEL, *self.rule().models]):
@@ -591,6 +599,7 @@ class Gatekeeper:
             person_ids,
             tuple(names),
             low,
+            widest,
             galleries,
             columns,
             active,
@@ -697,7 +706,8 @@ class Gatekeeper:
                     [aggregate(i, model_id, vector) for i, vector in enumerate(embedded)]
                 )
             queries[model_id] = embedded
-        matches, measured, tiers = self._fused_matches(state, rule, queries)
+        widths = [f.face.box[2] for f in faces]
+        matches, measured, tiers = self._fused_matches(state, rule, queries, widths)
         decisions = []
         reasons: dict[int, str | None] = {}
         now, tz = self.clock(), self.timezone
@@ -739,11 +749,16 @@ class Gatekeeper:
 
     @staticmethod
     def _fused_matches(
-        state: _GalleryState, rule: DecisionRule, queries: Mapping[str, np.ndarray]
+        state: _GalleryState,
+        rule: DecisionRule,
+        queries: Mapping[str, np.ndarray],
+        face_px: Sequence[float] | None = None,
     ) -> tuple[list[Match], list[dict[str, float]], list[str | None]]:
         """Each face's best person by the rule: every person's score under the first tier
         that applies to them (the encoders that measured the face and of which the person has
-        templates), the lowest score winning; ``Match.distance`` is that score, on the
+        templates; the tier's tiny-face margin where the face, of ``face_px`` pixels, or all of
+        the person's templates are tiny), the lowest score winning; ``Match.distance`` is that
+        score, on the
         threshold's scale (at least 0: a tier's offset can take a very close face below it,
         and nothing decided at a threshold of 0.30 or more depends on how far). Also each
         face's distance to its person under each encoder, and the name of the tier that
@@ -753,13 +768,16 @@ class Gatekeeper:
         if len(state.person_ids) == 0:
             return [empty] * count, [{} for _ in range(count)], [None] * count
         distances = {m: state.distances(m, q) for m, q in queries.items()}
+        widths = np.full(count, np.inf) if face_px is None else np.asarray(face_px, float)
+        narrower = np.minimum(widths[:, None], np.nan_to_num(state.template_px, nan=np.inf))
+        tiny = narrower < TINY_FACE_PX
         scores = np.full((count, len(state.person_ids)), np.inf)
         scored_by = np.full(scores.shape, -1)
         for number, tier in enumerate(rule.tiers):
             if not tier.applies(distances):
                 continue
             value = tier.offset + sum(w * distances[m] for m, w in tier.weights)
-            value = value + tier.low_quality_margin * state.low_quality
+            value = value + np.where(tiny, tier.tiny_face_margin, 0.0)
             free = np.isinf(scores) & np.isfinite(value)
             scores[free], scored_by[free] = value[free], number
         order = np.argsort(scores, axis=1, kind="stable")
@@ -914,7 +932,8 @@ class Gatekeeper:
         with self.engine_in_use() as engine:
             face = self._single_face(engine, source, largest=largest, whole_image=False)
             embeddings = {DLIB_MODEL: face.embedding, **self._others(engine, source.rgb, face)}
-        return FaceMeasure(embeddings, measure_quality(face.face, face.chip).low)
+        low = measure_quality(face.face, face.chip).low
+        return FaceMeasure(embeddings, low, float(face.face.box[2]))
 
     def _others(self, engine, rgb: np.ndarray, face) -> dict[str, np.ndarray]:
         """The embeddings of ``face`` by every encoder of the rule beyond dlib that is

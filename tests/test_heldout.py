@@ -132,29 +132,31 @@ def test_the_selection_prefers_the_simpler_rule_the_data_cannot_tell_apart() -> 
     assert heldout.select(table, ["leaky"]) == "leaky", "nothing eligible: the lowest FAR"
 
 
-def test_a_low_quality_margin_brings_low_quality_impostors_to_the_target() -> None:
-    """Tiny faces (low quality) sit close to strangers: fitted on every pair, the cut lets
-    their nearest strangers in; the margin fitted for them keeps them out at the target."""
+def test_a_tiny_face_margin_brings_tiny_faces_impostors_to_the_target() -> None:
+    """Tiny faces sit close to strangers: fitted on every pair, the cut lets their nearest
+    strangers in; the margin fitted for them keeps them out at the target, and leaves the
+    other pairs' scores alone."""
     rng = np.random.default_rng(3)
     good = {f"g{i}": [(10.0 * i, 0.0), (10.0 * i, 0.5)] for i in range(60)}
     tiny = {f"t{i}": [(1.0 * i, 500 + rng.uniform(0, 0.3)), (1.0 * i, 500.1)] for i in range(20)}
     corpus = _corpus({**good, **tiny})
-    corpus = heldout.Corpus(corpus.identity, corpus.source, corpus.embeddings, corpus.width,
-                            np.char.startswith(corpus.identity.astype(str), "t"))  # fmt: skip
+    small = np.char.startswith(corpus.identity.astype(str), "t")
+    width = np.where(small, decision.TINY_FACE_PX - 5, 100.0)
+    corpus = heldout.Corpus(corpus.identity, corpus.source, corpus.embeddings, width, small)
     pairs = heldout.build_pairs(corpus)
     features = heldout.pair_features(corpus, pairs)
     hard = pairs.kind == "hard"
     target = 0.3
     plain = heldout.single_encoder("e").fit(features, pairs.same, hard, target)
-    low_hard = hard & features.low_quality
-    assert np.mean(plain.score(features)[low_hard] <= plain.cut) > target
-    rule = heldout.stricter_for_low_quality(heldout.single_encoder("e")).fit(
+    tiny_hard = hard & (features.width < decision.TINY_FACE_PX)
+    assert np.mean(plain.score(features)[tiny_hard] <= plain.cut) > target
+    rule = heldout.stricter_for_tiny_faces(heldout.single_encoder("e")).fit(
         features, pairs.same, hard, target
     )
-    assert rule.low_quality_margin > 0 and rule.params["low_quality_margin"] > 0
-    assert np.mean(rule.score(features)[low_hard] <= rule.cut) <= target
-    good_pairs = pairs.same & ~features.low_quality
-    assert (rule.score(features)[good_pairs] == plain.score(features)[good_pairs]).all()
+    assert rule.tiny_face_margin > 0 and rule.params["tiny_face_margin"] > 0
+    assert np.mean(rule.score(features)[tiny_hard] <= rule.cut) <= target
+    others = features.width >= decision.TINY_FACE_PX
+    assert (rule.score(features)[others] == plain.score(features)[others]).all()
 
 
 def test_the_shipped_rule_is_the_one_the_held_out_table_selects() -> None:

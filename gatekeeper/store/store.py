@@ -158,6 +158,8 @@ class GalleryData:
     active: np.ndarray
     version: int
     low_quality: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: Each template's face width in pixels (NaN where not measured, before schema v3).
+    face_px: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
 
 
 @dataclass(frozen=True)
@@ -1056,6 +1058,7 @@ class Store:
                 Person.active,
                 FaceEncoding.embedding,
                 FaceEncoding.low_quality,
+                FaceEncoding.face_px,
             )
             .join(Person, on=FaceEncoding.person == Person.id)
             .where(FaceEncoding.model_id == model_id)
@@ -1078,6 +1081,7 @@ class Store:
             active=np.array([bool(row[2]) for row in rows], dtype=bool),
             version=version,
             low_quality=np.array([bool(row[4]) for row in rows], dtype=bool),
+            face_px=np.array([np.nan if row[5] is None else row[5] for row in rows], dtype=float),
         )
 
     @_translated
