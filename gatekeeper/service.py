@@ -298,6 +298,10 @@ class _GalleryState:
         """The first encoder's (dlib's) templates: everyone enrolled."""
         return self.galleries[DLIB_MODEL]
 
+    def covers(self, model_id: str) -> bool:
+        """Whether every person has a template of ``model_id``."""
+        return len(self.columns[model_id]) == len(self.person_ids)
+
     def distances(self, model_id: str, queries: np.ndarray) -> np.ndarray:
         """Each query's L2 distance ``(Q, P)`` to every person's closest template of
         ``model_id``, in :attr:`person_ids` order; ``inf`` where a person has none."""
@@ -691,21 +695,28 @@ class Gatekeeper:
         state = self._gallery_state()
         rule = self.rule(threshold)
         queries = {DLIB_MODEL: np.stack([f.embedding for f in faces])}
-        for model_id in rule.models:
-            if model_id in queries or len(state.galleries[model_id]) == 0:
-                continue
-            embedded = (
-                embeddings[model_id]
-                if embeddings is not None and model_id in embeddings
-                else self._engine.embed(model_id, rgb, [f.face for f in faces])
-            )
-            if embedded is None:
-                continue
-            if aggregate is not None:
-                embedded = np.stack(
-                    [aggregate(i, model_id, vector) for i, vector in enumerate(embedded)]
-                )
-            queries[model_id] = embedded
+        unavailable: set[str] = set()
+        for tier in rule.tiers:
+            for model_id in tier.models:
+                if model_id in queries or model_id in unavailable:
+                    continue
+                embedded = None
+                if len(state.galleries[model_id]):
+                    embedded = (
+                        embeddings[model_id]
+                        if embeddings is not None and model_id in embeddings
+                        else self._engine.embed(model_id, rgb, [f.face for f in faces])
+                    )
+                if embedded is None:
+                    unavailable.add(model_id)
+                    continue
+                if aggregate is not None:
+                    embedded = np.stack(
+                        [aggregate(i, model_id, vector) for i, vector in enumerate(embedded)]
+                    )
+                queries[model_id] = embedded
+            if tier.applies(queries) and all(state.covers(m) for m in tier.models):
+                break  # this tier scores everybody: the later ones are not needed
         widths = [f.face.box[2] for f in faces]
         matches, measured, tiers = self._fused_matches(state, rule, queries, widths)
         decisions = []
