@@ -24,23 +24,24 @@ from gatekeeper.vision.image import load_image
 log = logging.getLogger(__name__)
 
 #: Grey borders tried, in order, around a still image in which no face is found, as fractions of
-#: its longer side. A face that fills most of the image gives MTCNN too little context: a frontal
-#: 300×300 portrait with tinted glasses scored 0.84 (below the 0.9 cut) as it was and 0.99 with a
-#: 50-pixel border (1/6); the tutorial's tight 96×96 crops need the wider one.
+#: its longer side. A face that fills most of the image gives the detector too little context
+#: (with MTCNN, the detector before YuNet: a frontal 300×300 portrait with tinted glasses scored
+#: 0.84 as it was and 0.99 with a 50-pixel border, 1/6); a face cut tighter needs the wider one.
 CROP_PADDINGS = (1 / 6, 0.5)
 #: Face crops up to this size (longer side, pixels) may be taken as a whole face when even the
 #: padded retry finds nothing.
 WHOLE_IMAGE_MAX_SIDE = 160
 #: ... and only when roughly square (width/height within this range), like a face crop.
 WHOLE_IMAGE_ASPECT = (0.75, 1.34)
-#: The whole image is taken as the face only when it still looks like one: MTCNN finds a face
-#: covering at least :data:`WHOLE_IMAGE_MIN_COVER` of it on a copy upscaled to
+#: The whole image is taken as the face only when it still looks like one: the detector finds a
+#: face covering at least :data:`WHOLE_IMAGE_MIN_COVER` of it on a copy upscaled to
 #: :data:`WHOLE_IMAGE_CHECK_SIDE` pixels (longer side) with a grey border of half that, at the
-#: lower ONet cut :data:`WHOLE_IMAGE_MIN_SCORE`. Measured (``benchmarks/bench_fallback.py``): on
-#: 499 face crops of the shared photos (boxes shrunk by up to 25 %, resized down to 32 px) it
-#: finds every one, the 7 that the detector and its padded retries miss included; on 32
-#: non-faces (10×10 and 24–150 px grey, black, white, noise, text, gradient and blob squares,
-#: background patches of a photo) it finds nothing.
+#: lower cut :data:`WHOLE_IMAGE_MIN_SCORE`. Measured with YuNet (``benchmarks/bench_fallback.py``):
+#: of 510 face crops of the shared photos (boxes shrunk by up to 25 %, resized down to 32 px) it
+#: finds 501, 11 of the 16 that the detector and its padded retries miss included (the 9 it
+#: refuses are crops of a painting behind biden2.jpg's Biden, which YuNet scores 0.82, not a
+#: face); on 32 non-faces (10×10 and 24–150 px grey, black, white, noise, text, gradient and
+#: blob squares, background patches of a photo) it finds nothing.
 WHOLE_IMAGE_CHECK_SIDE = 200
 WHOLE_IMAGE_MIN_SCORE = 0.6
 WHOLE_IMAGE_MIN_COVER = 0.3
@@ -73,7 +74,9 @@ def whole_image_face(rgb: np.ndarray) -> Face:
 class FaceEngine:
     """Detect, align and encode faces. Create once (loads TensorFlow models, ~3–5 s).
 
-    Liveness (:meth:`live_scores`): both MiniFASNets, loaded on first use.
+    Detection: YuNet (``vision/detect.py``); ``chip_template`` is where its landmarks go on
+    the encoder's chip (:data:`~gatekeeper.vision.align.CHIP_TEMPLATE`, fitted to the shipped
+    detector). Liveness (:meth:`live_scores`): both MiniFASNets, loaded on first use.
 
     Three encoders: dlib's ResNet (``encoder``, every face), FaceNet (``facenet``, the second
     opinion the decision rule asks for on low-quality templates, see ``gatekeeper/decision.py``)
@@ -92,8 +95,10 @@ class FaceEngine:
         encoder: Encoder | None = None,
         facenet=None,
         fetch_weights: bool = True,
+        chip_template: np.ndarray = CHIP_TEMPLATE,
     ):
         self.weights_dir = Path(weights_dir)
+        self.chip_template = chip_template
         self.detector = detector or FaceDetector()
         self.encoder = encoder or Encoder(self.weights_dir)
         self._fetch_weights = fetch_weights
@@ -108,7 +113,7 @@ class FaceEngine:
         console, which warms up before its first frame and then runs for hours (a one-shot
         command runs the first calls eagerly, see ``vision/forward.py``)."""
         self._compiled = True
-        forwards = [*self.detector.forwards, self.encoder.forward]
+        forwards = [self.encoder.forward]
         forwards += [encoder.forward for encoder in self._encoders.values()]
         if self._liveness is not None:
             forwards.append(self._liveness.forward)
@@ -235,12 +240,12 @@ class FaceEngine:
     ) -> list[Face]:
         """Faces in an RGB image, largest first, with the tight-crop fallbacks.
 
-        1. MTCNN on the image (downscaled to the detector's limit);
-        2. if nothing is found and ``pad_retry``, MTCNN again with a grey border of each of
+        1. the detector on the image (downscaled to the detector's limit);
+        2. if nothing is found and ``pad_retry``, the detector again with a grey border of each of
            :data:`CROP_PADDINGS` × the longer side around the image, until a face is found
            (coordinates mapped back). The padded image is detected at the scale the image
            itself was, never smaller: shrinking it to the detector's size limit would shrink
-           the face with it, below the size MTCNN works at;
+           the face with it, below the size the detector works at;
         3. if still nothing, ``whole_image`` is set (the caller knows its images are face crops,
            like the tutorial's ``images/``), the image is small and square like a face crop
            and :meth:`looks_like_a_face_crop`, the whole image is taken as the face
@@ -282,8 +287,9 @@ class FaceEngine:
         return faces
 
     def looks_like_a_face_crop(self, rgb: np.ndarray) -> bool:
-        """Whether MTCNN, upscaled and less strict (see :data:`WHOLE_IMAGE_CHECK_SIDE`), finds
-        a face covering most of ``rgb``: the whole-image fallback's gate against non-faces."""
+        """Whether the detector, upscaled and less strict (see :data:`WHOLE_IMAGE_CHECK_SIDE`),
+        finds a face covering most of ``rgb``: the whole-image fallback's gate against
+        non-faces."""
         h, w = rgb.shape[:2]
         scale = WHOLE_IMAGE_CHECK_SIDE / max(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -305,7 +311,7 @@ class FaceEngine:
         """Align and encode the given faces of ``rgb`` in one batch."""
         if not faces:
             return []
-        chips = np.stack([align_face(rgb, f.landmarks) for f in faces])
+        chips = np.stack([align_face(rgb, f.landmarks, self.chip_template) for f in faces])
         embeddings = self.encoder.encode(chips)
         return [
             FaceEmbedding(face=f, chip=c, embedding=e, model_id=self.model_id)
