@@ -387,7 +387,7 @@ class Gatekeeper:
         *,
         store: Store | None = None,
         engine=None,
-        on_engine_load: Callable[[], None] | None = None,
+        on_engine_load: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] | None = None,
     ):
         self.settings = settings
@@ -402,7 +402,9 @@ class Gatekeeper:
         #: is the caller's: it anchors it, if it writes).
         self.anchor = None if store is not None else start_publisher(settings, self.store)
         self._engine = engine
-        self._on_engine_load = on_engine_load
+        #: Receives the engine's one-line progress messages while it builds its model cache
+        #: (first use); the console's worker points it at its loading status.
+        self.on_engine_load = on_engine_load
         self._engine_lock = threading.Lock()
         self._gallery: _GalleryState | None = None
         self._gallery_lock = threading.Lock()
@@ -424,16 +426,19 @@ class Gatekeeper:
 
     @property
     def engine(self):
-        """The :class:`~gatekeeper.vision.engine.FaceEngine`, loaded on first use (seconds;
-        ``on_engine_load()`` is called first, e.g. to tell the user)."""
+        """The :class:`~gatekeeper.vision.engine.FaceEngine`, loaded on first use (under a
+        second once its model cache is built; building it, the first time, is told to
+        :attr:`on_engine_load`)."""
         with self._engine_lock:
             if self._engine is None:
-                if self._on_engine_load is not None:
-                    self._on_engine_load()
                 from gatekeeper.vision.engine import FaceEngine
 
-                self._engine = FaceEngine(self.settings.weights_dir)
+                self._engine = FaceEngine(self.settings.weights_dir, progress=self._progress)
             return self._engine
+
+    def _progress(self, message: str) -> None:
+        if self.on_engine_load is not None:
+            self.on_engine_load(message)
 
     @contextlib.contextmanager
     def engine_in_use(self) -> Iterator:

@@ -1,8 +1,8 @@
 """The recognition engine's front door: image → faces with 128-d embeddings.
 
 ``FaceEngine`` ties the stages together (detect → align → encode) and is what the service layer,
-the CLI and the console's worker call. It owns TensorFlow models, so it is created once, off the
-UI thread, and used from one thread at a time.
+the CLI and the console's worker call. It owns the compiled networks (LiteRT interpreters), so
+it is created once, off the UI thread, and used from one thread at a time.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from gatekeeper.vision.align import CHIP_TEMPLATE, align_face
 from gatekeeper.vision.detect import Face, FaceDetector
 from gatekeeper.vision.encoder import CHIP_SIZE, Encoder
 from gatekeeper.vision.image import load_image
+from gatekeeper.vision.runtime import Progress
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +73,16 @@ def whole_image_face(rgb: np.ndarray) -> Face:
 
 
 class FaceEngine:
-    """Detect, align and encode faces. Create once (loads TensorFlow models, ~3–5 s).
+    """Detect, align and encode faces. Create once, off the UI thread.
 
-    Detection: YuNet (``vision/detect.py``); ``chip_template`` is where its landmarks go on
-    the encoder's chip (:data:`~gatekeeper.vision.align.CHIP_TEMPLATE`, fitted to the shipped
+    Every network runs compiled (``vision/runtime.py``, LiteRT): creating an engine imports
+    neither TensorFlow nor Keras once the weights cache is built, and takes well under a second.
+    When a compiled network is missing, altered or foreign, it is built from its Keras model
+    (``vision/compile.py``, TensorFlow imported for that alone) and ``progress`` hears of each
+    step: what is being built and why (a first run's minute or two).
+
+    Detection: YuNet (``vision/detect.py``); ``chip_template`` is where its landmarks go on the
+    encoder's chip (:data:`~gatekeeper.vision.align.CHIP_TEMPLATE`, fitted to the shipped
     detector). Liveness (:meth:`live_scores`): both MiniFASNets, loaded on first use.
 
     Three encoders: dlib's ResNet (``encoder``, every face), FaceNet (``facenet``, the second
@@ -96,29 +103,18 @@ class FaceEngine:
         facenet=None,
         fetch_weights: bool = True,
         chip_template: np.ndarray = CHIP_TEMPLATE,
+        progress: Progress | None = None,
     ):
         self.weights_dir = Path(weights_dir)
         self.chip_template = chip_template
+        self.progress = progress
         self.detector = detector or FaceDetector()
-        self.encoder = encoder or Encoder(self.weights_dir)
+        self.encoder = encoder or Encoder(self.weights_dir, progress)
         self._fetch_weights = fetch_weights
         #: The optional encoders loaded so far, by model id, and why others could not be.
         self._encoders = {} if facenet is None else {facenet.model_id: facenet}
         self._problems: dict[str, str] = {}
         self._liveness = None
-        self._compiled = False
-
-    def compile(self) -> None:
-        """Trace every network at its next call, and those loaded later at their first: for a
-        console, which warms up before its first frame and then runs for hours (a one-shot
-        command runs the first calls eagerly, see ``vision/forward.py``)."""
-        self._compiled = True
-        forwards = [self.encoder.forward]
-        forwards += [encoder.forward for encoder in self._encoders.values()]
-        if self._liveness is not None:
-            forwards.append(self._liveness.forward)
-        for forward in forwards:
-            forward.compile()
 
     @property
     def model_id(self) -> str:
@@ -130,9 +126,7 @@ class FaceEngine:
         be had (:attr:`facenet_problem` says why). Loaded (or fetched) on first use, once."""
         from gatekeeper.vision import facenet
 
-        return self._optional_encoder(
-            facenet.MODEL_ID, facenet.FaceNetCache, facenet.FaceNetEncoder
-        )
+        return self._optional_encoder(facenet.MODEL_ID, facenet.installed, facenet.FaceNetEncoder)
 
     @property
     def facenet_problem(self) -> str | None:
@@ -155,7 +149,7 @@ class FaceEngine:
         encoder for comparisons, not yet used by the decision rule."""
         from gatekeeper.vision import sface
 
-        return self._optional_encoder(sface.MODEL_ID, sface.SFaceCache, sface.SFaceEncoder)
+        return self._optional_encoder(sface.MODEL_ID, sface.installed, sface.SFaceEncoder)
 
     @property
     def sface_problem(self) -> str | None:
@@ -187,25 +181,24 @@ class FaceEngine:
 
         return {facenet.MODEL_ID: self.facenet_embed, sface.MODEL_ID: self.sface_embed}
 
-    def _optional_encoder(self, model_id: str, cache_type, encoder_type):
+    def _optional_encoder(self, model_id: str, installed, encoder_type):
         """The second or third encoder ``model_id``, loaded on first use from the verified
-        cache in ``weights_dir`` (fetched once when it is not there and fetching is allowed);
-        ``None`` with the reason in :attr:`_problems` when it cannot be had."""
+        cache in ``weights_dir`` (fetched once when it is not there and fetching is allowed;
+        ``installed(weights_dir)`` says whether it is there); ``None`` with the reason in
+        :attr:`_problems` when it cannot be had."""
         if model_id in self._encoders or model_id in self._problems:
             return self._encoders.get(model_id)
         from gatekeeper.errors import WeightsError
 
-        if not self._fetch_weights and cache_type(self.weights_dir).problem():
+        if not self._fetch_weights and not installed(self.weights_dir):
             self._problems[model_id] = f"{model_id} is not installed (gatekeeper models install)"
             return None
         try:
-            encoder = encoder_type(self.weights_dir)
+            encoder = encoder_type(self.weights_dir, self.progress)
         except WeightsError as exc:
             self._problems[model_id] = str(exc)
             log.warning("working without %s: %s", model_id, exc)
             return None
-        if self._compiled:
-            encoder.forward.compile()
         self._encoders[model_id] = encoder
         return encoder
 
@@ -219,7 +212,7 @@ class FaceEngine:
 
     def live_scores(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Live scores, float32 ``(N,)`` in [0, 1] (1: surely a live person), of ``faces`` of
-        ``rgb`` by both MiniFASNets (``vision/liveness.py``; loaded on first use, ~1 s).
+        ``rgb`` by both MiniFASNets (``vision/liveness.py``; loaded on first use).
         Raises :class:`~gatekeeper.errors.WeightsError` when the shipped models are missing or
         altered: liveness fails closed, it is never silently skipped."""
         return self.liveness.score(rgb, faces)
@@ -230,9 +223,7 @@ class FaceEngine:
         if self._liveness is None:
             from gatekeeper.vision.liveness import LivenessScorer
 
-            self._liveness = LivenessScorer()
-            if self._compiled:
-                self._liveness.forward.compile()
+            self._liveness = LivenessScorer(self.weights_dir, progress=self.progress)
         return self._liveness
 
     def detect(

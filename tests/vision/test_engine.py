@@ -11,9 +11,7 @@ from gatekeeper.config import DEFAULT_THRESHOLD
 from gatekeeper.errors import ImageError, MultipleFacesError, NoFaceError, WeightsError
 from gatekeeper.recognition import Gallery
 from gatekeeper.vision import detect
-from gatekeeper.vision.forward import Forward
 from gatekeeper.vision.image import load_image
-from gatekeeper.vision.tfimport import import_tf
 
 
 def _gallery(engine, items):
@@ -153,41 +151,6 @@ def test_corrupt_file_is_an_image_error(engine, tmp_path):
     bad.write_text("not a jpeg")
     with pytest.raises(ImageError):
         engine.analyze(bad)
-
-
-def test_a_forward_pass_runs_eagerly_then_traced_once_with_the_same_embeddings(engine, shared_data):
-    """The first calls of a network run eagerly (a one-shot command never pays for a trace),
-    the next one traces it, and every call gives the same embeddings."""
-    rgb = load_image(shared_data / "faces" / "probe" / "obama1.jpg")
-    chips = np.stack([e.chip for e in engine.embed_faces(rgb, engine.detect(rgb))])
-    tf = import_tf()
-    forward = Forward(
-        engine.encoder.model, [tf.TensorSpec((None, 150, 150, 3), tf.float32)], eager_calls=2
-    )
-    outputs, compiled = [], []
-    for _ in range(4):
-        outputs.append(np.asarray(forward(chips.astype(np.float32))))
-        compiled.append(forward.compiled)
-    assert compiled == [False, True, True, True]
-    assert forward.traces == 1
-    for output in outputs[1:]:
-        np.testing.assert_allclose(output, outputs[0], atol=1e-5)
-
-
-def test_a_compiled_engine_traces_every_network_it_has_and_loads_later(weights_dir):
-    """What a console does while it warms up: every network, FaceNet and liveness included
-    (loaded after the call), goes through its traced graph from the first frame on."""
-    from gatekeeper.vision.engine import FaceEngine, whole_image_face
-
-    engine = FaceEngine(weights_dir)
-    engine.compile()
-    grey = np.full((150, 150, 3), 127, np.uint8)
-    faces = [whole_image_face(grey)]
-    engine.embed_faces(grey, faces)
-    engine.facenet_embed(grey, faces)
-    engine.live_scores(grey, faces)
-    forwards = [engine.encoder.forward, engine.facenet.forward, engine.liveness.forward]
-    assert [f.traces for f in forwards] == [1, 1, 1]
 
 
 #: Faces in each shared photo (every one checked by eye; one face in each photo not listed).

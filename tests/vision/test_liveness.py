@@ -26,8 +26,8 @@ def reference(shared_data):
 
 
 @pytest.fixture(scope="module")
-def scorer():
-    return liveness.LivenessScorer()
+def scorer(weights_dir):
+    return liveness.LivenessScorer(weights_dir)
 
 
 def _reference_image(shared_data, name: str):
