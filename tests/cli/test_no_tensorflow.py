@@ -1,6 +1,6 @@
 """The run path without TensorFlow: with ``tensorflow``, ``keras`` and ``mtcnn`` made
 unimportable (``tests/no_tensorflow/sitecustomize.py``), every vision command works once the
-model cache is built."""
+model cache is built, with all three encoders (dlib's, FaceNet, SFace) installed and used."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_vision_commands_run_without_tensorflow(new_home, tmp_path, shared_data)
         ["--home", home, "import", str(seeds), "--exclude", "camera_*", "--exclude", "dan.*"],
         ["--home", home, "enroll", "lin", str(probe / "lin-manuel-miranda.png")],
         ["--home", home, "identify", str(seeds / "camera_0.jpg"), "--json"],
-        ["--home", home, "verify", str(probe / "obama1.jpg"), str(probe / "obama3.jpg")],
+        ["--home", home, "verify", str(probe / "obama1.jpg"), str(probe / "obama3.jpg"), "--json"],
         ["--home", home, "liveness", str(probe / "obama1.jpg")],
         ["--home", home, "evaluate", str(pairs), "--images", str(shared_data)],
         ["--home", home, "evaluate-liveness", str(labels)],
@@ -75,4 +75,6 @@ def test_vision_commands_run_without_tensorflow(new_home, tmp_path, shared_data)
     assert codes == [0, 0, 0, 0, 0, 0, 0], (codes, completed.stderr)
     (face,) = json.loads(report["results"][2]["out"])
     assert face["identity"] == "younes" and face["decision"] == "granted"
+    verdict = json.loads(report["results"][3]["out"])
+    assert set(verdict["distances"]) == {"dlib_resnet_v1", "facenet_keras_v1", "sface_int8bq_v1"}
     assert "building the model cache" not in completed.stderr

@@ -9,12 +9,11 @@ import numpy as np
 import pytest
 
 from gatekeeper.config import Settings
-from gatekeeper.decision import Evidence
 from gatekeeper.errors import WeightsError
 from gatekeeper.evaluate import read_pairs
-from gatekeeper.service import Gatekeeper
+from gatekeeper.service import FaceMeasure, Gatekeeper
 from gatekeeper.vision import compile as compile_step
-from gatekeeper.vision import encoder, facenet, liveness, runtime
+from gatekeeper.vision import encoder, facenet, liveness, runtime, sface
 from gatekeeper.vision.image import load_image
 from gatekeeper.vision.quality import measure_quality
 from gatekeeper.vision.runtime import CompiledCache
@@ -38,15 +37,16 @@ def shared_faces(engine, shared_data):
 @pytest.fixture(scope="module")
 def keras_models(weights_dir):
     return {
-        "dlib": encoder.load_model(weights_dir),
-        "facenet": facenet.load_model(weights_dir),
+        encoder.MODEL_ID: encoder.load_model(weights_dir),
+        facenet.MODEL_ID: facenet.load_model(weights_dir),
+        sface.MODEL_ID: sface.load_model(weights_dir),
         **{v.name: liveness.load_model(v) for v in liveness.VARIANTS},
     }
 
 
 def test_dlib_export_matches_keras_on_every_shared_face(engine, shared_faces, keras_models):
     chips = np.stack([engine.embed_faces(rgb, [face])[0].chip for rgb, face in shared_faces])
-    keras = np.asarray(keras_models["dlib"](chips.astype(np.float32), training=False))
+    keras = np.asarray(keras_models[encoder.MODEL_ID](chips.astype(np.float32), training=False))
     assert np.abs(engine.encoder.encode(chips) - keras).max() <= TOLERANCE
     single = engine.encoder.encode(chips[:1])  # batch size changes: tensors reallocated
     assert np.abs(single - keras[:1]).max() <= TOLERANCE
@@ -54,8 +54,14 @@ def test_dlib_export_matches_keras_on_every_shared_face(engine, shared_faces, ke
 
 def test_facenet_export_matches_keras_on_every_shared_face(engine, shared_faces, keras_models):
     crops = np.stack([facenet.facenet_crop(rgb, face) for rgb, face in shared_faces])
-    keras = np.asarray(keras_models["facenet"](facenet.prewhiten(crops), training=False))
+    keras = np.asarray(keras_models[facenet.MODEL_ID](facenet.prewhiten(crops), training=False))
     assert np.abs(engine.facenet.encode_raw(crops) - keras).max() <= TOLERANCE
+
+
+def test_sface_export_matches_keras_on_every_shared_face(engine, shared_faces, keras_models):
+    crops = np.stack([sface.sface_crop(rgb, face) for rgb, face in shared_faces])
+    keras = np.asarray(keras_models[sface.MODEL_ID](sface.preprocess(crops), training=False))
+    assert np.abs(engine.sface.encode_raw(crops) - keras).max() <= TOLERANCE
 
 
 def test_minifasnet_exports_match_keras_on_the_liveness_frames(engine, shared_data, keras_models):
@@ -78,36 +84,28 @@ def test_decisions_on_the_shared_pairs_are_those_of_the_keras_models(
     whether the compiled networks or the Keras models embed its faces."""
     site = Gatekeeper(Settings(home=tmp_path), engine=engine)
     rule = site.rule()
+    assert set(rule.models) == {encoder.MODEL_ID, facenet.MODEL_ID, sface.MODEL_ID}
     compiled, keras = {}, {}
     pairs = read_pairs(REPO / "benchmarks" / "shared_pairs.csv", images=shared_data)
     for path in {p for pair in pairs for p in (pair.first, pair.second)}:
         compiled[path] = site.measure(path)
         rgb = load_image(path)
         face = engine.single(rgb, largest=True)
-        crop = facenet.prewhiten(facenet.facenet_crop(rgb, face.face)[None])
-        second = np.asarray(keras_models["facenet"](crop, training=False))[0]
-        keras[path] = (
-            np.asarray(keras_models["dlib"](face.chip[None].astype(np.float32)))[0],
-            second / np.linalg.norm(second),
+        inputs = {
+            encoder.MODEL_ID: face.chip[None].astype(np.float32),
+            facenet.MODEL_ID: facenet.prewhiten(facenet.facenet_crop(rgb, face.face)[None]),
+            sface.MODEL_ID: sface.preprocess(sface.sface_crop(rgb, face.face)[None]),
+        }
+        outputs = {m: np.asarray(keras_models[m](x))[0] for m, x in inputs.items()}
+        units = {m: v / np.linalg.norm(v) for m, v in outputs.items() if m != encoder.MODEL_ID}
+        keras[path] = FaceMeasure(
+            {encoder.MODEL_ID: outputs[encoder.MODEL_ID], **units},
             measure_quality(face.face, face.chip).low,
+            float(face.face.box[2]),
         )
-
-    def verdicts(dlib, second, low):
-        return [
-            rule.accepts(
-                Evidence(
-                    float(np.linalg.norm(dlib(p.first) - dlib(p.second))),
-                    float(np.linalg.norm(second(p.first) - second(p.second))),
-                    low(p.first) or low(p.second),
-                )
-            )
-            for p in pairs
-        ]
-
-    ours = verdicts(
-        lambda p: compiled[p].dlib, lambda p: compiled[p].facenet, lambda p: compiled[p].low_quality
-    )
-    theirs = verdicts(lambda p: keras[p][0], lambda p: keras[p][1], lambda p: keras[p][2])
+    assert all(set(m.embeddings) == set(rule.models) for m in compiled.values())
+    ours = [rule.accepts(compiled[p.first].evidence(compiled[p.second])) for p in pairs]
+    theirs = [rule.accepts(keras[p.first].evidence(keras[p.second])) for p in pairs]
     assert len(ours) == 703 and ours == theirs
     site.close()
 
