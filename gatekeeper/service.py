@@ -1,10 +1,10 @@
 """Use cases shared by the command line and the console: one ``Gatekeeper`` per site.
 
 ``Gatekeeper`` joins the store (people, encodings, the access log) and the recognition engine
-(loaded lazily: TensorFlow takes seconds to import, and commands such as ``log`` or ``export``
-never need it). Inputs are validated before the engine is loaded or anything is written, so a
-bad argument fails fast and leaves the database unchanged. Embeddings never leave this layer in
-printable form.
+(loaded lazily: commands such as ``log`` or ``export`` never need it, and a first run builds
+its model cache, which takes a minute or two). Inputs are validated before the engine is loaded
+or anything is written, so a bad argument fails fast and leaves the database unchanged.
+Embeddings never leave this layer in printable form.
 """
 
 from __future__ import annotations
@@ -374,8 +374,8 @@ class Gatekeeper:
     """One site's store and recognition engine, and the operations on them.
 
     Thread safety: store calls may come from any thread (each opens its own connection); the
-    engine is used under a lock, since TensorFlow models here are driven from one thread at a
-    time.
+    engine is used under a lock, since its networks (LiteRT interpreters) are driven from one
+    thread at a time.
 
     ``clock()`` gives the current time (an aware UTC datetime) that access schedules and
     validity dates are judged at: the system clock unless given (tests control "now").
