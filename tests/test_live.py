@@ -126,8 +126,11 @@ class ScriptedEngine:
         self.scored += len(faces)
         return np.full(len(faces), 0.05 if int(rgb[0, 0, 0]) == 5 else 0.99, np.float32)
 
-    def facenet_embed(self, rgb, faces):
-        return None  # no second encoder: the rule judges dlib's distance alone
+    def embed(self, model_id, rgb, faces):
+        return None  # no other encoder: the rule judges dlib's distance alone
+
+    def problem(self, model_id):
+        return f"{model_id} is not installed (scripted engine)"
 
     def detect(self, rgb, *, pad_retry=True, whole_image=False):
         code = int(rgb[0, 0, 0])

@@ -162,9 +162,9 @@ def test_the_detector_finds_every_shared_face_and_nothing_else(engine, shared_da
     (``benchmarks/bench_detector.py``): 45 faces in 41 photos, the tutorial's crops included,
     and no false detection (a painting behind Biden in biden2.jpg scores 0.82, under the cut)."""
     photos = sorted(p for f in ("faces", "seed-images") for p in (shared_data / f).rglob("*.*"))
-    found = {p.name: len(engine.detect(load_image(p))) for p in photos}
+    found = {p.relative_to(shared_data): len(engine.detect(load_image(p))) for p in photos}
     assert len(found) == 41
-    assert found == {name: SHARED_FACES.get(name, 1) for name in found}
+    assert found == {path: SHARED_FACES.get(path.name, 1) for path in found}
 
 
 def test_an_altered_detector_model_is_refused(tmp_path, monkeypatch):

@@ -32,6 +32,7 @@ from gatekeeper.vision.facenet import (
     prewhiten,
 )
 from gatekeeper.vision.image import load_image
+from gatekeeper.vision.runtime import CompiledCache
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -266,8 +267,9 @@ def test_registry_reports_what_is_installed_without_importing_tensorflow(facenet
         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    cache = FaceNetCache(facenet_weights)
-    size = cache.weights.stat().st_size + cache.manifest.stat().st_size
+    cache, compiled = FaceNetCache(facenet_weights), CompiledCache(facenet_weights, facenet.SPEC)
+    files = (cache.weights, cache.manifest, compiled.weights, compiled.manifest)
+    size = sum(path.stat().st_size for path in files)  # converted and compiled: both installed
     assert json.loads(result.stdout) == [
         ["dlib_resnet_v1", False, 0],
         ["facenet_keras_v1", True, size],
