@@ -8,9 +8,10 @@ Errors: a :class:`~gatekeeper.errors.GatekeeperError` is printed as one line,
 ``gatekeeper: <message>``, on stderr, and the exit status is its ``exit_code`` (2 for usage
 errors — argparse's included — and 1 for failures); Ctrl-C exits with 130. ``audit verify``
 adds 3 (a signed head verified without the key), 4 (rolled back) and 5 (diverged from a kept
-head): :func:`cmd_audit_verify`. Arguments are checked
-before the recognition engine is loaded (TensorFlow takes seconds to import), and commands that
-need no faces (``log``, ``export``, ``people``, ``threshold``...) never import TensorFlow.
+head): :func:`cmd_audit_verify`. Arguments are checked before the recognition engine is loaded,
+and commands that need no faces (``log``, ``export``, ``people``, ``threshold``...) never load
+it. No command imports TensorFlow once the model cache is built (``vision/runtime.py``);
+building it, on first use, says so on stderr.
 
 Times: ``--since``/``--until`` take ISO-8601 dates or date-times. One without a UTC offset is
 local time (converted to UTC). ``--since`` is inclusive, ``--until`` exclusive; a bare date in
@@ -288,8 +289,8 @@ def open_site(
     settings: Settings, args: argparse.Namespace, *, read_only: bool = False, console: bool = False
 ) -> Gatekeeper:
     """The service for ``settings``: its store opened (created if missing), its engine from
-    :data:`engine_factory` if set, else loaded lazily, saying so on a terminal first (not for
-    the ``console``, which shows its own loading state on screen).
+    :data:`engine_factory` if set, else loaded lazily, telling the building of its model cache
+    on stderr (not for the ``console``, which shows it on screen).
 
     ``read_only`` (commands that only look: ``people``, ``log``, ``export``, ``audit verify``,
     ``doctor``) opens the database with SQLite's ``mode=ro`` instead: nothing is created,
@@ -309,12 +310,10 @@ def open_site(
     return Gatekeeper(settings, store=store, engine=engine)
 
 
-def _loading_notice() -> None:
-    """Say at once that the face models are loading (TensorFlow takes seconds to import, and
-    nothing else shows meanwhile), on a terminal only: pipes, logs and scripts keep a stderr
-    that holds errors alone."""
-    if sys.stderr.isatty():
-        _note("loading the face models (TensorFlow, a few seconds)…")
+def _loading_notice(message: str) -> None:
+    """Tell the user what the engine is doing while it builds its model cache (first use: a
+    download, conversions, compiling; a minute or two), on stderr."""
+    _note(f"{PROG}: {message}")
 
 
 def _record_export(settings: Settings, detail: str) -> None:
@@ -1994,8 +1993,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def run() -> NoReturn:
     """The ``gatekeeper`` program and ``python -m gatekeeper``: :func:`main`, then exit with its
-    status. Once TensorFlow is loaded, tearing the interpreter down takes 1–2 s more (its
-    native thread pools and graphs) — longer than the console takes to close. So then, with
+    status. Once TensorFlow is loaded (a run that built the model cache), tearing the
+    interpreter down takes 1–2 s more (its native thread pools and graphs). So then, with
     every Gatekeeper file already closed by :func:`main`, the logs and standard streams are
     flushed and the process ends at once."""
     status = main()

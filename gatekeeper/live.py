@@ -9,10 +9,10 @@ the console, so the UI thread never does::
         ─► store.record_attempt (+ voice greeting on a grant)
         ─► on_event(FrameResult)
 
-The worker creates the recognition engine first (importing TensorFlow takes seconds), warms it
-up, and only then starts the camera, so a replayed video starts playing when the pipeline is
-ready. The feed keeps only the newest frame: when processing is slower than the camera, stale
-frames are skipped, never queued.
+The worker creates the recognition engine first (building its model cache on a first run, with
+each step published as the loading status), warms it up, and only then starts the camera, so a
+replayed video starts playing when the pipeline is ready. The feed keeps only the newest frame:
+when processing is slower than the camera, stale frames are skipped, never queued.
 
 Faults never stop the loop:
 
@@ -174,7 +174,8 @@ class FrameResult:
 
 @dataclass(frozen=True)
 class PipelineStatus:
-    """The worker changed state; ``message`` says why it failed."""
+    """The worker changed state; ``message`` says why it failed, or what the loading engine is
+    doing (building its model cache, on a first run)."""
 
     state: PipelineState
     message: str | None = None
@@ -201,13 +202,12 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
 
 
 def _warm_up(engine, models: tuple[str, ...], *, liveness: bool) -> None:
-    """Compile the detector, the rule's encoders (``models`` beside dlib's) and the liveness
+    """Load the detector, the rule's encoders (``models`` beside dlib's) and the liveness
     models and run them once on synthetic images, so that the first camera frame does not pay
-    for loading them or TensorFlow's graph tracing (seconds). Liveness models that cannot be
-    loaded fail the start: the console never runs with the check silently off."""
+    for loading them (or, on a first run, for building the model cache). Liveness models that
+    cannot be loaded fail the start: the console never runs with the check silently off."""
     from gatekeeper.vision.engine import whole_image_face
 
-    engine.compile()
     engine.detect(np.zeros((360, 640, 3), np.uint8), pad_retry=False)
     grey = np.full((150, 150, 3), 127, np.uint8)
     faces = [whole_image_face(grey)]
@@ -337,6 +337,9 @@ class LiveRecognizer:
 
     def _run(self) -> None:
         self._set_state(PipelineState.LOADING)
+        self._gatekeeper.on_engine_load = lambda message: self._set_state(
+            PipelineState.LOADING, message
+        )
         try:
             with self._gatekeeper.engine_in_use() as engine:
                 others = tuple(m for m in self._gatekeeper.rule().models if m != DLIB_MODEL)

@@ -1,10 +1,10 @@
 """Use cases shared by the command line and the console: one ``Gatekeeper`` per site.
 
 ``Gatekeeper`` joins the store (people, encodings, the access log) and the recognition engine
-(loaded lazily: TensorFlow takes seconds to import, and commands such as ``log`` or ``export``
-never need it). Inputs are validated before the engine is loaded or anything is written, so a
-bad argument fails fast and leaves the database unchanged. Embeddings never leave this layer in
-printable form.
+(loaded lazily: commands such as ``log`` or ``export`` never need it, and a first run builds
+its model cache, which takes a minute or two). Inputs are validated before the engine is loaded
+or anything is written, so a bad argument fails fast and leaves the database unchanged.
+Embeddings never leave this layer in printable form.
 """
 
 from __future__ import annotations
@@ -374,8 +374,8 @@ class Gatekeeper:
     """One site's store and recognition engine, and the operations on them.
 
     Thread safety: store calls may come from any thread (each opens its own connection); the
-    engine is used under a lock, since TensorFlow models here are driven from one thread at a
-    time.
+    engine is used under a lock, since its networks (LiteRT interpreters) are driven from one
+    thread at a time.
 
     ``clock()`` gives the current time (an aware UTC datetime) that access schedules and
     validity dates are judged at: the system clock unless given (tests control "now").
@@ -387,7 +387,7 @@ class Gatekeeper:
         *,
         store: Store | None = None,
         engine=None,
-        on_engine_load: Callable[[], None] | None = None,
+        on_engine_load: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] | None = None,
     ):
         self.settings = settings
@@ -402,7 +402,9 @@ class Gatekeeper:
         #: is the caller's: it anchors it, if it writes).
         self.anchor = None if store is not None else start_publisher(settings, self.store)
         self._engine = engine
-        self._on_engine_load = on_engine_load
+        #: Receives the engine's one-line progress messages while it builds its model cache
+        #: (first use); the console's worker points it at its loading status.
+        self.on_engine_load = on_engine_load
         self._engine_lock = threading.Lock()
         self._gallery: _GalleryState | None = None
         self._gallery_lock = threading.Lock()
@@ -424,16 +426,19 @@ class Gatekeeper:
 
     @property
     def engine(self):
-        """The :class:`~gatekeeper.vision.engine.FaceEngine`, loaded on first use (seconds;
-        ``on_engine_load()`` is called first, e.g. to tell the user)."""
+        """The :class:`~gatekeeper.vision.engine.FaceEngine`, loaded on first use (under a
+        second once its model cache is built; building it, the first time, is told to
+        :attr:`on_engine_load`)."""
         with self._engine_lock:
             if self._engine is None:
-                if self._on_engine_load is not None:
-                    self._on_engine_load()
                 from gatekeeper.vision.engine import FaceEngine
 
-                self._engine = FaceEngine(self.settings.weights_dir)
+                self._engine = FaceEngine(self.settings.weights_dir, progress=self._progress)
             return self._engine
+
+    def _progress(self, message: str) -> None:
+        if self.on_engine_load is not None:
+            self.on_engine_load(message)
 
     @contextlib.contextmanager
     def engine_in_use(self) -> Iterator:

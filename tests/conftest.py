@@ -62,21 +62,20 @@ def sface_wheel(request) -> Path:
 
 @pytest.fixture(scope="session")
 def weights_dir(tmp_path_factory, facenet_wheel, sface_wheel) -> Path:
-    """A weights cache of the three encoders, converted once per test session (seconds)."""
-    from gatekeeper.vision.encoder import load_model
-    from gatekeeper.vision.facenet import install_facenet
-    from gatekeeper.vision.sface import install_sface
+    """A weights cache of every network, the three encoders and both MiniFASNets, converted
+    and compiled once per test session (a minute or two: the compile step's work)."""
+    from gatekeeper.vision import models
 
     directory = tmp_path_factory.mktemp("weights")
-    load_model(directory)
-    install_facenet(directory, source=facenet_wheel, progress=lambda message: None)
-    install_sface(directory, source=sface_wheel, progress=lambda message: None)
+    models.install("dlib", directory)
+    models.install("facenet", directory, source=facenet_wheel, progress=lambda message: None)
+    models.install("sface", directory, source=sface_wheel, progress=lambda message: None)
     return directory
 
 
 @pytest.fixture(scope="session")
 def engine(weights_dir):
-    """One FaceEngine (MTCNN + the Keras encoder) for the whole session."""
+    """One FaceEngine (YuNet + the compiled networks) for the whole session."""
     from gatekeeper.vision.engine import FaceEngine
 
     return FaceEngine(weights_dir)

@@ -13,6 +13,7 @@ import pytest
 from helpers import wait_until
 
 from gatekeeper.config import Settings
+from gatekeeper.decision import DLIB_MODEL, Evidence
 from gatekeeper.errors import StoreError
 from gatekeeper.live import (
     FrameResult,
@@ -107,7 +108,8 @@ def test_replayed_clip_grants_lin_once_per_interval_and_nobody_else(tmp_path, sh
 
 # --- injected faults, with a scripted engine ------------------------------------------------
 
-MODEL = "fake_model"
+#: The scripted engine's embeddings stand for dlib's: the rule's last tier judges them alone.
+MODEL = DLIB_MODEL
 ADA = np.full(128, 0.1, np.float32)
 #: Landmarks of a frontal face in the scripted 60×70 box: eyes, nose, mouth corners.
 FRONTAL = np.array([[25, 30], [55, 30], [40, 45], [28, 62], [52, 62]], np.float32)
@@ -121,17 +123,16 @@ class ScriptedEngine:
 
     def __init__(self) -> None:
         self.scored = 0
-        self.compiled = False
-
-    def compile(self):
-        self.compiled = True
 
     def live_scores(self, rgb, faces):
         self.scored += len(faces)
         return np.full(len(faces), 0.05 if int(rgb[0, 0, 0]) == 5 else 0.99, np.float32)
 
-    def facenet_embed(self, rgb, faces):
-        return None  # no second encoder: the rule judges dlib's distance alone
+    def embed(self, model_id, rgb, faces):
+        return None  # no other encoder: the rule judges dlib's distance alone
+
+    def problem(self, model_id):
+        return f"{model_id} is not installed (scripted engine)"
 
     def detect(self, rgb, *, pad_retry=True, whole_image=False):
         code = int(rgb[0, 0, 0])
@@ -271,7 +272,6 @@ def test_a_failing_frame_is_reported_and_the_next_ones_are_processed(tmp_path, c
         assert wait_until(lambda: len(events.frames()) == 5, 5)
     finally:
         recognizer.stop()
-    assert gatekeeper.engine.compiled, "the worker compiles the networks before any frame"
     assert events.frames()[-1].stats.failed == 1
     assert any("injected detector failure" in w for w in events.warnings())
     assert "processing failed" in caplog.text
@@ -298,7 +298,9 @@ def test_strangers_make_one_rate_limited_unknown_attempt(tmp_path):
         recognizer.stop()
     rows = attempts(gatekeeper)
     assert [(r.decision, r.person_name) for r in rows] == [("unknown", None)]
-    assert rows[0].distance == pytest.approx(float(np.linalg.norm(2 * ADA)), rel=1e-5)
+    (dlib_tier,) = [t for t in gatekeeper.rule().tiers if t.models == (DLIB_MODEL,)]
+    score = dlib_tier.score(Evidence({DLIB_MODEL: float(np.linalg.norm(2 * ADA))}))
+    assert rows[0].distance == pytest.approx(score, rel=1e-5)  # the dlib tier's score
 
 
 def test_a_photo_of_an_enrolled_person_is_a_spoof_never_a_grant(tmp_path):

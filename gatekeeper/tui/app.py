@@ -1,8 +1,9 @@
 """The Gatekeeper console: a Textual app over the live recognizer and the store.
 
 ``gatekeeper`` with no arguments calls :func:`run_console`. The screen appears at once, in the
-"loading models…" state, while the recognizer's worker thread imports TensorFlow and loads the
-models; the camera starts when they are ready. The UI thread only displays: vision runs in the
+"loading models…" state, while the recognizer's worker thread loads the compiled models (under
+a second; on a first run it builds the model cache, each step shown as the loading status); the
+camera starts when they are ready. The UI thread only displays: vision runs in the
 recognizer's thread, store reads and writes in thread workers.
 
 Native libraries (TensorFlow, OpenCV, FFmpeg) write to file descriptor 2 behind Python's back,

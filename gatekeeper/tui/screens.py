@@ -258,7 +258,7 @@ class MainScreen(Screen):
             age = time.monotonic() - latest.captured_at
             preview.set_stale(f"STALE · {age:.0f} s old" if age > STALE_AFTER_S else None)
         elif self._pipeline.state is PipelineState.LOADING:
-            preview.show_message("loading models…")
+            preview.show_message(self._pipeline.message or "loading models…")
         elif self._pipeline.state is PipelineState.FAILED:
             preview.show_message("recognition is off")
         elif self.app.feed.status().state is CameraState.NONE:

@@ -1,12 +1,13 @@
-"""Face alignment: map 5 MTCNN landmarks onto the chip geometry the encoder was trained with.
+"""Face alignment: map the detector's 5 landmarks onto the chip geometry of the encoder.
 
 The encoder expects dlib's 5-point face chip: 150×150 pixels, padding 0.25. dlib builds that chip
-from *its own* 5 landmarks (eye corners and the base of the nose); MTCNN gives different points
-(eye centres, nose tip, mouth corners). :data:`CHIP_TEMPLATE` says where MTCNN's points fall on
-dlib's chip. It was fitted from data by ``scripts/fit_chip_template.py``: on every face of the
-shared photos, dlib's own pipeline (HOG detector, 5-point shape predictor, ``get_face_chip``) gives
-the exact image→chip similarity transform, the MTCNN landmarks of the same face are mapped through
-it, and the template is their mean. At run time a least-squares similarity transform (rotation,
+from *its own* 5 landmarks (eye corners and the base of the nose); the detector (YuNet, see
+``vision/detect.py``) gives other points (eye centres, nose tip, mouth corners).
+:data:`CHIP_TEMPLATE` says where the detector's points fall on dlib's chip. It was fitted from
+data by ``scripts/fit_chip_template.py``: on every face of the shared photos, dlib's own pipeline
+(HOG detector, 5-point shape predictor, ``get_face_chip``) gives the exact image→chip similarity
+transform, the detector's landmarks of the same face are mapped through it, and the template is
+their mean. At run time a least-squares similarity transform (rotation,
 uniform scale, translation) takes the detected landmarks onto the template.
 """
 
@@ -17,15 +18,17 @@ import numpy as np
 
 from gatekeeper.vision.encoder import CHIP_SIZE
 
-#: MTCNN landmarks (left eye, right eye, nose, mouth left, mouth right; x, y) in dlib's 150×150
-#: chip with padding 0.25, fitted by ``scripts/fit_chip_template.py`` (see the module docstring).
+#: YuNet's landmarks (left eye, right eye, nose, mouth left, mouth right; x, y) in dlib's 150×150
+#: chip with padding 0.25, fitted by ``scripts/fit_chip_template.py`` (see the module docstring;
+#: MTCNN's, before YuNet replaced it, were [46.78, 44.52], [100.82, 44.59], [73.30, 76.82],
+#: [47.57, 103.00], [99.42, 102.51]).
 CHIP_TEMPLATE = np.array(
     [
-        [46.7815, 44.5204],
-        [100.8200, 44.5934],
-        [73.3048, 76.8166],
-        [47.5650, 102.9991],
-        [99.4215, 102.5139],
+        [45.2178, 45.9707],
+        [102.1453, 45.0946],
+        [73.5523, 78.7681],
+        [50.0802, 104.3171],
+        [98.8151, 104.5955],
     ],
     dtype=np.float32,
 )
@@ -53,9 +56,10 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def chip_transform(landmarks: np.ndarray) -> np.ndarray:
-    """The ``(2, 3)`` image→chip similarity transform for MTCNN ``landmarks`` ``(5, 2)``."""
-    return similarity_transform(landmarks, CHIP_TEMPLATE)
+def chip_transform(landmarks: np.ndarray, template: np.ndarray = CHIP_TEMPLATE) -> np.ndarray:
+    """The ``(2, 3)`` image→chip similarity transform for detected ``landmarks`` ``(5, 2)``
+    (``template``: where those points fall on the chip, :data:`CHIP_TEMPLATE`)."""
+    return similarity_transform(landmarks, template)
 
 
 def extract_chip(rgb: np.ndarray, matrix: np.ndarray, size: int = CHIP_SIZE) -> np.ndarray:
@@ -88,6 +92,8 @@ def extract_chip(rgb: np.ndarray, matrix: np.ndarray, size: int = CHIP_SIZE) -> 
     )
 
 
-def align_face(rgb: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """The encoder's input chip, uint8 RGB ``(150, 150, 3)``, for one face's MTCNN landmarks."""
-    return extract_chip(rgb, chip_transform(landmarks))
+def align_face(
+    rgb: np.ndarray, landmarks: np.ndarray, template: np.ndarray = CHIP_TEMPLATE
+) -> np.ndarray:
+    """The encoder's input chip, uint8 RGB ``(150, 150, 3)``, for one face's landmarks."""
+    return extract_chip(rgb, chip_transform(landmarks, template))

@@ -23,7 +23,9 @@ zero-padding both to the larger shape at the end (trailing channels, bottom rows
 :class:`PaddedAdd`. Each frozen affine layer is folded into the conv before it.
 
 The converted weights are cached under ``weights/`` with a manifest recording the sha256 of the
-source ``.dat`` and of the cache; a missing, corrupt or mismatched cache is rebuilt.
+source ``.dat`` and of the cache; a missing, corrupt or mismatched cache is rebuilt. The Keras
+model is the source of truth; the run path runs its compiled export (:data:`SPEC`,
+``vision/runtime.py``), cached and checked the same way.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from pathlib import Path
 import numpy as np
 
 from gatekeeper.errors import WeightsError
+from gatekeeper.vision import runtime
 from gatekeeper.vision.dlib_dat import DlibNet, Layer, load_dlib_dat
+from gatekeeper.vision.runtime import NetworkSpec, Progress, image_batch
 from gatekeeper.vision.weight_cache import ConvertedWeights, sha256_file
 
 log = logging.getLogger(__name__)
@@ -235,9 +239,25 @@ def load_model(weights_dir: Path, source: Path | None = None):
     return model
 
 
+def _prepare(chips: np.ndarray) -> np.ndarray:
+    return np.asarray(chips, np.float32)
+
+
+#: The compiled network of the run path (``vision/runtime.py``), built from :func:`load_model`.
+SPEC = NetworkSpec(
+    network_id=MODEL_ID,
+    label="dlib's ResNet",
+    side=CHIP_SIZE,
+    source_sha256=SOURCE_SHA256,
+    converter_version=CONVERTER_VERSION,
+    keras_model=lambda weights_dir, progress: load_model(weights_dir),
+    prepare=_prepare,
+)
+
+
 class Encoder:
-    """Face chips → 128-d embeddings, through a :class:`~gatekeeper.vision.forward.Forward`
-    (eager for the first calls, then a ``tf.function``).
+    """Face chips → 128-d embeddings, by the compiled network (LiteRT, no TensorFlow; the
+    compiled cache is built from the Keras model on first use, see ``vision/compile.py``).
 
     ``encode`` takes uint8 or float RGB chips of shape ``(N, 150, 150, 3)`` (or one chip
     ``(150, 150, 3)``) and returns float32 ``(N, 128)`` embeddings. Compare embeddings by L2
@@ -246,16 +266,11 @@ class Encoder:
 
     model_id = MODEL_ID
 
-    def __init__(self, weights_dir: Path, source: Path | None = None):
-        from gatekeeper.vision.forward import of_images
-
-        self.model = load_model(weights_dir, source)
-        self.forward = of_images(self.model, CHIP_SIZE)
+    def __init__(self, weights_dir: Path, progress: Progress | None = None):
+        self.network = runtime.load(SPEC, Path(weights_dir), progress)
 
     def encode(self, chips: np.ndarray) -> np.ndarray:
-        from gatekeeper.vision.forward import image_batch
-
         chips = image_batch(chips, CHIP_SIZE, "chips")
         if len(chips) == 0:
             return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        return np.asarray(self.forward(chips.astype(np.float32)))
+        return self.network(chips)

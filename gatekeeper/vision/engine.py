@@ -1,8 +1,8 @@
 """The recognition engine's front door: image → faces with 128-d embeddings.
 
 ``FaceEngine`` ties the stages together (detect → align → encode) and is what the service layer,
-the CLI and the console's worker call. It owns TensorFlow models, so it is created once, off the
-UI thread, and used from one thread at a time.
+the CLI and the console's worker call. It owns the compiled networks (LiteRT interpreters), so
+it is created once, off the UI thread, and used from one thread at a time.
 """
 
 from __future__ import annotations
@@ -20,27 +20,29 @@ from gatekeeper.vision.align import CHIP_TEMPLATE, align_face
 from gatekeeper.vision.detect import Face, FaceDetector
 from gatekeeper.vision.encoder import CHIP_SIZE, Encoder
 from gatekeeper.vision.image import load_image
+from gatekeeper.vision.runtime import Progress
 
 log = logging.getLogger(__name__)
 
 #: Grey borders tried, in order, around a still image in which no face is found, as fractions of
-#: its longer side. A face that fills most of the image gives MTCNN too little context: a frontal
-#: 300×300 portrait with tinted glasses scored 0.84 (below the 0.9 cut) as it was and 0.99 with a
-#: 50-pixel border (1/6); the tutorial's tight 96×96 crops need the wider one.
+#: its longer side. A face that fills most of the image gives the detector too little context
+#: (with MTCNN, the detector before YuNet: a frontal 300×300 portrait with tinted glasses scored
+#: 0.84 as it was and 0.99 with a 50-pixel border, 1/6); a face cut tighter needs the wider one.
 CROP_PADDINGS = (1 / 6, 0.5)
 #: Face crops up to this size (longer side, pixels) may be taken as a whole face when even the
 #: padded retry finds nothing.
 WHOLE_IMAGE_MAX_SIDE = 160
 #: ... and only when roughly square (width/height within this range), like a face crop.
 WHOLE_IMAGE_ASPECT = (0.75, 1.34)
-#: The whole image is taken as the face only when it still looks like one: MTCNN finds a face
-#: covering at least :data:`WHOLE_IMAGE_MIN_COVER` of it on a copy upscaled to
+#: The whole image is taken as the face only when it still looks like one: the detector finds a
+#: face covering at least :data:`WHOLE_IMAGE_MIN_COVER` of it on a copy upscaled to
 #: :data:`WHOLE_IMAGE_CHECK_SIDE` pixels (longer side) with a grey border of half that, at the
-#: lower ONet cut :data:`WHOLE_IMAGE_MIN_SCORE`. Measured (``benchmarks/bench_fallback.py``): on
-#: 499 face crops of the shared photos (boxes shrunk by up to 25 %, resized down to 32 px) it
-#: finds every one, the 7 that the detector and its padded retries miss included; on 32
-#: non-faces (10×10 and 24–150 px grey, black, white, noise, text, gradient and blob squares,
-#: background patches of a photo) it finds nothing.
+#: lower cut :data:`WHOLE_IMAGE_MIN_SCORE`. Measured with YuNet (``benchmarks/bench_fallback.py``):
+#: of 510 face crops of the shared photos (boxes shrunk by up to 25 %, resized down to 32 px) it
+#: finds 501, 11 of the 16 that the detector and its padded retries miss included (the 9 it
+#: refuses are crops of a painting behind biden2.jpg's Biden, which YuNet scores 0.82, not a
+#: face); on 32 non-faces (10×10 and 24–150 px grey, black, white, noise, text, gradient and
+#: blob squares, background patches of a photo) it finds nothing.
 WHOLE_IMAGE_CHECK_SIDE = 200
 WHOLE_IMAGE_MIN_SCORE = 0.6
 WHOLE_IMAGE_MIN_COVER = 0.3
@@ -71,9 +73,17 @@ def whole_image_face(rgb: np.ndarray) -> Face:
 
 
 class FaceEngine:
-    """Detect, align and encode faces. Create once (loads TensorFlow models, ~3–5 s).
+    """Detect, align and encode faces. Create once, off the UI thread.
 
-    Liveness (:meth:`live_scores`): both MiniFASNets, loaded on first use.
+    Every network runs compiled (``vision/runtime.py``, LiteRT): creating an engine imports
+    neither TensorFlow nor Keras once the weights cache is built, and takes well under a second.
+    When a compiled network is missing, altered or foreign, it is built from its Keras model
+    (``vision/compile.py``, TensorFlow imported for that alone) and ``progress`` hears of each
+    step: what is being built and why (a first run's minute or two).
+
+    Detection: YuNet (``vision/detect.py``); ``chip_template`` is where its landmarks go on the
+    encoder's chip (:data:`~gatekeeper.vision.align.CHIP_TEMPLATE`, fitted to the shipped
+    detector). Liveness (:meth:`live_scores`): both MiniFASNets, loaded on first use.
 
     Three encoders: dlib's ResNet (``encoder``, every face), FaceNet (``facenet``, the second
     opinion the decision rule asks for on low-quality templates, see ``gatekeeper/decision.py``)
@@ -92,28 +102,19 @@ class FaceEngine:
         encoder: Encoder | None = None,
         facenet=None,
         fetch_weights: bool = True,
+        chip_template: np.ndarray = CHIP_TEMPLATE,
+        progress: Progress | None = None,
     ):
         self.weights_dir = Path(weights_dir)
+        self.chip_template = chip_template
+        self.progress = progress
         self.detector = detector or FaceDetector()
-        self.encoder = encoder or Encoder(self.weights_dir)
+        self.encoder = encoder or Encoder(self.weights_dir, progress)
         self._fetch_weights = fetch_weights
         #: The optional encoders loaded so far, by model id, and why others could not be.
         self._encoders = {} if facenet is None else {facenet.model_id: facenet}
         self._problems: dict[str, str] = {}
         self._liveness = None
-        self._compiled = False
-
-    def compile(self) -> None:
-        """Trace every network at its next call, and those loaded later at their first: for a
-        console, which warms up before its first frame and then runs for hours (a one-shot
-        command runs the first calls eagerly, see ``vision/forward.py``)."""
-        self._compiled = True
-        forwards = [*self.detector.forwards, self.encoder.forward]
-        forwards += [encoder.forward for encoder in self._encoders.values()]
-        if self._liveness is not None:
-            forwards.append(self._liveness.forward)
-        for forward in forwards:
-            forward.compile()
 
     @property
     def model_id(self) -> str:
@@ -125,9 +126,7 @@ class FaceEngine:
         be had (:attr:`facenet_problem` says why). Loaded (or fetched) on first use, once."""
         from gatekeeper.vision import facenet
 
-        return self._optional_encoder(
-            facenet.MODEL_ID, facenet.FaceNetCache, facenet.FaceNetEncoder
-        )
+        return self._optional_encoder(facenet.MODEL_ID, facenet.installed, facenet.FaceNetEncoder)
 
     @property
     def facenet_problem(self) -> str | None:
@@ -150,7 +149,7 @@ class FaceEngine:
         encoder for comparisons, not yet used by the decision rule."""
         from gatekeeper.vision import sface
 
-        return self._optional_encoder(sface.MODEL_ID, sface.SFaceCache, sface.SFaceEncoder)
+        return self._optional_encoder(sface.MODEL_ID, sface.installed, sface.SFaceEncoder)
 
     @property
     def sface_problem(self) -> str | None:
@@ -182,25 +181,24 @@ class FaceEngine:
 
         return {facenet.MODEL_ID: self.facenet_embed, sface.MODEL_ID: self.sface_embed}
 
-    def _optional_encoder(self, model_id: str, cache_type, encoder_type):
+    def _optional_encoder(self, model_id: str, installed, encoder_type):
         """The second or third encoder ``model_id``, loaded on first use from the verified
-        cache in ``weights_dir`` (fetched once when it is not there and fetching is allowed);
-        ``None`` with the reason in :attr:`_problems` when it cannot be had."""
+        cache in ``weights_dir`` (fetched once when it is not there and fetching is allowed;
+        ``installed(weights_dir)`` says whether it is there); ``None`` with the reason in
+        :attr:`_problems` when it cannot be had."""
         if model_id in self._encoders or model_id in self._problems:
             return self._encoders.get(model_id)
         from gatekeeper.errors import WeightsError
 
-        if not self._fetch_weights and cache_type(self.weights_dir).problem():
+        if not self._fetch_weights and not installed(self.weights_dir):
             self._problems[model_id] = f"{model_id} is not installed (gatekeeper models install)"
             return None
         try:
-            encoder = encoder_type(self.weights_dir)
+            encoder = encoder_type(self.weights_dir, self.progress)
         except WeightsError as exc:
             self._problems[model_id] = str(exc)
             log.warning("working without %s: %s", model_id, exc)
             return None
-        if self._compiled:
-            encoder.forward.compile()
         self._encoders[model_id] = encoder
         return encoder
 
@@ -214,7 +212,7 @@ class FaceEngine:
 
     def live_scores(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Live scores, float32 ``(N,)`` in [0, 1] (1: surely a live person), of ``faces`` of
-        ``rgb`` by both MiniFASNets (``vision/liveness.py``; loaded on first use, ~1 s).
+        ``rgb`` by both MiniFASNets (``vision/liveness.py``; loaded on first use).
         Raises :class:`~gatekeeper.errors.WeightsError` when the shipped models are missing or
         altered: liveness fails closed, it is never silently skipped."""
         return self.liveness.score(rgb, faces)
@@ -225,9 +223,7 @@ class FaceEngine:
         if self._liveness is None:
             from gatekeeper.vision.liveness import LivenessScorer
 
-            self._liveness = LivenessScorer()
-            if self._compiled:
-                self._liveness.forward.compile()
+            self._liveness = LivenessScorer(self.weights_dir, progress=self.progress)
         return self._liveness
 
     def detect(
@@ -235,12 +231,12 @@ class FaceEngine:
     ) -> list[Face]:
         """Faces in an RGB image, largest first, with the tight-crop fallbacks.
 
-        1. MTCNN on the image (downscaled to the detector's limit);
-        2. if nothing is found and ``pad_retry``, MTCNN again with a grey border of each of
+        1. the detector on the image (downscaled to the detector's limit);
+        2. if nothing is found and ``pad_retry``, the detector again with a grey border of each of
            :data:`CROP_PADDINGS` × the longer side around the image, until a face is found
            (coordinates mapped back). The padded image is detected at the scale the image
            itself was, never smaller: shrinking it to the detector's size limit would shrink
-           the face with it, below the size MTCNN works at;
+           the face with it, below the size the detector works at;
         3. if still nothing, ``whole_image`` is set (the caller knows its images are face crops,
            like the tutorial's ``images/``), the image is small and square like a face crop
            and :meth:`looks_like_a_face_crop`, the whole image is taken as the face
@@ -282,8 +278,9 @@ class FaceEngine:
         return faces
 
     def looks_like_a_face_crop(self, rgb: np.ndarray) -> bool:
-        """Whether MTCNN, upscaled and less strict (see :data:`WHOLE_IMAGE_CHECK_SIDE`), finds
-        a face covering most of ``rgb``: the whole-image fallback's gate against non-faces."""
+        """Whether the detector, upscaled and less strict (see :data:`WHOLE_IMAGE_CHECK_SIDE`),
+        finds a face covering most of ``rgb``: the whole-image fallback's gate against
+        non-faces."""
         h, w = rgb.shape[:2]
         scale = WHOLE_IMAGE_CHECK_SIDE / max(h, w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -305,7 +302,7 @@ class FaceEngine:
         """Align and encode the given faces of ``rgb`` in one batch."""
         if not faces:
             return []
-        chips = np.stack([align_face(rgb, f.landmarks) for f in faces])
+        chips = np.stack([align_face(rgb, f.landmarks, self.chip_template) for f in faces])
         embeddings = self.encoder.encode(chips)
         return [
             FaceEmbedding(face=f, chip=c, embedding=e, model_id=self.model_id)

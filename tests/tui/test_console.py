@@ -365,9 +365,6 @@ async def test_an_engine_that_cannot_load_is_shown_and_the_log_still_works(conso
     class BrokenEngine:
         model_id = "dlib_resnet_v1"
 
-        def compile(self):
-            """Nothing loaded, nothing to compile: the failure comes with the first use."""
-
         def detect(self, *args, **kwargs):
             raise WeightsError("weights/dlib_resnet_v1.weights.h5: checksum mismatch")
 

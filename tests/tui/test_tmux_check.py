@@ -20,3 +20,20 @@ def test_console_in_tmux(shared_data, weights_dir):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("PASS")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_console_in_tmux_without_tensorflow(shared_data, weights_dir):
+    """The same session with TensorFlow, Keras and mtcnn unimportable
+    (``tests/no_tensorflow/sitecustomize.py``): once the model cache is built, the console
+    loads, goes live on the clip and quits without them."""
+    clip = shared_data / "video" / "short_hamilton_clip.mp4"
+    blocker = Path(__file__).resolve().parents[1] / "no_tensorflow"
+    path = os.pathsep.join(p for p in (str(blocker), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "GATEKEEPER_CHECK_WEIGHTS": str(weights_dir), "PYTHONPATH": path}
+    result = subprocess.run(
+        [str(SCRIPT), str(clip)], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().endswith("PASS")

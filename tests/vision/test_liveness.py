@@ -26,8 +26,8 @@ def reference(shared_data):
 
 
 @pytest.fixture(scope="module")
-def scorer():
-    return liveness.LivenessScorer()
+def scorer(weights_dir):
+    return liveness.LivenessScorer(weights_dir)
 
 
 def _reference_image(shared_data, name: str):
@@ -105,9 +105,9 @@ def test_a_truncated_or_foreign_pth_is_refused(tmp_path):
         read_state_dict(foreign)
 
 
-#: The liveness frames in which MTCNN finds no face (the masked Zalo subjects; a replay whose
+#: The liveness frames in which the detector finds no face (the masked Zalo subjects; a replay whose
 #: face is cut by the phone's edge): nothing to judge, nothing to grant.
-NO_MTCNN_FACE = {
+NO_FACE = {
     "live/zalo-nhtlongcs__2_f0000.jpg",
     "live/zalo-nhtlongcs__2_f0013.jpg",
     "live/zalo-nhtlongcs__2_f0027.jpg",
@@ -119,7 +119,7 @@ NO_MTCNN_FACE = {
 def test_gatekeeper_agrees_with_the_original_wherever_the_original_is_right(shared_data, scorer):
     """Every liveness frame the original pipeline (its own detector's box, recorded in
     ``benchmarks/liveness_original.csv``; both models; arg-max rule) judges correctly, Gatekeeper
-    (MTCNN's box mapped by ``BOX_FIT``, the shipped threshold) judges the same way."""
+    (the detector's box mapped by ``BOX_FIT``, the shipped threshold) judges the same way."""
     import csv
     from pathlib import Path
 
@@ -152,6 +152,6 @@ def test_gatekeeper_agrees_with_the_original_wherever_the_original_is_right(shar
         ours = is_live(float(scorer.score(rgb, faces[:1])[0]), threshold)
         if ours != original_live:
             disagreements.append(row["file"])
-    assert no_face <= NO_MTCNN_FACE
+    assert no_face <= NO_FACE
     assert checked >= 50
     assert disagreements == []

