@@ -24,7 +24,11 @@ import numpy as np
 import psycopg
 import pytest
 
+from gatekeeper.decision import DEFAULT_THRESHOLD, SHIPPED_TIERS, DecisionRule
 from gatekeeper.store.backends import mask_url
+
+#: The encoders of the shipped rule: enrolment stores one encoding per photo for each.
+ENCODERS = DecisionRule(DEFAULT_THRESHOLD, SHIPPED_TIERS).models
 
 #: Who each tutorial door-camera frame (``seed-images/camera_N.jpg``) shows.
 CAMERA_FRAMES = {

@@ -228,7 +228,8 @@ def test_access_states_and_threshold(run, use_engine, home, train, probe):
     assert [(f["identity"], f["decision"]) for f in faces] == [("obama", "granted")]
 
     shown = json.loads(run("--home", home, "threshold", "--json").out)
-    assert shown == {"threshold": DEFAULT_THRESHOLD}
+    assert shown["threshold"] == DEFAULT_THRESHOLD
+    assert set(shown["held_out"]) == {"far_hard", "far_random", "frr"}
     changed = run("--home", home, "threshold", "0.3")
     assert changed.out == f"threshold {DEFAULT_THRESHOLD:g} -> 0.3\n"
     faces = json.loads(run("--home", home, "identify", probe("obama1.jpg"), "--json").out)
@@ -251,9 +252,10 @@ def test_verify(run, use_engine, home, probe):
     same = run("--home", home, "verify", probe("obama1.jpg"), probe("obama3.jpg"), "--json")
     verdict = json.loads(same.out)
     assert verdict["same"] is True and verdict["threshold"] == DEFAULT_THRESHOLD
-    assert 0 < verdict["distance"] <= DEFAULT_THRESHOLD
+    assert verdict["score"] <= DEFAULT_THRESHOLD
+    assert set(verdict["distances"]) >= {"dlib_resnet_v1"}
     other = run("--home", home, "verify", probe("obama1.jpg"), probe("johnsnow_test1.jpg"))
-    assert other.code == 0 and other.out.startswith("different people (distance ")
+    assert other.code == 0 and other.out.startswith("different people (score ")
 
 
 def test_reencode_kept_photos(run, use_engine, home, train):

@@ -15,6 +15,7 @@ import pytest
 from helpers import PROBES
 
 from gatekeeper.config import DEFAULT_THRESHOLD
+from gatekeeper.decision import DLIB_MODEL, DecisionRule, Tier
 from gatekeeper.errors import ImageError, NoFaceError, UsageError
 from gatekeeper.evaluate import Pair, PairResult, evaluate_pairs, read_pairs, score
 
@@ -173,7 +174,10 @@ def test_each_image_is_embedded_once(tmp_path):
         return np.array(vectors[path.name], np.float32)
 
     progress: list[tuple[int, int]] = []
-    evaluation = evaluate_pairs(pairs, embed, 0.6, progress=lambda d, t, p: progress.append((d, t)))
+    dlib_alone = DecisionRule(0.6, (Tier("dlib", ((DLIB_MODEL, 1.0),), 0.0),))
+    evaluation = evaluate_pairs(
+        pairs, embed, dlib_alone, progress=lambda d, t, p: progress.append((d, t))
+    )
     assert sorted(calls) == sorted(tmp_path / n for n in ("a.jpg", "b.jpg", "c.jpg"))
     assert progress == [(1, 3), (2, 3), (3, 3)]
     assert [r.distance for r in evaluation.results] == [pytest.approx(0.5), None, None]
@@ -263,20 +267,17 @@ def test_evaluate_lfw_layout_in_text(run, use_engine, home, train, probe, tmp_pa
     assert result.code == 0, result.err
     lines = result.out.splitlines()
     assert lines[0] == "6 pairs (3 same, 3 different); 0 skipped: a face was not found"
-    rows = {line.split()[0]: line.split() for line in lines[2:5]}
-    assert list(rows) == ["site", "dlib", "facenet"]
-    assert rows["site"][1:6] == ["1.000", "100.0", "%", "0.0", "%"]
-    assert rows["dlib"][1] == f"{DEFAULT_THRESHOLD:.3f}"
-    assert lines[5].startswith("site, no FaceNet")
+    assert lines[1].startswith(f"site rule at threshold {DEFAULT_THRESHOLD:g}: accuracy 100.0 %")
+    rows = {line.split()[0]: line.split() for line in lines[3:7]}
+    assert list(rows) == ["site", "SFace", "FaceNet", "dlib"], "the site's rule first"
+    assert rows["site"][1:6] == [f"{DEFAULT_THRESHOLD:.3f}", "100.0", "%", "0.0", "%"]
+    assert all(rows[name][1] != rows["site"][1] for name in ("SFace", "FaceNet", "dlib"))
     strict = run("--home", home, "evaluate", pairs, "--images", lfw, "--threshold", "0.3")
     assert strict.code == 0, strict.err
-    assert "dlib <= 0.3 and FaceNet <= 1" in strict.out
-    only = run("--home", home, "evaluate", pairs, "--images", lfw, "--model", "facenet_keras_v1")
-    assert [line.split()[0] for line in only.out.splitlines()[2:3]] == ["facenet"]
-    assert only.out.splitlines()[3].startswith("  site: dlib <= 0.6")
-    assert json.loads(run("--home", home, "threshold", "--json").out) == {
-        "threshold": DEFAULT_THRESHOLD
-    }
+    assert strict.out.splitlines()[1].startswith("site rule at threshold 0.3:")
+    assert json.loads(run("--home", home, "threshold", "--json").out)["threshold"] == (
+        DEFAULT_THRESHOLD
+    )
     missing = run("--home", home, "evaluate", pairs, "--images", tmp_path)
     assert missing.code == 1
     assert missing.err.startswith("gatekeeper: ") and "no such file (pair on line 2)" in missing.err

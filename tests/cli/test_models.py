@@ -1,15 +1,17 @@
-"""gatekeeper models: both encoders listed with what they need, installed or not."""
+"""gatekeeper models: every encoder listed with what they need, installed or not."""
 
 from __future__ import annotations
 
 import json
 
 
-def test_models_lists_both_encoders_installed(run, home):
+def test_models_lists_every_encoder_installed(run, home):
     listed = json.loads(run("--home", home, "models", "--json").out)
-    assert [m["model_id"] for m in listed] == ["dlib_resnet_v1", "facenet_keras_v1"]
+    assert [m["model_id"] for m in listed] == [
+        "dlib_resnet_v1", "facenet_keras_v1", "sface_int8bq_v1"
+    ]  # fmt: skip
     assert all(m["installed"] and m["problem"] is None for m in listed)
-    assert [m["input_size"] for m in listed] == [150, 160]
+    assert [m["input_size"] for m in listed] == [150, 160, 112]
     assert listed[1]["parameters"] == 22_808_144
     assert listed[1]["size_bytes"] > 80_000_000
 
