@@ -180,12 +180,13 @@ class EnrolResult:
 
 
 def describe_added(photos: int, encodings: Mapping[str, int]) -> str:
-    """``photos`` enrolled and the ``encodings`` (model id → count) they gave, in words:
-    ``2 photos, 4 encodings (2 dlib_resnet_v1, 2 facenet_keras_v1)``; ``0 photos`` alone."""
+    """``photos`` enrolled and the ``encodings`` (model id → count) they gave, in words, the
+    models in name order: ``2 photos, 4 encodings (2 dlib_resnet_v1, 2 facenet_keras_v1)``;
+    ``0 photos`` alone."""
     text = plural(photos, "photo")
     total = sum(encodings.values())
     if total:
-        per_model = ", ".join(f"{count} {model}" for model, count in encodings.items() if count)
+        per_model = ", ".join(f"{encodings[m]} {m}" for m in sorted(encodings) if encodings[m])
         text += f", {plural(total, 'encoding')} ({per_model})"
     return text
 
