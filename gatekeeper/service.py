@@ -460,7 +460,7 @@ class Gatekeeper:
             if self._engine is None:
                 if self._on_engine_load is not None:
                     self._on_engine_load()
-                self.report_loading("importing TensorFlow, loading the detector and dlib's encoder")
+                self.report_loading("importing TensorFlow and dlib's encoder")
                 from gatekeeper.vision.engine import FaceEngine
 
                 self._engine = FaceEngine(

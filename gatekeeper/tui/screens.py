@@ -18,7 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gatekeeper.door import ActionOutcome, Alert, DoorNotice, DoorWarning
-from gatekeeper.errors import GatekeeperError
+from gatekeeper.errors import GatekeeperError, StoreError
 from gatekeeper.live import (
     FrameResult,
     LiveEvent,
@@ -45,6 +45,7 @@ from gatekeeper.tui.widgets import (
     CameraPanel,
     FramePreview,
     MatchPanel,
+    StateBanner,
     fit_columns,
     local_time,
     one_line,
@@ -67,6 +68,9 @@ PREVIEW_INTERVAL_S = 0.2
 STATUS_INTERVAL_S = 0.25
 #: The access log looks for attempts recorded by other processes this often (seconds).
 LOG_POLL_S = 5.0
+#: Whether the records were changed outside Gatekeeper is asked this often (seconds), camera
+#: or not (``Gatekeeper.state_problem`` answers from its cache until the database moves).
+STATE_CHECK_S = 2.0
 #: The preview is marked stale when the frame it shows was captured longer ago (seconds).
 STALE_AFTER_S = 3.0
 #: The People screen reads who may enter now again this often (seconds): schedules open and
@@ -92,6 +96,14 @@ class _Door(Message):
     def __init__(self, notice: DoorNotice) -> None:
         super().__init__()
         self.notice = notice
+
+
+class _State(Message):
+    """Why the records must not decide (``None``: they may), read on a worker thread."""
+
+    def __init__(self, problem: str | None) -> None:
+        super().__init__()
+        self.problem = problem
 
 
 class MainScreen(Screen):
@@ -127,9 +139,11 @@ class MainScreen(Screen):
         self._previewed = 0
         self._camera_state = CameraState.NONE
         self._action_noticed: dict[str, float] = {}
+        self._state_problem: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield StateBanner(id="state-banner")
         yield AlertBanner(id="alert-banner")
         with Horizontal(id="body"):
             with Vertical(id="left"):
@@ -148,6 +162,9 @@ class MainScreen(Screen):
         self.set_interval(PREVIEW_INTERVAL_S, self._refresh_preview)
         self.set_interval(LOG_POLL_S, self.query_one(AccessLog).refresh_head)
         self.query_one(AlertBanner).show([])
+        self.query_one(StateBanner).show(None)
+        self.set_interval(STATE_CHECK_S, self._check_state)
+        self._check_state()
         if self.app.door is not None:
             self.app.door.start()
         self.app.start_recognition()
@@ -211,6 +228,34 @@ class MainScreen(Screen):
         elif isinstance(notice, DoorWarning):
             self.notify(notice.message, severity="warning")
 
+    @work(thread=True, group="state", exclusive=True)
+    def _check_state(self) -> None:
+        """Ask whether the records were changed outside Gatekeeper (a worker: it reads the
+        database); while the store is away the banner stays as it is."""
+        try:
+            problem = self.app.gatekeeper.state_problem()
+        except StoreError:
+            return
+        self.post_message(_State(problem))
+
+    @on(_State)
+    def _state(self, message: _State) -> None:
+        self._show_state(message.problem)
+
+    def _show_state(self, problem: str | None) -> None:
+        """The banner says why nobody is granted; a new problem is notified once too (the
+        operator may be on another screen)."""
+        if problem == self._state_problem:
+            return
+        self._state_problem = problem
+        self.query_one(StateBanner).show(problem)
+        if problem is not None:
+            self.app.notify(
+                f"Nobody is granted: records changed outside Gatekeeper: {problem}",
+                severity="error",
+                timeout=15,
+            )
+
     def action_retry_camera(self) -> None:
         if self.app.feed.retry():
             self._refresh_status()
@@ -225,6 +270,7 @@ class MainScreen(Screen):
         if isinstance(event, FrameResult):
             self._stats, self._stats_at = event.stats, time.monotonic()
             self.app.threshold = event.threshold
+            self._show_state(event.state_problem)
             if event.decisions:
                 self.query_one(MatchPanel).show(event.decisions[-1], event.threshold)
                 self.query_one(AccessLog).refresh_head()

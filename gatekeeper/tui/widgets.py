@@ -8,6 +8,7 @@ paths, error messages) is always a :class:`rich.text.Text`, never markup.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -84,6 +85,16 @@ def one_line(text: str | Text, width: int) -> Text:
     return line
 
 
+def wrapped(text: str, width: int, most: int) -> list[str]:
+    """``text`` wrapped at spaces into lines of at most ``width`` cells, ``most`` of them at
+    most, the last ending in ``…`` when cut."""
+    lines = textwrap.wrap(text, max(1, width)) or [""]
+    if len(lines) > most:
+        lines = lines[:most]
+        lines[-1] = one_line(lines[-1] + " …", width).plain
+    return lines
+
+
 def first_fitting(options: list[str], width: int) -> str:
     """The first of ``options`` (longest, most detailed first) that fits ``width`` cells, else
     the last."""
@@ -100,6 +111,8 @@ class CameraPanel(Static):
 
     #: Cells taken by a line's label (``"Latency "``).
     LABEL = 8
+    #: Lines the Models line may take while loading (the loader's word wraps under it).
+    LOADING_LINES = 3
 
     def show(
         self,
@@ -133,7 +146,9 @@ class CameraPanel(Static):
             if camera.error and camera.state is not CameraState.LIVE:
                 text.append("\nReason  ", "dim").append(camera.error)
         if pipeline.state is PipelineState.LOADING:
-            text.append("\nModels  ", "dim").append(loading or "loading…", "yellow")
+            text.append("\nModels  ", "dim")
+            lines = wrapped(loading or "loading…", room, self.LOADING_LINES)
+            text.append(("\n" + " " * self.LABEL).join(lines), "yellow")
         elif pipeline.state is PipelineState.FAILED:
             text.append("\nModels  ", "dim").append(f"failed: {pipeline.message}", "bold red")
         elif not has_camera:
@@ -262,6 +277,22 @@ class AlertBanner(Static):
         if len(alerts) > 1:
             text.append(f"  (+{len(alerts) - 1} more)", "bold")
         text.append("  a: acknowledge", "dim")
+        self.update(text)
+
+
+class StateBanner(Static):
+    """Across the top of the main screen while the records that decide (threshold, people,
+    gallery, schedules, access) were changed outside Gatekeeper, so that nobody is granted:
+    why, whole and wrapped, and what the operator can do; hidden otherwise."""
+
+    def show(self, problem: str | None) -> None:
+        self.display = problem is not None
+        if problem is None:
+            return
+        text = Text()
+        text.append(" NOBODY IS GRANTED ", "bold white on red")
+        text.append(f" records changed outside Gatekeeper: {problem}.", "bold")
+        text.append(" Check, then gatekeeper audit accept-state (or restore a backup).", "dim")
         self.update(text)
 
 

