@@ -61,7 +61,14 @@ from gatekeeper.errors import (
     not_also_raised,
 )
 from gatekeeper.schedule import Access, describe_validity, parse_date, parse_windows
-from gatekeeper.service import AccessNow, EnrolResult, Gatekeeper, parse_time
+from gatekeeper.service import (
+    AccessNow,
+    EnrolResult,
+    Gatekeeper,
+    describe_added,
+    parse_time,
+)
+from gatekeeper.service import plural as _plural
 from gatekeeper.store import (
     DECISIONS,
     AttemptFilter,
@@ -254,12 +261,6 @@ def _distance(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _plural(count: int, word: str) -> str:
-    if count == 1:
-        return f"{count} {word}"
-    return f"{count} {'people' if word == 'person' else word + 's'}"
-
-
 class ProgressBar:
     """``progress(done, total, label)`` drawn as one rewritten line on stderr, only when stderr
     is a terminal (never in pipes, logs or tests)."""
@@ -380,7 +381,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     name = validate_name(args.name)
     with open_site(settings, args) as site:
         result = site.enrol(name, args.images, largest=args.largest, force=args.force)
-    print(f"enrolled {result.name}: {_plural(result.added, 'new encoding')}")
+    print(f"enrolled {result.name}: {result.summary()}")
     _print_template_notes(result, settings.liveness_threshold, labelled=True)
     if result.duplicates:
         print(
@@ -409,15 +410,15 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
             }
         )
         return 0
-    encodings = sum(report.enrolled.values())
+    added = describe_added(sum(report.enrolled.values()), report.encodings)
     print(
-        f"imported {folder}: {_plural(encodings, 'encoding')} for "
+        f"imported {folder}: {added} for "
         f"{_plural(len(report.enrolled), 'person')}, {len(report.duplicates)} already enrolled, "
         f"{len(report.skipped)} skipped, {len(report.low_quality)} low-quality "
         f"({len(report.whole_image)} whole-image)"
     )
     for name, count in sorted(report.enrolled.items()):
-        print(f"  enrolled  {name}: {_plural(count, 'new encoding')}")
+        print(f"  enrolled  {name}: {_plural(count, 'photo')}")
     for path in report.whole_image:
         print(f"  whole image {path}: no face detected, the whole crop was taken as the face")
     for path, reason in report.low_quality:
@@ -878,7 +879,7 @@ def cmd_visitors_enrol(args: argparse.Namespace, settings: Settings) -> int:
     with open_site(settings, args) as site:
         site.store.get_visitor(args.id)  # an unknown id fails before the models load
         result = site.enrol_visitor(args.id, name, force=args.force)
-    print(f"enrolled {result.name} from visitor {args.id}: {_plural(result.added, 'new encoding')}")
+    print(f"enrolled {result.name} from visitor {args.id}: {result.summary()}")
     _print_template_notes(result, settings.liveness_threshold, labelled=False)
     if result.duplicates:
         print(f"this crop was already enrolled for {result.name}, not stored again")

@@ -201,20 +201,27 @@ def _percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-def _warm_up(engine, models: tuple[str, ...], *, liveness: bool) -> None:
+def _warm_up(
+    engine, models: tuple[str, ...], *, liveness: bool, note: Callable[[str], None]
+) -> None:
     """Load the detector, the rule's encoders (``models`` beside dlib's) and the liveness
     models and run them once on synthetic images, so that the first camera frame does not pay
     for loading them (or, on a first run, for building the model cache). Liveness models that
-    cannot be loaded fail the start: the console never runs with the check silently off."""
+    cannot be loaded fail the start: the console never runs with the check silently off.
+    ``note`` is told each step as it starts (``"warming up facenet_keras_v1"``)."""
     from gatekeeper.vision.engine import whole_image_face
 
+    note("warming up the face detector")
     engine.detect(np.zeros((360, 640, 3), np.uint8), pad_retry=False)
     grey = np.full((150, 150, 3), 127, np.uint8)
     faces = [whole_image_face(grey)]
+    note(f"warming up {DLIB_MODEL}")
     engine.embed_faces(grey, faces)
     for model_id in models:
+        note(f"warming up {model_id}")
         engine.embed(model_id, grey, faces)
     if liveness:
+        note("warming up the liveness models")
         engine.live_scores(grey, faces)
 
 
@@ -343,7 +350,12 @@ class LiveRecognizer:
         try:
             with self._gatekeeper.engine_in_use() as engine:
                 others = tuple(m for m in self._gatekeeper.rule().models if m != DLIB_MODEL)
-                _warm_up(engine, others, liveness=self._gatekeeper.settings.liveness == "passive")
+                _warm_up(
+                    engine,
+                    others,
+                    liveness=self._gatekeeper.settings.liveness == "passive",
+                    note=self._gatekeeper.report_loading,
+                )
         except Exception as exc:
             log.exception("cannot load the recognition engine")
             self._set_state(PipelineState.FAILED, str(exc))

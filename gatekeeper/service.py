@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 import time as time_module
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -156,8 +157,9 @@ class Identification:
 
 @dataclass(frozen=True)
 class EnrolResult:
-    """What ``enrol`` stored: ``added`` photos (``duplicates``: already enrolled, skipped) and,
-    for each photo whose face is below the enrolment bar, ``(photo, reason)`` in
+    """What ``enrol`` stored: ``added`` photos (``duplicates``: already enrolled, skipped),
+    ``encodings`` ``(model id, count)`` the templates they gave, one per photo and encoder,
+    and, for each photo whose face is below the enrolment bar, ``(photo, reason)`` in
     ``low_quality`` (stored anyway: ``force``, or an ``import``); ``whole_image``: the photos
     stored through the whole-image fallback (no face detected, the whole crop taken);
     ``live_scores``: ``(photo, live score)`` of each stored photo whose liveness was measured
@@ -169,14 +171,41 @@ class EnrolResult:
     low_quality: tuple[tuple[str, str], ...] = ()
     whole_image: tuple[str, ...] = ()
     live_scores: tuple[tuple[str, float], ...] = ()
+    encodings: tuple[tuple[str, int], ...] = ()
+
+    def summary(self) -> str:
+        """What was stored, as the People table counts it: ``1 photo, 2 encodings
+        (1 dlib_resnet_v1, 1 facenet_keras_v1)``."""
+        return describe_added(self.added, dict(self.encodings))
+
+
+def describe_added(photos: int, encodings: Mapping[str, int]) -> str:
+    """``photos`` enrolled and the ``encodings`` (model id → count) they gave, in words, the
+    models in name order: ``2 photos, 4 encodings (2 dlib_resnet_v1, 2 facenet_keras_v1)``;
+    ``0 photos`` alone."""
+    text = plural(photos, "photo")
+    total = sum(encodings.values())
+    if total:
+        per_model = ", ".join(f"{encodings[m]} {m}" for m in sorted(encodings) if encodings[m])
+        text += f", {plural(total, 'encoding')} ({per_model})"
+    return text
+
+
+def plural(count: int, word: str) -> str:
+    """``1 photo``, ``2 photos``, ``3 people``."""
+    if count == 1:
+        return f"{count} {word}"
+    return f"{count} {'people' if word == 'person' else word + 's'}"
 
 
 @dataclass
 class ImportReport:
-    """What ``import_folder`` did: encodings added per person, files skipped and why, and the
-    files enrolled as low-quality templates (with why) or through the whole-image fallback."""
+    """What ``import_folder`` did: photos enrolled per person, the ``encodings`` they gave (model
+    id → count), files skipped and why, and the files enrolled as low-quality templates (with
+    why) or through the whole-image fallback."""
 
     enrolled: dict[str, int] = field(default_factory=dict)
+    encodings: dict[str, int] = field(default_factory=dict)
     duplicates: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     low_quality: list[tuple[str, str]] = field(default_factory=list)
@@ -406,6 +435,7 @@ class Gatekeeper:
         #: (first use); the console's worker points it at its loading status.
         self.on_engine_load = on_engine_load
         self._engine_lock = threading.Lock()
+        self._loading_note: str | None = None
         self._gallery: _GalleryState | None = None
         self._gallery_lock = threading.Lock()
         self._trust: _Trust | None = None
@@ -437,8 +467,22 @@ class Gatekeeper:
             return self._engine
 
     def _progress(self, message: str) -> None:
+        """The engine's progress while it builds its model cache (FaceNet's and SFace's first
+        download and conversion): noted for the console and told to :attr:`on_engine_load`."""
+        self.report_loading(message)
         if self.on_engine_load is not None:
             self.on_engine_load(message)
+
+    def report_loading(self, message: str) -> None:
+        """Say where loading the models stands, in one line of plain text (``"warming up
+        facenet_keras_v1"``), from the thread that loads them; the console shows the latest
+        (:attr:`loading_note`) until the models are ready."""
+        self._loading_note = message
+
+    @property
+    def loading_note(self) -> str | None:
+        """The latest :meth:`report_loading` message, or ``None`` before any (any thread)."""
+        return self._loading_note
 
     @contextlib.contextmanager
     def engine_in_use(self) -> Iterator:
@@ -901,6 +945,7 @@ class Gatekeeper:
             ]
         stored = self.store.add_encodings(name, templates)
         new = [entry for entry, i in zip(encoded, firsts, strict=True) if stored[i]]
+        per_model = Counter(t.model_id for t, kept in zip(templates, stored, strict=True) if kept)
         return EnrolResult(
             name,
             len(new),
@@ -912,6 +957,7 @@ class Gatekeeper:
             ),
             tuple(source.label for source, face, _, _, _ in new if face.face.fallback),
             tuple((source.label, score) for source, _, _, _, score in new if score is not None),
+            tuple(per_model.items()),
         )
 
     def _refuse_other_person(
@@ -1013,6 +1059,8 @@ class Gatekeeper:
                     report.enrolled[result.name] = (
                         report.enrolled.get(result.name, 0) + result.added
                     )
+                for model, count in result.encodings:
+                    report.encodings[model] = report.encodings.get(model, 0) + count
                 if result.duplicates:
                     report.duplicates.append(str(path))
                 report.low_quality += [(str(path), why) for _, why in result.low_quality]

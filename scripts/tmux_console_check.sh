@@ -4,17 +4,22 @@
 #   scripts/tmux_console_check.sh [CAMERA]
 #
 # CAMERA defaults to the shared reference clip (replayed in a loop). The console runs on a fresh
-# temporary home; set GATEKEEPER_CHECK_WEIGHTS to a converted weights folder to skip converting
-# them (a few seconds). Checks: the main screen appears, models load and the camera goes live,
-# nothing from native libraries is printed over the screen, the help and people screens open
-# and close, q asks before quitting (any key but y cancels) and y quits with status 0. Exits
-# non-zero, printing the screen, on any failure.
+# temporary home, in a terminal of GATEKEEPER_CHECK_SIZE (COLSxROWS, default 100x30); set
+# GATEKEEPER_CHECK_WEIGHTS to a converted weights folder to skip converting them (a few
+# seconds). Checks, first without a camera: the title and the camera panel say there is none,
+# the models' loading is shown, the empty people screen says how to enrol, its keys stand apart
+# from their labels, and the quit question does not speak of a camera. Then with CAMERA: the
+# main screen appears, models load and the camera goes live, nothing from native libraries is
+# printed over the screen, the help and people screens open and close, q asks before quitting
+# (any key but y cancels) and y quits with status 0. Exits non-zero, printing the screen, on
+# any failure.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-$repo/.venv/bin/python}
 camera=$(realpath "${1:-$repo/../shared/data/video/short_hamilton_clip.mp4}")
 home=$(mktemp -d)
+size=${GATEKEEPER_CHECK_SIZE:-100x30}
 # A tmux server of its own (-L), apart from the user's sessions.
 tmux() { command tmux -L "gatekeeper-check-$$" "$@"; }
 
@@ -54,13 +59,36 @@ wait_gone() {
     done
 }
 
-tmux new-session -d -x 100 -y 30 \
-    "cd '$repo' && '$python' -m gatekeeper --home '$home' --camera '$camera' --mute --loop;
-     echo \"console exited with status \$?\"; sleep 30"
+# start_console ARGS...: the console on the temporary home, in a new session of the size asked.
+start_console() {
+    tmux kill-session 2>/dev/null || true
+    tmux new-session -d -x "${size%x*}" -y "${size#*x}" \
+        "cd '$repo' && '$python' -m gatekeeper --home '$home' --mute $*;
+         echo \"console exited with status \$?\"; sleep 30"
+}
 
+start_console
+wait_for "Access log" 15
+screen | head -1 | grep -qF "Gatekeeper — no camera" || fail "the title does not say: no camera"
+wait_for "State   none (no camera)" 5
+if ! screen | grep -qF "Models  ready"; then
+    wait_for "Models  loading…" 5
+fi
+tmux send-keys p
+wait_for "Nobody is enrolled yet. Press i to enrol" 5
+wait_for " i Enrol: photo d Remove" 5
+tmux send-keys Escape
+wait_for "Access log" 5
+tmux send-keys q
+wait_for "There is no camera: quitting stops no recognition" 5
+tmux send-keys y
+wait_for "console exited with status 0" 15
+echo "ok: without a camera"
+
+start_console --camera "'$camera'" --loop
 wait_for "Access log" 15
 echo "ok: main screen"
-wait_for "State   live" 60
+wait_for "State   live" 150
 echo "ok: models loaded, camera live"
 if screen | grep -qiE "tensorflow|onednn|cuda|absl|Traceback"; then
     fail "native library output on the screen"
@@ -74,13 +102,14 @@ wait_for "Access log" 5
 echo "ok: help screen"
 
 tmux send-keys p
-wait_for "Enrol: camera" 5
+wait_for " c Enrol: camera i Enrol: photo" 5
 tmux send-keys Escape
 wait_for "Access log" 5
 echo "ok: people screen"
 
 tmux send-keys q
 wait_for "Quit Gatekeeper?" 5
+wait_for "The camera stops" 5
 tmux send-keys x
 wait_gone "Quit Gatekeeper?" 5
 if screen | grep -qF "Export the access log"; then

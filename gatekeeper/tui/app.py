@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +34,7 @@ from textual.screen import Screen
 from gatekeeper.config import Settings
 from gatekeeper.door import Door
 from gatekeeper.errors import GatekeeperError
-from gatekeeper.live import LiveRecognizer
+from gatekeeper.live import LiveRecognizer, PipelineState
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import AttemptFilter
 from gatekeeper.tui.dialogs import (
@@ -45,7 +46,7 @@ from gatekeeper.tui.dialogs import (
 )
 from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen, VisitorsScreen
 from gatekeeper.tui.widgets import AccessLog, FramePreview
-from gatekeeper.vision.camera import CameraFeed, open_source
+from gatekeeper.vision.camera import CameraFeed, CameraState, open_source
 from gatekeeper.voice import Voice
 
 #: The console's log file, under ``HOME/data``.
@@ -66,7 +67,8 @@ class GatekeeperApp(App[None]):
         settings = gatekeeper.settings
         self.gatekeeper = gatekeeper
         self.feed = feed
-        self.voice = Voice(settings.greeting, mute=settings.mute, on_warning=self._voice_off)
+        # Voice turned off: the camera panel's Voice line says why (and the console log).
+        self.voice = Voice(settings.greeting, mute=settings.mute)
         self.door = (
             Door(
                 gatekeeper.store,
@@ -85,7 +87,8 @@ class GatekeeperApp(App[None]):
             door=self.door,
         )
         self.threshold: float | None = None
-        self.sub_title = f"camera {settings.camera_id}"
+        self.sub_title = f"camera {settings.camera_id}" if self.has_camera else "no camera"
+        self._loading_since: float | None = None
         self._main = MainScreen(id="main")
 
     def get_default_screen(self) -> Screen:
@@ -106,9 +109,27 @@ class GatekeeperApp(App[None]):
         and error messages, which may hold ``[`` (``[on]obama`` must not read as "obama")."""
         super().notify(message, **{**options, "markup": False})
 
-    def _voice_off(self, message: str) -> None:
-        """Called on the voice's thread when it turns itself off (``notify`` is thread-safe)."""
-        self.notify(message, severity="warning", timeout=10)
+    @property
+    def has_camera(self) -> bool:
+        """Whether the console was given a camera (without one it is for enrolment and the
+        log)."""
+        return self.feed.status().state is not CameraState.NONE
+
+    def start_recognition(self) -> None:
+        """Start the recognizer: it loads the models, then starts the camera."""
+        self._loading_since = time.monotonic()
+        self.recognizer.start()
+
+    def models_loading(self) -> str | None:
+        """While the models load, how long it has taken and the loader's latest word
+        (:meth:`Gatekeeper.report_loading`): ``loading… 12 s — FaceNet weights: downloading
+        …``; ``None`` once they are loaded (or failed)."""
+        if self.recognizer.state is not PipelineState.LOADING:
+            return None
+        since = self._loading_since
+        text = "loading…" if since is None else f"loading… {time.monotonic() - since:.0f} s"
+        note = self.gatekeeper.loading_note
+        return text if note is None else f"{text} — {note}"
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -136,7 +157,7 @@ class GatekeeperApp(App[None]):
                 self.exit()
 
         if not isinstance(self.screen, QuitDialog):
-            self.push_screen(QuitDialog(), answered)
+            self.push_screen(QuitDialog(camera=self.has_camera), answered)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -190,24 +190,33 @@ class EnrolDialog(Dialog):
     saves it. Changing a field goes back to Check. Errors are shown in the dialog, which stays
     open; "Largest face" takes the largest of several faces; a refusal the operator may
     override (a low-quality face, another person's face) asks first. ``camera()`` returns the
-    newest frame, RGB ``uint8 (H, W, 3)``, or None. Dismissed with the :class:`EnrolResult`,
-    or None when cancelled.
+    newest frame, RGB ``uint8 (H, W, 3)``, or None. While a step waits for the models, it says
+    so with ``loading()`` (how loading them is going, ``None`` once they are loaded).
+    Dismissed with the :class:`EnrolResult`, or None when cancelled.
 
     Where the image comes from and how it is enrolled are :meth:`_photo_path`,
     :meth:`_largest`, :meth:`_read_source` and :meth:`_enrol` (see
     :class:`VisitorEnrolDialog`).
     """
 
+    #: While busy, the note is brought up to date this often (seconds).
+    NOTE_INTERVAL_S = 0.25
+
     def __init__(
-        self, gatekeeper: Gatekeeper, camera: Callable[[], np.ndarray | None] | None = None
+        self,
+        gatekeeper: Gatekeeper,
+        camera: Callable[[], np.ndarray | None] | None = None,
+        *,
+        loading: Callable[[], str | None] = lambda: None,
     ) -> None:
         super().__init__()
         self.HEADING = "Enrol from a photo" if camera is None else "Enrol from the camera"
         self.OK = "Check"
         self._gatekeeper = gatekeeper
         self._camera = camera
+        self._loading = loading
         self._checked: tuple[str, SourceImage, bool] | None = None
-        self._busy = False
+        self._busy: str | None = None
 
     def fields(self) -> ComposeResult:
         yield field("Name", OrderedInput(placeholder="as shown in the log", id="name"))
@@ -226,9 +235,10 @@ class EnrolDialog(Dialog):
 
     def on_mount(self) -> None:
         self.query_one("#enrol-face").display = False
+        self.set_interval(self.NOTE_INTERVAL_S, self._show_busy)
 
     def action_submit(self) -> None:
-        if self._busy:
+        if self._busy is not None:
             return
         if self._checked is not None:
             self._set_busy("Enrolling…")
@@ -270,12 +280,20 @@ class EnrolDialog(Dialog):
         return self._gatekeeper.enrol(name, [source], largest=largest, force=force)
 
     def _set_busy(self, note: str) -> None:
-        self._busy = True
+        self._busy = note
         self.show_error("")
+        self._show_busy()
+
+    def _show_busy(self) -> None:
+        """Say what the step under way is doing, and that it waits for the models if it does."""
+        if self._busy is None:
+            return
+        models = self._loading()
+        note = self._busy if models is None else f"{self._busy} waiting for the models: {models}"
         self.query_one("#enrol-note", Static).update(Text(note, "dim"))
 
     def _failed(self, message: str) -> None:
-        self._busy = False
+        self._busy = None
         self.query_one("#enrol-note", Static).update("")
         self.show_error(message)
 
@@ -297,7 +315,7 @@ class EnrolDialog(Dialog):
             self.app.call_from_thread(self._show_face, name, source, largest, box)
 
     def _show_face(self, name: str, source: SourceImage, largest: bool, box: Box) -> None:
-        self._busy = False
+        self._busy = None
         self._checked = (name, source, largest)
         preview = self.query_one("#enrol-face", FramePreview)
         preview.display = True
@@ -311,7 +329,7 @@ class EnrolDialog(Dialog):
     @on(Checkbox.Changed)
     def _edited(self) -> None:
         """A field changed after Check: check again before enrolling."""
-        if self._checked is not None and not self._busy:
+        if self._checked is not None and self._busy is None:
             self._checked = None
             self.query_one("#enrol-face").display = False
             self.query_one("#enrol-note", Static).update("")
@@ -349,8 +367,14 @@ class VisitorEnrolDialog(EnrolDialog):
     confirmation of :class:`EnrolDialog` (a low-quality face, another person's face, a photo
     of a screen ask first). The crop's largest face is taken: it is centred on the visitor's."""
 
-    def __init__(self, gatekeeper: Gatekeeper, visitor: VisitorRow) -> None:
-        super().__init__(gatekeeper)
+    def __init__(
+        self,
+        gatekeeper: Gatekeeper,
+        visitor: VisitorRow,
+        *,
+        loading: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        super().__init__(gatekeeper, loading=loading)
         when = visitor.time.astimezone().strftime("%d %b %H:%M")
         self.HEADING = f"Enrol visitor {visitor.id} ({visitor.decision}, {when})"
         self._visitor = visitor
@@ -405,13 +429,18 @@ class ConfirmDialog(Dialog):
 
 class QuitDialog(ConfirmDialog):
     """ "Quit Gatekeeper?": ``y`` (or the Quit button) → True; any other key cancels, so one
-    stray key never closes a security console."""
+    stray key never closes a security console. It says what quitting stops: the ``camera``'s
+    recognition, or (without one) nothing at the door."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, camera: bool) -> None:
+        stops = (
+            "The camera stops: nobody is recognised or logged until the console runs again."
+            if camera
+            else "There is no camera: quitting stops no recognition, only this console."
+        )
         super().__init__(
             "Quit Gatekeeper?",
-            "The camera stops: nobody is recognised or logged until the console runs again. "
-            "y quits, any other key cancels.",
+            f"{stops} y quits, any other key cancels.",
             ok="Quit",
             destructive=True,
         )

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+from rich.cells import cell_len, set_cell_size
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
@@ -114,12 +115,34 @@ def render_frame(
     pad = (cols - w) // 2
     strips = []
     for row, row_keys in enumerate(keys.tolist()):
-        cells = [Segment(UPPER_HALF, _style(key)) for key in row_keys]
+        cells: list[Segment | None] = [Segment(UPPER_HALF, _style(key)) for key in row_keys]
         for label_row, col, text, colour in labels:
-            if label_row == row:
+            if label_row == row and text:
                 style = Style(color="black", bgcolor=Color.from_rgb(*colour), bold=True)
-                for i, char in enumerate(text[: max(0, w - col)]):
-                    cells[col + i] = Segment(char, style)
-        segments = [Segment(" " * pad), *cells] if pad else cells
-        strips.append(Strip(segments, pad + w))
+                _write_label(cells, col, text, style)
+        segments = [cell for cell in cells if cell is not None]
+        strips.append(Strip([Segment(" " * pad), *segments] if pad else segments, pad + w))
     return strips
+
+
+def _write_label(cells: list[Segment | None], col: int, text: str, style: Style) -> None:
+    """Write ``text`` over the row's ``cells`` (one per cell) from column ``col``, moved left as
+    far as needed to end inside the image, and cut with ``…`` only when wider than the image.
+    A wide character (CJK) takes its cell and the next, whose entry becomes ``None``."""
+    width = len(cells)
+    if cell_len(text) > width:
+        text = set_cell_size(text, width - 1) + "…"
+    col = max(0, min(col, width - cell_len(text)))
+    for char in text:
+        size = cell_len(char)
+        if col + size > width:
+            break
+        for i in range(col, col + size):  # never leave half of a wide character behind
+            if cells[i] is None and i > 0 and cells[i - 1] is not None:
+                cells[i - 1] = Segment(" ", style)
+            if i + 1 < width and cells[i + 1] is None:
+                cells[i + 1] = Segment(" ", style)
+        cells[col] = Segment(char, style)
+        for i in range(col + 1, col + size):
+            cells[i] = None
+        col += size

@@ -25,7 +25,12 @@ class DecisionLook(NamedTuple):
 
 DECISION_LOOKS: dict[str, DecisionLook] = {
     "granted": DecisionLook("green", (40, 200, 80), "an active enrolled person"),
-    "denied": DecisionLook("yellow", (230, 200, 40), "enrolled but deactivated"),
+    "denied": DecisionLook(
+        "yellow",
+        (230, 200, 40),
+        "an enrolled person refused: deactivated, outside their schedule or validity dates, or "
+        "the records were changed outside Gatekeeper",
+    ),
     "unknown": DecisionLook("red", (230, 60, 60), "nobody enrolled"),
     "spoof": DecisionLook(
         "white on red, magenta boxes",

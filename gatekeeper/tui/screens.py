@@ -7,6 +7,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,7 +18,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gatekeeper.door import ActionOutcome, Alert, DoorNotice, DoorWarning
-from gatekeeper.errors import GatekeeperError
+from gatekeeper.errors import GatekeeperError, StoreError
 from gatekeeper.live import (
     FrameResult,
     LiveEvent,
@@ -27,6 +28,7 @@ from gatekeeper.live import (
     PipelineStatus,
 )
 from gatekeeper.schedule import describe_validity
+from gatekeeper.service import plural
 from gatekeeper.store import AttemptFilter, PersonInfo, VisitorRow
 from gatekeeper.store.schedules import ScheduleInfo
 from gatekeeper.tui.dialogs import (
@@ -43,7 +45,10 @@ from gatekeeper.tui.widgets import (
     CameraPanel,
     FramePreview,
     MatchPanel,
+    StateBanner,
+    fit_columns,
     local_time,
+    one_line,
     template_quality,
 )
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraState
@@ -63,6 +68,9 @@ PREVIEW_INTERVAL_S = 0.2
 STATUS_INTERVAL_S = 0.25
 #: The access log looks for attempts recorded by other processes this often (seconds).
 LOG_POLL_S = 5.0
+#: Whether the records were changed outside Gatekeeper is asked this often (seconds), camera
+#: or not (``Gatekeeper.state_problem`` answers from its cache until the database moves).
+STATE_CHECK_S = 2.0
 #: The preview is marked stale when the frame it shows was captured longer ago (seconds).
 STALE_AFTER_S = 3.0
 #: The People screen reads who may enter now again this often (seconds): schedules open and
@@ -88,6 +96,14 @@ class _Door(Message):
     def __init__(self, notice: DoorNotice) -> None:
         super().__init__()
         self.notice = notice
+
+
+class _State(Message):
+    """Why the records must not decide (``None``: they may), read on a worker thread."""
+
+    def __init__(self, problem: str | None) -> None:
+        super().__init__()
+        self.problem = problem
 
 
 class MainScreen(Screen):
@@ -123,9 +139,11 @@ class MainScreen(Screen):
         self._previewed = 0
         self._camera_state = CameraState.NONE
         self._action_noticed: dict[str, float] = {}
+        self._state_problem: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield StateBanner(id="state-banner")
         yield AlertBanner(id="alert-banner")
         with Horizontal(id="body"):
             with Vertical(id="left"):
@@ -144,9 +162,12 @@ class MainScreen(Screen):
         self.set_interval(PREVIEW_INTERVAL_S, self._refresh_preview)
         self.set_interval(LOG_POLL_S, self.query_one(AccessLog).refresh_head)
         self.query_one(AlertBanner).show([])
+        self.query_one(StateBanner).show(None)
+        self.set_interval(STATE_CHECK_S, self._check_state)
+        self._check_state()
         if self.app.door is not None:
             self.app.door.start()
-        self.app.recognizer.start()
+        self.app.start_recognition()
         self.app.read_threshold()
 
     def set_log_filter(self, filter: AttemptFilter) -> None:
@@ -207,6 +228,34 @@ class MainScreen(Screen):
         elif isinstance(notice, DoorWarning):
             self.notify(notice.message, severity="warning")
 
+    @work(thread=True, group="state", exclusive=True)
+    def _check_state(self) -> None:
+        """Ask whether the records were changed outside Gatekeeper (a worker: it reads the
+        database); while the store is away the banner stays as it is."""
+        try:
+            problem = self.app.gatekeeper.state_problem()
+        except StoreError:
+            return
+        self.post_message(_State(problem))
+
+    @on(_State)
+    def _state(self, message: _State) -> None:
+        self._show_state(message.problem)
+
+    def _show_state(self, problem: str | None) -> None:
+        """The banner says why nobody is granted; a new problem is notified once too (the
+        operator may be on another screen)."""
+        if problem == self._state_problem:
+            return
+        self._state_problem = problem
+        self.query_one(StateBanner).show(problem)
+        if problem is not None:
+            self.app.notify(
+                f"Nobody is granted: records changed outside Gatekeeper: {problem}",
+                severity="error",
+                timeout=15,
+            )
+
     def action_retry_camera(self) -> None:
         if self.app.feed.retry():
             self._refresh_status()
@@ -221,6 +270,7 @@ class MainScreen(Screen):
         if isinstance(event, FrameResult):
             self._stats, self._stats_at = event.stats, time.monotonic()
             self.app.threshold = event.threshold
+            self._show_state(event.state_problem)
             if event.decisions:
                 self.query_one(MatchPanel).show(event.decisions[-1], event.threshold)
                 self.query_one(AccessLog).refresh_head()
@@ -240,8 +290,8 @@ class MainScreen(Screen):
         if camera.state is not self._camera_state:
             self._camera_state = camera.state
             self.refresh_bindings()
-        pipeline, voice = self._pipeline, self.app.voice
-        self.query_one(CameraPanel).show(camera, pipeline.state, pipeline.message, stats, voice)
+        loading = self.app.models_loading()
+        self.query_one(CameraPanel).show(camera, self._pipeline, loading, stats, self.app.voice)
         self.query_one(MatchPanel).tick()
 
     def _refresh_preview(self) -> None:
@@ -257,14 +307,32 @@ class MainScreen(Screen):
                 preview.show(latest.image, latest.faces)
             age = time.monotonic() - latest.captured_at
             preview.set_stale(f"STALE · {age:.0f} s old" if age > STALE_AFTER_S else None)
+        elif not self.app.has_camera:
+            preview.show_message("no camera")
         elif self._pipeline.state is PipelineState.LOADING:
             preview.show_message(self._pipeline.message or "loading models…")
         elif self._pipeline.state is PipelineState.FAILED:
             preview.show_message("recognition is off")
-        elif self.app.feed.status().state is CameraState.NONE:
-            preview.show_message("no camera")
         else:
             preview.show_message("waiting for frames…")
+
+
+#: The People table's columns, in display order: key, label, and the fewest cells the column
+#: keeps when the table is too narrow for it whole (``None``: it is never cut).
+PEOPLE_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("name", "Name", 12),
+    ("active", "Active", None),
+    ("schedule", "Schedule", 8),
+    ("now", "May enter", 9),
+    ("encodings", "Encodings", None),
+    ("photos", "Photos", None),
+    ("quality", "Quality", None),
+    ("last_seen", "Last seen", None),
+)
+#: Left out, in this order, when the People table is too narrow (80 columns with a long name or
+#: reason): "May enter" says when a person is deactivated, and the line under the table gives
+#: the selected person's every detail.
+PEOPLE_DROPS = ("photos", "active")
 
 
 class _People(Message):
@@ -302,31 +370,27 @@ class PeopleScreen(Screen):
         self._people: dict[str, PersonInfo] = {}
         self._access: dict[str, AccessNow] = {}
         self._schedules: list[ScheduleInfo] = []
+        self._widths: dict[str, int] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="people-table", cursor_type="row", zebra_stripes=True)
-        # Compact: its seven keys fit 80 columns.
-        yield Footer(show_command_palette=False, compact=True)
+        with Vertical(id="people-list"):
+            yield DataTable(id="people-table", cursor_type="row", zebra_stripes=True)
+            yield Static(id="people-empty")
+            yield Static(id="person-detail")
+        yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = "People"
-        table = self.query_one(DataTable)
-        table.border_title = "People"
-        for label, key in (
-            ("Name", "name"),
-            ("Active", "active"),
-            ("Schedule", "schedule"),
-            ("May enter", "now"),
-            ("Encodings", "encodings"),
-            ("Photos", "photos"),
-            ("Quality", "quality"),
-            ("Last seen", "last_seen"),
-        ):
-            table.add_column(label, key=key)
-        table.focus()
+        self.query_one("#people-list").border_title = "People"
+        self.query_one("#people-empty").display = False
+        self._fit_columns()
+        self.query_one(DataTable).focus()
         self.action_reload()
         self.set_interval(ACCESS_REFRESH_S, self.action_reload)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_columns)
 
     def _read_people(self) -> None:
         """Read the people, who may enter now and the schedules, and hand them to the UI
@@ -345,48 +409,126 @@ class PeopleScreen(Screen):
 
     @on(_People)
     def _show_people(self, message: _People) -> None:
-        table = self.query_one(DataTable)
-        selected = self.selected_name()
         self._people = {person.name: person for person in message.people}
         self._access, self._schedules = message.access, message.schedules
-        table.clear()
-        for person in message.people:
-            now = message.access[person.name]
-            table.add_row(
-                Text(person.name),
-                Text("yes", "green") if person.active else Text("no", "yellow"),
-                Text(now.access.schedule or "any time", "" if now.access.schedule else "dim"),
-                Text("yes", "green") if now.may_enter else Text(f"no: {now.reason}", "yellow"),
-                person.encodings,
-                person.photos,
-                template_quality(person),
-                "never" if person.last_seen is None else local_time(person.last_seen),
-                key=person.name,
+        self._fit_columns(force=True)
+        empty = self.query_one("#people-empty", Static)
+        empty.display = not self._people
+        self.query_one("#people-list").set_class(not self._people, "-empty")
+        camera = ", c from the camera" if self.app.has_camera else ""
+        empty.update(
+            Text(
+                f"Nobody is enrolled yet. Press i to enrol someone from a photo{camera}; "
+                "gatekeeper import FOLDER enrols a folder of photos.",
+                "dim",
             )
-        names = [person.name for person in message.people]
+        )
+        self._show_selected()
+
+    def _cells(self, person: PersonInfo) -> dict[str, Text]:
+        now = self._access[person.name]
+        schedule = now.access.schedule
+        return {
+            "name": Text(person.name),
+            "active": Text("yes", "green") if person.active else Text("no", "yellow"),
+            "schedule": Text(schedule or "any time", "" if schedule else "dim"),
+            "now": Text("yes", "green") if now.may_enter else Text(f"no: {now.reason}", "yellow"),
+            "encodings": Text(str(person.encodings), justify="right"),
+            "photos": Text(str(person.photos), justify="right"),
+            "quality": template_quality(person),
+            "last_seen": Text(
+                "never" if person.last_seen is None else local_time(person.last_seen, "%d %b %H:%M")
+            ),
+        }
+
+    def _fit_columns(self, *, force: bool = False) -> None:
+        """Lay the table out for its width (:func:`fit_columns`) and fill it again, when the
+        widths change or ``force``."""
+        table = self.query_one(DataTable)
+        rows = {name: self._cells(person) for name, person in self._people.items()}
+        natural = {
+            key: max([len(label), *(cell_len(cells[key].plain) for cells in rows.values())])
+            for key, label, _ in PEOPLE_COLUMNS
+        }
+        shortest = {key: cells for key, _, cells in PEOPLE_COLUMNS if cells is not None}
+        room = table.size.width - table.styles.scrollbar_size_vertical
+        widths = fit_columns(natural, room, drops=PEOPLE_DROPS, shortest=shortest)
+        if widths == self._widths and not force:
+            return
+        selected = self.selected_name()
+        self._widths = widths
+        table.clear(columns=True)
+        for key, label, _ in PEOPLE_COLUMNS:
+            if key in widths:
+                table.add_column(label, key=key, width=widths[key])
+        for name, cells in rows.items():
+            table.add_row(
+                *(
+                    one_line(cells[key], widths[key])
+                    for key, _, _ in PEOPLE_COLUMNS
+                    if key in widths
+                ),
+                key=name,
+            )
+        names = list(rows)
         if selected in names:
             table.move_cursor(row=names.index(selected), animate=False)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        """Everything about the person under the cursor, whole, under the table (a narrow
+        table leaves columns out and cuts long names)."""
+        detail = self.query_one("#person-detail", Static)
+        person = self._people.get(self.selected_name() or "")
+        if person is None:
+            detail.update("")
+            return
+        now = self._access[person.name]
+        access = now.access
+        text = Text()
+        text.append(person.name, "bold")
+        text.append(": active" if person.active else ": inactive (recognised but denied)")
+        text.append(f", {f'schedule {access.schedule}' if access.schedule else 'any time'}")
+        if access.valid_from or access.valid_until:
+            text.append(f", valid {describe_validity(access.valid_from, access.valid_until)}")
+        text.append("; ")
+        if now.may_enter:
+            text.append("may enter now", "green")
+        else:
+            text.append(f"may not enter now: {now.reason}", "yellow")
+        text.append(f"; {plural(person.photos, 'photo')}, {plural(person.encodings, 'encoding')}")
+        text.append(", quality ").append_text(template_quality(person))
+        seen = "never" if person.last_seen is None else local_time(person.last_seen)
+        text.append(f"; last seen {seen}", "dim")
+        detail.update(text)
 
     def selected_name(self) -> str | None:
         """The name on the cursor's row, if any."""
         table = self.query_one(DataTable)
         if table.row_count == 0:
             return None
-        return str(table.get_row_at(table.cursor_row)[0])
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     # Enrolment.
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Enrolling from the camera is offered only when there is a camera."""
         if action == "enrol_camera":
-            return self.app.feed.status().state is not CameraState.NONE
+            return self.app.has_camera
         return True
 
     def action_enrol_image(self) -> None:
-        self.app.push_screen(EnrolDialog(self.app.gatekeeper), self._enrolled)
+        dialog = EnrolDialog(self.app.gatekeeper, loading=self.app.models_loading)
+        self.app.push_screen(dialog, self._enrolled)
 
     def action_enrol_camera(self) -> None:
-        self.app.push_screen(EnrolDialog(self.app.gatekeeper, camera=self._frame), self._enrolled)
+        dialog = EnrolDialog(
+            self.app.gatekeeper, camera=self._frame, loading=self.app.models_loading
+        )
+        self.app.push_screen(dialog, self._enrolled)
 
     def _frame(self) -> np.ndarray | None:
         """The camera's newest frame, for the enrolment dialog (any thread)."""
@@ -396,8 +538,7 @@ class PeopleScreen(Screen):
     def _enrolled(self, result: EnrolResult | None) -> None:
         if result is None:
             return
-        note = f" ({result.duplicates} already enrolled)" if result.duplicates else ""
-        self.app.notify(f"Enrolled {result.name}: {result.added} encoding(s) added{note}")
+        self.app.notify(f"Enrolled {result.name}: {_enrolment(result)}")
         self.action_reload()
 
     # Access.
@@ -508,6 +649,13 @@ class PeopleScreen(Screen):
         self._read_people()
 
 
+def _enrolment(result: EnrolResult) -> str:
+    """What an enrolment stored, as the People table counts it, and what it skipped."""
+    skipped = result.duplicates
+    note = f" ({plural(skipped, 'photo')} already enrolled, not stored again)" if skipped else ""
+    return result.summary() + note
+
+
 class _Visitors(Message):
     """Visitors read for the visitors screen, with the decoded crops it did not hold yet."""
 
@@ -546,8 +694,8 @@ class VisitorsScreen(Screen):
         yield Header()
         with Horizontal(id="visitors-body"):
             with Vertical(id="visitors-list"):
-                yield Static(id="visitors-empty")
                 yield DataTable(id="visitors-table", cursor_type="row", zebra_stripes=True)
+                yield Static(id="visitors-empty")
             with Vertical(id="visitor-side"):
                 yield FramePreview(id="visitor-crop")
                 yield Static(id="visitor-detail")
@@ -618,6 +766,7 @@ class VisitorsScreen(Screen):
     def _show_empty(self) -> None:
         empty = self.query_one("#visitors-empty", Static)
         empty.display = not self._rows
+        self.query_one("#visitors-list").set_class(not self._rows, "-empty")
         if self.app.gatekeeper.settings.visitors.keep:
             days = self.app.gatekeeper.settings.visitors.retention_days
             empty.update(Text(f"No unknown visitors kept in the last {days:g} days.", "dim"))
@@ -675,14 +824,11 @@ class VisitorsScreen(Screen):
         def enrolled(result: EnrolResult | None) -> None:
             if result is None:
                 return
-            note = f" ({result.duplicates} already enrolled)" if result.duplicates else ""
-            self.app.notify(
-                f"Enrolled {result.name} from visitor {row.id}: {result.added} encoding(s) "
-                f"added{note}"
-            )
+            self.app.notify(f"Enrolled {result.name} from visitor {row.id}: {_enrolment(result)}")
             self.action_reload()
 
-        self.app.push_screen(VisitorEnrolDialog(self.app.gatekeeper, row), enrolled)
+        dialog = VisitorEnrolDialog(self.app.gatekeeper, row, loading=self.app.models_loading)
+        self.app.push_screen(dialog, enrolled)
 
     def action_dismiss_visitor(self) -> None:
         row = self.selected()

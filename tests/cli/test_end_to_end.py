@@ -35,18 +35,22 @@ def test_tutorial_seed_folder_then_camera_frames(run, use_engine, home, seeds, s
     folder = shared_data / "seed-images"
     result = run("--home", home, "import", folder, "--exclude", "camera_*")
     assert result.code == 0, result.err
-    assert "12 encodings for 12 people, 0 already enrolled, 0 skipped" in result.out
+    assert (
+        "12 photos, 36 encodings (12 dlib_resnet_v1, 12 facenet_keras_v1, 12 sface_int8bq_v1) "
+        "for 12 people, "
+        "0 already enrolled, 0 skipped"
+    ) in result.out
     people = _people(run, home)
     assert sorted(people) == sorted(p.stem for p in seeds.iterdir())
     assert not any(name.startswith("camera_") for name in people)
-    # one template per encoder (dlib and FaceNet) of the one photo
-    assert all(p["encodings"] == 2 and p["photos"] == 1 and p["active"] for p in people.values())
+    # one template per encoder (dlib, FaceNet and SFace) of the one photo
+    assert all(p["encodings"] == 3 and p["photos"] == 1 and p["active"] for p in people.values())
     for frame, person in CAMERA_FRAMES.items():
         image = shared_data / "seed-images" / f"{frame}.jpg"
         assert _identities(run, home, image) == [person], frame
     again = run("--home", home, "import", seeds)
     assert again.code == 0
-    assert "0 encodings for 0 people, 12 already enrolled, 0 skipped" in again.out
+    assert "0 photos for 0 people, 12 already enrolled, 0 skipped" in again.out
 
 
 def test_import_takes_whole_images_only_when_they_look_like_faces(
@@ -164,7 +168,11 @@ def test_unicode_names_from_enrolment_to_erasure(
     """The whole life of two people, on each backend."""
     obama = sorted((train / "obama").iterdir())
     result = run("--home", home, "enroll", "José Núñez", *obama)
-    assert (result.code, result.out) == (0, "enrolled José Núñez: 2 new encodings\n")
+    assert (result.code, result.out.splitlines()[0]) == (
+        0,
+        "enrolled José Núñez: 2 photos, 6 encodings (2 dlib_resnet_v1, 2 facenet_keras_v1, "
+        "2 sface_int8bq_v1)",
+    )
     again = run("--home", home, "enroll", "José Núñez", obama[0], obama[0])
     assert again.code == 0
     assert "2 images already enrolled for José Núñez, not stored again" in again.out

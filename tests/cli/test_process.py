@@ -62,7 +62,10 @@ def test_exit_statuses_and_clean_stderr_end_to_end(process, new_home, tmp_path, 
 
     enrolled = process("--home", home, "enroll", "王小明", train / "obama" / "obama.jpg")
     assert (enrolled.code, enrolled.err) == (0, "")
-    assert enrolled.out == "enrolled 王小明: 1 new encoding\n"
+    assert enrolled.out.splitlines()[0] == (
+        "enrolled 王小明: 1 photo, 3 encodings (1 dlib_resnet_v1, 1 facenet_keras_v1, "
+        "1 sface_int8bq_v1)"
+    )
 
     identified = process("--home", home, "identify", probe("obama1.jpg"), "--json")
     assert (identified.code, identified.err) == (0, "")

@@ -99,7 +99,7 @@ def test_a_kept_stranger_is_shown_written_enrolled_and_then_recognised(
 
     enrolled = run("--home", home, "visitors", "enrol", visitor, "Lin")
     assert enrolled.code == 0, enrolled.err
-    assert enrolled.out.startswith(f"enrolled Lin from visitor {visitor}: 1 new encoding")
+    assert enrolled.out.startswith(f"enrolled Lin from visitor {visitor}: 1 photo, 3 encodings (")
     people = json.loads(run("--home", home, "people", "--json").out)
     assert [(p["name"], p["photos"]) for p in people] == [("Lin", 1)]
     assert visitors(run, home)[0] | {"time": None} == listed[0] | {

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
 import unicodedata
 from collections.abc import Callable
 
 import pytest
+from rich.console import Console
 from textual import events
 from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 
@@ -75,6 +77,23 @@ def _burst(app, keys: list[str]) -> None:
         event = events.Key(key, char)
         event.set_sender(app)
         app._driver.send_message(event)
+
+
+def _screen_text(app) -> list[str]:
+    """The lines of the terminal as the app draws it now (the text of
+    ``app.export_screenshot()``), trailing spaces removed."""
+    width, height = app.size
+    console = Console(
+        width=width, height=height, file=io.StringIO(), record=True, legacy_windows=False
+    )
+    console.print(app.screen._compositor.render_update(full=True))
+    return [line.rstrip() for line in console.export_text().splitlines()]
+
+
+@pytest.fixture
+def screen_text():
+    """``screen_text(app)``: the lines the terminal shows now, as text."""
+    return _screen_text
 
 
 @pytest.fixture

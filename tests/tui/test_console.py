@@ -85,7 +85,8 @@ async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_f
         await wait_for(pilot, lambda: table.row_count == 1, 20)
         assert str(table.get_row_at(0)[0]) == "rose"
         (person,) = app.gatekeeper.store.list_people()
-        assert (person.name, person.encodings, person.photos) == ("rose", 2, 1)
+        encoders = len(app.gatekeeper.rule().models)  # one encoding per encoder of the rule
+        assert (person.name, person.encodings, person.photos) == ("rose", encoders, 1)
         assert any("Enrolled rose" in m for m in app.notes.messages())
         app.gatekeeper.store.record_attempts([attempt("rose", "granted", person_id=person.id)])
 
@@ -304,7 +305,8 @@ async def test_layout_fits_without_overlap(console, wait_for, size):
             assert screen.contains_region(widget.region), f"{widget} leaves the screen at {size}"
         for a, b in combinations(widgets, 2):
             assert not a.region.overlaps(b.region), f"{a} overlaps {b} at {size}"
-        assert app.query_one(CameraPanel).region.height >= 7
+        panel = app.query_one(CameraPanel)
+        assert panel.region.height >= len(str(panel.content).splitlines()) + 2, "panel cut"
         assert app.query_one(FramePreview).region.height >= 5
         assert app.query_one(AccessLog).region.width >= 40
         await pilot.press("x")
@@ -350,13 +352,10 @@ async def test_no_speech_engine_is_one_warning_and_the_console_carries_on(
     )
     app = console(mute=False)
     async with app.run_test() as pilot:
-        await wait_for(pilot, lambda: app.notes.messages("warning"))
-        assert app.notes.messages("warning") == [
-            "voice greetings are off: no text-to-speech engine (test)"
-        ]
         panel = app.query_one(CameraPanel)
         voice = "Voice   off: no text-to-speech engine (test)"
         await wait_for(pilot, lambda: voice in str(panel.content))
+        assert app.notes.messages("warning") == [], "the panel says it: no toast on top"
         await pilot.press("p")
         assert isinstance(app.screen, PeopleScreen)
 
@@ -395,8 +394,8 @@ async def test_loosening_the_threshold_asks_first_with_the_measured_rates(consol
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         question = str(app.screen.query_one(".dialog-text").content)
         assert "from 0.6 to 0.7" in question
-        assert "false accepts 0.1 % → 1.2 %" in question
-        assert "false rejects 4.9 % → 2.1 %" in question
+        assert "False accepts 0.1 % → 1.2 %" in question
+        assert "false rejects 4.9 % → 2.1 % (this site's last evaluate)" in question
         await pilot.press("n")
         await pilot.pause()
         assert site.threshold == 0.6 and "threshold" not in dict(admin_events(app))

@@ -1,4 +1,5 @@
-"""The console in a real terminal: ``scripts/tmux_console_check.sh`` under tmux."""
+"""The console in a real terminal: ``scripts/tmux_console_check.sh`` under tmux, at 80×24 and at
+200×60."""
 
 import os
 import shutil
@@ -12,11 +13,16 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "tmux_console_check.s
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-def test_console_in_tmux(shared_data, weights_dir):
+@pytest.mark.parametrize("size", ["80x24", "200x60"])
+def test_console_in_tmux(shared_data, weights_dir, size):
     clip = shared_data / "video" / "short_hamilton_clip.mp4"
-    env = {**os.environ, "GATEKEEPER_CHECK_WEIGHTS": str(weights_dir)}
+    env = {
+        **os.environ,
+        "GATEKEEPER_CHECK_WEIGHTS": str(weights_dir),
+        "GATEKEEPER_CHECK_SIZE": size,
+    }
     result = subprocess.run(
-        [str(SCRIPT), str(clip)], env=env, capture_output=True, text=True, timeout=180
+        [str(SCRIPT), str(clip)], env=env, capture_output=True, text=True, timeout=420
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("PASS")
