@@ -39,7 +39,7 @@ SFACE_MODEL = "sface_int8bq_v1"
 DEFAULT_THRESHOLD = 0.60
 #: Thresholds a site may set, inclusive, on the rule's score scale. At their ends the held-out
 #: error rates (``rule.json``'s calibration, shown by ``gatekeeper threshold``) are useless for
-#: a door: about a quarter of genuine faces refused at 0.30, one nearest stranger in 15
+#: a door: about a quarter of genuine faces refused at 0.30, one nearest stranger in 13
 #: accepted at 0.80.
 THRESHOLD_RANGE = (0.30, 0.80)
 
