@@ -5,9 +5,10 @@ at enrolment."""
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
-from helpers import CAMERA_FRAMES, wait_until
+from helpers import CAMERA_FRAMES, ENCODERS, wait_until
 
 from gatekeeper.config import Settings
 from gatekeeper.decision import SHIPPED_TIERS
@@ -25,10 +26,17 @@ CLIP_FRAMES = 275
 
 @pytest.fixture
 def tutorial_site(tmp_path, shared_data, engine) -> Gatekeeper:
-    """The README's scenario: the tutorial's folder imported (camera frames left out)."""
+    """The README's scenario: the tutorial's folder imported (camera frames left out). Arnaud
+    and Bertrand, two dark-haired smiling men photographed in the same place, look alike in
+    the tutorial's 31-px faces: the site's rule scores them below its threshold, so the import
+    asks before enrolling the second, and the operator confirms with ``--force``."""
     site = Gatekeeper(Settings(home=tmp_path, camera_id="door"), engine=engine)
-    report = site.import_folder(shared_data / "seed-images", exclude=["camera_*"])
-    assert len(report.enrolled) == 12 and not report.skipped, report
+    seeds = shared_data / "seed-images"
+    report = site.import_folder(seeds, exclude=["camera_*"])
+    assert len(report.enrolled) == 11, report
+    ((skipped, why),) = report.skipped
+    assert skipped == str(seeds / "bertrand.jpg") and "matches 'arnaud' (0." in why
+    assert site.enrol("bertrand", [seeds / "bertrand.jpg"], force=True).added
     return site
 
 
@@ -43,7 +51,7 @@ def test_every_tutorial_camera_frame_resolves_to_its_person(tutorial_site, share
         path = next((shared_data / "seed-images").glob(frame + ".*"))
         (face,) = tutorial_site.identify(path)
         assert (face.identity, face.decision) == (person, "granted"), (frame, face)
-        assert face.low_quality_template and set(face.distances) == set(SHIPPED_TIERS[0].models)
+        assert face.low_quality_template and set(face.distances) >= set(SHIPPED_TIERS[0].models)
 
 
 def test_the_clip_replayed_three_times_grants_only_lin_every_pass(tutorial_site, shared_data):
@@ -102,13 +110,18 @@ def test_a_camera_capture_of_an_enrolled_person_is_refused_under_a_new_name(
     clip = open_source(str(shared_data / "video" / "short_hamilton_clip.mp4"), fps=5.0, loop=False)
     clip.start()
     try:
-        assert wait_until(lambda: clip.latest() is not None and clip.latest().frame_id > 150, 30)
-        frame = clip.latest().image
+        lin = []
+        with site.engine_in_use() as engine_:
+            deadline = time.monotonic() + 30
+            while not lin and time.monotonic() < deadline:
+                latest = clip.latest()
+                if latest is None or latest.frame_id <= 150:
+                    time.sleep(0.05)
+                    continue
+                frame = latest.image
+                lin = [f for f in engine_.analyze(frame) if f.face.box[2] >= 88]
     finally:
         clip.stop()
-    with site.engine_in_use() as engine_:
-        faces = engine_.analyze(frame)
-    lin = [f for f in faces if f.face.box[2] >= 80]
     assert lin, "the clip shows Lin large enough mid-way"
     x, y, w, h = lin[0].face.box
     crop = frame[max(0, y - h) : y + 2 * h, max(0, x - w) : x + 2 * w]
@@ -133,7 +146,7 @@ def test_a_low_quality_face_is_refused_for_one_person_and_marked_by_import(
         (str(dan), refused.value.reason.split(": ", 1)[1]),
     )
     (person,) = site.store.list_people()
-    assert person.low_quality == 2  # the dlib and the FaceNet template of that photo
+    assert person.low_quality == len(ENCODERS), "each encoder's template of that photo"
 
 
 #: People of the shared liveness set with a live frame to enrol from and replayed spoofs of them
