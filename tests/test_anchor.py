@@ -29,6 +29,7 @@ PUBLISHED = datetime(2026, 12, 1, 10, 9, tzinfo=UTC)
 def _config(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "gatekeeper.toml"
     path.write_text(text)
+    path.chmod(0o600)  # the README's examples hold secrets: only the owner may read them
     return path
 
 

@@ -222,12 +222,12 @@ def test_identify_shows_the_denial_and_its_reason(run, use_engine, home, train, 
     assert run("--home", home, "enroll", "obama", train / "obama" / "obama.jpg").code == 0
     photo = probe("obama1.jpg")
     granted = run("--home", home, "identify", photo)
-    assert granted.code == 0 and ": obama, granted (distance " in granted.out
+    assert granted.code == 0 and ": obama, granted (score " in granted.out
     # Validity that ended long ago: denied whatever today's date is.
     assert run("--home", home, "schedule", "valid", "obama", "--until", "2000-01-01").code == 0
     denied = run("--home", home, "identify", photo)
     assert denied.code == 0, denied.err
-    assert ": obama, denied: expired after 2000-01-01 (distance " in denied.out
+    assert ": obama, denied: expired after 2000-01-01 (score " in denied.out
     (face,) = json.loads(run("--home", home, "identify", photo, "--json").out)
     assert (face["decision"], face["reason"]) == ("denied", "expired after 2000-01-01")
     rows = json.loads(run("--home", home, "log", "--json").out)

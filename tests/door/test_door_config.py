@@ -311,6 +311,7 @@ def test_doctor_warns_of_url_credentials_sent_in_clear_and_never_prints_them(tmp
         action('name = "local"').replace("http://h/x", "http://gk:l0cal-s3cret@127.0.0.1:8123/"),
     ]
     config.write_text("".join(hooks), encoding="utf-8")
+    config.chmod(0o600)  # URLs with credentials: the owner's alone
     home = ["--home", str(tmp_path / "home"), "--mute", "--config", str(config)]
     code = cli.main([*home, "doctor"])
     out = capsys.readouterr().out
