@@ -66,6 +66,7 @@ from gatekeeper.store import (
 )
 from gatekeeper.store.export import check_export_target
 from gatekeeper.vision.image import decode_image, read_image_bytes
+from gatekeeper.vision.wheel import stderr_progress
 
 log = logging.getLogger(__name__)
 
@@ -468,10 +469,13 @@ class Gatekeeper:
 
     def _progress(self, message: str) -> None:
         """The engine's progress while it builds its model cache (FaceNet's and SFace's first
-        download and conversion): noted for the console and told to :attr:`on_engine_load`."""
+        download and conversion): noted for the console and told to :attr:`on_engine_load`, or
+        else written on stderr."""
         self.report_loading(message)
         if self.on_engine_load is not None:
             self.on_engine_load(message)
+        else:
+            stderr_progress(message)
 
     def report_loading(self, message: str) -> None:
         """Say where loading the models stands, in one line of plain text (``"warming up

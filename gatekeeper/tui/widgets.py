@@ -113,6 +113,8 @@ class CameraPanel(Static):
     LABEL = 8
     #: Lines the Models line may take while loading (the loader's word wraps under it).
     LOADING_LINES = 3
+    #: Where a value wrapped under its label goes on.
+    INDENT = "\n" + " " * LABEL
 
     def show(
         self,
@@ -137,18 +139,20 @@ class CameraPanel(Static):
         else:
             state = Text(camera.state.value, CAMERA_STYLES[camera.state])
             if camera.retry_in_s is not None:
-                state.append(f" — reconnecting in {math.ceil(camera.retry_in_s)} s (r: now)")
+                retry = f"{camera.state.value} — reconnecting in {math.ceil(camera.retry_in_s)} s"
+                lines = wrapped(retry + " (r: now)", room, 2)
+                state = Text(self.INDENT.join(lines), CAMERA_STYLES[camera.state])
             elif camera.state is CameraState.ENDED:
                 state.append(" (r: play again)", "dim")
             elif not has_camera:
                 state.append(" (no camera)", "dim")
-            text.append_text(one_line(state, room))
+            text.append_text(state if camera.retry_in_s is not None else one_line(state, room))
             if camera.error and camera.state is not CameraState.LIVE:
                 text.append("\nReason  ", "dim").append(camera.error)
         if pipeline.state is PipelineState.LOADING:
             text.append("\nModels  ", "dim")
             lines = wrapped(loading or "loading…", room, self.LOADING_LINES)
-            text.append(("\n" + " " * self.LABEL).join(lines), "yellow")
+            text.append(self.INDENT.join(lines), "yellow")
         elif pipeline.state is PipelineState.FAILED:
             text.append("\nModels  ", "dim").append(f"failed: {pipeline.message}", "bold red")
         elif not has_camera:
