@@ -98,7 +98,7 @@ echo "ok: no library noise on screen"
 tmux send-keys "?"
 wait_for "Gatekeeper — keys" 5
 tmux send-keys Escape
-wait_for "Access log" 5
+wait_gone "Gatekeeper — keys" 5
 echo "ok: help screen"
 
 tmux send-keys p
