@@ -71,6 +71,7 @@ def test_a_whole_day_beside_the_next_mornings_window_stays_two_windows() -> None
         (["Mon 06:01-24:00", "Tue 00:00-06:00"], ["Mon 06:01-06:00"]),
         (["Mon 06:00-24:00", "Tue 00:00-06:00"], ["Mon 06:00-24:00", "Tue 00:00-06:00"]),
         (["Mon 00:01-24:00", "Tue 00:00-06:00"], ["Mon 00:01-24:00", "Tue 00:00-06:00"]),
+        (["Mon 22:00-24:00", "Tue 08:00-09:00"], ["Mon 22:00-24:00", "Tue 08:00-09:00"]),
     ],
 )
 def test_a_night_is_joined_with_the_next_morning_only_when_it_starts_after_it_ends(
