@@ -99,7 +99,7 @@ def test_the_limits_of_each_key_are_inclusive() -> None:
         (
             [{"kind": "fire"}],
             "[[alerts]] #1: kind must be one of unknown_attempts, spoof, "
-            "camera_lost, database_unavailable, got 'fire'",
+            "camera_lost, database_unavailable, state_disowned, got 'fire'",
         ),
         (
             [{"kind": "unknown_attempts", "count": 1001}],

@@ -369,10 +369,51 @@ def test_a_break_and_a_report_read_as_one_line() -> None:
     assert str(head) == "chain_head: deleted: the chain head row is missing"
     assert ChainReport(True, 12, 12, True).summary() == "audit chain OK (12 rows, signature valid)"
     assert ChainReport(True, 3, 3, False).summary() == (
-        "audit chain OK (3 rows, no audit key to check)"
+        "audit chain OK (3 rows, unsigned: without a key a rewrite cannot be told)"
+    )
+    assert ChainReport(True, 12, 12, True, None, True, 2).summary() == (
+        "audit chain OK (12 rows, signature valid; matches 2 kept head(s))"
     )
     signature = ChainBreak("chain_head", None, 12, BAD_SIGNATURE, "the head signature does not")
     assert ChainReport(False, 12, 12, True, signature).summary() == (
         "audit chain BROKEN at chain_head (seq 12): bad signature: the head signature does not "
         "(12 rows verified)"
     )
+
+
+def test_a_signed_head_verified_without_the_key_is_reported_unchecked_never_ok() -> None:
+    unchecked = ChainReport(True, 7, 7, False, None, True, 1)
+    assert unchecked.unchecked
+    assert unchecked.summary() == (
+        "audit chain NOT VERIFIED: its 7 rows hash correctly; matches 1 kept head(s), but the "
+        "head is signed and no audit key was given, so the signature was not checked (a chain "
+        "rewritten without the key looks the same); verify with the site's key"
+    )
+    assert not ChainReport(True, 7, 7, True, None, True).unchecked, "checked with the key"
+    assert not ChainReport(True, 7, 7, False, None, False).unchecked, "nothing to check"
+    broken = ChainBreak("attempt", 1, 1, EDITED, "x")
+    assert not ChainReport(False, 0, 7, False, broken, True).unchecked, "broken, not unchecked"
+
+
+@pytest.mark.parametrize(
+    ("reason", "summary"),
+    [
+        (audit.ROLLED_BACK, "audit chain ROLLED BACK: rows 8..9 are gone (5 rows verified)"),
+        (
+            audit.DIVERGED,
+            "audit chain DIVERGED from a kept head: rows 8..9 are gone (5 rows verified)",
+        ),
+        (
+            audit.FOREIGN_HEAD,
+            "audit anchor REFUSED: rows 8..9 are gone (the chain's 5 rows verified)",
+        ),
+        (
+            INSERTED,
+            "audit chain BROKEN at chain_head (seq 7): inserted out of band: rows 8..9 are gone "
+            "(5 rows verified)",
+        ),
+    ],
+)
+def test_each_anchor_finding_reads_as_its_own_line(reason, summary) -> None:
+    found = ChainBreak("chain_head", None, 7, reason, "rows 8..9 are gone")
+    assert ChainReport(False, 5, 7, True, found, True).summary() == summary

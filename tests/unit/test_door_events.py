@@ -4,7 +4,9 @@ environment, the event's checks, an action's matching, and reading ``[[actions]]
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import ClassVar
 
 import pytest
 
@@ -114,15 +116,48 @@ def test_an_action_fires_on_its_decisions_at_its_cameras() -> None:
     assert not front.matches(DoorEvent("spoof", "front-door", WHEN))
 
 
-def test_an_action_describes_itself_without_secrets() -> None:
-    assert _spec().describe() == "strike: command on granted → relay 1"
-    both = _spec(on=("granted", "alert"), cameras=("front", "back"))
-    assert both.describe() == "strike: command on granted, alert at front, back → relay 1"
+@dataclass(frozen=True)
+class _Relay(ActionSpec):
+    """An action kind of the tests' own: its target and notes are the base's lines' inputs,
+    free of what the machine it runs on can contain (a command's containment)."""
+
+    kind: ClassVar[str] = "relay"
+    note: tuple[str, ...] = ()
+
+    def target(self) -> str:
+        return "relay 1"
+
+    def notes(self) -> list[str]:
+        return list(self.note)
+
+
+def test_an_action_describes_itself_with_its_deadlines_without_secrets() -> None:
+    strike = _Relay(name="strike", on=("granted",), cameras=None, timeout_s=2.0)
+    assert strike.describe() == (
+        "strike: relay on granted → relay 1 (a try ≤ 2 s; not sent later than granted 5 s)"
+    )
+    both = _Relay(
+        name="strike",
+        on=("granted", "alert"),
+        cameras=("front", "back"),
+        timeout_s=0.5,
+        max_ages={"granted": 1.5},
+        note=("contained", "as root"),
+    )
+    assert both.describe() == (
+        "strike: relay on granted, alert at front, back → relay 1 (contained; as root; "
+        "a try ≤ 0.5 s; not sent later than granted 1.5 s, alert 300 s)"
+    )
+
+
+def test_a_command_names_its_argv_as_its_target() -> None:
+    assert _spec().target() == "relay 1"
+    assert _spec().describe().startswith("strike: command on granted → relay 1 (")
 
 
 def test_the_base_spec_has_no_target_and_no_problem() -> None:
     base = ActionSpec(name="x", on=("granted",), cameras=None, timeout_s=1.0)
-    assert base.problem() is None
+    assert base.problem() is None and base.warning() is None and base.notes() == []
     with pytest.raises(NotImplementedError):
         base.target()
     with pytest.raises(NotImplementedError):
