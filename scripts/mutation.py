@@ -65,6 +65,16 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "door/actions.py": ("gatekeeper.door.actions.x*",),
     "door/events.py": ("gatekeeper.door.events.x*",),
     "door/alerts.py": ("gatekeeper.door.alerts.x*",),
+    # The lanes: which queue each event of an action waits in (grants apart), and the drops.
+    "door/dispatcher.py: lanes": (
+        "gatekeeper.door.dispatcher.x__lanes__mutmut_*",
+        "gatekeeper.door.dispatcher.xǁ_Laneǁ*",
+        "gatekeeper.door.dispatcher.xǁDispatcherǁfire__mutmut_*",
+        "gatekeeper.door.dispatcher.xǁDispatcherǁ__init____mutmut_*",
+        "gatekeeper.door.dispatcher.xǁDispatcherǁdropped__mutmut_*",
+    ),
+    "heldout.py": ("gatekeeper.heldout.x*",),
+    "visits.py": ("gatekeeper.visits.x*",),
     # The liveness verdict: the models' logits → the live score that decision.is_live judges.
     "vision/liveness.py: live_score": ("gatekeeper.vision.liveness.x_live_score__mutmut_*",),
 }
