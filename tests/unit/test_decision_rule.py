@@ -22,6 +22,7 @@ from gatekeeper.decision import (
     DecisionRule,
     Evidence,
     Tier,
+    _shipped,
     calibrated_rates,
     is_live,
     validate_liveness_mode,
@@ -135,6 +136,8 @@ def test_the_shipped_tiers_are_rule_json_s() -> None:
     assert document["single_thresholds"] == SINGLE_THRESHOLDS
     assert document["calibration"] == CALIBRATION
     assert DecisionRule(0.6).tiers == SHIPPED_TIERS
+    # Read again now, as a changed rule.json would be at the next start.
+    assert _shipped() == (SHIPPED_TIERS, SINGLE_THRESHOLDS, CALIBRATION)
 
 
 def test_a_rules_encoders_are_listed_once_first_tiers_first() -> None:

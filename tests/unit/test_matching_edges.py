@@ -192,3 +192,49 @@ def test_the_largest_unknown_face_is_the_widest_when_heights_agree() -> None:
     policy = DecisionPolicy(votes_required=1, votes_window=1)
     (decision,) = policy.update(0.0, [wide, narrow])
     assert decision.box == wide.box
+
+
+# --- distances to each person ------------------------------------------------------------------
+
+
+def test_person_distances_are_each_persons_closest_template_in_persons_order() -> None:
+    templates = _faces(3, 7)
+    names = ["ann", "bo", "ann", "cy", "bo", "bo", "dee"]
+    gallery = Gallery(names, templates, model_id=MODEL, person_ids=[4, 2, 4, 9, 2, 2, 1])
+    queries = _faces(4, 3)
+    result = gallery.person_distances(queries, model_id=MODEL)
+    assert sorted(gallery.persons) == [1, 2, 4, 9]
+    assert result.dtype == np.float64 and result.shape == (3, 4)
+    for q, query in enumerate(queries.astype(np.float64)):
+        per_template = np.sqrt(((templates.astype(np.float64) - query) ** 2).sum(axis=1))
+        for column, person in enumerate(gallery.persons):
+            rows = [i for i, p in enumerate([4, 2, 4, 9, 2, 2, 1]) if p == person]
+            assert result[q, column] == pytest.approx(per_template[rows].min(), abs=1e-5)
+    one = gallery.person_distances(queries[0], model_id=MODEL)
+    assert one.shape == (1, 4) and np.array_equal(one[0], result[0])
+
+
+def test_a_query_on_a_template_is_at_distance_zero_never_nan() -> None:
+    templates = _faces(5, 3)
+    gallery = Gallery(["a", "b", "c"], templates, model_id=MODEL)
+    result = gallery.person_distances(templates, model_id=MODEL)
+    assert not np.isnan(result).any()
+    assert np.allclose(np.diag(result), 0.0, atol=1e-3) and (result >= 0).all()
+
+
+def test_person_distances_of_an_empty_gallery_have_no_columns() -> None:
+    result = Gallery.empty(MODEL).person_distances(_faces(6, 2), model_id=MODEL)
+    assert result.shape == (2, 0)
+
+
+def test_person_distances_refuse_another_model_and_a_wrong_width() -> None:
+    gallery = Gallery(["a"], _faces(7, 1), model_id=MODEL)
+    with pytest.raises(ModelMismatchError) as mismatch:
+        gallery.person_distances(_faces(8, 1), model_id="sface_int8bq_v1")
+    assert str(mismatch.value) == (
+        f"cannot match sface_int8bq_v1 embeddings against a gallery of {MODEL} embeddings; "
+        "re-encode the enrolled photos with the current model"
+    )
+    with pytest.raises(ValueError) as width:
+        gallery.person_distances(_faces(8, 2, dim=64), model_id=MODEL)
+    assert str(width.value) == "queries must have shape (Q, 128), got (2, 64)"
