@@ -124,20 +124,28 @@ def test_a_tier_without_a_margin_treats_tiny_faces_alike() -> None:
 # --- the rule as shipped -------------------------------------------------------------------------
 
 
-def test_the_shipped_tiers_are_rule_json_s() -> None:
+@pytest.mark.parametrize(
+    "shipped",
+    [
+        lambda: (SHIPPED_TIERS, SINGLE_THRESHOLDS, CALIBRATION),
+        _shipped,  # read again now, as a changed rule.json would be at the next start
+    ],
+    ids=["loaded at import", "read again"],
+)
+def test_the_shipped_tiers_are_rule_json_s(shipped) -> None:
     document = json.loads(
         resources.files("gatekeeper").joinpath("rule.json").read_text(encoding="utf-8")
     )
-    assert [t.name for t in SHIPPED_TIERS] == [t["name"] for t in document["tiers"]]
-    for tier, entry in zip(SHIPPED_TIERS, document["tiers"], strict=True):
+    tiers, singles, calibration = shipped()
+    assert [t.name for t in tiers] == [t["name"] for t in document["tiers"]]
+    for tier, entry in zip(tiers, document["tiers"], strict=True):
         assert tier.weights == tuple((m, float(w)) for m, w in entry["weights"])
         assert all(type(w) is float for _, w in tier.weights)
+        assert type(tier.offset) is float and type(tier.tiny_face_margin) is float
         assert tier.offset == entry["offset"] and tier.tiny_face_margin == entry["tiny_face_margin"]
-    assert document["single_thresholds"] == SINGLE_THRESHOLDS
-    assert document["calibration"] == CALIBRATION
+    assert document["single_thresholds"] == singles
+    assert document["calibration"] == calibration
     assert DecisionRule(0.6).tiers == SHIPPED_TIERS
-    # Read again now, as a changed rule.json would be at the next start.
-    assert _shipped() == (SHIPPED_TIERS, SINGLE_THRESHOLDS, CALIBRATION)
 
 
 def test_a_rules_encoders_are_listed_once_first_tiers_first() -> None:
