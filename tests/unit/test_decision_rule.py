@@ -157,7 +157,7 @@ def test_a_rules_encoders_are_listed_once_first_tiers_first() -> None:
 def test_each_shipped_single_encoder_tiers_operating_point_is_the_default_threshold() -> None:
     """At the default threshold a shipped tier of one encoder accepts exactly what that
     encoder alone accepts at its own fitted threshold: the tiers mean the same false-accept
-    rate. Without SFace, FaceNet decides before dlib."""
+    rate. Without SFace, FaceNet decides before dlib; SFace alone has no tier."""
     rule = DecisionRule(DEFAULT_THRESHOLD)
     singles = [t for t in SHIPPED_TIERS if len(t.models) == 1]
     assert [t.models for t in singles] == [(FACENET_MODEL,), (DLIB_MODEL,)]
@@ -167,7 +167,9 @@ def test_each_shipped_single_encoder_tiers_operating_point_is_the_default_thresh
         assert tier.score(at) == pytest.approx(DEFAULT_THRESHOLD)
     assert rule.tier_for({DLIB_MODEL, FACENET_MODEL}) is singles[0]
     assert rule.tier_for({DLIB_MODEL}) is singles[1]
-    assert rule.tier_for({SFACE_MODEL, DLIB_MODEL}) is SHIPPED_TIERS[0]
+    assert SHIPPED_TIERS[0].models == (SFACE_MODEL, FACENET_MODEL)
+    assert rule.tier_for({SFACE_MODEL, FACENET_MODEL, DLIB_MODEL}) is SHIPPED_TIERS[0]
+    assert rule.tier_for({SFACE_MODEL, DLIB_MODEL}) is singles[1], "no FaceNet: dlib decides"
 
 
 def test_the_calibrated_rates_are_those_of_the_nearest_calibrated_threshold() -> None:
