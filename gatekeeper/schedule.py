@@ -216,12 +216,14 @@ def format_windows(windows: Iterable[tuple[int, int, int]]) -> list[str]:
     mornings = {
         w.weekday: w for w in windows if w.start_minute == 0 and w.end_minute < MINUTES_PER_DAY
     }
+    # A night is joined only when it starts after the morning ends, so that the joined text
+    # reads as a window across midnight (start after end) and parses back to both windows.
     nights = {
         w
         for w in windows
         if w.end_minute == MINUTES_PER_DAY
-        and w.start_minute > 0
         and (w.weekday + 1) % 7 in mornings
+        and w.start_minute > mornings[(w.weekday + 1) % 7].end_minute
     }
     joined = {mornings[(w.weekday + 1) % 7] for w in nights}
     hours: dict[tuple[int, int], list[int]] = {}

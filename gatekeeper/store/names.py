@@ -34,9 +34,11 @@ _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _SEPARATORS = frozenset("/\\")
 
 #: Scripts that legitimately share one word: Japanese writes kanji (``CJK`` in character names)
-#: with hiragana and katakana, Korean may mix hangul with hanja. Any other mix is refused.
+#: with hiragana and katakana and the marks they share — the prolonged sound mark of ``ルーシー``
+#: (``KATAKANA-HIRAGANA PROLONGED SOUND MARK``) and the iteration mark of ``佐々木``
+#: (``IDEOGRAPHIC ITERATION MARK``); Korean may mix hangul with hanja. Any other mix is refused.
 _COMPATIBLE_SCRIPTS = (
-    frozenset({"CJK", "HIRAGANA", "KATAKANA"}),
+    frozenset({"CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "IDEOGRAPHIC"}),
     frozenset({"CJK", "HANGUL"}),
 )
 
