@@ -261,7 +261,7 @@ def test_a_fifo_named_as_a_photo_is_refused_by_enroll_and_skipped_by_import(
     )
     imported = process("--home", home, "import", folder, timeout=120)
     assert imported.code == 0, imported.err
-    assert "enrolled  obama: 1 new encoding" in imported.out, imported.out
+    assert "enrolled  obama: 1 photo" in imported.out, imported.out
     assert f"skipped   {folder / 'bob.jpg'}: " in imported.out
     assert f"{folder / 'bob.jpg'}: a FIFO, not a regular file" in imported.out
     people = process("--home", home, "people", "--json", timeout=120)

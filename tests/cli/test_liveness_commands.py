@@ -25,10 +25,10 @@ def test_liveness_scores_every_face_and_records_nothing(run, use_engine, home, f
     (first, second) = json.loads(result.out)
     assert [f["verdict"] for f in first["faces"]] == ["spoof"]
     assert [f["verdict"] for f in second["faces"]] == ["live"]
-    assert first["faces"][0]["live_score"] < 0.2 < 0.98 < second["faces"][0]["live_score"]
+    assert first["faces"][0]["live_score"] < 0.5 < 0.98 < second["faces"][0]["live_score"]
     assert second["faces"][0]["threshold"] == 0.75
     text = run("--home", home, "liveness", spoof)
-    assert text.code == 0 and ": spoof (live score 0.0" in text.out
+    assert text.code == 0 and ": spoof (live score 0." in text.out
     log = run("--home", home, "log", "--json")
     assert log.code == 0 and json.loads(log.out) == []
 
@@ -43,15 +43,19 @@ def test_evaluate_liveness_reports_apcer_bpcer_per_source_and_the_roc(
     assert result.code == 0, result.err
     report = json.loads(result.out)
     pooled = report["at_threshold"]
-    assert (pooled["attacks"], pooled["bona_fide"]) == (30, 27)
-    assert pooled["apcer"] == 0.0
-    assert pooled["bpcer"] == pytest.approx(1 / 27)
+    # YuNet finds more faces than MTCNN did (31 attacks and 29 live frames, not 30 and 27), and
+    # with its boxes one screen replay of zalo-nhtlongcs passes at 0.75 (docs/DESIGN.md, "Why
+    # YuNet"): pinned here so that a change of detector or box map shows in this test.
+    assert (pooled["attacks"], pooled["bona_fide"]) == (31, 29)
+    assert pooled["apcer"] == pytest.approx(1 / 31)
+    assert report["per_source"]["zalo-nhtlongcs"]["apcer"] == pytest.approx(1 / 3)
+    assert pooled["bpcer"] == pytest.approx(1 / 29)
     assert report["per_source"]["silentface"]["bpcer"] == 0.5  # image_T2, a dim frame
-    assert len(report["no_face"]) == 5
+    assert len(report["no_face"]) == 2
     assert report["roc"][0]["apcer"] == 1.0 and report["roc"][-1]["bpcer"] == 1.0
     assert plot.stat().st_size > 10_000
     table = run("--home", home, "evaluate-liveness", frames / "labels.csv")
-    assert "all                       30    27    0.0 %    3.7 %" in table.out
+    assert "all                       31    29    3.2 %    3.4 %" in table.out
 
 
 def test_evaluate_liveness_refuses_a_bad_label_before_loading_anything(
