@@ -447,7 +447,7 @@ def test_vision_commands_load_their_compiled_models_without_a_word(
     stderr = _Terminal() if terminal else io.StringIO()
     seen_before_loading = []
 
-    def loading(weights_dir):
+    def loading(weights_dir, progress=None):
         seen_before_loading.append(stderr.getvalue())
         raise cli.GatekeeperError("stand-in models cannot load")
 
@@ -455,8 +455,8 @@ def test_vision_commands_load_their_compiled_models_without_a_word(
     monkeypatch.setattr("gatekeeper.vision.engine.FaceEngine", loading)
     monkeypatch.setattr(sys, "stderr", stderr)
     assert cli.main(["--home", str(bare_home), "identify", str(photo)]) == 1
-    assert seen_before_loading == [""]
     assert stderr.getvalue() == "gatekeeper: stand-in models cannot load\n"
+    assert seen_before_loading == [""]
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):
