@@ -118,3 +118,19 @@ def test_a_face_at_exactly_the_continuity_bound_continues_its_visit() -> None:
     there[0] = 0.9  # 1.5 - 0.9 == 0.6 exactly
     assert float(np.linalg.norm(first.dlib() - there)) == CONTINUITY
     assert visits.observe(0.1, [(0, 0, 10, 10)], there[None], [10])[0].id == first.id
+
+
+def test_embeddings_are_kept_as_float32_whatever_dtype_they_come_in() -> None:
+    rng = np.random.default_rng(7)
+    frames = [_person(1) + rng.normal(scale=0.03, size=128) for _ in range(4)]
+    others = [rng.normal(size=128) for _ in range(4)]
+    aggregates = []
+    for dtype in (np.float32, np.float64):
+        visits = Visits()
+        for t, (frame, other) in enumerate(zip(frames, others, strict=True)):
+            visit = visits.observe(t / 10, [(0, 0, 50, 50)], frame.astype(dtype)[None], [50])[0]
+            other_aggregate = visits.add(visit, "other", other.astype(dtype))
+        assert visit.recent[-1].dlib.dtype == np.float32
+        aggregates.append((visit.dlib(), other_aggregate))
+    (dlib32, other32), (dlib64, other64) = aggregates
+    assert np.array_equal(dlib32, dlib64) and np.array_equal(other32, other64)
