@@ -82,7 +82,7 @@ from peewee import Database, Model, Select, Table, chunked
 
 from gatekeeper.store import state
 from gatekeeper.store.compiled import Statement
-from gatekeeper.store.models import AdminEvent, Attempt
+from gatekeeper.store.models import ATTEMPT_CHAINED, AdminEvent, Attempt
 
 if TYPE_CHECKING:
     from gatekeeper.store.backends import Backend
@@ -92,20 +92,7 @@ GENESIS_HASH = "0" * 64
 
 #: The columns covered by the row hash, in canonical order, per chained table.
 CHAINED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "attempt": (
-        "time",
-        "camera_id",
-        "person_name",
-        "distance",
-        "threshold",
-        "decision",
-        "model_id",
-        "box_x",
-        "box_y",
-        "box_w",
-        "box_h",
-        "reason",
-    ),
+    "attempt": ATTEMPT_CHAINED,
     "admin_event": ("time", "kind", "os_user", "detail"),
 }
 #: The chained columns each table gained after its first version, at the end of its

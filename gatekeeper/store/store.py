@@ -39,6 +39,8 @@ from gatekeeper.store import audit, schedules, state, visitors
 from gatekeeper.store.backends import Backend, parse_database
 from gatekeeper.store.database import PRIVATE_FILE_MODE, make_private_folders
 from gatekeeper.store.models import (
+    ATTEMPT_CHAINED,
+    ATTEMPT_FIELDS,
     DECISIONS,
     EMBEDDING_DTYPE,
     EMBEDDING_SIZE,
@@ -71,24 +73,6 @@ _KIND_RE = re.compile(r"[a-z][a-z0-9_]*")
 #: (``_write_temporary``); the group is the kept photo's name.
 _TEMPORARY_PHOTO_RE = re.compile(r"\.([0-9a-f]{64}\.[a-z0-9]{1,10})\.tmp")
 
-#: The stored attempt values ``iter_attempt_values`` yields, in order.
-ATTEMPT_FIELDS = (
-    "id",
-    "seq",
-    "time",
-    "camera_id",
-    "person_id",
-    "person_name",
-    "distance",
-    "threshold",
-    "decision",
-    "model_id",
-    "box_x",
-    "box_y",
-    "box_w",
-    "box_h",
-    "reason",
-)
 _ATTEMPT_COLUMNS = tuple(
     Attempt.person if name == "person_id" else getattr(Attempt, name) for name in ATTEMPT_FIELDS
 )
@@ -295,21 +279,24 @@ class NewAttempt:
             raise ValueError(f"reason must be one non-empty line, got {self.reason!r}")
 
     def chain_row(self, now: str) -> tuple[Any, ...]:
-        """The stored values: ``audit.CHAINED_COLUMNS['attempt']`` then ``person_id``."""
+        """The stored values: ``ATTEMPT_CHAINED`` (``audit.CHAINED_COLUMNS['attempt']``) then
+        ``person_id``."""
         box = self.box if self.box is not None else (None, None, None, None)
-        time = now if self.time is None else to_db_time(self.time)
-        return (
-            time,
-            self.camera_id,
-            self.name,
-            self.distance,
-            self.threshold,
-            self.decision,
-            self.model_id,
-            *box,
-            self.reason,
-            self.person_id,
+        values = dict(
+            time=now if self.time is None else to_db_time(self.time),
+            camera_id=self.camera_id,
+            person_name=self.name,
+            distance=self.distance,
+            threshold=self.threshold,
+            decision=self.decision,
+            model_id=self.model_id,
+            box_x=box[0],
+            box_y=box[1],
+            box_w=box[2],
+            box_h=box[3],
+            reason=self.reason,
         )
+        return (*(values[name] for name in ATTEMPT_CHAINED), self.person_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,21 +320,10 @@ class AttemptRow:
     @classmethod
     def from_db(cls, row: tuple[Any, ...]) -> AttemptRow:
         """Build from stored values in ``ATTEMPT_FIELDS`` order."""
-        box = None if row[10] is None else (row[10], row[11], row[12], row[13])
-        return cls(
-            row[0],
-            row[1],
-            from_db_time(row[2]),
-            row[3],
-            row[4],
-            row[5],
-            row[6],
-            row[7],
-            row[8],
-            row[9],
-            box,
-            row[14],
-        )
+        values = dict(zip(ATTEMPT_FIELDS, row, strict=True))
+        box = tuple(values.pop(name) for name in ("box_x", "box_y", "box_w", "box_h"))
+        values["time"] = from_db_time(values["time"])
+        return cls(**values, box=None if box[0] is None else box)
 
 
 def current_os_user() -> str:
