@@ -21,11 +21,14 @@ import operator
 import stat
 from dataclasses import fields
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gatekeeper.errors import GatekeeperError, UsageError
+from gatekeeper.store.attempts import AttemptFilter
 from gatekeeper.store.models import ATTEMPT_COLUMNS
-from gatekeeper.store.store import AttemptFilter, Store
+
+if TYPE_CHECKING:
+    from gatekeeper.store.store import Store
 
 #: The exported columns, in CSV order: ``(place in the CSV, place in ATTEMPT_FIELDS, header,
 #: neutralised)``.
