@@ -24,7 +24,7 @@ from peewee import Database
 from gatekeeper.errors import StoreError
 from gatekeeper.store import people
 from gatekeeper.store.change import Change
-from gatekeeper.store.database import PRIVATE_FILE_MODE, make_private_folders
+from gatekeeper.store.files import PRIVATE_FILE_MODE, make_private_folders
 from gatekeeper.store.models import (
     EMBEDDING_DTYPE,
     EMBEDDING_SIZE,

@@ -46,6 +46,7 @@ from gatekeeper.store.attempts import (
 )
 from gatekeeper.store.backends import Backend, parse_database
 from gatekeeper.store.change import Change, Writer, record_initial_state
+from gatekeeper.store.database import open_database
 from gatekeeper.store.encodings import GalleryData, KeptPhoto, NewEncoding
 from gatekeeper.store.models import SCHEMA_VERSION, THRESHOLD_KEY, Setting, to_db_time
 from gatekeeper.store.names import validate_name
@@ -597,7 +598,8 @@ def open_store(
         raise UsageError(f"busy timeout must be >= 0 seconds, got {busy_timeout_s}")
     backend = parse_database(database, busy_timeout_s=busy_timeout_s)
     key = audit_key.encode("utf-8") if audit_key else None
-    db, found = backend.open(
+    db, found = open_database(
+        backend,
         create=create and not read_only,
         read_only=read_only,
         audit_key=key,
