@@ -33,7 +33,7 @@ from typing import Any
 from peewee import Database
 
 from gatekeeper.errors import ALSO_RAISED, StoreError
-from gatekeeper.store import audit, state
+from gatekeeper.store import chain, state
 from gatekeeper.store.backends import Backend
 from gatekeeper.store.models import GALLERY_VERSION_KEY, Setting, to_db_time, utc_now
 
@@ -58,7 +58,7 @@ def record_initial_state(backend: Backend, db: Database, key: bytes | None) -> N
     """Chain the state record of a new database (inside its creation transaction), so that
     a site's state is always covered by a record, from the start."""
     detail = state.current(backend, db).record()
-    audit.append_rows(db, "admin_event", [admin_row(state.STATE_KIND, detail)], key)
+    chain.append_rows(db, "admin_event", [admin_row(state.STATE_KIND, detail)], key)
 
 
 class Change:
@@ -77,7 +77,7 @@ class Change:
     def append(
         self, table: str, rows: Sequence[tuple[Any, ...]], unchained: tuple[str, ...] = ()
     ) -> tuple[int, int, str]:
-        """Chain ``rows`` (see ``audit.append_rows``): the last row's id, and the new head's
+        """Chain ``rows`` (see ``chain.append_rows``): the last row's id, and the new head's
         sequence number and hash."""
         return self._writer.append(table, list(rows), unchained)
 
@@ -157,7 +157,7 @@ class Writer:
         chained[table] = chained.get(table, 0) + len(rows)
         self._chained.value = chained
         try:
-            return audit.append_rows(
+            return chain.append_rows(
                 self.db,
                 table,
                 rows,
@@ -166,11 +166,11 @@ class Writer:
                 head,
                 combine=self._backend.combined_append,
             )
-        except audit.ChainHeadMissing:
+        except chain.ChainHeadMissing:
             raise StoreError(
                 "the audit chain head is missing (the log was tampered with); run verify"
             ) from None
-        except audit.UntrustedHead as exc:
+        except chain.UntrustedHead as exc:
             log.error(
                 "refused to write %d %s row(s) to %s: %s",
                 len(rows),

@@ -20,7 +20,7 @@ from peewee import Database, SchemaManager, fn
 
 from gatekeeper.errors import StoreError
 from gatekeeper.store import migrations
-from gatekeeper.store.audit import GENESIS_HASH, sign_head
+from gatekeeper.store.chain import GENESIS_HASH, sign_head
 from gatekeeper.store.models import (
     GALLERY_VERSION_KEY,
     MODELS,

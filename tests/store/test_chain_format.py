@@ -9,7 +9,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 
 from gatekeeper.store import NewAttempt, Store
-from gatekeeper.store.audit import CHAINED_COLUMNS, GENESIS_HASH, canonical, row_hash, sign_head
+from gatekeeper.store.chain import CHAINED_COLUMNS, GENESIS_HASH, canonical, row_hash, sign_head
 from gatekeeper.store.models import Attempt
 
 #: A denied attempt with every chained column set (a non-ASCII name, a float without a short

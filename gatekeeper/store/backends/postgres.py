@@ -46,8 +46,8 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ConnStatus, TransactionStatus
 
 from gatekeeper.errors import StoreError, UsageError
-from gatekeeper.store.audit import head_query
 from gatekeeper.store.backends.base import MASK, Backend, Location, mask_url, original_error
+from gatekeeper.store.chain import head_query
 from gatekeeper.store.compiled import Statement
 from gatekeeper.store.models import MODELS
 
