@@ -43,6 +43,9 @@ MAX_PAGE = 10_000
 
 Box = tuple[int, int, int, int]
 
+#: The stored columns of an attempt's face box, in the order of ``Box``.
+_BOX_COLUMNS = ("box_x", "box_y", "box_w", "box_h")
+
 _ATTEMPT_COLUMNS = tuple(
     Attempt.person if name == "person_id" else getattr(Attempt, name) for name in ATTEMPT_FIELDS
 )
@@ -171,23 +174,16 @@ class NewAttempt:
 
     def chain_row(self, now: str) -> tuple[Any, ...]:
         """The stored values: ``ATTEMPT_CHAINED`` (``audit.CHAINED_COLUMNS['attempt']``) then
-        ``person_id``."""
-        box = self.box if self.box is not None else (None, None, None, None)
-        values = dict(
-            time=now if self.time is None else to_db_time(self.time),
-            camera_id=self.camera_id,
-            person_name=self.name,
-            distance=self.distance,
-            threshold=self.threshold,
-            decision=self.decision,
-            model_id=self.model_id,
-            box_x=box[0],
-            box_y=box[1],
-            box_w=box[2],
-            box_h=box[3],
-            reason=self.reason,
+        ``person_id``. A column holds the field of its name, but time, name and box."""
+        stored = {
+            "time": now if self.time is None else to_db_time(self.time),
+            "person_name": self.name,
+            **dict(zip(_BOX_COLUMNS, self.box or (None,) * len(_BOX_COLUMNS), strict=True)),
+        }
+        return (
+            *(stored[name] if name in stored else getattr(self, name) for name in ATTEMPT_CHAINED),
+            self.person_id,
         )
-        return (*(values[name] for name in ATTEMPT_CHAINED), self.person_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +208,7 @@ class AttemptRow:
     def from_db(cls, row: tuple[Any, ...]) -> AttemptRow:
         """Build from stored values in ``ATTEMPT_FIELDS`` order."""
         values = dict(zip(ATTEMPT_FIELDS, row, strict=True))
-        box = tuple(values.pop(name) for name in ("box_x", "box_y", "box_w", "box_h"))
+        box = tuple(values.pop(name) for name in _BOX_COLUMNS)
         values["time"] = from_db_time(values["time"])
         return cls(**values, box=None if box[0] is None else box)
 

@@ -36,7 +36,9 @@ from gatekeeper.schedule import Access
 from gatekeeper.store import audit, people, schedules, state, visitors
 from gatekeeper.store import encodings as _encodings
 from gatekeeper.store.attempts import (
-    MAX_PAGE,
+    MAX_PAGE as MAX_PAGE,  # cli.py's page limit
+)
+from gatekeeper.store.attempts import (
     AttemptFilter,
     AttemptLog,
     AttemptRow,
@@ -51,20 +53,6 @@ from gatekeeper.store.encodings import GalleryData, KeptPhoto, NewEncoding
 from gatekeeper.store.models import SCHEMA_VERSION, THRESHOLD_KEY, Setting, to_db_time
 from gatekeeper.store.names import validate_name
 from gatekeeper.store.people import PersonInfo, RemovalReport
-
-__all__ = [
-    "MAX_PAGE",
-    "AttemptFilter",
-    "AttemptRow",
-    "GalleryData",
-    "KeptPhoto",
-    "NewAttempt",
-    "NewEncoding",
-    "PersonInfo",
-    "RemovalReport",
-    "Store",
-    "open_store",
-]
 
 #: Site thresholds must lie strictly between these L2 distances.
 MIN_THRESHOLD = 0.0
