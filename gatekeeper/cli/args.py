@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from gatekeeper.config import Settings
 from gatekeeper.decision import validate_threshold
 from gatekeeper.errors import UsageError
 from gatekeeper.schedule import parse_date
@@ -58,15 +59,6 @@ def threshold_value(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def since_time(text: str) -> datetime:
-    try:
-        return parse_time(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not an ISO-8601 date or date-time: {text!r} (e.g. 2026-11-28 or 2026-11-28T09:30)"
-        ) from None
-
-
 def calendar_date(text: str) -> date:
     try:
         return parse_date(text)
@@ -74,12 +66,22 @@ def calendar_date(text: str) -> date:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def since_time(text: str) -> datetime:
+    """``--since``: from this moment on."""
+    return _moment(text, end_of_day=False, example="2026-11-28T09:30")
+
+
 def until_time(text: str) -> datetime:
+    """``--until``: before this moment (a bare date: through that day)."""
+    return _moment(text, end_of_day=True, example="2026-11-28T18:00")
+
+
+def _moment(text: str, *, end_of_day: bool, example: str) -> datetime:
     try:
-        return parse_time(text, end_of_day=True)
+        return parse_time(text, end_of_day=end_of_day)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"not an ISO-8601 date or date-time: {text!r} (e.g. 2026-11-28 or 2026-11-28T18:00)"
+            f"not an ISO-8601 date or date-time: {text!r} (e.g. 2026-11-28 or {example})"
         ) from None
 
 
@@ -91,8 +93,12 @@ def add_json(parser: argparse.ArgumentParser) -> None:
 DEFAULT_LOG_LIMIT = 50
 
 
+#: A parser's commands, to which a command group adds its own (``add_subparsers``' result).
+Commands = argparse._SubParsersAction
+
+
 def command(
-    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    commands: Commands,
     name: str,
     handler: Callable[..., int],
     help: str,
@@ -104,3 +110,21 @@ def command(
     sub = commands.add_parser(name, help=help, description=description or help, **options)
     sub.set_defaults(handler=handler)
     return sub
+
+
+def command_group(
+    commands: Commands,
+    name: str,
+    help: str,
+    description: str | None = None,
+    *,
+    needs: str,
+) -> Commands:
+    """Add the command ``name`` that only holds commands (alone, a usage error saying it
+    ``needs`` one of them); returns its own ``commands`` to add them to."""
+
+    def usage(args: argparse.Namespace, settings: Settings) -> int:
+        raise UsageError(f"{name} needs a command: {needs} (see 'gatekeeper {name} --help')")
+
+    group = command(commands, name, usage, help, description)
+    return group.add_subparsers(dest=f"{name}_command", title="commands", metavar="COMMAND")

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from gatekeeper.cli.args import add_json, command
+from gatekeeper.cli.args import Commands, add_json, command, command_group
 from gatekeeper.cli.opening import open_site
 from gatekeeper.cli.output import PROG, confirm, note
 from gatekeeper.cli.render import local_time, print_json
@@ -111,16 +111,11 @@ def cmd_audit_head(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _audit_usage(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError(
-        "audit needs a command: verify, head or accept-state (see 'gatekeeper audit --help')"
-    )
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``audit`` and its commands."""
-    audit = command(commands, "audit", _audit_usage, "the tamper-evident audit log")
-    audit_commands = audit.add_subparsers(dest="audit_command", title="commands", metavar="COMMAND")
+    audit_commands = command_group(
+        commands, "audit", "the tamper-evident audit log", needs="verify, head or accept-state"
+    )
     audit_verify = command(
         audit_commands,
         "verify",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gatekeeper.cli.args import command, positive_float, positive_int
+from gatekeeper.cli.args import Commands, command, positive_float, positive_int
 from gatekeeper.cli.opening import open_site
 from gatekeeper.config import Settings
 from gatekeeper.errors import GatekeeperError
@@ -68,7 +68,7 @@ def add_console_options(parser: argparse.ArgumentParser, default: Any) -> None:
     )
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``console``, with the console's flags."""
     console = command(commands, "console", cmd_console, "open the Textual console (the default)")
     add_console_options(console, argparse.SUPPRESS)

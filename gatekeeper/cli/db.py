@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gatekeeper.cli.args import command
+from gatekeeper.cli.args import Commands, command, command_group
 from gatekeeper.config import Settings
-from gatekeeper.errors import UsageError
 
 
 def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
@@ -40,14 +39,9 @@ def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _db_usage(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError("db needs a command: copy (see 'gatekeeper db --help')")
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``db`` and its ``copy``."""
-    database = command(commands, "db", _db_usage, "the site's database: move it")
-    db_commands = database.add_subparsers(dest="db_command", title="commands", metavar="COMMAND")
+    db_commands = command_group(commands, "db", "the site's database: move it", needs="copy")
     db_copy = command(
         db_commands,
         "copy",

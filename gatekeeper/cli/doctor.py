@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-from gatekeeper.cli.args import add_json, command
+from gatekeeper.cli.args import Commands, add_json, command
 from gatekeeper.cli.checks import (
     CHECK_LABELS,
     check_anchor,
@@ -43,7 +43,7 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if all(c.ok for c in checks) else 1
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``doctor``."""
     doctor = command(commands, "doctor", cmd_doctor, "check weights, database, camera and voice")
     doctor.set_defaults(guard_secrets=False)  # it reports what other commands refuse

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gatekeeper.cli.args import add_json, command, threshold_value
+from gatekeeper.cli.args import Commands, add_json, command, threshold_value
 from gatekeeper.cli.opening import open_site
 from gatekeeper.cli.output import ProgressBar, note
 from gatekeeper.cli.render import ENCODER_NAMES, percent, print_json
@@ -138,19 +138,27 @@ def cmd_evaluate_liveness(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_labelled(
+    parser: argparse.ArgumentParser, labels: tuple[str, str, str], *, images: str, plot: str
+) -> None:
+    """The labelled data an evaluation reads: the file (``labels``: its name, metavar and
+    help), the folder its image paths start from, and the PNG it may draw."""
+    name, metavar, help = labels
+    parser.add_argument(name, metavar=metavar, help=help)
+    parser.add_argument("--images", metavar="DIR", help=images)
+    parser.add_argument("--plot", metavar="FILE.png", help=plot)
+
+
+def register(commands: Commands) -> None:
     """Add ``evaluate``, ``liveness`` and ``evaluate-liveness``."""
     evaluate = command(
         commands, "evaluate", cmd_evaluate, "accuracy on labelled pairs (LFW or CSV)"
     )
-    evaluate.add_argument("pairs", metavar="PAIRS", help="LFW pairs.txt or a CSV file")
-    evaluate.add_argument(
-        "--images",
-        metavar="DIR",
-        help="folder relative image paths start from (default: the pairs file's folder)",
-    )
-    evaluate.add_argument(
-        "--plot", metavar="FILE.png", help="draw the distance histograms to this PNG"
+    _add_labelled(
+        evaluate,
+        ("pairs", "PAIRS", "LFW pairs.txt or a CSV file"),
+        images="folder relative image paths start from (default: the pairs file's folder)",
+        plot="draw the distance histograms to this PNG",
     )
     evaluate.add_argument(
         "--threshold",
@@ -186,13 +194,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "liveness_threshold, pooled and per source, the best threshold and the ROC, on a CSV "
         "of file,label (live or spoof).",
     )
-    evaluate_live.add_argument("labels", metavar="LABELS.csv", help="CSV: file,label")
-    evaluate_live.add_argument(
-        "--images",
-        metavar="DIR",
-        help="folder the image paths start from (default: the labels file's folder)",
-    )
-    evaluate_live.add_argument(
-        "--plot", metavar="FILE.png", help="draw the score histograms and the ROC to this PNG"
+    _add_labelled(
+        evaluate_live,
+        ("labels", "LABELS.csv", "CSV: file,label"),
+        images="folder the image paths start from (default: the labels file's folder)",
+        plot="draw the score histograms and the ROC to this PNG",
     )
     add_json(evaluate_live)

@@ -10,6 +10,7 @@ from typing import Any
 
 from gatekeeper.cli.args import (
     DEFAULT_LOG_LIMIT,
+    Commands,
     add_json,
     command,
     positive_int,
@@ -18,7 +19,7 @@ from gatekeeper.cli.args import (
 )
 from gatekeeper.cli.opening import open_site, record_export
 from gatekeeper.cli.output import note
-from gatekeeper.cli.render import distance_text, local_time, print_json
+from gatekeeper.cli.render import Column, distance_text, local_time, show
 from gatekeeper.config import Settings
 from gatekeeper.service import plural
 from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow
@@ -51,6 +52,22 @@ def _attempt_dict(row: AttemptRow) -> dict[str, Any]:
     }
 
 
+def _who(row: AttemptRow) -> str:
+    """The last column of ``log``: who the face matched, and why it was refused."""
+    return (row.person_name or "-") + (f" ({row.reason})" if row.reason else "")
+
+
+#: ``log``'s table.
+LOG_COLUMNS: tuple[Column[AttemptRow], ...] = (
+    Column("time", lambda row: local_time(row.time), width=19),
+    Column("camera", lambda row: row.camera_id),
+    Column("decision", lambda row: row.decision, width=8),
+    Column("distance", lambda row: distance_text(row.distance), width=8, right=True),
+    Column("threshold", lambda row: f"{row.threshold:.3f}", width=9, right=True),
+    Column("name", _who),
+)
+
+
 def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     """The newest attempts first, filtered."""
     chosen = _filter(args)
@@ -65,20 +82,7 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
             rows += page
             if not page:
                 break
-    if args.json:
-        print_json([_attempt_dict(row) for row in rows])
-        return 0
-    if not rows:
-        print("no attempts")
-        return 0
-    camera = max(len("camera"), *(len(r.camera_id) for r in rows))
-    print(f"{'time':<19}  {'camera':<{camera}}  {'decision':<8}  distance  threshold  name")
-    for r in rows:
-        reason = f" ({r.reason})" if r.reason else ""
-        print(
-            f"{local_time(r.time)}  {r.camera_id:<{camera}}  {r.decision:<8}  "
-            f"{distance_text(r.distance):>8}  {r.threshold:>9.3f}  {r.person_name or '-'}{reason}"
-        )
+    show(rows, LOG_COLUMNS, as_json=args.json, record=_attempt_dict, empty="no attempts")
     return 0
 
 
@@ -128,7 +132,7 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``log`` and ``export``."""
     log = command(commands, "log", cmd_log, "show the access log, newest first")
     _add_filters(log)

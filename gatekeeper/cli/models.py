@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gatekeeper.cli.args import add_json, command, threshold_value
+from gatekeeper.cli.args import Commands, add_json, command, threshold_value
 from gatekeeper.cli.opening import open_site
 from gatekeeper.cli.output import ProgressBar, note
 from gatekeeper.cli.render import percent, print_json
@@ -109,7 +109,7 @@ def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.failed else 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``threshold``, ``reencode``, and ``models`` with its ``install``."""
     threshold = command(
         commands, "threshold", cmd_threshold, "show or set the site's distance threshold"

@@ -9,16 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gatekeeper.cli.args import add_json, command
+from gatekeeper.cli.args import Commands, add_json, command
 from gatekeeper.cli.opening import open_site
 from gatekeeper.cli.output import ProgressBar, confirm, note
-from gatekeeper.cli.render import local_time, print_json
+from gatekeeper.cli.render import Column, local_time, print_json, show
 from gatekeeper.cli.schedule import validity_dict
 from gatekeeper.config import Settings
 from gatekeeper.errors import NotFoundError, UsageError
 from gatekeeper.schedule import Access
 from gatekeeper.service import AccessNow, EnrolResult, describe_added, plural
-from gatekeeper.store import validate_name
+from gatekeeper.store import PersonInfo, validate_name
 
 
 def print_template_notes(result: EnrolResult, threshold: float, *, labelled: bool) -> None:
@@ -112,8 +112,32 @@ def _valid_cell(access: Access) -> str:
     )
 
 
-def _now_cell(now: AccessNow) -> str:
-    return "yes" if now.may_enter else f"no: {now.reason}"
+def _person_dict(row: tuple[PersonInfo, AccessNow]) -> dict[str, Any]:
+    p, now = row
+    return {
+        "name": p.name,
+        "active": p.active,
+        "encodings": p.encodings,
+        "photos": p.photos,
+        "created": p.created.isoformat(),
+        "last_seen": None if p.last_seen is None else p.last_seen.isoformat(),
+        "quality": p.quality,
+        **_access_dict(now),
+    }
+
+
+#: ``people``'s table, of (person, access now) rows.
+PEOPLE_COLUMNS: tuple[Column[tuple[PersonInfo, AccessNow]], ...] = (
+    Column("name", lambda row: row[0].name),
+    Column("active", lambda row: "yes" if row[0].active else "no", width=6),
+    Column("encodings", lambda row: str(row[0].encodings), width=9, right=True),
+    Column("photos", lambda row: str(row[0].photos), width=6, right=True),
+    Column("quality", lambda row: row[0].quality, width=10),
+    Column("last seen", lambda row: local_time(row[0].last_seen), width=19),
+    Column("schedule", lambda row: row[1].access.schedule or "-"),
+    Column("valid", lambda row: _valid_cell(row[1].access)),
+    Column("may enter now", lambda row: "yes" if row[1].may_enter else f"no: {row[1].reason}"),
+)
 
 
 def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
@@ -121,40 +145,8 @@ def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
     with open_site(settings, args, read_only=True) as site:
         people = site.store.list_people()
         access = site.access_now(people)
-    if args.json:
-        print_json(
-            [
-                {
-                    "name": p.name,
-                    "active": p.active,
-                    "encodings": p.encodings,
-                    "photos": p.photos,
-                    "created": p.created.isoformat(),
-                    "last_seen": None if p.last_seen is None else p.last_seen.isoformat(),
-                    "quality": p.quality,
-                    **_access_dict(access[p.name]),
-                }
-                for p in people
-            ]
-        )
-        return 0
-    if not people:
-        print("nobody is enrolled")
-        return 0
-    width = max(len("name"), *(len(p.name) for p in people))
-    schedules = [access[p.name].access.schedule or "-" for p in people]
-    valid = [_valid_cell(access[p.name].access) for p in people]
-    sw, vw = max(len("schedule"), *map(len, schedules)), max(len("valid"), *map(len, valid))
-    print(
-        f"{'name':<{width}}  active  encodings  photos  quality     last seen            "
-        f"{'schedule':<{sw}}  {'valid':<{vw}}  may enter now"
-    )
-    for p, schedule, dates in zip(people, schedules, valid, strict=True):
-        print(
-            f"{p.name:<{width}}  {'yes' if p.active else 'no':<6}  {p.encodings:>9}  "
-            f"{p.photos:>6}  {p.quality:<10}  {local_time(p.last_seen):<19}  "
-            f"{schedule:<{sw}}  {dates:<{vw}}  {_now_cell(access[p.name])}"
-        )
+    rows = [(p, access[p.name]) for p in people]
+    show(rows, PEOPLE_COLUMNS, as_json=args.json, record=_person_dict, empty="nobody is enrolled")
     return 0
 
 
@@ -195,7 +187,7 @@ def cmd_activate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``enroll``, ``import``, ``people``, ``remove``, ``activate`` and ``deactivate``."""
     enroll = command(
         commands, "enroll", cmd_enroll, "enrol a person from photos with one face each"

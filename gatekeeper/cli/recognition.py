@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from gatekeeper.cli.args import add_json, command
+from gatekeeper.cli.args import Commands, add_json, command
 from gatekeeper.cli.opening import open_site
 from gatekeeper.cli.render import ENCODER_NAMES, print_json
 from gatekeeper.config import Settings
@@ -86,7 +86,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``identify`` and ``verify``."""
     identify = command(
         commands,

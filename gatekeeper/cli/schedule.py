@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from gatekeeper.cli.args import add_json, calendar_date, command
+from gatekeeper.cli.args import Commands, add_json, calendar_date, command, command_group
 from gatekeeper.cli.opening import open_site
-from gatekeeper.cli.render import print_json
+from gatekeeper.cli.render import Column, print_json, show
 from gatekeeper.config import Settings
 from gatekeeper.errors import NotFoundError, UsageError
 from gatekeeper.schedule import Access, describe_validity, parse_windows
@@ -36,16 +36,13 @@ def cmd_schedule_list(args: argparse.Namespace, settings: Settings) -> int:
     """Every access schedule, with its windows and how many people it has."""
     with open_site(settings, args, read_only=True) as site:
         schedules = site.store.list_schedules()
-    if args.json:
-        print_json([_schedule_dict(info) for info in schedules])
-        return 0
-    if not schedules:
-        print("no schedules (everybody may enter at any time)")
-        return 0
-    width = max(len("name"), *(len(info.name) for info in schedules))
-    print(f"{'name':<{width}}  people  windows ({settings.timezone})")
-    for info in schedules:
-        print(f"{info.name:<{width}}  {len(info.people):>6}  {'; '.join(info.text)}")
+    columns: tuple[Column[ScheduleInfo], ...] = (
+        Column("name", lambda info: info.name),
+        Column("people", lambda info: str(len(info.people)), width=6, right=True),
+        Column(f"windows ({settings.timezone})", lambda info: "; ".join(info.text)),
+    )
+    empty = "no schedules (everybody may enter at any time)"
+    show(schedules, columns, as_json=args.json, record=_schedule_dict, empty=empty)
     return 0
 
 
@@ -128,27 +125,17 @@ def cmd_schedule_valid(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _schedule_usage(args: argparse.Namespace, settings: Settings) -> int:
-    raise UsageError(
-        "schedule needs a command: list, show, set, delete, assign or valid "
-        "(see 'gatekeeper schedule --help')"
-    )
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``schedule`` and its commands."""
-    schedule = command(
+    schedule_commands = command_group(
         commands,
         "schedule",
-        _schedule_usage,
         "access schedules: when people may enter",
         "Named weekly access schedules, shared by the people assigned to them, and validity "
         "dates, in the site's time zone (config 'timezone'). A window is 'Mon-Fri 07:00-19:00', "
         "'Sat 09:00-13:00', 'Sun 22:00-06:00' (across midnight), 'Sat-Sun' (whole days) or "
         "'always'. A recognised person outside them is denied.",
-    )
-    schedule_commands = schedule.add_subparsers(
-        dest="schedule_command", title="commands", metavar="COMMAND"
+        needs="list, show, set, delete, assign or valid",
     )
 
     add_json(

@@ -9,11 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gatekeeper.cli.args import DEFAULT_LOG_LIMIT, add_json, command, positive_int
+from gatekeeper.cli.args import DEFAULT_LOG_LIMIT, Commands, add_json, command, positive_int
 from gatekeeper.cli.opening import open_site, record_export
 from gatekeeper.cli.output import note
 from gatekeeper.cli.people import print_template_notes
-from gatekeeper.cli.render import distance_text, local_time, print_json
+from gatekeeper.cli.render import Column, distance_text, local_time, print_json, show
 from gatekeeper.config import Settings
 from gatekeeper.service import plural
 from gatekeeper.store import VisitorRow, validate_name
@@ -46,24 +46,24 @@ def _visitor_note(row: VisitorRow) -> str:
     return f"{note} ({row.reason})" if row.reason else note
 
 
+#: ``visitors``' table.
+VISITOR_COLUMNS: tuple[Column[VisitorRow], ...] = (
+    Column("id", lambda row: str(row.id), width=5, right=True),
+    Column("time", lambda row: local_time(row.time), width=19),
+    Column("camera", lambda row: row.camera_id),
+    Column("decision", lambda row: row.decision, width=8),
+    Column("distance", lambda row: distance_text(row.distance), width=8, right=True),
+    Column("note", _visitor_note),
+)
+
+
 def cmd_visitors(args: argparse.Namespace, settings: Settings) -> int:
     """The kept face crops of unknown, spoof and denied attempts, newest first."""
     with open_site(settings, args, read_only=True) as site:
         rows = site.store.list_visitors(limit=min(args.limit, MAX_PAGE))
-    if args.json:
-        print_json([_visitor_dict(row) for row in rows])
-        return 0
-    if not rows:
-        keeping = "on" if settings.visitors.keep else "off ([visitors] keep = true turns it on)"
-        print(f"no visitor crops kept (keeping is {keeping})")
-        return 0
-    camera = max(len("camera"), *(len(r.camera_id) for r in rows))
-    print(f"{'id':>5}  {'time':<19}  {'camera':<{camera}}  {'decision':<8}  distance  note")
-    for r in rows:
-        print(
-            f"{r.id:>5}  {local_time(r.time)}  {r.camera_id:<{camera}}  {r.decision:<8}  "
-            f"{distance_text(r.distance):>8}  {_visitor_note(r)}"
-        )
+    keeping = "on" if settings.visitors.keep else "off ([visitors] keep = true turns it on)"
+    empty = f"no visitor crops kept (keeping is {keeping})"
+    show(rows, VISITOR_COLUMNS, as_json=args.json, record=_visitor_dict, empty=empty)
     return 0
 
 
@@ -118,7 +118,7 @@ def cmd_visitors_expire(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Commands) -> None:
     """Add ``visitors`` and its commands."""
     visitors = command(
         commands,
