@@ -112,19 +112,13 @@ def command(
     return sub
 
 
-def command_group(
-    commands: Commands,
-    name: str,
-    help: str,
-    description: str | None = None,
-    *,
-    needs: str,
-) -> Commands:
+def command_group(commands: Commands, name: str, *texts: str, needs: str) -> Commands:
     """Add the command ``name`` that only holds commands (alone, a usage error saying it
-    ``needs`` one of them); returns its own ``commands`` to add them to."""
+    ``needs`` one of them), with its ``texts`` as :func:`command` takes them (its help, and its
+    description when it has one); returns its own ``commands`` to add them to."""
 
     def usage(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"{name} needs a command: {needs} (see 'gatekeeper {name} --help')")
 
-    group = command(commands, name, usage, help, description)
+    group = command(commands, name, usage, *texts)
     return group.add_subparsers(dest=f"{name}_command", title="commands", metavar="COMMAND")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from typing import Any
 
 from gatekeeper.cli.args import Commands, add_json, calendar_date, command, command_group
@@ -127,7 +128,7 @@ def cmd_schedule_valid(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(commands: Commands) -> None:
     """Add ``schedule`` and its commands."""
-    schedule_commands = command_group(
+    group = command_group(
         commands,
         "schedule",
         "access schedules: when people may enter",
@@ -137,37 +138,25 @@ def register(commands: Commands) -> None:
         "'always'. A recognised person outside them is denied.",
         needs="list, show, set, delete, assign or valid",
     )
+    add = functools.partial(command, group)
 
-    add_json(
-        command(schedule_commands, "list", cmd_schedule_list, "every schedule and its windows")
-    )
-    show = command(schedule_commands, "show", cmd_schedule_show, "one schedule: windows and people")
+    add_json(add("list", cmd_schedule_list, "every schedule and its windows"))
+    show = add("show", cmd_schedule_show, "one schedule: windows and people")
     show.add_argument("name", metavar="NAME")
     add_json(show)
-    set_ = command(
-        schedule_commands, "set", cmd_schedule_set, "create a schedule or replace its windows"
-    )
+    set_ = add("set", cmd_schedule_set, "create a schedule or replace its windows")
     set_.add_argument("name", metavar="NAME")
     set_.add_argument(
         "windows", metavar="WINDOW", nargs="+", help="e.g. 'Mon-Fri 07:00-19:00' or 'always'"
     )
     set_.add_argument("--description", metavar="TEXT", help="what the schedule is for")
-    delete = command(
-        schedule_commands, "delete", cmd_schedule_delete, "delete a schedule nobody has"
-    )
+    delete = add("delete", cmd_schedule_delete, "delete a schedule nobody has")
     delete.add_argument("name", metavar="NAME")
-    assign = command(
-        schedule_commands, "assign", cmd_schedule_assign, "give a person a schedule, or none"
-    )
+    assign = add("assign", cmd_schedule_assign, "give a person a schedule, or none")
     assign.add_argument("person", metavar="PERSON")
     assign.add_argument("schedule", metavar="NAME", nargs="?", help="the schedule")
     assign.add_argument("--none", action="store_true", help="no schedule: any time")
-    valid = command(
-        schedule_commands,
-        "valid",
-        cmd_schedule_valid,
-        "show, set or clear a person's validity dates",
-    )
+    valid = add("valid", cmd_schedule_valid, "show, set or clear a person's validity dates")
     valid.add_argument("person", metavar="PERSON")
     valid.add_argument(
         "--from",
