@@ -18,8 +18,11 @@ mutants its tests reached are re-tested, and so is every mutant that survived or
 (a new test may kill it); when a shared test file changed (``conftest.py``, ``helpers.py``...)
 everything is re-tested.
 
-The PostgreSQL cases need a server: ``GATEKEEPER_TEST_POSTGRES_URL``, else a throwaway cluster
-is started for the run (``tests/postgres.py``). The run sets ``CI=true``, so a test that would
+The storage tests run on SQLite alone (``GATEKEEPER_TEST_BACKENDS=sqlite``): the mutated code is
+the same on both backends (the dialects, ``store/backends/``, are not mutated) and each
+PostgreSQL case costs about five SQLite ones; ``--postgres`` runs both. The tests that need
+PostgreSQL itself still run, on ``GATEKEEPER_TEST_POSTGRES_URL``, else a throwaway cluster
+started for the run (``tests/postgres.py``). The run sets ``CI=true``, so a test that would
 skip fails instead and mutmut refuses to start rather than count skipped tests as kills.
 
 Survivors judged equivalent (no test can tell them apart from the original) are listed in
@@ -116,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="print the last results, run nothing")
     parser.add_argument("--fresh", action="store_true", help="delete mutants/ and start over")
     parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="run the storage tests on PostgreSQL as well as SQLite (about 4x the store's time)",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=os.cpu_count() or 1,
@@ -127,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.fresh:
             shutil.rmtree(MUTANTS, ignore_errors=True)
         started = time.monotonic()
-        code = run(targets if args.module else None, args.jobs)
+        code = run(targets if args.module else None, args.jobs, args.postgres)
         print(f"mutmut ran for {time.monotonic() - started:.0f} s (log: mutants/mutmut.log)")
         if code != 0:
             print(f"mutmut failed (exit {code}); the end of mutants/mutmut.log says why")
@@ -141,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(targets: list[str] | None, jobs: int) -> int:
+def run(targets: list[str] | None, jobs: int, postgres: bool) -> int:
     """``mutmut run`` in the project root: of the mutant names of ``targets`` (all re-tested),
-    or, with None, of every mutant without a result. Output goes to ``mutants/mutmut.log``."""
+    or, with None, of every mutant without a result. Output goes to ``mutants/mutmut.log``.
+    The storage tests run on SQLite alone unless ``postgres``."""
     MUTANTS.mkdir(exist_ok=True)
     invalidate_for_changed_tests()
     # mutmut copies tests/ over mutants/tests/; a test file deleted since would stay there.
@@ -152,6 +161,7 @@ def run(targets: list[str] | None, jobs: int) -> int:
     command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs), *patterns]
     with postgres_url() as url, open(MUTANTS / "mutmut.log", "w") as log:
         env = {**os.environ, "CI": "true", "GATEKEEPER_TEST_POSTGRES_URL": url}
+        env["GATEKEEPER_TEST_BACKENDS"] = "sqlite,postgresql" if postgres else "sqlite"
         env.pop("PYTHONPATH", None)  # mutmut puts mutants/ first; nothing may shadow it
         print(f"mutmut run {' '.join(patterns) or '(every module)'} with {jobs} jobs ...")
         code = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
