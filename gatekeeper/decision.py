@@ -119,9 +119,10 @@ class Tier:
         return self.offset + margin + sum(w * evidence.distances[m] for m, w in self.weights)
 
 
-def _shipped() -> tuple[tuple[Tier, ...], dict[str, float], dict]:
-    """The tiers of ``rule.json``, each encoder's own threshold, and the calibration."""
-    document = json.loads(resources.files("gatekeeper").joinpath("rule.json").read_text("utf-8"))
+def parse_rule(text: str) -> tuple[tuple[Tier, ...], dict[str, float], dict]:
+    """A rule file's (``rule.json``'s JSON ``text``) tiers, each encoder's own threshold, and
+    the calibration."""
+    document = json.loads(text)
     tiers = tuple(
         Tier(
             t["name"],
@@ -132,6 +133,11 @@ def _shipped() -> tuple[tuple[Tier, ...], dict[str, float], dict]:
         for t in document["tiers"]
     )
     return tiers, document["single_thresholds"], document["calibration"]
+
+
+def _shipped() -> tuple[tuple[Tier, ...], dict[str, float], dict]:
+    """:func:`parse_rule` of the ``rule.json`` shipped in the package."""
+    return parse_rule(resources.files("gatekeeper").joinpath("rule.json").read_text("utf-8"))
 
 
 #: The shipped rule's tiers, best first; each encoder's L2 distance threshold were it alone,
@@ -177,7 +183,7 @@ class DecisionRule:
 def calibrated_rates(threshold: float) -> dict[str, float] | None:
     """The shipped rule's held-out error rates at ``threshold`` (the nearest calibrated point):
     ``far_hard`` (nearest strangers accepted), ``far_random``, ``frr``; None off the curve."""
-    points = CALIBRATION.get("points", [])
+    points = CALIBRATION.get("points")
     if not points:
         return None
     point = min(points, key=lambda p: abs(p["threshold"] - threshold))

@@ -152,7 +152,9 @@ class Visits:
             if visit is None:
                 visit = Visit(next(self._ids), box, time)
                 self._visits[visit.id] = visit
-            visit.box, visit.time, visit.frames = box, time, visit.frames + 1
+            else:
+                visit.box, visit.time = box, time
+            visit.frames += 1
             visit.recent.append(_Frame(np.asarray(dlib[i], np.float32), frame_weight(widths[i])))
             result.append(visit)
         return result

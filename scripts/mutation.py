@@ -73,7 +73,6 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "gatekeeper.door.dispatcher.xǁDispatcherǁ__init____mutmut_*",
         "gatekeeper.door.dispatcher.xǁDispatcherǁdropped__mutmut_*",
     ),
-    "heldout.py": ("gatekeeper.heldout.x*",),
     "visits.py": ("gatekeeper.visits.x*",),
     # The liveness verdict: the models' logits → the live score that decision.is_live judges.
     "vision/liveness.py: live_score": ("gatekeeper.vision.liveness.x_live_score__mutmut_*",),

@@ -10,8 +10,8 @@ difference measured) in the manifest (:class:`~gatekeeper.vision.runtime.Compile
 
 The check images are made here (the package ships no photos): smooth and noisy textures,
 gradients and a flat grey. The tests check every export against its Keras model on real faces
-of the shared photos too (``tests/vision/test_compiled_networks.py``). This is the only module of the
-vision package that imports TensorFlow on purpose, and only when a cache is (re)built.
+of the shared photos too (``tests/vision/test_compiled_networks.py``). This is the only module
+of the vision package that imports TensorFlow on purpose, and only when a cache is (re)built.
 """
 
 from __future__ import annotations

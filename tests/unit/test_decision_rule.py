@@ -25,6 +25,7 @@ from gatekeeper.decision import (
     _shipped,
     calibrated_rates,
     is_live,
+    parse_rule,
     validate_liveness_mode,
     validate_liveness_threshold,
     validate_threshold,
@@ -146,6 +147,31 @@ def test_the_shipped_tiers_are_rule_json_s(shipped) -> None:
     assert document["single_thresholds"] == singles
     assert document["calibration"] == calibration
     assert DecisionRule(0.6).tiers == SHIPPED_TIERS
+
+
+def test_a_rule_file_s_tiers_are_read_with_their_tiny_face_margins() -> None:
+    text = json.dumps(
+        {
+            "tiers": [
+                {
+                    "name": "fused",
+                    "weights": [["m1", 1], ["m2", "0.5"]],
+                    "offset": -1,
+                    "tiny_face_margin": "0.125",
+                },
+                {"name": "m1", "weights": [["m1", 1]], "offset": 0.25, "tiny_face_margin": 0},
+            ],
+            "single_thresholds": {"m1": 0.5},
+            "calibration": {"points": []},
+        }
+    )
+    tiers, singles, calibration = parse_rule(text)
+    assert tiers == (
+        Tier("fused", (("m1", 1.0), ("m2", 0.5)), -1.0, 0.125),
+        Tier("m1", (("m1", 1.0),), 0.25, 0.0),
+    )
+    assert type(tiers[0].tiny_face_margin) is float and type(tiers[0].offset) is float
+    assert singles == {"m1": 0.5} and calibration == {"points": []}
 
 
 def test_a_rules_encoders_are_listed_once_first_tiers_first() -> None:

@@ -38,3 +38,15 @@ def test_each_face_is_scored_on_its_own_row() -> None:
     logits = np.array([[5.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
     total = math.exp(5.0) + 2.0
     assert live_score([logits]).tolist() == pytest.approx([1 / total, math.exp(5.0) / total])
+
+
+def test_faces_of_very_different_logits_are_each_scored_on_their_own_scale() -> None:
+    logits = np.array([[0.0, 800.0, 0.0], [0.0, 1.0, 0.0]])
+    assert live_score([logits]).tolist() == pytest.approx([1.0, math.e / (2 + math.e)], abs=1e-7)
+
+
+def test_half_precision_logits_are_scored_in_double_precision() -> None:
+    logits = np.array([[0.1, 0.7, 0.3]], dtype=np.float16)
+    z = logits.astype(np.float64)[0]
+    expected = math.exp(z[1]) / sum(math.exp(v) for v in z)
+    assert live_score([logits]).tolist() == pytest.approx([expected], abs=1e-7)

@@ -238,3 +238,19 @@ def test_person_distances_refuse_another_model_and_a_wrong_width() -> None:
     with pytest.raises(ValueError) as width:
         gallery.person_distances(_faces(8, 2, dim=64), model_id=MODEL)
     assert str(width.value) == "queries must have shape (Q, 128), got (2, 64)"
+
+
+def test_person_distances_are_the_float32_distances_whatever_the_query_dtype() -> None:
+    gallery = Gallery(["a", "b", "a"], _faces(9, 3), model_id=MODEL)
+    queries = _faces(10, 4)
+    expected = gallery.person_distances(queries, model_id=MODEL)
+    for given in (queries.astype(np.float64), queries.tolist()):
+        assert np.array_equal(gallery.person_distances(given, model_id=MODEL), expected)
+
+
+def test_person_distances_with_one_template_are_its_distances() -> None:
+    template, query = _faces(11, 2)
+    gallery = Gallery(["solo"], template[None], model_id=MODEL)
+    result = gallery.person_distances(query, model_id=MODEL)
+    expected = np.linalg.norm(template.astype(np.float64) - query.astype(np.float64))
+    assert result.shape == (1, 1) and result[0, 0] == pytest.approx(expected, abs=1e-5)

@@ -3,10 +3,17 @@ scripts and their shared marks or in hangul with hanja, and letters Unicode give
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from gatekeeper.errors import UsageError
-from gatekeeper.store.names import validate_name, validate_new_name
+from gatekeeper.store.names import (
+    MAX_FOLDER_NAME_BYTES,
+    photo_folder,
+    validate_name,
+    validate_new_name,
+)
 
 #: U+17000, a Tangut ideograph: a letter (Lo) without a name in Python's Unicode database.
 TANGUT = "\U00017000"
@@ -73,3 +80,39 @@ def test_a_japanese_mark_in_a_latin_word_is_still_a_mix() -> None:
         "the word 'Lu\u30fccy' mixes letters of several scripts (katakana-hiragana, latin); "
         "look-alike names are refused"
     )
+
+
+def _folder_bytes(name: str) -> int:
+    return len(photo_folder(name).encode("utf-8"))
+
+
+@pytest.mark.parametrize("name", ["a" * 200, "é" * 100, "王" * 66 + "ab"])
+def test_a_name_of_at_most_200_bytes_is_its_own_photo_folder(name) -> None:
+    assert len(name.encode("utf-8")) <= MAX_FOLDER_NAME_BYTES
+    assert photo_folder(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a" * 201,  # one byte over
+        "王" * 100,  # 300 bytes: byte 220 falls inside a character, which is dropped whole
+        "é" * 100 + "x",  # 201 bytes of two-byte letters
+    ],
+)
+def test_a_longer_name_is_its_prefix_of_whole_characters_and_the_hash_of_all_of_it(name) -> None:
+    encoded = name.encode("utf-8")
+    folder = photo_folder(name)
+    prefix, _, digest = folder.rpartition("~")
+    assert name.startswith(prefix)
+    # the longest prefix of whole characters within 220 bytes
+    assert len(prefix.encode("utf-8")) <= 220
+    assert prefix == name or len(name[: len(prefix) + 1].encode("utf-8")) > 220
+    assert digest == hashlib.sha256(encoded).hexdigest()[:16]
+    assert MAX_FOLDER_NAME_BYTES < _folder_bytes(name) <= 237
+
+
+def test_two_long_names_with_one_prefix_get_different_folders() -> None:
+    first, second = "王" * 99 + "一", "王" * 99 + "二"
+    assert photo_folder(first).rpartition("~")[0] == photo_folder(second).rpartition("~")[0]
+    assert photo_folder(first) != photo_folder(second)
