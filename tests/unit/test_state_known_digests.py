@@ -79,8 +79,8 @@ def _fill(connection, orphan: bool) -> None:
             (person_id, name, shown, NOW, active, schedule_id, valid_from, valid_until),
         )
     encodings = [
-        (7, 4, "sface_v1", b"\x07\x00", "aa", "Amy/1.jpg"),
-        (3, 1, "dlib", b"\x03", "bb", None),
+        (7, 1, "sface_v1", b"\x07\x00", "aa", "zed/1.jpg"),
+        (3, 4, "dlib", b"\x03", "bb", None),
     ]
     if orphan:  # a template whose person row is gone (SQLite: the driver's foreign keys are off)
         encodings.append((5, 99, "dlib", b"\x05", "cc", None))
@@ -98,10 +98,10 @@ def test_a_known_state_has_the_digests_its_definition_gives(
     orphan = database.path is not None
     with database.raw() as connection:
         _fill(connection, orphan)
-    encodings = [["zed", "dlib", "bb", None, _sha(b"\x03")]]
+    encodings = [["Amy", "dlib", "bb", None, _sha(b"\x03")]]
     if orphan:
         encodings.append([None, "dlib", "cc", None, _sha(b"\x05")])
-    encodings.append(["Amy", "sface_v1", "aa", "Amy/1.jpg", _sha(b"\x07\x00")])
+    encodings.append(["zed", "sface_v1", "aa", "zed/1.jpg", _sha(b"\x07\x00")])
     expected = {
         "settings": _digest(
             "settings", [["alpha", "1"], ["threshold", "0.55"], ["zone", "Zürich"]]
