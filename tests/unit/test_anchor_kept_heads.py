@@ -2,7 +2,8 @@
 this process, on both backends: a kept head signed with another key or not signed at all, one
 whose row hash differs (DIVERGED, the lowest such seq), one beyond the chain's end (ROLLED_BACK,
 the highest); the exact break and how many kept heads the report counts. Also what the chain
-head reads as (``Store.chain_head``) and the report of a chain whose head row is gone."""
+head reads as (``Store.chain_head``), and the whole report of a chain whose head row is gone,
+whose head is signed otherwise or which has a row beyond its head."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from helpers import DatabaseUnderTest
 
 from gatekeeper.store import Store, open_store
 from gatekeeper.store.audit import (
+    BAD_SIGNATURE,
     DELETED,
     DIVERGED,
     FOREIGN_HEAD,
     GENESIS_HASH,
+    INSERTED,
     ROLLED_BACK,
     ChainBreak,
     ChainReport,
@@ -203,3 +206,56 @@ def test_a_missing_head_row_is_reported_before_anything_else(
     assert keyed_store.verify_chain(anchor=kept) == ChainReport(False, 0, 0, True, missing)
     with open_store(database.url, images_dir=tmp_path / "images") as keyless:
         assert keyless.verify_chain() == ChainReport(False, 0, 0, False, missing)
+
+
+@pytest.mark.parametrize(
+    ("how", "problem"),
+    [
+        ("edited", "the head signature does not match (chain rewritten, or a different key)"),
+        ("removed", "the chain head is not signed (rewritten, or written without the key)"),
+        ("other key", "the head signature does not match (chain rewritten, or a different key)"),
+    ],
+)
+def test_a_head_not_signed_with_the_key_is_a_bad_signature(
+    keyed_store: Store,
+    history: list[Head],
+    database: DatabaseUnderTest,
+    tmp_path,
+    how: str,
+    problem: str,
+) -> None:
+    head = history[-1]
+    kept = [_kept(head, "heads.jsonl line 1")]
+    signature = {"edited": "0" * 64, "removed": None, "other key": head.signature}[how]
+    with database.raw() as connection:
+        connection.execute("UPDATE chain_head SET signature = ?", (signature,))
+    key = "another-key" if how == "other key" else "test-key"
+    with open_store(database.url, images_dir=tmp_path / "images", audit_key=key) as store:
+        report = store.verify_chain(anchor=kept)
+    found = ChainBreak("chain_head", None, head.seq, BAD_SIGNATURE, problem)
+    assert report == ChainReport(False, head.seq, head.seq, True, found, signature is not None)
+
+
+def test_a_row_beyond_the_head_is_reported_with_the_keys_and_signatures_state(
+    keyed_store: Store, history: list[Head], database: DatabaseUnderTest, tmp_path
+) -> None:
+    head = history[-1]
+    with database.raw() as connection:
+        connection.execute(
+            "INSERT INTO admin_event (seq, time, kind, os_user, detail, prev_hash, row_hash) "
+            "VALUES (?, ?, 'export', 'root', 'x', ?, ?)",
+            (head.seq + 1, head.time, head.hash, "b" * 64),
+        )
+        (row_id,) = connection.execute(
+            "SELECT id FROM admin_event WHERE seq = ?", (head.seq + 1,)
+        ).fetchone()
+    stray = ChainBreak(
+        "admin_event",
+        row_id,
+        head.seq + 1,
+        INSERTED,
+        f"sequence number outside the chain (1..{head.seq})",
+    )
+    assert keyed_store.verify_chain() == ChainReport(False, 0, head.seq, True, stray, True)
+    with open_store(database.url, images_dir=tmp_path / "images") as keyless:
+        assert keyless.verify_chain() == ChainReport(False, 0, head.seq, False, stray, True)

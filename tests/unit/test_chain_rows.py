@@ -219,3 +219,35 @@ def test_worker_processes_read_the_snapshot_the_verification_began_with(
             assert (found.seq, found.reason) == (2, EDITED), "seen once the edit is committed"
     finally:
         pg_server.drop_database(url)
+
+
+def test_the_ranges_go_to_workers_only_when_each_gets_a_row_with_the_verifying_snapshot(
+    keyed_store: Store, database: DatabaseUnderTest, monkeypatch
+) -> None:
+    """What verify_chain hands the worker processes (done here, range by range, by the same
+    code): nothing with one worker or fewer rows than workers, else the ranges and the
+    snapshot it verifies under, which on PostgreSQL hides a row edited after it began."""
+    for i in range(4):
+        _attempt(keyed_store, distance=0.3 + i / 10)
+    head_seq = _head(database)[0]
+    handed = []
+
+    def in_this_process(backend, snapshot, rows, workers):
+        handed.append((rows, workers))
+        if database.path is None:
+            with database.raw() as connection:
+                connection.execute("UPDATE attempt SET camera_id = 'back' WHERE seq = 2")
+        segments = [
+            audit._verify_range(backend, snapshot, lo, hi)
+            for lo, hi in audit._ranges(rows, workers)
+        ]
+        if database.path is None:
+            with database.raw() as connection:
+                connection.execute("UPDATE attempt SET camera_id = 'front-door' WHERE seq = 2")
+        return segments
+
+    monkeypatch.setattr(audit, "_parallel_segments", in_this_process)
+    verified = ChainReport(True, head_seq, head_seq, True, None, True)
+    for workers in (None, 1, 2, head_seq, head_seq + 1):
+        assert keyed_store.verify_chain(workers=workers) == verified, workers
+    assert handed == [(head_seq, 2), (head_seq, head_seq)]
