@@ -12,8 +12,10 @@ import hashlib
 import pytest
 from helpers import DatabaseUnderTest
 
-from gatekeeper.store import Store, audit
+from gatekeeper.errors import StoreError
+from gatekeeper.store import NewAttempt, Store, audit
 from gatekeeper.store.audit import (
+    CHAINED_COLUMNS,
     EDITED,
     GENESIS_HASH,
     ChainReport,
@@ -251,3 +253,93 @@ def test_the_ranges_go_to_workers_only_when_each_gets_a_row_with_the_verifying_s
     for workers in (None, 1, 2, head_seq, head_seq + 1):
         assert keyed_store.verify_chain(workers=workers) == verified, workers
     assert handed == [(head_seq, 2), (head_seq, head_seq)]
+
+
+@pytest.mark.usefixtures("statements_built_now")
+def test_a_batch_is_chained_in_order_with_the_head_signed_on_its_last_row(
+    keyed_store: Store, database: DatabaseUnderTest
+) -> None:
+    alice = keyed_store.add_person("Alice")
+    before = _head(database)[0]
+    batch = [
+        NewAttempt("door", "granted", 0.6, "dlib", "Alice", alice.id, 0.31, (1, 2, 3, 4)),
+        NewAttempt("door", "unknown", 0.6, "dlib", None, None, None, None),
+        NewAttempt("door", "denied", 0.6, "dlib", "Alice", alice.id, 0.2, None, reason="late"),
+    ]
+    assert keyed_store.record_attempts(batch) == 3
+    columns = ", ".join(CHAINED_COLUMNS["attempt"])
+    with database.raw() as connection:
+        rows = connection.execute(
+            f"SELECT seq, prev_hash, row_hash, person_id, {columns} FROM attempt ORDER BY seq"
+        ).fetchall()
+    prev = _newest_before(database, before)
+    for (seq, prev_hash, stored, person_id, *values), wanted in zip(rows, batch, strict=True):
+        assert (seq, prev_hash, person_id) == (before + 1, prev, wanted.person_id)
+        assert stored == row_hash("attempt", seq, prev, values)
+        assert values[2:4] == [wanted.name, wanted.distance]
+        before, prev = seq, stored
+    assert _head(database) == (before, prev, sign_head(b"test-key", before, prev))
+
+
+def _newest_before(database: DatabaseUnderTest, seq: int) -> str:
+    """The row hash of the chained row ``seq``."""
+    with database.raw() as connection:
+        for table in CHAINED_COLUMNS:
+            found = connection.execute(
+                f"SELECT row_hash FROM {table} WHERE seq = ?", (seq,)
+            ).fetchone()
+            if found is not None:
+                return found[0]
+    raise AssertionError(f"no row {seq}")
+
+
+@pytest.mark.parametrize(
+    ("head", "key", "why"),
+    [
+        (
+            "unsigned",
+            "test-key",
+            "the chain head is not signed (rewritten, or written without the key)",
+        ),
+        (
+            "forged",
+            "test-key",
+            "the head signature does not match (chain rewritten, or a different key)",
+        ),
+        ("signed", None, "the audit log is signed, and this process has no audit key"),
+    ],
+)
+def test_a_head_that_cannot_be_vouched_for_is_not_extended(
+    keyed_store: Store, database: DatabaseUnderTest, tmp_path, head, key, why
+) -> None:
+    from gatekeeper.store import open_store
+
+    _attempt(keyed_store)
+    signature = {"unsigned": None, "forged": "0" * 64, "signed": _head(database)[2]}[head]
+    with database.raw() as connection:
+        connection.execute("UPDATE chain_head SET signature = ?", (signature,))
+    before = database.dump()
+    with (
+        open_store(database.url, images_dir=tmp_path / "images", audit_key=key) as store,
+        pytest.raises(StoreError) as refused,
+    ):
+        _attempt(store)
+    assert str(refused.value) == (
+        f"refusing to extend the audit log: {why}; nothing was written "
+        "(run 'gatekeeper audit verify')"
+    )
+    assert database.dump() == before
+
+
+def test_appending_needs_the_head_row_and_a_write_transaction(
+    keyed_store: Store, database: DatabaseUnderTest
+) -> None:
+    with pytest.raises(RuntimeError, match="^append_rows must run inside a write transaction$"):
+        audit.append_rows(keyed_store._db, "admin_event", [("t", "export", "root", "x")], None)
+    with database.raw() as connection:
+        connection.execute("DELETE FROM chain_head")
+    with pytest.raises(StoreError) as refused:
+        _attempt(keyed_store)
+    assert str(refused.value) == (
+        "the audit chain head is missing (the log was tampered with); run verify"
+    )

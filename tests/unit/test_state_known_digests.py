@@ -93,7 +93,7 @@ def _fill(connection, orphan: bool) -> None:
 
 
 def test_a_known_state_has_the_digests_its_definition_gives(
-    keyed_store: Store, database: DatabaseUnderTest
+    keyed_store: Store, database: DatabaseUnderTest, monkeypatch
 ) -> None:
     orphan = database.path is not None
     with database.raw() as connection:
@@ -136,9 +136,11 @@ def test_a_known_state_has_the_digests_its_definition_gives(
             ],
         ),
     }
-    with keyed_store.dialect.snapshot(keyed_store._db):
-        now = state.current(keyed_store.dialect, keyed_store._db)
-    assert now.digests == expected
+    for chunk in (state._CHUNK, 2, 1):  # read whole, and a few rows at a time
+        monkeypatch.setattr(state, "_CHUNK", chunk)
+        with keyed_store.dialect.snapshot(keyed_store._db):
+            now = state.current(keyed_store.dialect, keyed_store._db)
+        assert now.digests == expected, chunk
     count = 3 if orphan else 2
     assert now.summary == f"threshold 0.55, 4 people (3 active), {count} encodings"
     assert {part: _digest(part, []) for part in expected} == state.EMPTY_DIGESTS
