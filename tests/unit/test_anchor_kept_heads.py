@@ -157,6 +157,9 @@ def test_a_kept_head_whose_row_hashes_otherwise_is_the_lowest_divergence(
         report = keyed_store.verify_chain(anchor=kept)
         assert (report.ok, report.rows_checked, report.anchored) == (False, newest.seq, 0)
         assert _break(report) == _diverged(kept[-1], lowest.hash)
+    at_the_head = forged(newest, "heads.jsonl line 3")  # rolled back, written on as far
+    report = keyed_store.verify_chain(anchor=[*fine, at_the_head])
+    assert _break(report) == _diverged(at_the_head, newest.hash)
     genesis = forged(Head(0, GENESIS_HASH, None, None), "heads.jsonl line 1")
     assert _break(keyed_store.verify_chain(anchor=[genesis])) == _diverged(genesis, GENESIS_HASH)
     beyond = KeptHead(newest.seq + 3, "a" * 64, sign_head(KEY, newest.seq + 3, "a" * 64), "b")

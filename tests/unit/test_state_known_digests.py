@@ -24,6 +24,7 @@ from gatekeeper.store.audit import (
     STATE_CHANGED,
     ChainBreak,
     ChainReport,
+    Head,
     row_hash,
 )
 
@@ -57,7 +58,8 @@ def _fill(connection, orphan: bool) -> None:
         )
     for schedule_id, weekday, start, end in [
         (1, 4, 600, 700),
-        (1, 0, 60, 120),
+        (1, 4, 10, 20),
+        (1, 0, 60, 70),
         (1, 0, 30, 90),
         (1, 0, 30, 60),
         (3, 2, 0, 1440),
@@ -123,7 +125,8 @@ def test_a_known_state_has_the_digests_its_definition_gives(
                 ["empty", None, None, None],
                 ["zeta", 0, 30, 60],
                 ["zeta", 0, 30, 90],
-                ["zeta", 0, 60, 120],
+                ["zeta", 0, 60, 70],
+                ["zeta", 4, 10, 20],
                 ["zeta", 4, 600, 700],
             ],
         ),
@@ -223,6 +226,7 @@ def test_a_state_no_record_covers_is_told_apart(database: DatabaseUnderTest, tmp
                 "UPDATE chain_head SET seq = 0, hash = ?, signature = NULL", (GENESIS_HASH,)
             )
         assert state.recorded(store._db) is None
+        assert store.chain_head() == Head(0, GENESIS_HASH, None, None), "no row, no time"
         what = ", ".join(NAMES[part][1] for part in state.PARTS)
         found = ChainBreak(
             "setting",
