@@ -266,7 +266,9 @@ def test_a_batch_is_chained_in_order_with_the_head_signed_on_its_last_row(
         NewAttempt("door", "unknown", 0.6, "dlib", None, None, None, None),
         NewAttempt("door", "denied", 0.6, "dlib", "Alice", alice.id, 0.2, None, reason="late"),
     ]
+    assert keyed_store.record_attempts(batch[:2]) == 2
     assert keyed_store.record_attempts(batch) == 3
+    batch = [*batch[:2], *batch]
     columns = ", ".join(CHAINED_COLUMNS["attempt"])
     with database.raw() as connection:
         rows = connection.execute(

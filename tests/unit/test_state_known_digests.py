@@ -197,8 +197,13 @@ def test_each_part_changed_by_sql_is_named_by_verify_and_by_the_decision_check(
     keyed_store: Store, database: DatabaseUnderTest, sql: str, parts: list[str]
 ) -> None:
     _enrolled(keyed_store)
+    with database.raw() as connection:
+        row_id, seq = connection.execute(
+            "SELECT id, seq FROM admin_event WHERE kind = 'state' ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
     record = state.recorded(keyed_store._db)
     head_seq = keyed_store.verify_chain().head_seq
+    assert (record.row_id, record.seq) == (row_id, seq)
     assert record.seq == head_seq and keyed_store.state_problem() is None
     with database.raw() as connection:
         for statement in sql.split("; "):
