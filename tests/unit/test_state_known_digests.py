@@ -150,7 +150,18 @@ def test_a_known_state_has_the_digests_its_definition_gives(
 
 
 def _enrolled(store: Store) -> None:
-    """A site whose every part holds something, changed through the store."""
+    """A site whose every part holds something, changed through the store, after an attempt
+    (so that the admin events' ids are not their seqs)."""
+    store.record_attempt(
+        camera_id="door",
+        name=None,
+        person_id=None,
+        distance=None,
+        threshold=0.6,
+        decision="unknown",
+        model_id="dlib",
+        box=None,
+    )
     store.set_threshold(0.55)
     store.set_schedule("staff", parse_windows(["Mon-Fri 07:00-19:00", "Sat 09:00-13:00"]))
     store.add_person("Alice", "Alice A.")
@@ -227,6 +238,7 @@ def test_a_state_no_record_covers_is_told_apart(database: DatabaseUnderTest, tmp
         _enrolled(store)
         with database.raw() as connection:
             connection.execute("DELETE FROM admin_event")
+            connection.execute("DELETE FROM attempt")
             connection.execute(
                 "UPDATE chain_head SET seq = 0, hash = ?, signature = NULL", (GENESIS_HASH,)
             )
