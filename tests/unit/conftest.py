@@ -1,4 +1,5 @@
-"""Fixtures of the fast unit tests (``tests/unit``): pure code, no models, no servers."""
+"""Fixtures of the fast unit tests (``tests/unit``): pure code and the store in this process,
+no models."""
 
 from __future__ import annotations
 
@@ -16,3 +17,12 @@ def tokyo_local_time(monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+@pytest.fixture
+def keyed_store(database, tmp_path):
+    """A new store with an audit key on a fresh database of each backend (``database``)."""
+    from gatekeeper.store import open_store
+
+    with open_store(database.url, images_dir=tmp_path / "images", audit_key="test-key") as opened:
+        yield opened
