@@ -148,12 +148,34 @@ def test_each_rule_describes_itself() -> None:
         AlertRule("photo", "spoof", cameras=("front", "back")),
         AlertRule("camera", "camera_lost", after_s=30.0),
         AlertRule("db", "database_unavailable", after_s=0.5),
+        AlertRule("tamper", "state_disowned"),
     ]
     assert [rule.describe() for rule in rules] == [
         "strangers: 5 unknown attempts within 1.5 min",
         "photo: any spoof at front, back",
         "camera: camera lost for more than 30 s",
         "db: database unavailable for more than 0.5 s",
+        "tamper: the live state is not the one the audit log vouches for",
+    ]
+
+
+def test_a_rule_without_a_kind_is_refused() -> None:
+    with pytest.raises(UsageError) as refused:
+        parse_alerts("alerts", [{"count": 3}])
+    assert str(refused.value) == "[[alerts]] #1: kind is required"
+
+
+def test_a_disowned_state_is_raised_once_per_episode() -> None:
+    engine = Engine(AlertRule("tamper", "state_disowned"))
+    engine.engine.state("the people differ")
+    engine.engine.state("the people differ")
+    engine.engine.acknowledge(engine.raised[0].id)
+    engine.engine.state("the people differ")  # the same episode: acknowledged, not raised again
+    engine.engine.state(None)
+    engine.engine.state("the gallery differs")
+    assert engine.messages() == [
+        "the live state is disowned by the audit log: the people differ; nobody is granted",
+        "the live state is disowned by the audit log: the gallery differs; nobody is granted",
     ]
 
 

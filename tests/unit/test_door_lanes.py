@@ -165,7 +165,14 @@ def test_a_full_lane_drops_the_event_and_records_it_unsent(caplog) -> None:
     assert outcome.reason == "dropped: 1 events already waiting"
     assert outcome.event.attempt_id == 3 and outcome.duration_ms == 0.0
     assert recorder.rows == [("action", outcome.detail())]
-    assert "hook: 1 events already waiting: one dropped" in caplog.text
+    assert caplog.records[0].getMessage() == "hook: 1 events already waiting: one dropped"
+    dispatcher.fire(_event("granted", attempt_id=4))
+    assert dispatcher.dropped == 2 and [lane.dropped for lane in dispatcher._lanes] == [2, 0]
+
+
+def test_an_action_on_grants_and_one_other_decision_names_its_grants_lane_apart() -> None:
+    dispatcher, _, _ = _dispatcher(_Spec("hook", ("granted", "denied")))
+    assert [lane.thread_name() for lane in dispatcher._lanes] == ["door-hook-grants", "door-hook"]
 
 
 # --- working through a lane --------------------------------------------------------------------
