@@ -1,6 +1,6 @@
 """The ``gatekeeper`` command line: argument parsing and one thin function per command.
 
-Every command is a wrapper over :class:`gatekeeper.service.Gatekeeper` (or
+Every command is a wrapper over :class:`gatekeeper.site.Site` (or
 :mod:`gatekeeper.evaluate`); the logic lives there, usable from Python. Listing and lookup
 commands take ``--json`` and then print JSON on stdout, nothing else.
 
@@ -61,14 +61,14 @@ from gatekeeper.errors import (
     not_also_raised,
 )
 from gatekeeper.schedule import Access, describe_validity, parse_date, parse_windows
-from gatekeeper.service import (
+from gatekeeper.site import (
     AccessNow,
     EnrolResult,
-    Gatekeeper,
+    Site,
     describe_added,
     parse_time,
 )
-from gatekeeper.service import plural as _plural
+from gatekeeper.site import plural as _plural
 from gatekeeper.store import (
     DECISIONS,
     AttemptFilter,
@@ -288,8 +288,8 @@ class ProgressBar:
 
 def open_site(
     settings: Settings, args: argparse.Namespace, *, read_only: bool = False, console: bool = False
-) -> Gatekeeper:
-    """The service for ``settings``: its store opened (created if missing), its engine from
+) -> Site:
+    """The site of ``settings``: its store opened (created if missing), its engine from
     :data:`engine_factory` if set, else loaded lazily, telling the building of its model cache
     on stderr (not for the ``console``, which shows it on screen).
 
@@ -298,17 +298,8 @@ def open_site(
     migrated or repaired, a missing or empty database is an error, and a write-protected
     evidence copy can be read."""
     engine = engine_factory(settings) if engine_factory is not None else None
-    if not read_only:
-        notice = None if console else _loading_notice
-        return Gatekeeper(settings, engine=engine, on_engine_load=notice)
-    store = open_store(
-        settings.database,
-        images_dir=settings.images_dir,
-        busy_timeout_s=settings.busy_timeout_s,
-        audit_key=settings.audit_key,
-        read_only=True,
-    )
-    return Gatekeeper(settings, store=store, engine=engine)
+    notice = None if console or read_only else _loading_notice
+    return Site.open(settings, read_only=read_only, engine=engine, on_engine_load=notice)
 
 
 def _loading_notice(message: str) -> None:
@@ -380,7 +371,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     """Enrol a person from one or more photos, one face each."""
     name = validate_name(args.name)
     with open_site(settings, args) as site:
-        result = site.enrol(name, args.images, largest=args.largest, force=args.force)
+        result = site.people.enrol(name, args.images, largest=args.largest, force=args.force)
     print(f"enrolled {result.name}: {result.summary()}")
     _print_template_notes(result, settings.liveness_threshold, labelled=True)
     if result.duplicates:
@@ -397,7 +388,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a directory")
     with open_site(settings, args) as site:
-        report = site.import_folder(folder, exclude=args.exclude, progress=ProgressBar())
+        report = site.people.import_folder(folder, exclude=args.exclude, progress=ProgressBar())
     if args.json:
         _print_json(
             {
@@ -466,7 +457,7 @@ def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
     """List the enrolled people, with their access and whether they may enter now."""
     with open_site(settings, args, read_only=True) as site:
         people = site.store.list_people()
-        access = site.access_now(people)
+        access = site.schedules.access_now(people)
     if args.json:
         _print_json(
             [
@@ -597,11 +588,11 @@ def cmd_schedule_valid(args: argparse.Namespace, settings: Settings) -> int:
             info = site.store.get_person(person)
             if info is None:
                 raise NotFoundError(f"no such person: {person}")
-            access = site.access_now([info])[person].access
+            access = site.schedules.access_now([info])[person].access
         changed = None
     else:
         with open_site(settings, args) as site:
-            changed, access = site.change_validity(
+            changed, access = site.schedules.change_validity(
                 person, valid_from=args.valid_from, valid_until=args.valid_until, clear=args.clear
             )
     if args.json:
@@ -639,7 +630,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
         ):
             _note("nothing removed")
             return 1
-        report = site.remove(name)
+        report = site.people.remove(name)
     print(
         f"removed {report.name}: erased {_plural(report.encodings_deleted, 'encoding')}, "
         f"{_plural(report.photos_deleted, 'photo')} and "
@@ -667,7 +658,7 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     A photo with no face records nothing and exits 1: an access log holds attempts by faces.
     """
     with open_site(settings, args) as site:
-        results = site.identify(args.image)
+        results = site.recognition.identify(args.image)
     if not results:
         raise NoFaceError(f"{args.image}: no face found (nothing recorded)")
     if args.json:
@@ -714,7 +705,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Are the faces of two photos the same person? The site's rule, no liveness (two photos
     compared, nothing recorded)."""
     with open_site(settings, args) as site:
-        result = site.verify(args.first, args.second)
+        result = site.recognition.verify(args.first, args.second)
     if args.json:
         _print_json(
             {
@@ -791,14 +782,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.flush()
             out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
             try:
-                count = site.export(out, chosen)
+                count = site.log.export(out, chosen)
             finally:
                 out.flush()
                 out.detach()
             destination = "<stdout>"
             _note(f"exported {_plural(count, 'attempt')}")
         else:
-            count = site.export_file(Path(args.file), chosen)
+            count = site.log.export_file(Path(args.file), chosen)
             destination = str(Path(args.file))
             _note(f"exported {_plural(count, 'attempt')} to {args.file}")
     _record_export(settings, export_detail(count, chosen, destination))
@@ -859,7 +850,7 @@ def cmd_visitors_show(args: argparse.Namespace, settings: Settings) -> int:
         if args.out is None:
             row = site.store.get_visitor(args.id)
         else:
-            row = site.save_visitor_crop(args.id, Path(args.out))
+            row = site.visitors.save_crop(args.id, Path(args.out))
     if args.out is not None:
         _record_export(settings, f"{row.describe()}: face crop to {Path(args.out)}")
     if args.json:
@@ -878,7 +869,7 @@ def cmd_visitors_enrol(args: argparse.Namespace, settings: Settings) -> int:
     name = validate_name(args.name)
     with open_site(settings, args) as site:
         site.store.get_visitor(args.id)  # an unknown id fails before the models load
-        result = site.enrol_visitor(args.id, name, force=args.force)
+        result = site.visitors.enrol(args.id, name, force=args.force)
     print(f"enrolled {result.name} from visitor {args.id}: {result.summary()}")
     _print_template_notes(result, settings.liveness_threshold, labelled=False)
     if result.duplicates:
@@ -898,7 +889,7 @@ def cmd_visitors_expire(args: argparse.Namespace, settings: Settings) -> int:
     """Delete the crops older than the retention (the console does it hourly by itself)."""
     days = settings.visitors.retention_days
     with open_site(settings, args) as site:
-        count = site.expire_visitors()
+        count = site.visitors.expire()
     print(f"expired {_plural(count, 'visitor crop')} older than {days:g} days")
     return 0
 
@@ -911,16 +902,21 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     (``--model`` shows one encoder alone); the site's rule's FAR/FRR at each threshold is kept
     in the site's data folder for the console's threshold dialog.
     """
-    from gatekeeper.evaluate import evaluate_pairs, plot_histograms, read_pairs
+    from gatekeeper.evaluate import evaluate_pairs, plot_histograms, read_pairs, save_evaluation
 
     pairs = read_pairs(args.pairs, images=args.images)
     if args.plot is not None and not Path(args.plot).parent.is_dir():
         raise UsageError(f"--plot {args.plot}: no such folder")
     with open_site(settings, args) as site:
-        threshold = site.threshold if args.threshold is None else args.threshold
-        result = evaluate_pairs(pairs, site.measure, site.rule(threshold), progress=ProgressBar())
+        threshold = site.recognition.threshold if args.threshold is None else args.threshold
+        result = evaluate_pairs(
+            pairs,
+            site.recognition.measure,
+            site.recognition.rule(threshold),
+            progress=ProgressBar(),
+        )
         if args.threshold is None:
-            site.save_evaluation(result, str(Path(args.pairs).resolve()))
+            save_evaluation(settings, result, str(Path(args.pairs).resolve()))
     rules = [r for r in result.rules if args.model in (r.name, "site")]
     if args.plot is not None:
         plot_histograms(result, args.plot)
@@ -966,7 +962,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_liveness(args: argparse.Namespace, settings: Settings) -> int:
     """Is each face of each image a live person or a photo/screen? Nothing is recorded."""
     with open_site(settings, args) as site:
-        results = {str(image): site.liveness(image) for image in args.images}
+        results = {str(image): site.recognition.liveness(image) for image in args.images}
     if args.json:
         _print_json([{"image": k, "faces": [c.as_dict() for c in v]} for k, v in results.items()])
         return 0
@@ -991,7 +987,10 @@ def cmd_evaluate_liveness(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--plot {args.plot}: no such folder")
     with open_site(settings, args) as site:
         result = evaluate_liveness(
-            samples, site.live_score, settings.liveness_threshold, progress=ProgressBar()
+            samples,
+            site.recognition.live_score,
+            settings.liveness_threshold,
+            progress=ProgressBar(),
         )
     if args.plot is not None:
         plot_liveness(result, args.plot)
@@ -1032,7 +1031,7 @@ def cmd_threshold(args: argparse.Namespace, settings: Settings) -> int:
     """Show or set the site's L2 distance threshold."""
     with open_site(settings, args) as site:
         if args.value is None:
-            value = site.threshold
+            value = site.recognition.threshold
             rates = calibrated_rates(value)
             if args.json:
                 _print_json({"threshold": value, "held_out": rates})
@@ -1046,9 +1045,9 @@ def cmd_threshold(args: argparse.Namespace, settings: Settings) -> int:
                         f"{_percent(rates['frr'])} of genuine faces refused"
                     )
             return 0
-        old = site.threshold
-        site.set_threshold(args.value)
-        print(f"threshold {old:g} -> {site.threshold:g}")
+        old = site.recognition.threshold
+        site.recognition.set_threshold(args.value)
+        print(f"threshold {old:g} -> {site.recognition.threshold:g}")
     return 0
 
 
@@ -1111,7 +1110,7 @@ def cmd_models_install(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
     """Re-encode every kept enrolment photo with the current model."""
     with open_site(settings, args) as site:
-        report = site.reencode(progress=ProgressBar())
+        report = site.people.reencode(progress=ProgressBar())
     print(
         f"re-encoded {_plural(report.reencoded, 'photo')} of "
         f"{_plural(len(report.people), 'person')} with {report.model_id}; "
