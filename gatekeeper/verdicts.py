@@ -19,7 +19,7 @@ import time as time_module
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -29,9 +29,6 @@ from gatekeeper.errors import StoreError
 from gatekeeper.recognition import Gallery, Match
 from gatekeeper.schedule import ANY_TIME, Access, admission
 
-if TYPE_CHECKING:
-    from gatekeeper.store import Store
-
 log = logging.getLogger(__name__)
 
 #: Where the store offers no token that moves on every commit (PostgreSQL), the live state is
@@ -40,6 +37,20 @@ log = logging.getLogger(__name__)
 STATE_RECHECK_S = 5.0
 #: The reason recorded with a face refused because the state is disowned by the audit log.
 DISOWNED_REASON = "state changed outside Gatekeeper"
+
+
+class Store(Protocol):
+    """What the pipeline reads of the store it is given (``gatekeeper.store.Store``)."""
+
+    def gallery(self, model_id: str, *, include_inactive: bool = False) -> Any: ...
+
+    def data_version(self) -> int: ...
+
+    def access_rules(self) -> dict[int, Access]: ...
+
+    def state_token(self) -> object | None: ...
+
+    def state_problem(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
