@@ -103,7 +103,7 @@ def gallery_load_s(url: str, images: Path, templates: int) -> float:
     The rows are written straight through the models: the load, not enrolment, is measured."""
     rng = np.random.default_rng(7)
     with open_store(url, images_dir=images) as store:
-        db, now = store._db, utc_now()
+        db, now = store.db, utc_now()
         with db.atomic():
             people = [
                 {"name": f"person {i:06d}", "display_name": f"person {i:06d}", "created": now}

@@ -21,6 +21,7 @@ from timing import timed
 from gatekeeper.schedule import load_timezone, may_enter, parse_windows
 from gatekeeper.store import open_store
 from gatekeeper.store.models import Person, Schedule
+from gatekeeper.store.people import insert_person
 
 WINDOWS = ("Mon-Fri 07:00-19:00", "Sat 09:00-13:00", "Sun 22:00-06:00")
 
@@ -45,24 +46,24 @@ def main() -> None:
         print(f"may_enter, {len(windows)} windows, Europe/Berlin: {per_call:.3f} µs per face")
 
         # The site, built in three transactions (the store's own calls take one each).
-        with store._write_state("people"):
+        with store.change("people") as tx:
             for i in range(args.people):
-                store._insert_person(f"person {i:06d}", None)
+                insert_person(tx, f"person {i:06d}", None)
         for s in range(args.schedules):
             store.set_schedule(f"group {s:02d}", windows)
         groups = {info.name: info for info in store.list_schedules()}
-        ids = dict(Schedule.select(Schedule.name, Schedule.id).tuples().bind(store._db))
-        with store._write_state("access"):
+        ids = dict(Schedule.select(Schedule.name, Schedule.id).tuples().bind(store.db))
+        with store.change("access") as tx:
             for s in range(args.schedules):
                 Person.update(schedule=ids[f"group {s:02d}"]).where(
                     Person.name.in_(
                         [f"person {i:06d}" for i in range(s, args.people, args.schedules)]
                     )
-                ).bind(store._db).execute()
+                ).bind(tx.db).execute()
             Person.update(valid_from="2026-01-01", valid_until="2027-12-31").where(
                 Person.name.in_([f"person {i:06d}" for i in range(0, args.people, 4)])
-            ).bind(store._db).execute()
-            store._bump_gallery()
+            ).bind(tx.db).execute()
+            tx.bump_gallery()
         assert len(groups) == args.schedules + 1
         rules = store.access_rules()
         print(f"{len(rules)} limited people on {args.schedules + 1} schedules")

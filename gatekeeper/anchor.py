@@ -56,8 +56,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from gatekeeper.door.actions import TIMEOUT_RANGE_S, ActionSpec, Runner, parse_actions
+from gatekeeper.door.actions import TIMEOUT_RANGE_S, ActionSpec, Runner
 from gatekeeper.door.events import DoorEvent
+from gatekeeper.door.registry import parse_actions
 from gatekeeper.door.table import Table
 from gatekeeper.errors import GatekeeperError, UsageError
 from gatekeeper.store.audit import Head, KeptHead

@@ -28,8 +28,9 @@ from urllib.parse import urlsplit
 
 from gatekeeper.anchor import AnchorSpec, parse_anchor
 from gatekeeper.decision import DEFAULT_LIVENESS_THRESHOLD, DEFAULT_THRESHOLD
-from gatekeeper.door.actions import ActionSpec, parse_actions
+from gatekeeper.door.actions import ActionSpec
 from gatekeeper.door.alerts import AlertRule, parse_alerts
+from gatekeeper.door.registry import parse_actions
 from gatekeeper.errors import UsageError
 from gatekeeper.schedule import load_timezone
 

@@ -16,11 +16,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from gatekeeper.door.actions import ActionSpec, Result, parse_actions
+from gatekeeper.door.actions import ActionSpec, Result
 from gatekeeper.door.alerts import Alert, AlertEngine, AlertRule, parse_alerts
 from gatekeeper.door.dispatcher import ActionOutcome, Dispatcher
 from gatekeeper.door.events import DOOR_DECISIONS, DoorEvent
 from gatekeeper.door.recorder import AuditRecorder, EventLog
+from gatekeeper.door.registry import parse_actions
 
 
 @dataclass(frozen=True)

@@ -29,10 +29,9 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
-from gatekeeper.door.events import DOOR_DECISIONS, DoorEvent
-from gatekeeper.door.table import entries, unique_names
+from gatekeeper.door.events import DoorEvent
 
 #: The default and the range of ``timeout_s``, in seconds.
 DEFAULT_TIMEOUT_S = 2.0
@@ -174,39 +173,6 @@ class ActionSpec:
 
     def open(self) -> Runner:
         raise NotImplementedError
-
-
-def parse_actions(key: str, value: Any) -> tuple[ActionSpec, ...]:
-    """The ``[[actions]]`` of a config (``key`` is ``actions``) as specs; a one-line
-    ``UsageError`` naming the entry and the key for anything wrong."""
-    from gatekeeper.door.command import parse_command
-    from gatekeeper.door.mqtt import parse_mqtt
-    from gatekeeper.door.webhook import parse_webhook
-
-    parsers = {"command": parse_command, "webhook": parse_webhook, "mqtt": parse_mqtt}
-    specs = []
-    for index, table in enumerate(entries(key, value), start=1):
-        kind = table.text("kind", required=True)
-        if kind not in parsers:
-            raise table.error(f"kind must be one of {', '.join(parsers)}, got {kind!r}")
-        name = table.name(f"{kind}-{index}")  # names the table in the errors from here on
-        on = table.texts("on", required=True, choices=DOOR_DECISIONS)
-        common = {
-            "name": name,
-            "on": on,
-            "cameras": table.texts("cameras", required=False),
-            "timeout_s": table.number(
-                "timeout_s", DEFAULT_TIMEOUT_S, low=TIMEOUT_RANGE_S[0], high=TIMEOUT_RANGE_S[1]
-            ),
-            "max_ages": table.numbers(
-                "max_age_s", on, low=MAX_AGE_RANGE_S[0], high=MAX_AGE_RANGE_S[1]
-            ),
-        }
-        spec = parsers[kind](table, common)
-        table.done()
-        specs.append(spec)
-    unique_names(key, [spec.name for spec in specs])
-    return tuple(specs)
 
 
 def one_line(text: str, limit: int = 200) -> str:

@@ -1,6 +1,7 @@
 """The site layer: the use cases the command line and the console share, and their only door
 to the store. ``Site.open(settings, read_only=...)`` opens one; its parts are ``people``,
-``schedules``, ``log``, ``visitors`` and ``recognition``.
+``schedules``, ``log``, ``visitors``, ``recognition`` and ``audit``. Doctor's checks are
+:mod:`gatekeeper.site.checks`, moving a site to a new database :mod:`gatekeeper.site.moving`.
 
 The store's value types that the front ends show or build (a person, a schedule, a visitor, an
 attempt and its filter, the name rules, the export target check) are re-exported here, so that
@@ -32,15 +33,20 @@ from gatekeeper.store import (
     VisitorRow,
     validate_name,
 )
+from gatekeeper.store.audit import DIVERGED, ROLLED_BACK
 from gatekeeper.store.export import check_export_target, describe, export_detail
 from gatekeeper.store.names import name_key, validate_new_name
 from gatekeeper.store.schedules import ScheduleInfo
+from gatekeeper.store.store import MAX_PAGE
 from gatekeeper.verdicts import Verdict
 
 __all__ = [
     "CLI_CAMERA",
     "DECISIONS",
+    "DIVERGED",
     "KEPT_DECISIONS",
+    "MAX_PAGE",
+    "ROLLED_BACK",
     "AccessNow",
     "AttemptFilter",
     "AttemptRow",

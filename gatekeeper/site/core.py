@@ -2,11 +2,12 @@
 
 :class:`Site` is opened one way, :meth:`Site.open`, and is the only door to the store for the
 command line and the console: each concern is a part of it (``site.people``,
-``site.schedules``, ``site.log``, ``site.visitors``, ``site.recognition``).
-The engine is loaded on first use: commands such as ``log`` or ``export`` never need it, and a
-first run builds its model cache, which takes a minute or two. Inputs are validated before the
-engine is loaded or anything is written, so a bad argument fails fast and leaves the database
-unchanged. Embeddings never leave this layer in printable form.
+``site.schedules``, ``site.log``, ``site.visitors``, ``site.recognition``, ``site.audit``;
+doctor's checks are :mod:`gatekeeper.site.checks`). The engine is loaded on first use:
+commands such as ``log`` or ``export`` never need it, and a first run builds its model cache,
+which takes a minute or two. Inputs are validated before the engine is loaded or anything is
+written, so a bad argument fails fast and leaves the database unchanged. Embeddings never
+leave this layer in printable form.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from gatekeeper.anchor import start_publisher
 from gatekeeper.config import Settings
 from gatekeeper.schedule import load_timezone
 from gatekeeper.site.access import Schedules
+from gatekeeper.site.audit_log import Audit
 from gatekeeper.site.logbook import Log
 from gatekeeper.site.people import People
 from gatekeeper.site.recognise import Recognition
@@ -67,6 +69,7 @@ class Site:
         self.log = Log(self)
         self.visitors = Visitors(self)
         self.recognition = Recognition(self)
+        self.audit = Audit(self)
 
     @classmethod
     def open(
@@ -74,6 +77,7 @@ class Site:
         settings: Settings,
         *,
         read_only: bool = False,
+        create: bool = True,
         store: Store | None = None,
         engine=None,
         on_engine_load: Callable[[str], None] | None = None,
@@ -86,12 +90,14 @@ class Site:
         ``read_only`` (commands that only look: ``people``, ``log``, ``export``, ``audit
         verify``, ``doctor``) opens the database with SQLite's ``mode=ro`` instead: nothing is
         created, migrated or repaired, a missing or empty database is an error, and a
-        write-protected evidence copy can be read; nothing is anchored. A ``store`` given is
-        the caller's (it anchors it, if it writes)."""
+        write-protected evidence copy can be read; nothing is anchored. Without ``create`` a
+        missing database is an error too. A ``store`` given is the caller's (it anchors it, if
+        it writes)."""
         if store is None:
             store = open_store(
                 settings.database,
                 images_dir=settings.images_dir,
+                create=create,
                 busy_timeout_s=settings.busy_timeout_s,
                 audit_key=settings.audit_key,
                 read_only=read_only,
@@ -178,3 +184,11 @@ class Site:
         """The site's time zone (the ``timezone`` setting): schedules and validity dates are
         judged on its wall clock."""
         return load_timezone(self.settings.timezone)
+
+
+def record_export(settings: Settings, detail: str) -> None:
+    """Chain the ``export`` admin event (``detail``) of an export read through a read-only
+    site, in the existing database (created by nothing), its head anchored as the config
+    says."""
+    with Site.open(settings, create=False) as site:
+        site.store.log_admin_event("export", detail)

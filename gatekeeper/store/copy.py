@@ -75,7 +75,7 @@ def _stream(source: Store, model: type[Model]):
         query = model.select(*fields).order_by(model._meta.primary_key).limit(CHUNK)
         if last is not None:
             query = query.where(model._meta.primary_key > last)
-        rows = list(query.tuples().bind(source._db))
+        rows = list(query.tuples().bind(source.db))
         if not rows:
             return
         yield rows
@@ -91,7 +91,7 @@ def copy_rows(
     transactions: a read one on ``source``, a write one on ``target``); returns rows per table.
     ``progress(table, rows_so_far)`` is called after each chunk."""
     copied: dict[str, int] = {}
-    target_db = target._db
+    target_db = target.db
     Setting.delete().bind(target_db).execute()
     for model in _ROW_TABLES:
         count = 0
@@ -103,10 +103,10 @@ def copy_rows(
             if progress is not None:
                 progress(_table(model), count)
         copied[_table(model)] = count
-    settings = list(Setting.select(Setting.key, Setting.value).tuples().bind(source._db))
+    settings = list(Setting.select(Setting.key, Setting.value).tuples().bind(source.db))
     Setting.insert_many(settings, fields=[Setting.key, Setting.value]).bind(target_db).execute()
     copied[_table(Setting)] = len(settings)
-    head = ChainHead.select(ChainHead.seq, ChainHead.hash, ChainHead.signature).bind(source._db)
+    head = ChainHead.select(ChainHead.seq, ChainHead.hash, ChainHead.signature).bind(source.db)
     (seq, head_hash, signature) = head.where(ChainHead.id == 1).tuples().get()
     ChainHead.update(seq=seq, hash=head_hash, signature=signature).where(ChainHead.id == 1).bind(
         target_db
@@ -118,7 +118,7 @@ def copy_rows(
 def count_rows(store: Store) -> dict[str, int]:
     """Rows per copied table of ``store``."""
     return {
-        _table(model): model.select().bind(store._db).count() for model in (*_ROW_TABLES, Setting)
+        _table(model): model.select().bind(store.db).count() for model in (*_ROW_TABLES, Setting)
     }
 
 
@@ -173,14 +173,14 @@ def copy_site(
             target_url, images_dir=images_dir, busy_timeout_s=busy_timeout_s, audit_key=audit_key
         )
         try:
-            with source.dialect.snapshot(source._db):
+            with source.dialect.snapshot(source.db):
                 expected = count_rows(source)
-                with target.dialect.errors(target._db), target._write():
+                with target.dialect.errors(target.db), target.change():
                     clear_new_site(target)
                     rows = copy_rows(source, target, progress)
             report = check_copy(expected, target)
         except BaseException:
-            target.dialect.discard(target._db)
+            target.dialect.discard(target.db)
             raise
         target.close()
     return CopyReport(rows, report)
@@ -207,4 +207,4 @@ def clear_new_site(target: Store) -> None:
     """Delete what a new database starts with besides its schema (its initial state record),
     inside the copy's write transaction: the copied rows replace it."""
     for model in reversed(_ROW_TABLES):
-        model.delete().bind(target._db).execute()
+        model.delete().bind(target.db).execute()

@@ -1,25 +1,26 @@
-"""Opening a database, whatever the backend: schema creation and migration, and the modes of
-what Gatekeeper creates on disk.
+"""Opening a database, whatever the backend: :func:`open_database`, and schema creation and
+migration.
 
-Each backend (``gatekeeper.store.backends``) connects in its own way and then calls
-:func:`prepare_schema`, which reads the schema version, creates the schema in an empty database
-or migrates an older one, all in the backend's exclusive :meth:`~.Backend.schema_transaction`:
-two processes opening the same old or new database cannot both create or migrate it. A
-database of a newer schema, and one with tables but no ``schema_version`` (someone else's), is
-refused. Every failure reaches users as a one-line ``StoreError``.
+:func:`open_database` is the one way a database is opened; each backend
+(``gatekeeper.store.backends``) supplies only the steps that differ (``Backend.locate``,
+``make``, ``check_connection``, ``abandon``). Opening for writing calls :func:`prepare_schema`,
+which reads the schema version, creates the schema in an empty database or migrates an older
+one, all in the backend's exclusive :meth:`~.Backend.schema_transaction`: two processes opening
+the same old or new database cannot both create or migrate it. A database of a newer schema,
+and one with tables but no ``schema_version`` (someone else's), is refused; a read-only opening
+creates and migrates nothing. Every failure reaches users as a one-line ``StoreError``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from peewee import Database, SchemaManager, fn
 
 from gatekeeper.errors import StoreError
 from gatekeeper.store import migrations
-from gatekeeper.store.audit import GENESIS_HASH, sign_head
+from gatekeeper.store.chain import GENESIS_HASH, sign_head
 from gatekeeper.store.models import (
     GALLERY_VERSION_KEY,
     MODELS,
@@ -33,37 +34,49 @@ from gatekeeper.store.models import (
 if TYPE_CHECKING:
     from gatekeeper.store.backends import Backend
 
-#: Modes of what Gatekeeper creates: biometric data and the access log are its owner's alone,
-#: whatever the umask (which can only take more bits away). Existing files and folders keep
-#: the modes they have, so a site that shares them with a group on purpose stays shared.
-PRIVATE_FOLDER_MODE = 0o700
-PRIVATE_FILE_MODE = 0o600
 
+def open_database(
+    backend: Backend,
+    *,
+    create: bool,
+    read_only: bool,
+    audit_key: bytes | None,
+    initialise: Callable[[Database], None],
+) -> tuple[Database, int]:
+    """The database of ``backend`` opened, and the schema version it had when opened.
 
-def make_private_folders(folder: Path, created: list[Path]) -> None:
-    """Create ``folder`` and its missing parents, each with :data:`PRIVATE_FOLDER_MODE`,
-    appending each one made to ``created`` (outermost first); raises ``OSError``."""
-    for parent in [p for p in (folder, *folder.parents) if not p.exists()][::-1]:
-        try:
-            parent.mkdir(mode=PRIVATE_FOLDER_MODE)
-        except FileExistsError:
-            continue
-        created.append(parent)
-
-
-def display_url(url: str) -> str:
-    """A database URL as shown to people: its password masked."""
-    from gatekeeper.store.backends import mask_url
-
-    return mask_url(url)
-
-
-def empty_database_message(what: str, remedy: str) -> str:
-    """The refusal of a database with no tables at all, named ``what``."""
-    return (
-        f"no Gatekeeper database at {what}: nothing to read, and no new database is made "
-        f"over it ({remedy})"
-    )
+    Read-only: a missing, empty or older database is refused. Else it is created when missing
+    and ``create`` (where the backend may make it), and migrated when older (see
+    :func:`prepare_schema`: the empty chain's head is signed with ``audit_key``, then
+    ``initialise(db)`` runs in the creation transaction). Whatever the opening made is undone
+    when it fails (``Backend.abandon``).
+    """
+    location = backend.locate(create=create, read_only=read_only)
+    db = backend.connect_reader() if read_only else backend.connect()
+    try:
+        if not read_only:
+            backend.make(location)
+        with backend.errors(db):
+            db.connect()
+            backend.check_connection(db)
+            if read_only:
+                found = read_version(db, backend.display)
+                if found is None:
+                    raise StoreError(backend.empty_message())
+                refuse_older(found)
+            else:
+                found = prepare_schema(
+                    backend,
+                    db,
+                    create=location.create,
+                    audit_key=audit_key,
+                    initialise=initialise,
+                    empty_message=backend.empty_message(),
+                )
+    except BaseException:
+        backend.abandon(db, location)
+        raise
+    return db, found
 
 
 def read_version(db: Database, display: str) -> int | None:

@@ -17,29 +17,30 @@ system's), and never whatever a symbolic link points to.
 from __future__ import annotations
 
 import csv
+import operator
 import stat
 from dataclasses import fields
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from gatekeeper.errors import GatekeeperError, UsageError
-from gatekeeper.store.store import AttemptFilter, Store
+from gatekeeper.store.attempts import AttemptFilter
+from gatekeeper.store.models import ATTEMPT_COLUMNS
 
-HEADER = (
-    "id",
-    "time",
-    "camera_id",
-    "person",
-    "decision",
-    "distance",
-    "threshold",
-    "model_id",
-    "box_x",
-    "box_y",
-    "box_w",
-    "box_h",
-    "reason",
+if TYPE_CHECKING:
+    from gatekeeper.store.store import Store
+
+#: The exported columns, in CSV order: ``(place in the CSV, place in ATTEMPT_FIELDS, header,
+#: neutralised)``.
+_EXPORTED = sorted(
+    (column.csv[0], index, column.csv[1], column.text)
+    for index, column in enumerate(ATTEMPT_COLUMNS)
+    if column.csv is not None
 )
+HEADER = tuple(header for _, _, header, _ in _EXPORTED)
+#: The stored values of a CSV row, in order, and which of its cells are neutralised.
+_CELLS = operator.itemgetter(*(index for _, index, _, _ in _EXPORTED))
+_TEXT_CELLS = tuple(cell for cell, (_, _, _, text) in enumerate(_EXPORTED) if text)
 
 #: First characters that make a spreadsheet treat a cell as a formula (OWASP).
 FORMULA_STARTS = "=+-@\t\r"
@@ -107,21 +108,10 @@ def export_csv(
     writer.writerow(HEADER)
     count = 0
     for row in store.iter_attempt_values(filter):
-        (row_id, _, time, camera, _, name, distance, threshold, decision, model, *box, reason) = row
-        writer.writerow(
-            (
-                row_id,
-                time,
-                neutralise(camera),
-                neutralise(name),
-                neutralise(decision),
-                distance,
-                threshold,
-                neutralise(model),
-                *box,
-                neutralise(reason),
-            )
-        )
+        cells = list(_CELLS(row))
+        for cell in _TEXT_CELLS:
+            cells[cell] = neutralise(cells[cell])
+        writer.writerow(cells)
         count += 1
     if not store.read_only:
         if destination is None:

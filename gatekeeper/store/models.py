@@ -30,6 +30,7 @@ Tables
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -199,6 +200,45 @@ class Attempt(_Model):
             (("camera_id", "time"), False),
             (("decision", "time"), False),
         )
+
+
+@dataclass(frozen=True)
+class AttemptColumn:
+    """One stored column of an attempt: whether the audit chain covers it (``chained``) and its
+    place and header in the CSV export (``csv``: ``(position, header)``; None: not exported),
+    ``text`` when its cells are neutralised there (text a camera or a person can bring)."""
+
+    name: str
+    chained: bool = True
+    csv: tuple[int, str] | None = None
+    text: bool = False
+
+
+#: The attempt's stored columns, declared once, in the order they are read
+#: (``ATTEMPT_FIELDS``). The chained ones, in this order, are what the row hash covers
+#: (``audit.CHAINED_COLUMNS["attempt"]``: frozen with the hash format, ``reason`` added last in
+#: schema v5); the CSV export's header and cells follow ``csv`` (``export.HEADER``).
+ATTEMPT_COLUMNS: tuple[AttemptColumn, ...] = (
+    AttemptColumn("id", chained=False, csv=(0, "id")),
+    AttemptColumn("seq", chained=False),
+    AttemptColumn("time", csv=(1, "time")),
+    AttemptColumn("camera_id", csv=(2, "camera_id"), text=True),
+    AttemptColumn("person_id", chained=False),
+    AttemptColumn("person_name", csv=(3, "person"), text=True),
+    AttemptColumn("distance", csv=(5, "distance")),
+    AttemptColumn("threshold", csv=(6, "threshold")),
+    AttemptColumn("decision", csv=(4, "decision"), text=True),
+    AttemptColumn("model_id", csv=(7, "model_id"), text=True),
+    AttemptColumn("box_x", csv=(8, "box_x")),
+    AttemptColumn("box_y", csv=(9, "box_y")),
+    AttemptColumn("box_w", csv=(10, "box_w")),
+    AttemptColumn("box_h", csv=(11, "box_h")),
+    AttemptColumn("reason", csv=(12, "reason"), text=True),
+)
+#: The stored attempt values ``Store.iter_attempt_values`` yields, in order.
+ATTEMPT_FIELDS = tuple(column.name for column in ATTEMPT_COLUMNS)
+#: The attempt's columns the audit chain covers, in canonical order.
+ATTEMPT_CHAINED = tuple(column.name for column in ATTEMPT_COLUMNS if column.chained)
 
 
 class AdminEvent(_Model):

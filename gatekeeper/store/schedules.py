@@ -5,8 +5,8 @@ people share (``person.schedule_id``); ``person.valid_from`` / ``valid_until`` a
 local ISO dates. The policy itself (what the windows mean, the time zone) is
 :mod:`gatekeeper.schedule`; here they are only kept, in its normalised form.
 
-Every change is one write transaction through ``Store._write_state``, which checks the state
-parts ``schedules`` / ``access`` (:mod:`gatekeeper.store.state`) before and records them
+Every change is one ``store.change`` (:mod:`gatekeeper.store.change`) on the state part
+``schedules`` or ``access`` (:mod:`gatekeeper.store.state`), checked before and recorded
 after; it appends a chained admin event (``schedule`` for a schedule, ``access`` for a
 person's schedule or dates) and bumps the gallery counter, so every running console reloads
 who may enter when with its gallery, within a frame. A change that changes nothing writes
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from peewee import JOIN
+from peewee import JOIN, Database
 
 from gatekeeper.errors import GatekeeperError, NotFoundError, StoreError, UsageError
 from gatekeeper.schedule import (
@@ -69,20 +69,18 @@ def _one_line(text: str, what: str) -> str:
     return text.strip()
 
 
-def _schedule_id(store: Store, name: str) -> int | None:
-    return (
-        Schedule.select(Schedule.id).where(Schedule.name == name).tuples().bind(store._db).scalar()
-    )
+def _schedule_id(db: Database, name: str) -> int | None:
+    return Schedule.select(Schedule.id).where(Schedule.name == name).tuples().bind(db).scalar()
 
 
-def _require_schedule(store: Store, name: str) -> int:
-    schedule_id = _schedule_id(store, name)
+def _require_schedule(db: Database, name: str) -> int:
+    schedule_id = _schedule_id(db, name)
     if schedule_id is None:
         raise NotFoundError(f"no such schedule: {name}")
     return schedule_id
 
 
-def _windows(store: Store, schedule_id: int | None = None) -> dict[int, list[Window]]:
+def _windows(db: Database, schedule_id: int | None = None) -> dict[int, list[Window]]:
     """The windows of one schedule (or all), by schedule id, in stored order."""
     query = ScheduleWindow.select(
         ScheduleWindow.schedule,
@@ -101,7 +99,7 @@ def _windows(store: Store, schedule_id: int | None = None) -> dict[int, list[Win
             ScheduleWindow.end_minute,
         )
         .tuples()
-        .bind(store._db)
+        .bind(db)
     ):
         found.setdefault(owner, []).append(Window(weekday, start, end))
     return found
@@ -127,8 +125,8 @@ def set_schedule(
     if not wanted:
         raise UsageError("a schedule needs at least one window")
     described = None if description is None else _one_line(description, "a description")
-    db = store._db
-    with store._write_state("schedules"):
+    with store.change("schedules") as tx:
+        db = tx.db
         row = (
             Schedule.select(Schedule.id, Schedule.description)
             .where(Schedule.name == name)
@@ -137,7 +135,7 @@ def set_schedule(
             .first()
         )
         if row is None:
-            _check_new_schedule_name(store, name)
+            _check_new_schedule_name(db, name)
             schedule_id = (
                 Schedule.insert(name=name, description=described or "", created=utc_now())
                 .bind(db)
@@ -146,7 +144,7 @@ def set_schedule(
             outcome, detail = CREATED, f"created {name}: {_text(wanted)}"
         else:
             schedule_id, old_description = row
-            old = tuple(_windows(store, schedule_id).get(schedule_id, ()))
+            old = tuple(_windows(db, schedule_id).get(schedule_id, ()))
             if old == wanted and described in (None, old_description):
                 return UNCHANGED
             if described is not None and described != old_description:
@@ -164,15 +162,15 @@ def set_schedule(
                 ScheduleWindow.end_minute,
             ],
         ).bind(db).execute()
-        store._bump_gallery()
-        store._log(SCHEDULE_KIND, detail)
+        tx.bump_gallery()
+        tx.log(SCHEDULE_KIND, detail)
     return outcome
 
 
-def _check_new_schedule_name(store: Store, name: str) -> None:
+def _check_new_schedule_name(db: Database, name: str) -> None:
     validate_new_name(name)
     key = name_key(name)
-    for (other,) in Schedule.select(Schedule.name).tuples().bind(store._db):
+    for (other,) in Schedule.select(Schedule.name).tuples().bind(db):
         if name_key(other) == key:
             raise UsageError(
                 f"{name!r} looks like the schedule {other!r} (names are compared ignoring case "
@@ -184,9 +182,9 @@ def delete_schedule(store: Store, name: str) -> None:
     """Delete the schedule ``name``; refused (nothing written) while anybody is assigned to
     it, since deleting it would silently give them access at any time."""
     name = validate_name(name)
-    db = store._db
-    with store._write_state("schedules"):
-        schedule_id = _require_schedule(store, name)
+    with store.change("schedules") as tx:
+        db = tx.db
+        schedule_id = _require_schedule(db, name)
         users = [
             person
             for (person,) in Person.select(Person.name)
@@ -202,22 +200,22 @@ def delete_schedule(store: Store, name: str) -> None:
                 f"schedule {name} is assigned to {count} ({shown}): assign them another "
                 "schedule or none first"
             )
-        old = _windows(store, schedule_id).get(schedule_id, [])
+        old = _windows(db, schedule_id).get(schedule_id, [])
         ScheduleWindow.delete().where(ScheduleWindow.schedule == schedule_id).bind(db).execute()
         Schedule.delete().where(Schedule.id == schedule_id).bind(db).execute()
-        store._bump_gallery()
-        store._log(SCHEDULE_KIND, f"deleted {name} (was {_text(old)})")
+        tx.bump_gallery()
+        tx.log(SCHEDULE_KIND, f"deleted {name} (was {_text(old)})")
 
 
 def list_schedules(store: Store, name: str | None = None) -> list[ScheduleInfo]:
     """Every schedule (or the one called ``name``), by name, with its windows and people."""
-    db = store._db
+    db = store.db
     query = Schedule.select(Schedule.id, Schedule.name, Schedule.description)
     if name is not None:
         query = query.where(Schedule.name == validate_name(name))
     with store.dialect.snapshot(db):
         schedules = list(query.order_by(Schedule.name).tuples().bind(db))
-        windows = _windows(store)
+        windows = _windows(db)
         people: dict[int, list[str]] = {}
         for owner, person in (
             Person.select(Person.schedule, Person.name)
@@ -241,14 +239,14 @@ def get_schedule(store: Store, name: str) -> ScheduleInfo:
     return found[0]
 
 
-def _person_access(store: Store, person: str) -> tuple[int, str | None, Any, Any]:
+def _person_access(db: Database, person: str) -> tuple[int, str | None, Any, Any]:
     """``(id, schedule name, valid_from, valid_until)`` of a person, as stored."""
     row = (
         Person.select(Person.id, Schedule.name, Person.valid_from, Person.valid_until)
         .join(Schedule, JOIN.LEFT_OUTER, on=(Person.schedule == Schedule.id))
         .where(Person.name == person)
         .tuples()
-        .bind(store._db)
+        .bind(db)
         .first()
     )
     if row is None:
@@ -261,14 +259,14 @@ def assign_schedule(store: Store, person: str, schedule: str | None) -> bool:
     whether anything changed."""
     person = validate_name(person)
     schedule = None if schedule is None else validate_name(schedule)
-    with store._write_state(ACCESS_KIND):
-        person_id, old, _, _ = _person_access(store, person)
-        schedule_id = None if schedule is None else _require_schedule(store, schedule)
+    with store.change(ACCESS_KIND) as tx:
+        person_id, old, _, _ = _person_access(tx.db, person)
+        schedule_id = None if schedule is None else _require_schedule(tx.db, schedule)
         if old == schedule:
             return False
-        Person.update(schedule=schedule_id).where(Person.id == person_id).bind(store._db).execute()
-        store._bump_gallery()
-        store._log(
+        Person.update(schedule=schedule_id).where(Person.id == person_id).bind(tx.db).execute()
+        tx.bump_gallery()
+        tx.log(
             ACCESS_KIND,
             f"{person}: schedule {schedule or 'none (any time)'} (was {old or 'none'})",
         )
@@ -283,16 +281,16 @@ def set_validity(
     person = validate_name(person)
     check_validity(valid_from, valid_until)
     new = tuple(None if day is None else day.isoformat() for day in (valid_from, valid_until))
-    with store._write_state(ACCESS_KIND):
-        person_id, _, *old = _person_access(store, person)
+    with store.change(ACCESS_KIND) as tx:
+        person_id, _, *old = _person_access(tx.db, person)
         if tuple(old) == new:
             return False
         Person.update(valid_from=new[0], valid_until=new[1]).where(Person.id == person_id).bind(
-            store._db
+            tx.db
         ).execute()
-        store._bump_gallery()
+        tx.bump_gallery()
         was = describe_validity(*(_stored_date(person, text) for text in old))
-        store._log(
+        tx.log(
             ACCESS_KIND, f"{person}: valid {describe_validity(valid_from, valid_until)} (was {was})"
         )
     return True
@@ -310,7 +308,7 @@ def _stored_date(person: str, text: str | None) -> date | None:
 def access_rules(store: Store) -> dict[int, Access]:
     """The :class:`Access` of every person whose access is limited, by person id (everybody
     else may enter at any time); read in one transaction."""
-    db = store._db
+    db = store.db
     with store.dialect.snapshot(db):
         people = list(
             Person.select(
@@ -330,7 +328,7 @@ def access_rules(store: Store) -> dict[int, Access]:
             .tuples()
             .bind(db)
         )
-        windows = _windows(store) if any(row[2] is not None for row in people) else {}
+        windows = _windows(db) if any(row[2] is not None for row in people) else {}
     return {
         person_id: Access(
             schedule,

@@ -62,7 +62,7 @@ ENROLLER = textwrap.dedent(
     """
     import os, sys, types
     from gatekeeper import cli
-    from gatekeeper.store import store
+    from gatekeeper.store import encodings
 
     calls = {"fsync": 0, "replace": 0}
     stop = (sys.argv[1], int(sys.argv[2]))
@@ -77,7 +77,7 @@ ENROLLER = textwrap.dedent(
 
         return call
 
-    store.os = types.SimpleNamespace(
+    encodings.os = types.SimpleNamespace(
         **{**vars(os), "fsync": pausing("fsync"), "replace": pausing("replace")}
     )
     sys.exit(cli.main(sys.argv[3:]))

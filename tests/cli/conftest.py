@@ -11,6 +11,7 @@ import pytest
 from cli_helpers import NoEngine, Result, make_home, run_process
 
 from gatekeeper import cli
+from gatekeeper.cli import opening
 
 
 @pytest.fixture
@@ -25,13 +26,13 @@ def site_database(database, monkeypatch):
 @pytest.fixture
 def use_engine(engine, monkeypatch) -> None:
     """In-process commands share the session's engine instead of loading their own."""
-    monkeypatch.setattr(cli, "engine_factory", lambda settings: engine)
+    monkeypatch.setattr(opening, "engine_factory", lambda settings: engine)
 
 
 @pytest.fixture
 def no_engine(monkeypatch) -> None:
     """In-process commands get an engine that fails on any use."""
-    monkeypatch.setattr(cli, "engine_factory", lambda settings: NoEngine())
+    monkeypatch.setattr(opening, "engine_factory", lambda settings: NoEngine())
 
 
 @pytest.fixture

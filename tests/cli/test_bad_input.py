@@ -18,6 +18,7 @@ from cli_helpers import NoEngine, seed_database
 from helpers import sqlite_dump
 
 from gatekeeper import cli
+from gatekeeper.cli import opening, people
 
 
 @dataclass(frozen=True)
@@ -150,9 +151,9 @@ def test_bad_input(case, request, monkeypatch, capsys, tmp_path, inputs):
     if case.engine:
         (home / "weights").symlink_to(request.getfixturevalue("weights_dir"))
         engine = request.getfixturevalue("engine")
-        monkeypatch.setattr(cli, "engine_factory", lambda settings: engine)
+        monkeypatch.setattr(opening, "engine_factory", lambda settings: engine)
     else:
-        monkeypatch.setattr(cli, "engine_factory", lambda settings: NoEngine())
+        monkeypatch.setattr(opening, "engine_factory", lambda settings: NoEngine())
     monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
     seeded = seed_database(home)
     db = case.prepare(seeded, tmp_path) if case.prepare else None
@@ -180,7 +181,7 @@ def test_database_locked_by_another_process(tmp_path, monkeypatch, capsys, site_
     seed_database(home, site_database.url)
     before = site_database.dump()
     with site_database.locked():
-        monkeypatch.setattr(cli, "engine_factory", lambda settings: NoEngine())
+        monkeypatch.setattr(opening, "engine_factory", lambda settings: NoEngine())
         monkeypatch.setenv("GATEKEEPER_BUSY_TIMEOUT", "0.3")
         capsys.readouterr()
         code = cli.main(["--home", str(home), "threshold", "0.5"])
@@ -224,7 +225,7 @@ def test_interrupt_exits_130(bare_home, run, monkeypatch):
     def interrupted(args, settings):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_people", interrupted)
+    monkeypatch.setattr(people, "cmd_people", interrupted)
     result = run("--home", bare_home, "people")
     assert (result.code, result.err) == (130, "gatekeeper: interrupted\n")
 
@@ -233,7 +234,7 @@ def test_unexpected_error_is_one_line(bare_home, run, monkeypatch):
     def broken(args, settings):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(cli, "cmd_people", broken)
+    monkeypatch.setattr(people, "cmd_people", broken)
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     result = run("--home", bare_home, "people")
     assert result.code == 1

@@ -23,7 +23,9 @@ from cli_helpers import seed_database
 from helpers import fake_program, needs_espeak
 
 from gatekeeper import cli
-from gatekeeper.cli import ProgressBar
+from gatekeeper.cli import log, opening
+from gatekeeper.cli.output import ProgressBar
+from gatekeeper.errors import GatekeeperError
 from gatekeeper.site import parse_time
 from gatekeeper.site.logbook import Log
 from gatekeeper.store import open_store
@@ -112,7 +114,7 @@ def test_log_table(run, logged):
 
 def test_log_pages_past_the_store_page_size(run, bare_home, no_engine, monkeypatch):
     _attempts(bare_home)
-    monkeypatch.setattr(cli, "MAX_PAGE", 2)
+    monkeypatch.setattr(log, "MAX_PAGE", 2)
     assert len(_log(run, bare_home, "--limit", "3")) == 3
     assert len(_log(run, bare_home, "--limit", "100")) == 4
 
@@ -450,9 +452,9 @@ def test_vision_commands_load_their_compiled_models_without_a_word(
 
     def loading(weights_dir, progress=None):
         seen_before_loading.append(stderr.getvalue())
-        raise cli.GatekeeperError("stand-in models cannot load")
+        raise GatekeeperError("stand-in models cannot load")
 
-    monkeypatch.setattr(cli, "engine_factory", None)
+    monkeypatch.setattr(opening, "engine_factory", None)
     monkeypatch.setattr("gatekeeper.vision.engine.FaceEngine", loading)
     monkeypatch.setattr(sys, "stderr", stderr)
     assert cli.main(["--home", str(bare_home), "identify", str(photo)]) == 1

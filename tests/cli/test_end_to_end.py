@@ -15,6 +15,7 @@ import pytest
 from helpers import CAMERA_FRAMES, PROBES, crop_detection_misses, non_faces
 
 from gatekeeper import cli
+from gatekeeper.cli import opening
 from gatekeeper.config import DEFAULT_THRESHOLD
 from gatekeeper.vision.image import load_image
 
@@ -97,7 +98,7 @@ def faces_home(tmp_path_factory, new_home, engine, shared_data) -> Path:
     """A home with every ``faces/train`` person enrolled, one ``enroll`` per person folder."""
     home = new_home(tmp_path_factory.mktemp("faces"))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(cli, "engine_factory", lambda settings: engine)
+        patch.setattr(opening, "engine_factory", lambda settings: engine)
         for folder in sorted((shared_data / "faces" / "train").iterdir()):
             photos = [str(p) for p in sorted(folder.iterdir())]
             # --force: two of these soft web photos score below the liveness threshold

@@ -16,7 +16,7 @@ from gatekeeper.anchor import (
     parse_anchor,
     read_kept_heads,
 )
-from gatekeeper.door.actions import parse_actions
+from gatekeeper.door.registry import parse_actions
 from gatekeeper.store import Store
 
 

@@ -14,8 +14,17 @@ import pytest
 from helpers import DatabaseUnderTest
 from postgres import Server
 
-from gatekeeper.store import AttemptFilter, NewEncoding, Store, export_csv, open_store
-from gatekeeper.store import store as store_module
+from gatekeeper.store import (
+    AttemptFilter,
+    NewEncoding,
+    Store,
+    attempts,
+    change,
+    encodings,
+    export_csv,
+    open_store,
+    people,
+)
 from gatekeeper.store.models import Attempt
 
 START = datetime(2026, 11, 28, 14, 0, tzinfo=UTC)
@@ -33,7 +42,8 @@ def clock(monkeypatch) -> Callable[[], None]:
         readings = (START + timedelta(microseconds=1250 * i) for i in range(10**9))
 
     reset()
-    monkeypatch.setattr(store_module, "utc_now", lambda: next(readings))
+    for module in (attempts, change, encodings, people):
+        monkeypatch.setattr(module, "utc_now", lambda: next(readings))
     return reset
 
 

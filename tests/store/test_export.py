@@ -31,7 +31,13 @@ def test_layout_header_crlf_and_iso_times(store: Store, attempt: Callable) -> No
     count, text = _export(store)
     assert count == 2
     lines = text.split("\r\n")
-    assert lines[0] == ",".join(HEADER)
+    assert (
+        lines[0]
+        == ",".join(HEADER)
+        == (
+            "id,time,camera_id,person,decision,distance,threshold,model_id,box_x,box_y,box_w,box_h,reason"
+        )
+    )
     assert (
         lines[1]
         == "2,2026-11-28T14:02:45.123456+00:00,front-door,,unknown,,0.6,dlib_resnet_v1,,,,,"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gatekeeper.store import audit
+from gatekeeper.store import audit, chain
 from gatekeeper.store.audit import (
     BAD_SIGNATURE,
     DELETED,
@@ -316,8 +316,8 @@ def test_the_row_hash_is_sha256_of_the_canonical_encoding() -> None:
 @pytest.mark.parametrize("with_c_encoder", [True, False], ids=["c-encoder", "pure-python"])
 def test_the_array_encoder_writes_what_json_dumps_would(monkeypatch, with_c_encoder) -> None:
     if not with_c_encoder:
-        monkeypatch.setattr(audit.json_encoder, "c_make_encoder", None)
-    encode: Callable = audit._json_array_encoder()
+        monkeypatch.setattr(chain.json_encoder, "c_make_encoder", None)
+    encode: Callable = chain._json_array_encoder()
     items = ["attempt", 7, 'Zoë "Z" \\ \n', 0.1, 1e-7, -3, None, True, "日本"]
     assert encode(items) == json.dumps(items, ensure_ascii=False, separators=(",", ":"))
     assert encode([]) == "[]"

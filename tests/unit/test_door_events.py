@@ -10,10 +10,11 @@ from typing import ClassVar
 
 import pytest
 
-from gatekeeper.door.actions import DEFAULT_TIMEOUT_S, ActionSpec, one_line, parse_actions
+from gatekeeper.door.actions import DEFAULT_TIMEOUT_S, ActionSpec, one_line
 from gatekeeper.door.command import CommandSpec
 from gatekeeper.door.events import DoorEvent
 from gatekeeper.door.mqtt import MqttSpec
+from gatekeeper.door.registry import parse_actions
 from gatekeeper.door.webhook import WebhookSpec
 from gatekeeper.errors import UsageError
 

@@ -17,10 +17,10 @@ from gatekeeper.door.actions import (
     MAX_AGE_RANGE_S,
     Expiry,
     Result,
-    parse_actions,
 )
 from gatekeeper.door.dispatcher import QUEUE_SIZE, ActionOutcome, Dispatcher
 from gatekeeper.door.events import DoorEvent
+from gatekeeper.door.registry import parse_actions
 from gatekeeper.errors import UsageError
 
 WHEN = datetime(2026, 12, 1, 10, 8, 45, 250000, tzinfo=UTC)

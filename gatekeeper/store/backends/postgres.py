@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 import select
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -46,10 +46,9 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ConnStatus, TransactionStatus
 
 from gatekeeper.errors import StoreError, UsageError
-from gatekeeper.store.audit import head_query
-from gatekeeper.store.backends import MASK, Backend, mask_url, original_error
+from gatekeeper.store.backends.base import MASK, Backend, Location, mask_url, original_error
+from gatekeeper.store.chain import head_query
 from gatekeeper.store.compiled import Statement
-from gatekeeper.store.database import prepare_schema, read_version, refuse_older
 from gatekeeper.store.models import MODELS
 
 #: Column types that differ from peewee's PostgreSQL defaults (see the module docstring).
@@ -142,48 +141,23 @@ class PostgresBackend(Backend):
     def connect_reader(self) -> PostgresqlDatabase:
         return self._database(read_only=True)
 
-    def open(
-        self,
-        *,
-        create: bool,
-        read_only: bool,
-        audit_key: bytes | None,
-        initialise: Callable[[Database], None],
-    ) -> tuple[Database, int]:
-        """See :meth:`Backend.open`: an empty database (no tables in its current schema) gets
+    def locate(self, *, create: bool, read_only: bool) -> Location:
+        """See :meth:`Backend.locate`: an empty database (no tables in its current schema) gets
         the schema when ``create``; a database with other tables is refused. A database that
         does not exist is not created: that is the server administrator's (``createdb``)."""
-        db = self._database(read_only=read_only)
-        try:
-            with self.errors(db):
-                db.connect()
-                self._check_encoding(db)
-                if read_only:
-                    found = read_version(db, self.display)
-                    if found is None:
-                        raise StoreError(self._empty_message())
-                    refuse_older(found)
-                else:
-                    found = prepare_schema(
-                        self,
-                        db,
-                        create=create,
-                        audit_key=audit_key,
-                        initialise=initialise,
-                        empty_message=self._empty_message(),
-                    )
-        except BaseException:
-            db.close()
-            raise
-        return db, found
+        return Location(create=create and not read_only)
 
-    def _empty_message(self) -> str:
+    def make(self, location: Location) -> None:
+        """Nothing to make: the database exists on the server, or the connection fails."""
+
+    def empty_message(self) -> str:
         return (
             f"no Gatekeeper database at {self.display} (the database has no tables): nothing "
             "to read; a command that writes (enroll, import, console) creates the schema there"
         )
 
-    def _check_encoding(self, db: Database) -> None:
+    def check_connection(self, db: Database) -> None:
+        """Refuse a database not encoded UTF8."""
         (encoding,) = db.execute_sql("SHOW server_encoding").fetchone()
         if encoding.upper() not in ("UTF8", "UTF-8"):
             raise StoreError(

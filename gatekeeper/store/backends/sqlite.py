@@ -17,7 +17,7 @@ file (no write bit, e.g. an evidence copy) with no ``-wal`` file beside it is op
 ``immutable``, so SQLite does not even create its ``-shm`` file next to it.
 
 What Gatekeeper creates (the database, its folders) is made private (see
-``gatekeeper.store.database.PRIVATE_FILE_MODE``); a database created by an open that then fails
+``gatekeeper.store.files.PRIVATE_FILE_MODE``); a database created by an open that then fails
 is deleted again with the folders made for it.
 """
 
@@ -27,7 +27,7 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,15 +39,8 @@ from peewee import Database, Model, Query, SqliteDatabase
 from playhouse import db_url
 
 from gatekeeper.errors import StoreError, UsageError
-from gatekeeper.store.backends import Backend, scheme_of
-from gatekeeper.store.database import (
-    PRIVATE_FILE_MODE,
-    empty_database_message,
-    make_private_folders,
-    prepare_schema,
-    read_version,
-    refuse_older,
-)
+from gatekeeper.store.backends.base import Backend, Location, scheme_of
+from gatekeeper.store.files import PRIVATE_FILE_MODE, make_private_folders
 
 _SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
@@ -246,75 +239,50 @@ class SqliteBackend(Backend):
             pragmas=[("busy_timeout", round(self.busy_timeout_s * 1000)), ("query_only", 1)],
         )
 
-    def open(
-        self,
-        *,
-        create: bool,
-        read_only: bool,
-        audit_key: bytes | None,
-        initialise: Callable[[Database], None],
-    ) -> tuple[Database, int]:
-        """See :meth:`Backend.open`. A database file created by this call is deleted again,
-        with any folders made for it, if anything fails before it is complete. An existing file
-        with no tables (0 bytes, say) is refused, never initialised: an emptied database must not
-        pass for a new site. A path under an existing file is a ``UsageError``."""
+    def locate(self, *, create: bool, read_only: bool) -> Location:
+        """See :meth:`Backend.locate`. The schema is created only in a file this opening makes:
+        an existing file with no tables (0 bytes, say) is refused, never initialised, since an
+        emptied database must not pass for a new site. A path under an existing file is a
+        ``UsageError``."""
         path = self.path
         check_location(path)
         if read_only:
-            return self._open_read_only()
+            if not path.exists():
+                raise StoreError(f"no database at {path}")
+            if path.is_dir():
+                raise StoreError(f"database path is a directory: {path}")
+            return Location(create=False)
         new_file = not path.exists()
         if new_file and not create:
             raise StoreError(f"no database at {path}")
         if not new_file and path.is_file() and path.stat().st_size == 0:
-            raise StoreError(self._empty_message())
-        folders: list[Path] = []
-        db = self.connect()
-        try:
-            if new_file:
-                _make_parents(path.parent, folders)
-                _create_private_file(path)
-            check_writable(path)
-            with self.errors(db):
-                db.connect()
-                version = prepare_schema(
-                    self,
-                    db,
-                    create=new_file,
-                    audit_key=audit_key,
-                    initialise=initialise,
-                    empty_message=self._empty_message(),
-                )
-        except BaseException:
-            if new_file:
-                _remove_new_database(db, path, folders)
-            else:
-                db.close()
-            raise
-        return db, version
+            raise StoreError(self.empty_message())
+        return Location(create=new_file)
 
-    def _empty_message(self) -> str:
-        return empty_database_message(
-            f"{self.path} (the file is empty)", "delete it to start a new site"
-        )
+    def make(self, location: Location) -> None:
+        """The new database file (and its folders), private; then refuse a file or folder
+        that cannot be written."""
+        if location.create:
+            _make_parents(self.path.parent, location.made)
+            _create_private_file(self.path)
+        check_writable(self.path)
 
-    def _open_read_only(self) -> tuple[Database, int]:
-        path = self.path
-        if not path.exists():
-            raise StoreError(f"no database at {path}")
-        if path.is_dir():
-            raise StoreError(f"database path is a directory: {path}")
-        db = self.connect_reader()
-        try:
-            with self.errors(db):
-                db.connect()
-                found = read_version(db, self.display)
-            if found is None:
-                raise StoreError(self._empty_message())
-            refuse_older(found)
-        except BaseException:
+    def check_connection(self, db: Database) -> None:
+        """Nothing to check: SQLite stores text as UTF-8."""
+
+    def abandon(self, db: Database, location: Location) -> None:
+        """Close ``db``; a database file this opening made is deleted again, with any folders
+        made for it."""
+        if location.create:
+            _remove_new_database(db, self.path, location.made)
+        else:
             db.close()
-            raise
-        return db, found
+
+    def empty_message(self) -> str:
+        return (
+            f"no Gatekeeper database at {self.path} (the file is empty): nothing to read, and "
+            "no new database is made over it (delete it to start a new site)"
+        )
 
     def schema_transaction(self, db: Database) -> AbstractContextManager[Any]:
         return self._immediate(db)
