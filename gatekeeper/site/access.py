@@ -30,19 +30,9 @@ class AccessNow:
 @contextlib.contextmanager
 def _one_transaction(store: Store) -> Iterator[None]:
     """One write transaction around several of the store's changes (each of which then joins
-    it): all of them commit, or none; database errors are translated as the store's own.
-
-    A rollback forgets the state the store cached of this thread's last change: a change that
-    joined this transaction cached the state it left, which the rollback undid, and the next
-    change would refuse the database as changed outside Gatekeeper. The store's unit of work
-    does not forget it yet (``store.change`` nested in one that fails), hence the reach into
-    its writer here (tests/test_site_access.py fails without it)."""
-    try:
-        with store.dialect.errors(store.db), store.change():
-            yield
-    except BaseException:
-        store._writer._last_state.value = None
-        raise
+    it): all of them commit, or none; database errors are translated as the store's own."""
+    with store.dialect.errors(store.db), store.change():
+        yield
 
 
 class Schedules:
