@@ -35,7 +35,7 @@ from gatekeeper.config import Settings
 from gatekeeper.door import ActionOutcome, Door
 from gatekeeper.door.webhook import WebhookSpec
 from gatekeeper.live import FrameResult, LiveRecognizer
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.vision.camera import CameraFeed, CameraState, CaptureSource
 from gatekeeper.vision.engine import FaceEngine
 
@@ -109,10 +109,10 @@ class TimedDoor:
 def run(engine: FaceEngine, data: Path, home: Path, url: str | None) -> dict:
     """One replay of the clip; ``url``: the webhook fired on every decision (None: no door)."""
     settings = Settings(home=home, mute=True, camera_id="bench", recognition_interval_s=0.5)
-    gatekeeper = Gatekeeper(settings, engine=engine)
+    gatekeeper = Site.open(settings, engine=engine)
     probe = data / "faces" / "probe"
-    gatekeeper.enrol("lin", [probe / "lin-manuel-miranda.png"])
-    gatekeeper.enrol("alex", [probe / "alex-lacamoire.png"])
+    gatekeeper.people.enrol("lin", [probe / "lin-manuel-miranda.png"])
+    gatekeeper.people.enrol("alex", [probe / "alex-lacamoire.png"])
     outcomes: list[ActionOutcome] = []
     door = timed = None
     if url is not None:

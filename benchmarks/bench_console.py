@@ -42,7 +42,7 @@ import numpy as np
 
 from gatekeeper.config import Settings
 from gatekeeper.live import FrameResult, LiveRecognizer
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.store import AttemptFilter, NewAttempt
 from gatekeeper.tui.halfblock import render_frame
 from gatekeeper.vision.camera import CameraFeed, CameraState, CaptureSource, FrameReader
@@ -91,13 +91,13 @@ def live_loop(
     low-quality crops and Lin: strangers then match crops by dlib, so FaceNet's confirmation
     runs on many more frames (its worst case)."""
     settings = Settings(home=home, mute=True, camera_id="bench")
-    gatekeeper = Gatekeeper(settings, engine=engine)
+    gatekeeper = Site.open(settings, engine=engine)
     probe = data / "faces" / "probe"
-    gatekeeper.enrol("lin", [probe / "lin-manuel-miranda.png"])
+    gatekeeper.people.enrol("lin", [probe / "lin-manuel-miranda.png"])
     if tutorial:
-        gatekeeper.import_folder(data / "seed-images", exclude=["camera_*"])
+        gatekeeper.people.import_folder(data / "seed-images", exclude=["camera_*"])
     else:
-        gatekeeper.enrol("alex", [probe / "alex-lacamoire.png"])
+        gatekeeper.people.enrol("alex", [probe / "alex-lacamoire.png"])
     results: list[FrameResult] = []
     feed = CameraFeed(ResizedVideo(data / CLIP, size))
     recognizer = LiveRecognizer(
@@ -151,7 +151,7 @@ def preview_cost(data: Path) -> None:
 
 def access_log_pages(home: Path, rows: int) -> None:
     settings = Settings(home=home)
-    gatekeeper = Gatekeeper(settings)
+    gatekeeper = Site.open(settings)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     attempts = (
         NewAttempt(

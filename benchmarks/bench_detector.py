@@ -39,7 +39,7 @@ from mtcnn_detector import CHIP_TEMPLATE, MtcnnDetector
 from gatekeeper.config import Settings
 from gatekeeper.decision import Evidence
 from gatekeeper.evaluate import evaluate_pairs, read_pairs
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.vision.detect import BoxMap, FaceDetector
 from gatekeeper.vision.engine import FaceEngine
 from gatekeeper.vision.image import load_image
@@ -209,7 +209,7 @@ def recognition(engines, data: Path, validation: Path | None) -> None:
         sets.append(("validation", REPO / "benchmarks" / "validation" / "pairs.csv", validation))
     with tempfile.TemporaryDirectory() as home:
         sites = {
-            name: Gatekeeper(Settings(home=Path(home) / name), engine=engine)
+            name: Site.open(Settings(home=Path(home) / name), engine=engine)
             for name, engine in engines.items()
         }
         rule = sites["MTCNN"].rule()
@@ -220,10 +220,10 @@ def recognition(engines, data: Path, validation: Path | None) -> None:
                 cache = {}
 
                 def embed(path, site=site, cache=cache):
-                    cache[path] = site.measure(path)
+                    cache[path] = site.recognition.measure(path)
                     return cache[path]
 
-                evaluation = evaluate_pairs(pairs, embed, site.threshold, rule=rule)
+                evaluation = evaluate_pairs(pairs, embed, site.recognition.threshold, rule=rule)
                 measured[name] = cache
                 ours = next(r for r in evaluation.rules if r.name == "site")
                 verdicts[name] = [

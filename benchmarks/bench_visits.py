@@ -45,7 +45,7 @@ from gatekeeper.decision import (
     Evidence,
 )
 from gatekeeper.live import FrameResult, LiveRecognizer
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.vision.camera import CameraState, open_source
 from gatekeeper.vision.engine import FaceEngine
 from gatekeeper.vision.image import load_image
@@ -69,11 +69,11 @@ def clip(data: Path, engine: FaceEngine) -> None:
         count += 1
     home = Path(tempfile.mkdtemp())
     settings = Settings(home=home, camera_id="bench", recognition_interval_s=0.5, mute=True)
-    site = Gatekeeper(settings, engine=engine)
-    site.import_folder(data / "seed-images", exclude=["camera_*"])
+    site = Site.open(settings, engine=engine)
+    site.people.import_folder(data / "seed-images", exclude=["camera_*"])
     probe = data / "faces" / "probe"
-    site.enrol("lin", [probe / "lin-manuel-miranda.png"])
-    site.enrol("alex", [probe / "alex-lacamoire.png"])
+    site.people.enrol("lin", [probe / "lin-manuel-miranda.png"])
+    site.people.enrol("alex", [probe / "alex-lacamoire.png"])
     results: list[FrameResult] = []
     # Slow enough that the worker takes every frame: the figures are per processed frame.
     feed = open_source(str(frames), fps=4.0, loop=False)

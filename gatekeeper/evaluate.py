@@ -25,16 +25,29 @@ every rate.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gatekeeper.decision import DLIB_MODEL, SINGLE_THRESHOLDS, THRESHOLD_RANGE, DecisionRule
+from gatekeeper.decision import (
+    DLIB_MODEL,
+    SINGLE_THRESHOLDS,
+    THRESHOLD_RANGE,
+    DecisionRule,
+    calibrated_rates,
+)
 from gatekeeper.errors import GatekeeperError, ImageError, NoFaceError, UsageError
-from gatekeeper.service import IMAGE_SUFFIXES, FaceMeasure
+from gatekeeper.vision.image import IMAGE_SUFFIXES
+from gatekeeper.vision.measure import FaceMeasure
+
+if TYPE_CHECKING:
+    from gatekeeper.config import Settings
 
 #: CSV labels, lowercase, and whether they mean "same person".
 LABELS = {
@@ -399,6 +412,42 @@ def threshold_curve(results: list[PairResult]) -> list[tuple[float, float | None
         frr = _rate(sum(s and not a for a, s in accepted), sum(s for _, s in accepted))
         curve.append((step / 100, far, frr))
     return curve
+
+
+def evaluation_file(settings: Settings) -> Path:
+    """Where the last ``evaluate`` of the site's pairs keeps its FAR/FRR curve."""
+    return settings.data_dir / "evaluation.json"
+
+
+def save_evaluation(settings: Settings, evaluation: Evaluation, pairs: str) -> None:
+    """Keep the site rule's FAR and FRR at every dlib threshold of the sane range, measured
+    by ``evaluation`` (see :func:`threshold_curve`), in the site's :func:`evaluation_file`."""
+    curve = threshold_curve(evaluation.results)
+    document = {"pairs": pairs, "time": datetime.now(UTC).isoformat(), "curve": curve}
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    target = evaluation_file(settings)
+    temporary = target.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    temporary.replace(target)
+
+
+def expected_rates(
+    settings: Settings, threshold: float
+) -> tuple[float | None, float | None, str] | None:
+    """(FAR, FRR, where from) at ``threshold``: what the site's last saved evaluation
+    measured (nearest point of its curve), else the shipped rule's held-out calibration
+    (FAR against each probe's nearest stranger); ``None`` off both."""
+    try:
+        curve = json.loads(evaluation_file(settings).read_text(encoding="utf-8"))["curve"]
+    except (OSError, ValueError, KeyError, TypeError):
+        curve = None
+    if curve:
+        point = min(curve, key=lambda row: abs(row[0] - threshold))
+        return point[1], point[2], "this site's last evaluate"
+    shipped = calibrated_rates(threshold)
+    if shipped is None:
+        return None
+    return shipped["far_hard"], shipped["frr"], "held-out validation, nearest strangers"
 
 
 def _span(points: np.ndarray, upper: np.ndarray, chosen: np.ndarray) -> tuple[float, float] | None:

@@ -4,9 +4,9 @@ A :class:`LiveRecognizer` owns one worker thread that does all the vision and da
 the console, so the UI thread never does::
 
     feed.wait_for_new ─► engine.detect ─► engine.embed_faces ─► Visits.observe
-        ─► Gatekeeper.judge (on each visit's aggregate of its last frames; FaceNet on dlib's
+        ─► site.recognition.judge (on each visit's aggregate of its last frames; FaceNet on dlib's
         candidates, liveness on the deciding frame only) ─► DecisionPolicy.update
-        ─► store.record_attempt (+ voice greeting on a grant)
+        ─► site.log.record (+ voice greeting on a grant)
         ─► on_event(FrameResult)
 
 The worker creates the recognition engine first (building its model cache on a first run, with
@@ -64,8 +64,7 @@ from gatekeeper.decision import DEFAULT_THRESHOLD, DLIB_MODEL
 from gatekeeper.door import Door, DoorEvent
 from gatekeeper.errors import StoreError
 from gatekeeper.recognition import Box, Decision, DecisionPolicy, FaceObservation
-from gatekeeper.service import Gatekeeper
-from gatekeeper.store import KEPT_DECISIONS, NewAttempt
+from gatekeeper.site import KEPT_DECISIONS, NewAttempt, Site
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraFeed, CameraState, CameraStatus
 from gatekeeper.vision.quality import quality_issue
 from gatekeeper.visitors import FaceCrop, VisitorKeeper, face_crop
@@ -228,7 +227,7 @@ def _warm_up(
 class LiveRecognizer:
     """Recognises the people in front of one camera, on a worker thread.
 
-    ``gatekeeper`` gives the store, the gallery and the engine (pass one built with ``engine=``
+    ``site`` gives the store, the gallery and the engine (pass one built with ``engine=``
     to share an already loaded engine; otherwise it is created on the worker thread). ``feed``
     is a not yet started :class:`CameraFeed`; the recognizer starts it when the engine is ready
     and stops it in :meth:`stop`. ``voice`` greets granted people. ``on_event`` receives every
@@ -243,16 +242,16 @@ class LiveRecognizer:
 
     def __init__(
         self,
-        gatekeeper: Gatekeeper,
+        site: Site,
         feed: CameraFeed,
         *,
         voice: Voice | None = None,
         on_event: Callable[[LiveEvent], None] | None = None,
         door: Door | None = None,
     ) -> None:
-        settings = gatekeeper.settings
+        settings = site.settings
         self._door = door
-        self._gatekeeper = gatekeeper
+        self._site = site
         self._feed = feed
         self._voice = voice
         self._on_event = on_event
@@ -263,7 +262,7 @@ class LiveRecognizer:
         #: The rule's tier that last scored each person, recorded with their attempts as the
         #: model that measured the distance (an unknown face: the rule's first tier).
         self._tiers: dict[str, str | None] = {}
-        self._rule_name = gatekeeper.rule(DEFAULT_THRESHOLD).tiers[0].name
+        self._rule_name = site.recognition.rule(DEFAULT_THRESHOLD).tiers[0].name
         self._visits = Visits()
         self._policy = DecisionPolicy(
             votes_required=settings.votes_required,
@@ -282,7 +281,7 @@ class LiveRecognizer:
         self._dropped = 0
         self._spoofs = 0
         self._unrecorded: deque[tuple[NewAttempt, FaceCrop | None]] = deque()
-        self._visitors = VisitorKeeper(gatekeeper.store) if settings.visitors.keep else None
+        self._visitors = VisitorKeeper(site.store) if settings.visitors.keep else None
         self._next_retry = 0.0
         self._warned_at: dict[str, float] = {}
 
@@ -344,17 +343,15 @@ class LiveRecognizer:
 
     def _run(self) -> None:
         self._set_state(PipelineState.LOADING)
-        self._gatekeeper.on_engine_load = lambda message: self._set_state(
-            PipelineState.LOADING, message
-        )
+        self._site.on_engine_load = lambda message: self._set_state(PipelineState.LOADING, message)
         try:
-            with self._gatekeeper.engine_in_use() as engine:
-                others = tuple(m for m in self._gatekeeper.rule().models if m != DLIB_MODEL)
+            with self._site.engine_in_use() as engine:
+                others = tuple(m for m in self._site.recognition.rule().models if m != DLIB_MODEL)
                 _warm_up(
                     engine,
                     others,
-                    liveness=self._gatekeeper.settings.liveness == "passive",
-                    note=self._gatekeeper.report_loading,
+                    liveness=self._site.settings.liveness == "passive",
+                    note=self._site.report_loading,
                 )
         except Exception as exc:
             log.exception("cannot load the recognition engine")
@@ -396,8 +393,8 @@ class LiveRecognizer:
         self, frame_id: int, captured_at: float, image: np.ndarray, started: float
     ) -> FrameResult:
         """Detect, encode, match, vote and record one frame."""
-        threshold = self._gatekeeper.threshold
-        with self._gatekeeper.engine_in_use() as engine:
+        threshold = self._site.recognition.threshold
+        with self._site.engine_in_use() as engine:
             detected = engine.detect(image, pad_retry=False)
             issues = [quality_issue(f) for f in detected]
             usable = [f for f, issue in zip(detected, issues, strict=True) if issue is None]
@@ -408,7 +405,7 @@ class LiveRecognizer:
                 np.array([f.embedding for f in embedded], np.float32).reshape(-1, 128),
                 [f.face.box[2] for f in embedded],
             )
-            verdicts = self._gatekeeper.judge(
+            verdicts = self._site.recognition.judge(
                 image,
                 [replace(f, embedding=v.dlib()) for f, v in zip(embedded, visits, strict=True)],
                 threshold=threshold,
@@ -416,7 +413,7 @@ class LiveRecognizer:
                 aggregate=lambda i, model_id, vector: self._visits.add(visits[i], model_id, vector),
             )
         try:
-            state_problem = self._gatekeeper.state_problem()
+            state_problem = self._site.recognition.state_problem()
         except StoreError:  # never checked yet, and the store is away: no face was judged
             state_problem = None
         if self._door is not None:
@@ -490,7 +487,7 @@ class LiveRecognizer:
         attempt_id = None
         if not self._unrecorded:  # keep the log in order: queued attempts go first
             try:
-                attempt_id = self._gatekeeper.store.record_attempt(**values)
+                attempt_id = self._site.log.record(**values)
                 self._store_state(True)
             except StoreError as exc:
                 self._next_retry = time.monotonic() + RETRY_INTERVAL_S
@@ -547,10 +544,10 @@ class LiveRecognizer:
                 attempt, crop = self._unrecorded[0]
                 if crop is None:
                     batch = list(itertools.takewhile(lambda q: q[1] is None, self._unrecorded))
-                    self._gatekeeper.store.record_attempts(a for a, _ in batch)
+                    self._site.log.record_many(a for a, _ in batch)
                 else:
                     batch = [(attempt, crop)]
-                    attempt_id = self._gatekeeper.store.record_attempt(**asdict(attempt))
+                    attempt_id = self._site.log.record(**asdict(attempt))
                     self._keep_crop(attempt_id, crop, attempt.time)
                 for _ in batch:
                     self._unrecorded.popleft()

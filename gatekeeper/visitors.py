@@ -9,9 +9,9 @@ next frame never waits for it. A crop whose write fails (the database is locked 
 in the keeper and is tried again, as the worker's unrecorded attempts are.
 
 The operator reviews the crops in the console's Visitors screen or with ``gatekeeper
-visitors``: enrols one as a person (through :meth:`gatekeeper.service.Gatekeeper.enrol`, with
+visitors``: enrols one as a person (through ``site.people.enrol``, with
 all its checks) or dismisses it. Crops are biometric data: kept only when configured, deleted
-on dismissal and once older than ``retention_days`` (``Gatekeeper.expire_visitors``).
+on dismissal and once older than ``retention_days`` (``site.visitors.expire``).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gatekeeper.config import Settings
 from gatekeeper.live import FrameResult, LiveRecognizer, PipelineState, PipelineStatus
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.vision.camera import open_source
 
 
@@ -70,7 +70,7 @@ def main() -> None:
                 print(f"door worker failed: {event.message}", flush=True)
                 stop.set()
 
-    with Gatekeeper(settings) as gatekeeper:
+    with Site.open(settings) as gatekeeper:
         feed = open_source(settings.camera, fps=settings.fps, loop=True)
         recognizer = LiveRecognizer(gatekeeper, feed, on_event=on_event)
         recognizer.start()

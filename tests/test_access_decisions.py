@@ -11,7 +11,7 @@ import pytest
 
 from gatekeeper.config import Settings
 from gatekeeper.schedule import parse_windows
-from gatekeeper.service import Gatekeeper, SourceImage
+from gatekeeper.site import Site, SourceImage
 from gatekeeper.store import AttemptFilter
 
 pytestmark = pytest.mark.slow
@@ -39,10 +39,10 @@ def site(tmp_path, shared_data, engine):
     settings = Settings(
         home=tmp_path, timezone="America/New_York", liveness="off", audit_key="site-key-16-bytes"
     )
-    gatekeeper = Gatekeeper(settings, engine=engine, clock=clock)
+    gatekeeper = Site.open(settings, engine=engine, clock=clock)
     train = shared_data / "faces" / "train"
-    gatekeeper.enrol("obama", [train / "obama" / "obama.jpg"])
-    gatekeeper.enrol("biden", sorted((train / "biden").iterdir())[:1])
+    gatekeeper.people.enrol("obama", [train / "obama" / "obama.jpg"])
+    gatekeeper.people.enrol("biden", sorted((train / "biden").iterdir())[:1])
     gatekeeper.store.set_schedule("office", parse_windows(["Mon-Fri 07:00-19:00"]))
     gatekeeper.store.assign_schedule("obama", "office")
     yield gatekeeper, clock
@@ -52,11 +52,11 @@ def site(tmp_path, shared_data, engine):
 def test_a_photo_is_granted_inside_the_window_and_denied_after_it(site, shared_data):
     gatekeeper, clock = site
     photo = shared_data / "faces" / "probe" / "obama1.jpg"
-    (inside,) = gatekeeper.identify(photo)
+    (inside,) = gatekeeper.recognition.identify(photo)
     clock.now = TUESDAY_19_00
-    (outside,) = gatekeeper.identify(photo)
+    (outside,) = gatekeeper.recognition.identify(photo)
     clock.now = SATURDAY_NOON
-    (weekend,) = gatekeeper.identify(photo)
+    (weekend,) = gatekeeper.recognition.identify(photo)
     assert (inside.identity, inside.decision, inside.reason) == ("obama", "granted", None)
     assert (outside.identity, outside.decision, outside.reason) == (
         "obama",
@@ -77,7 +77,7 @@ def test_a_group_photo_judges_each_person_by_their_own_access(site, shared_data)
     """Obama and Biden in one photo on Saturday: Obama's schedule is closed, Biden has none."""
     gatekeeper, clock = site
     clock.now = SATURDAY_NOON
-    faces = gatekeeper.identify(shared_data / "faces" / "probe" / "two_people.jpg")
+    faces = gatekeeper.recognition.identify(shared_data / "faces" / "probe" / "two_people.jpg")
     decided = {face.identity: (face.decision, face.reason) for face in faces}
     assert decided == {"obama": ("denied", "outside schedule office"), "biden": ("granted", None)}
 
@@ -86,11 +86,11 @@ def test_expired_and_not_yet_valid_people_are_denied_with_the_date(site, shared_
     gatekeeper, clock = site
     photo = shared_data / "faces" / "probe" / "obama1.jpg"
     gatekeeper.store.set_validity("obama", date(2026, 12, 2), None)
-    (early,) = gatekeeper.identify(photo)
+    (early,) = gatekeeper.recognition.identify(photo)
     gatekeeper.store.set_validity("obama", None, date(2026, 11, 30))
-    (late,) = gatekeeper.identify(photo)
+    (late,) = gatekeeper.recognition.identify(photo)
     gatekeeper.store.set_active("obama", False)
-    (off,) = gatekeeper.identify(photo)
+    (off,) = gatekeeper.recognition.identify(photo)
     assert [(f.decision, f.reason) for f in (early, late, off)] == [
         ("denied", "not valid before 2026-12-02"),
         ("denied", "expired after 2026-11-30"),
@@ -104,9 +104,9 @@ def test_match_embeddings_applies_the_same_access(site, shared_data):
     with gatekeeper.engine_in_use() as engine:
         (face,) = engine.analyze(source.rgb)
     embedding = np.asarray(face.embedding)[None]
-    assert [d for _, d in gatekeeper.match_embeddings(embedding)] == ["granted"]
+    assert [d for _, d in gatekeeper.recognition.match_embeddings(embedding)] == ["granted"]
     clock.now = SATURDAY_NOON
-    assert [d for _, d in gatekeeper.match_embeddings(embedding)] == ["denied"]
+    assert [d for _, d in gatekeeper.recognition.match_embeddings(embedding)] == ["denied"]
 
 
 def test_a_person_reactivated_with_sql_is_denied_with_the_reason_until_accepted(site, shared_data):
@@ -119,7 +119,7 @@ def test_a_person_reactivated_with_sql_is_denied_with_the_reason_until_accepted(
     with sqlite3.connect(gatekeeper.store.path) as connection:
         connection.execute("UPDATE person SET active = 1")
     photo = shared_data / "faces" / "probe" / "two_people.jpg"
-    faces = gatekeeper.identify(photo)
+    faces = gatekeeper.recognition.identify(photo)
     assert {f.identity for f in faces} == {"obama", "biden"}
     assert {f.decision for f in faces} == {"denied"}
     assert all(f.reason.startswith("state changed outside Gatekeeper: the people") for f in faces)
@@ -128,6 +128,6 @@ def test_a_person_reactivated_with_sql_is_denied_with_the_reason_until_accepted(
         ("denied", "state changed outside Gatekeeper")
     }
     assert gatekeeper.store.accept_state() == ["people"]
-    decided = {f.identity: f.decision for f in gatekeeper.identify(photo)}
+    decided = {f.identity: f.decision for f in gatekeeper.recognition.identify(photo)}
     assert decided == {"obama": "granted", "biden": "granted"}
     assert gatekeeper.store.verify_chain().ok

@@ -14,7 +14,7 @@ from gatekeeper.config import Settings
 from gatekeeper.decision import SHIPPED_TIERS
 from gatekeeper.errors import DuplicateFaceError, LowQualityFaceError, SpoofFaceError
 from gatekeeper.live import FrameResult, LiveRecognizer
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.store import AttemptFilter
 from gatekeeper.vision.camera import open_source
 from gatekeeper.vision.image import load_image
@@ -25,18 +25,18 @@ CLIP_FRAMES = 275
 
 
 @pytest.fixture
-def tutorial_site(tmp_path, shared_data, engine) -> Gatekeeper:
+def tutorial_site(tmp_path, shared_data, engine) -> Site:
     """The README's scenario: the tutorial's folder imported (camera frames left out). Arnaud
     and Bertrand, two dark-haired smiling men photographed in the same place, look alike in
     the tutorial's 31-px faces: the site's rule scores them below its threshold, so the import
     asks before enrolling the second, and the operator confirms with ``--force``."""
-    site = Gatekeeper(Settings(home=tmp_path, camera_id="door"), engine=engine)
+    site = Site.open(Settings(home=tmp_path, camera_id="door"), engine=engine)
     seeds = shared_data / "seed-images"
-    report = site.import_folder(seeds, exclude=["camera_*"])
+    report = site.people.import_folder(seeds, exclude=["camera_*"])
     assert len(report.enrolled) == 11, report
     ((skipped, why),) = report.skipped
     assert skipped == str(seeds / "bertrand.jpg") and "matches 'arnaud' (0." in why
-    assert site.enrol("bertrand", [seeds / "bertrand.jpg"], force=True).added
+    assert site.people.enrol("bertrand", [seeds / "bertrand.jpg"], force=True).added
     return site
 
 
@@ -49,14 +49,14 @@ def test_the_tutorial_crops_are_imported_as_marked_low_quality_templates(tutoria
 def test_every_tutorial_camera_frame_resolves_to_its_person(tutorial_site, shared_data):
     for frame, person in CAMERA_FRAMES.items():
         path = next((shared_data / "seed-images").glob(frame + ".*"))
-        (face,) = tutorial_site.identify(path)
+        (face,) = tutorial_site.recognition.identify(path)
         assert (face.identity, face.decision) == (person, "granted"), (frame, face)
         assert face.low_quality_template and set(face.distances) >= set(SHIPPED_TIERS[0].models)
 
 
 def test_the_clip_replayed_three_times_grants_only_lin_every_pass(tutorial_site, shared_data):
     site = tutorial_site
-    site.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
+    site.people.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
     site.settings = Settings(home=site.settings.home, camera_id="door", recognition_interval_s=3)
     feed = open_source(str(shared_data / "video" / "short_hamilton_clip.mp4"), fps=5.0, loop=True)
     frames: list[FrameResult] = []
@@ -85,28 +85,30 @@ def test_the_clip_replayed_three_times_grants_only_lin_every_pass(tutorial_site,
 def test_a_face_enrolled_under_another_name_is_refused(tmp_path, shared_data, engine):
     # john2.jpeg, a soft web photo, scores 0.47 for liveness (refused at 0.75): this test is
     # about names, so liveness is off (its refusals are tested below).
-    site = Gatekeeper(Settings(home=tmp_path, liveness="off"), engine=engine)
+    site = Site.open(Settings(home=tmp_path, liveness="off"), engine=engine)
     train = shared_data / "faces" / "train"
-    site.enrol("kit_harington", [train / "kit_harington" / "john1.jpeg"])
+    site.people.enrol("kit_harington", [train / "kit_harington" / "john1.jpeg"])
     for other in ("jon", "Kit H", "snow"):
         with pytest.raises(
             DuplicateFaceError, match=r"this face matches 'kit_harington' \(0\."
         ) as e:
-            site.enrol(other, [train / "kit_harington" / "john2.jpeg"])
+            site.people.enrol(other, [train / "kit_harington" / "john2.jpeg"])
         assert "use --force to enrol it as a different person" in str(e.value)
     assert [p.name for p in site.store.list_people()] == ["kit_harington"]
     # The same person takes more photos; another person is not refused; force overrides.
-    assert site.enrol("kit_harington", [train / "kit_harington" / "john2.jpeg"]).added == 1
-    assert site.enrol("rose_leslie", [train / "rose_leslie" / "img1.jpg"]).added == 1
-    assert site.enrol("jon", [shared_data / "faces/probe/johnsnow_test1.jpg"], force=True).added
+    assert site.people.enrol("kit_harington", [train / "kit_harington" / "john2.jpeg"]).added == 1
+    assert site.people.enrol("rose_leslie", [train / "rose_leslie" / "img1.jpg"]).added == 1
+    assert site.people.enrol(
+        "jon", [shared_data / "faces/probe/johnsnow_test1.jpg"], force=True
+    ).added
 
 
 def test_a_camera_capture_of_an_enrolled_person_is_refused_under_a_new_name(
     tmp_path, shared_data, engine
 ):
-    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    site = Site.open(Settings(home=tmp_path), engine=engine)
     probe = shared_data / "faces" / "probe"
-    site.enrol("Lin-Manuel Miranda", [probe / "lin-manuel-miranda.png"])
+    site.people.enrol("Lin-Manuel Miranda", [probe / "lin-manuel-miranda.png"])
     clip = open_source(str(shared_data / "video" / "short_hamilton_clip.mp4"), fps=5.0, loop=False)
     clip.start()
     try:
@@ -126,22 +128,22 @@ def test_a_camera_capture_of_an_enrolled_person_is_refused_under_a_new_name(
     x, y, w, h = lin[0].face.box
     crop = frame[max(0, y - h) : y + 2 * h, max(0, x - w) : x + 2 * w]
     with pytest.raises(DuplicateFaceError, match="matches 'Lin-Manuel Miranda'"):
-        site.enrol_frame("Lin Cam", crop)
+        site.people.enrol_frame("Lin Cam", crop)
 
 
 def test_a_low_quality_face_is_refused_for_one_person_and_marked_by_import(
     tmp_path, shared_data, engine, capsys
 ):
-    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    site = Site.open(Settings(home=tmp_path), engine=engine)
     dan = shared_data / "seed-images" / "dan.jpg"
     with pytest.raises(LowQualityFaceError) as refused:
-        site.enrol("dan", [dan], whole_image=True)
+        site.people.enrol("dan", [dan], whole_image=True)
     assert str(refused.value) == (
         f"{dan}: face is 30 px wide; at least 80 px needed for enrolment; "
         "use --force to enrol it anyway"
     )
     assert site.store.list_people() == []
-    forced = site.enrol("dan", [dan], whole_image=True, force=True)
+    forced = site.people.enrol("dan", [dan], whole_image=True, force=True)
     assert forced.added == 1 and forced.low_quality == (
         (str(dan), refused.value.reason.split(": ", 1)[1]),
     )
@@ -159,7 +161,7 @@ ATTACKED = {
 }
 
 
-def _replay(site: Gatekeeper, folder, passes: int = 2) -> list[FrameResult]:
+def _replay(site: Site, folder, passes: int = 2) -> list[FrameResult]:
     """Replay an image folder as the camera (``--camera DIR``) ``passes`` times."""
     count = len(list(folder.iterdir()))
     feed = open_source(str(folder), fps=10.0, loop=True)
@@ -186,13 +188,13 @@ def attack(tmp_path, shared_data):
     return folder
 
 
-def _attacked_site(tmp_path, shared_data, engine, **settings) -> Gatekeeper:
-    site = Gatekeeper(
+def _attacked_site(tmp_path, shared_data, engine, **settings) -> Site:
+    site = Site.open(
         Settings(home=tmp_path / "site", camera_id="door", recognition_interval_s=1, **settings),
         engine=engine,
     )
     for person, live in ATTACKED.items():
-        site.enrol(person, [shared_data / "liveness" / "live" / live])
+        site.people.enrol(person, [shared_data / "liveness" / "live" / live])
     return site
 
 
@@ -221,10 +223,10 @@ def test_a_phone_screen_replayed_to_the_camera_is_refused_at_enrolment_unless_fo
 ):
     """Liveness judges what is presented to the camera: enrolling from the camera's frame of a
     phone screen is refused (the console asks "Enrol anyway?")."""
-    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    site = Site.open(Settings(home=tmp_path), engine=engine)
     frame = load_image(shared_data / "liveness" / "spoof" / "lestari15__fake_f0000.jpg")
     with pytest.raises(SpoofFaceError) as refused:
-        site.enrol_frame("lestari", frame)
+        site.people.enrol_frame("lestari", frame)
     assert str(refused.value).startswith(
         "camera frame: the face looks like a photo or a screen, not a live person (live score 0.0"
     )
@@ -232,10 +234,10 @@ def test_a_phone_screen_replayed_to_the_camera_is_refused_at_enrolment_unless_fo
         "< 0.75); enrol from a photo file instead, or use --force to enrol the frame anyway"
     )
     assert site.store.list_people() == []
-    forced = site.enrol_frame("lestari", frame, force=True)
+    forced = site.people.enrol_frame("lestari", frame, force=True)
     assert forced.added == 1 and forced.live_scores[0][1] < 0.75
     live = load_image(shared_data / "liveness" / "live" / "lestari15__real_f0000.jpg")
-    assert site.enrol_frame("lestari", live).added == 1
+    assert site.people.enrol_frame("lestari", live).added == 1
 
 
 def test_greyscale_and_ordinary_photo_files_enrol_with_their_live_score_recorded(
@@ -251,10 +253,10 @@ def test_greyscale_and_ordinary_photo_files_enrol_with_their_live_score_recorded
     grey = tmp_path / "alex-grey.png"
     cv2.imwrite(str(grey), cv2.cvtColor(portrait, cv2.COLOR_BGR2GRAY))
     press = train / "biden" / "biden2.jpg"
-    site = Gatekeeper(Settings(home=tmp_path / "home"), engine=engine)
+    site = Site.open(Settings(home=tmp_path / "home"), engine=engine)
     scores = {}
     for name, photo in (("alex", grey), ("biden", press)):
-        result = site.enrol(name, [photo])
+        result = site.people.enrol(name, [photo])
         assert result.added == 1
         ((_, scores[name]),) = result.live_scores
     assert max(scores.values()) < 0.75, scores

@@ -22,7 +22,7 @@ from gatekeeper.live import (
     PipelineState,
     PipelineStatus,
 )
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.store import AttemptFilter
 from gatekeeper.vision.camera import CameraFeed, CameraState, SystemClock, open_source
 from gatekeeper.vision.detect import Face
@@ -72,10 +72,10 @@ def replay_the_clip(recognizer, feed) -> None:
 def test_replayed_clip_grants_lin_once_per_interval_and_nobody_else(tmp_path, shared_data, engine):
     interval = 3.0
     settings = Settings(home=tmp_path, camera_id="door", recognition_interval_s=interval)
-    gatekeeper = Gatekeeper(settings, engine=engine)
+    gatekeeper = Site.open(settings, engine=engine)
     probe = shared_data / "faces" / "probe"
-    gatekeeper.enrol("lin", [probe / "lin-manuel-miranda.png"])
-    gatekeeper.enrol("alex", [probe / "alex-lacamoire.png"])
+    gatekeeper.people.enrol("lin", [probe / "lin-manuel-miranda.png"])
+    gatekeeper.people.enrol("alex", [probe / "alex-lacamoire.png"])
     feed = open_source(str(shared_data / CLIP), fps=5.0, loop=False)
     events, voice = Events(), FakeVoice()
     recognizer = LiveRecognizer(gatekeeper, feed, voice=voice, on_event=events.append)
@@ -96,7 +96,9 @@ def test_replayed_clip_grants_lin_once_per_interval_and_nobody_else(tmp_path, sh
     assert 1 <= len(granted) <= int(CLIP_SECONDS // interval) + 1
     gaps = [(b.time - a.time).total_seconds() for a, b in zip(granted, granted[1:], strict=False)]
     assert all(gap >= interval - 0.05 for gap in gaps), gaps
-    assert all(r.camera_id == "door" and r.threshold == gatekeeper.threshold for r in rows)
+    assert all(
+        r.camera_id == "door" and r.threshold == gatekeeper.recognition.threshold for r in rows
+    )
     assert all(r.distance is not None and r.distance <= r.threshold for r in granted)
     unknown = [r for r in rows if r.decision == "unknown"]
     assert unknown, "the unenrolled people on stage should be unknown attempts"
@@ -235,9 +237,9 @@ def scripted(
     each frame only once the previous one was processed (or failed). ``door(store)`` makes the
     door the recognizer feeds."""
     settings = Settings(home=tmp_path, camera_id="test", **settings)
-    gatekeeper = Gatekeeper(settings, engine=ScriptedEngine())
+    gatekeeper = Site.open(settings, engine=ScriptedEngine())
     if store is not None:
-        gatekeeper = Gatekeeper(settings, engine=ScriptedEngine(), store=store(gatekeeper.store))
+        gatekeeper = Site.open(settings, engine=ScriptedEngine(), store=store(gatekeeper.store))
     gatekeeper.store.add_encoding("ada", model_id=MODEL, embedding=ADA, image_sha256="a" * 64)
     turn = threading.Semaphore(1) if lockstep else None
     source = ScriptedSource(codes, fps, turn)
@@ -298,7 +300,7 @@ def test_strangers_make_one_rate_limited_unknown_attempt(tmp_path):
         recognizer.stop()
     rows = attempts(gatekeeper)
     assert [(r.decision, r.person_name) for r in rows] == [("unknown", None)]
-    (dlib_tier,) = [t for t in gatekeeper.rule().tiers if t.models == (DLIB_MODEL,)]
+    (dlib_tier,) = [t for t in gatekeeper.recognition.rule().tiers if t.models == (DLIB_MODEL,)]
     score = dlib_tier.score(Evidence({DLIB_MODEL: float(np.linalg.norm(2 * ADA))}))
     assert rows[0].distance == pytest.approx(score, rel=1e-5)  # the dlib tier's score
 
@@ -437,7 +439,7 @@ class GatedSource:
 
 def test_a_busy_worker_takes_the_newest_frame_next_and_never_a_stale_one(tmp_path):
     engine = GatedEngine()
-    gatekeeper = Gatekeeper(Settings(home=tmp_path), engine=engine)
+    gatekeeper = Site.open(Settings(home=tmp_path), engine=engine)
     feed = CameraFeed(GatedSource(engine))
     events = Events()
     recognizer = LiveRecognizer(gatekeeper, feed, on_event=events.append)
@@ -503,7 +505,7 @@ def test_a_forged_audit_log_grants_nobody_is_not_extended_and_the_attempt_waits(
 
 def test_no_camera_is_a_state_and_stop_is_prompt(tmp_path):
     settings = Settings(home=tmp_path)
-    gatekeeper = Gatekeeper(settings, engine=ScriptedEngine())
+    gatekeeper = Site.open(settings, engine=ScriptedEngine())
     feed = open_source(None, fps=5, loop=False)
     events = Events()
     recognizer = LiveRecognizer(gatekeeper, feed, on_event=events.append)
@@ -522,7 +524,7 @@ def test_someone_enrolled_while_running_is_recognised_without_restart(tmp_path):
     try:
         assert wait_until(lambda: len(events.frames()) >= 5, 10)
         # Another process (the CLI, the console's people screen) enrols the stranger.
-        other = Gatekeeper(gatekeeper.settings, engine=ScriptedEngine())
+        other = Site.open(gatekeeper.settings, engine=ScriptedEngine())
         other.store.add_encoding("bob", model_id=MODEL, embedding=-ADA, image_sha256="b" * 64)
         other.close()
         assert wait_until(lambda: feed.status().state is CameraState.ENDED, 10)
@@ -612,7 +614,7 @@ def test_a_schedule_changed_elsewhere_applies_from_the_next_frame(tmp_path):
     recognizer.start()
     try:
         assert wait_until(lambda: any(r.decision == "denied" for r in attempts(gatekeeper)), 10)
-        other = Gatekeeper(gatekeeper.settings, engine=ScriptedEngine())
+        other = Site.open(gatekeeper.settings, engine=ScriptedEngine())
         other.store.set_schedule("staff", [(day, 7 * 60, 19 * 60) for day in range(6)])
         other.close()
         assert wait_until(lambda: attempts(gatekeeper)[-1].decision == "granted", 10)

@@ -15,7 +15,7 @@ from test_live import CLIP, FlakyStore, attempts, replay_the_clip, scripted
 from gatekeeper.config import Settings, VisitorSettings
 from gatekeeper.errors import StoreError
 from gatekeeper.live import LiveRecognizer
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.store import KEPT_DECISIONS
 from gatekeeper.vision.camera import open_source
 from gatekeeper.vision.image import decode_image
@@ -54,7 +54,7 @@ def test_a_large_crop_is_scaled_down_and_a_box_outside_the_frame_keeps_nothing(f
     assert face_crop(frame, (700, 400, 50, 50)) is None
 
 
-def kept_decisions(gatekeeper: Gatekeeper) -> list[str]:
+def kept_decisions(gatekeeper: Site) -> list[str]:
     return sorted(v.decision for v in gatekeeper.store.list_visitors())
 
 
@@ -162,8 +162,8 @@ def test_replaying_the_clip_keeps_the_strangers_faces_and_never_a_grant(
     tmp_path, shared_data, engine
 ):
     settings = Settings(home=tmp_path, camera_id="door", visitors=KEEP)
-    gatekeeper = Gatekeeper(settings, engine=engine)
-    gatekeeper.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
+    gatekeeper = Site.open(settings, engine=engine)
+    gatekeeper.people.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
     feed = open_source(str(shared_data / CLIP), fps=5.0, loop=False)
     recognizer = LiveRecognizer(gatekeeper, feed)
     replay_the_clip(recognizer, feed)

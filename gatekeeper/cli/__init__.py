@@ -1,6 +1,6 @@
 """The ``gatekeeper`` command line: argument parsing and one thin function per command.
 
-Every command is a wrapper over :class:`gatekeeper.service.Gatekeeper` (or
+Every command is a wrapper over :class:`gatekeeper.site.Site` (or
 :mod:`gatekeeper.evaluate`); the logic lives there, usable from Python. Listing and lookup
 commands take ``--json`` and then print JSON on stdout, nothing else.
 

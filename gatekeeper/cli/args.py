@@ -14,7 +14,7 @@ from gatekeeper.config import Settings
 from gatekeeper.decision import validate_threshold
 from gatekeeper.errors import UsageError
 from gatekeeper.schedule import parse_date
-from gatekeeper.service import parse_time
+from gatekeeper.site import parse_time
 
 # Argument types (their errors become usage errors, exit 2).
 

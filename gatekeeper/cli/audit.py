@@ -31,12 +31,12 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     A corrupt file is reported without walking the chain: what it says means nothing until the
     file is restored from a backup."""
     from gatekeeper.anchor import read_kept_heads
-    from gatekeeper.store.audit import DIVERGED, ROLLED_BACK
+    from gatekeeper.site import DIVERGED, ROLLED_BACK
 
     kept = [head for path in args.anchor or () for head in read_kept_heads(path)]
     with open_site(settings, args, read_only=True) as site:
-        problems = site.store.integrity_problems()
-        report = None if problems else site.store.verify_chain(anchor=kept)
+        problems = site.audit.integrity_problems()
+        report = None if problems else site.audit.verify(anchor=kept)
     if report is None:
         status = "corrupt"
     elif report.unchecked:
@@ -77,7 +77,7 @@ def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_audit_accept_state(args: argparse.Namespace, settings: Settings) -> int:
     """Re-sign a live state changed outside Gatekeeper, after saying what differs."""
     with open_site(settings, args) as site:
-        problem = site.store.state_problem()
+        problem = site.audit.state_problem()
         if problem is None:
             print("the live state is the one the audit log records: nothing to accept")
             return 0
@@ -86,7 +86,7 @@ def cmd_audit_accept_state(args: argparse.Namespace, settings: Settings) -> int:
         if not args.yes and not confirm(f"{problem}. Accept the state as it is now?"):
             print("nothing accepted")
             return 1
-        changed = site.store.accept_state()
+        changed = site.audit.accept_state()
     print(f"accepted the changed {', '.join(changed)}: recorded in the audit log")
     return 0
 
@@ -96,8 +96,8 @@ def cmd_audit_head(args: argparse.Namespace, settings: Settings) -> int:
     ``--json`` prints it as one line of an anchor file. With the key, a head whose signature
     does not match is refused (exit 1): it is not worth keeping."""
     with open_site(settings, args, read_only=True) as site:
-        head = site.store.chain_head()
-        problem = site.store.head_problem(head)
+        head = site.audit.head()
+        problem = site.audit.head_problem(head)
     if problem is not None:
         raise GatekeeperError(f"{problem}; run 'gatekeeper audit verify'")
     if args.json:

@@ -7,30 +7,21 @@ import sys
 
 from gatekeeper.cli.args import Commands, command, command_group
 from gatekeeper.config import Settings
+from gatekeeper.site.moving import copy_database, database_name
 
 
 def cmd_db_copy(args: argparse.Namespace, settings: Settings) -> int:
     """Copy the site at SOURCE into the new database TARGET and verify the chain there;
     progress on a terminal, one summary line at the end."""
-    from gatekeeper.store.backends import parse_database
-    from gatekeeper.store.copy import copy_site
-
-    source = parse_database(args.source, busy_timeout_s=settings.busy_timeout_s).display
-    target = parse_database(args.target, busy_timeout_s=settings.busy_timeout_s).display
+    source = database_name(args.source, settings)
+    target = database_name(args.target, settings)
     shown = sys.stderr.isatty()
 
     def progress(table: str, rows: int) -> None:
         if shown:
             print(f"\r{table}: {rows:,} rows", end="", file=sys.stderr, flush=True)
 
-    report = copy_site(
-        args.source,
-        args.target,
-        images_dir=settings.images_dir,
-        audit_key=settings.audit_key,
-        busy_timeout_s=settings.busy_timeout_s,
-        progress=progress,
-    )
+    report = copy_database(settings, args.source, args.target, progress=progress)
     if shown:
         print(file=sys.stderr)
     counts = ", ".join(f"{rows:,} {table}" for table, rows in report.rows.items() if rows)

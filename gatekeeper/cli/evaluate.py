@@ -14,7 +14,7 @@ from gatekeeper.cli.render import ENCODER_NAMES, percent, print_json
 from gatekeeper.config import Settings
 from gatekeeper.decision import SHIPPED_TIERS
 from gatekeeper.errors import UsageError
-from gatekeeper.service import plural
+from gatekeeper.site import plural
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
@@ -25,16 +25,21 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     (``--model`` shows one encoder alone); the site's rule's FAR/FRR at each threshold is kept
     in the site's data folder for the console's threshold dialog.
     """
-    from gatekeeper.evaluate import evaluate_pairs, plot_histograms, read_pairs
+    from gatekeeper.evaluate import evaluate_pairs, plot_histograms, read_pairs, save_evaluation
 
     pairs = read_pairs(args.pairs, images=args.images)
     if args.plot is not None and not Path(args.plot).parent.is_dir():
         raise UsageError(f"--plot {args.plot}: no such folder")
     with open_site(settings, args) as site:
-        threshold = site.threshold if args.threshold is None else args.threshold
-        result = evaluate_pairs(pairs, site.measure, site.rule(threshold), progress=ProgressBar())
+        threshold = site.recognition.threshold if args.threshold is None else args.threshold
+        result = evaluate_pairs(
+            pairs,
+            site.recognition.measure,
+            site.recognition.rule(threshold),
+            progress=ProgressBar(),
+        )
         if args.threshold is None:
-            site.save_evaluation(result, str(Path(args.pairs).resolve()))
+            save_evaluation(settings, result, str(Path(args.pairs).resolve()))
     rules = [r for r in result.rules if args.model in (r.name, "site")]
     if args.plot is not None:
         plot_histograms(result, args.plot)
@@ -80,7 +85,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_liveness(args: argparse.Namespace, settings: Settings) -> int:
     """Is each face of each image a live person or a photo/screen? Nothing is recorded."""
     with open_site(settings, args) as site:
-        results = {str(image): site.liveness(image) for image in args.images}
+        results = {str(image): site.recognition.liveness(image) for image in args.images}
     if args.json:
         print_json([{"image": k, "faces": [c.as_dict() for c in v]} for k, v in results.items()])
         return 0
@@ -105,7 +110,10 @@ def cmd_evaluate_liveness(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(f"--plot {args.plot}: no such folder")
     with open_site(settings, args) as site:
         result = evaluate_liveness(
-            samples, site.live_score, settings.liveness_threshold, progress=ProgressBar()
+            samples,
+            site.recognition.live_score,
+            settings.liveness_threshold,
+            progress=ProgressBar(),
         )
     if args.plot is not None:
         plot_liveness(result, args.plot)

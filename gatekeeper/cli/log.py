@@ -21,10 +21,7 @@ from gatekeeper.cli.opening import open_site, record_export
 from gatekeeper.cli.output import note
 from gatekeeper.cli.render import Column, distance_text, local_time, show
 from gatekeeper.config import Settings
-from gatekeeper.service import plural
-from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow
-from gatekeeper.store.export import export_detail
-from gatekeeper.store.store import MAX_PAGE
+from gatekeeper.site import DECISIONS, MAX_PAGE, AttemptFilter, AttemptRow, export_detail, plural
 
 
 def _filter(args: argparse.Namespace) -> AttemptFilter:
@@ -74,7 +71,7 @@ def cmd_log(args: argparse.Namespace, settings: Settings) -> int:
     rows: list[AttemptRow] = []
     with open_site(settings, args, read_only=True) as site:
         while len(rows) < args.limit:
-            page = site.store.query_attempts(
+            page = site.log.page(
                 chosen,
                 limit=min(args.limit - len(rows), MAX_PAGE),
                 before_id=rows[-1].id if rows else None,
@@ -95,14 +92,14 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
             sys.stdout.flush()
             out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
             try:
-                count = site.export(out, chosen)
+                count = site.log.export(out, chosen)
             finally:
                 out.flush()
                 out.detach()
             destination = "<stdout>"
             note(f"exported {plural(count, 'attempt')}")
         else:
-            count = site.export_file(Path(args.file), chosen)
+            count = site.log.export_file(Path(args.file), chosen)
             destination = str(Path(args.file))
             note(f"exported {plural(count, 'attempt')} to {args.file}")
     record_export(settings, export_detail(count, chosen, destination))

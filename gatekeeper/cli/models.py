@@ -12,14 +12,14 @@ from gatekeeper.cli.render import percent, print_json
 from gatekeeper.config import Settings
 from gatekeeper.decision import calibrated_rates
 from gatekeeper.errors import UsageError
-from gatekeeper.service import plural
+from gatekeeper.site import plural
 
 
 def cmd_threshold(args: argparse.Namespace, settings: Settings) -> int:
     """Show or set the site's L2 distance threshold."""
     with open_site(settings, args) as site:
         if args.value is None:
-            value = site.threshold
+            value = site.recognition.threshold
             rates = calibrated_rates(value)
             if args.json:
                 print_json({"threshold": value, "held_out": rates})
@@ -33,9 +33,9 @@ def cmd_threshold(args: argparse.Namespace, settings: Settings) -> int:
                         f"{percent(rates['frr'])} of genuine faces refused"
                     )
             return 0
-        old = site.threshold
-        site.set_threshold(args.value)
-        print(f"threshold {old:g} -> {site.threshold:g}")
+        old = site.recognition.threshold
+        site.recognition.set_threshold(args.value)
+        print(f"threshold {old:g} -> {site.recognition.threshold:g}")
     return 0
 
 
@@ -98,7 +98,7 @@ def cmd_models_install(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_reencode(args: argparse.Namespace, settings: Settings) -> int:
     """Re-encode every kept enrolment photo with the current model."""
     with open_site(settings, args) as site:
-        report = site.reencode(progress=ProgressBar())
+        report = site.people.reencode(progress=ProgressBar())
     print(
         f"re-encoded {plural(report.reencoded, 'photo')} of "
         f"{plural(len(report.people), 'person')} with {report.model_id}; "

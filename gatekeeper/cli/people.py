@@ -17,8 +17,14 @@ from gatekeeper.cli.schedule import validity_dict
 from gatekeeper.config import Settings
 from gatekeeper.errors import NotFoundError, UsageError
 from gatekeeper.schedule import Access
-from gatekeeper.service import AccessNow, EnrolResult, describe_added, plural
-from gatekeeper.store import PersonInfo, validate_name
+from gatekeeper.site import (
+    AccessNow,
+    EnrolResult,
+    PersonInfo,
+    describe_added,
+    plural,
+    validate_name,
+)
 
 
 def print_template_notes(result: EnrolResult, threshold: float, *, labelled: bool) -> None:
@@ -41,7 +47,7 @@ def cmd_enroll(args: argparse.Namespace, settings: Settings) -> int:
     """Enrol a person from one or more photos, one face each."""
     name = validate_name(args.name)
     with open_site(settings, args) as site:
-        result = site.enrol(name, args.images, largest=args.largest, force=args.force)
+        result = site.people.enrol(name, args.images, largest=args.largest, force=args.force)
     print(f"enrolled {result.name}: {result.summary()}")
     print_template_notes(result, settings.liveness_threshold, labelled=True)
     if result.duplicates:
@@ -58,7 +64,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if not folder.is_dir():
         raise UsageError(f"{folder}: not a directory")
     with open_site(settings, args) as site:
-        report = site.import_folder(folder, exclude=args.exclude, progress=ProgressBar())
+        report = site.people.import_folder(folder, exclude=args.exclude, progress=ProgressBar())
     if args.json:
         print_json(
             {
@@ -143,8 +149,8 @@ PEOPLE_COLUMNS: tuple[Column[tuple[PersonInfo, AccessNow]], ...] = (
 def cmd_people(args: argparse.Namespace, settings: Settings) -> int:
     """List the enrolled people, with their access and whether they may enter now."""
     with open_site(settings, args, read_only=True) as site:
-        people = site.store.list_people()
-        access = site.access_now(people)
+        people = site.people.list()
+        access = site.schedules.access_now(people)
     rows = [(p, access[p.name]) for p in people]
     show(rows, PEOPLE_COLUMNS, as_json=args.json, record=_person_dict, empty="nobody is enrolled")
     return 0
@@ -157,7 +163,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes and not sys.stdin.isatty():
         raise UsageError(f"not removing {name} without confirmation: use --yes (stdin is no TTY)")
     with open_site(settings, args) as site:
-        if site.store.get_person(name) is None:
+        if site.people.get(name) is None:
             raise NotFoundError(f"no such person: {name}")
         if not args.yes and not confirm(
             f"Erase the encodings, photos and visitor crops of {name}? "
@@ -165,7 +171,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
         ):
             note("nothing removed")
             return 1
-        report = site.remove(name)
+        report = site.people.remove(name)
     print(
         f"removed {report.name}: erased {plural(report.encodings_deleted, 'encoding')}, "
         f"{plural(report.photos_deleted, 'photo')} and "
@@ -182,7 +188,7 @@ def cmd_activate(args: argparse.Namespace, settings: Settings) -> int:
     name = validate_name(args.name)
     active = args.command == "activate"
     with open_site(settings, args) as site:
-        site.store.set_active(name, active)
+        site.people.set_active(name, active)
     print(f"{name} is {'active' if active else 'inactive (recognised but denied)'}")
     return 0
 

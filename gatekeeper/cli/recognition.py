@@ -19,7 +19,7 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     A photo with no face records nothing and exits 1: an access log holds attempts by faces.
     """
     with open_site(settings, args) as site:
-        results = site.identify(args.image)
+        results = site.recognition.identify(args.image)
     if not results:
         raise NoFaceError(f"{args.image}: no face found (nothing recorded)")
     if args.json:
@@ -66,7 +66,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
     """Are the faces of two photos the same person? The site's rule, no liveness (two photos
     compared, nothing recorded)."""
     with open_site(settings, args) as site:
-        result = site.verify(args.first, args.second)
+        result = site.recognition.verify(args.first, args.second)
     if args.json:
         print_json(
             {

@@ -12,9 +12,7 @@ from gatekeeper.cli.render import Column, print_json, show
 from gatekeeper.config import Settings
 from gatekeeper.errors import NotFoundError, UsageError
 from gatekeeper.schedule import Access, describe_validity, parse_windows
-from gatekeeper.service import plural
-from gatekeeper.store import validate_name
-from gatekeeper.store.schedules import ScheduleInfo
+from gatekeeper.site import ScheduleInfo, plural, validate_name
 
 
 def validity_dict(access: Access) -> dict[str, Any]:
@@ -36,7 +34,7 @@ def _schedule_dict(info: ScheduleInfo) -> dict[str, Any]:
 def cmd_schedule_list(args: argparse.Namespace, settings: Settings) -> int:
     """Every access schedule, with its windows and how many people it has."""
     with open_site(settings, args, read_only=True) as site:
-        schedules = site.store.list_schedules()
+        schedules = site.schedules.list()
     columns: tuple[Column[ScheduleInfo], ...] = (
         Column("name", lambda info: info.name),
         Column("people", lambda info: str(len(info.people)), width=6, right=True),
@@ -51,7 +49,7 @@ def cmd_schedule_show(args: argparse.Namespace, settings: Settings) -> int:
     """One schedule: its windows and its people."""
     name = validate_name(args.name)
     with open_site(settings, args, read_only=True) as site:
-        info = site.store.get_schedule(name)
+        info = site.schedules.get(name)
     if args.json:
         print_json(_schedule_dict(info))
         return 0
@@ -69,8 +67,8 @@ def cmd_schedule_set(args: argparse.Namespace, settings: Settings) -> int:
     name = validate_name(args.name)
     windows = parse_windows(args.windows)
     with open_site(settings, args) as site:
-        outcome = site.store.set_schedule(name, windows, description=args.description)
-        info = site.store.get_schedule(name)
+        outcome = site.schedules.set(name, windows, description=args.description)
+        info = site.schedules.get(name)
     if outcome == "unchanged":
         print(f"schedule {info.name} unchanged: {'; '.join(info.text)}")
     else:
@@ -85,7 +83,7 @@ def cmd_schedule_delete(args: argparse.Namespace, settings: Settings) -> int:
     """Delete a schedule nobody is assigned to."""
     name = validate_name(args.name)
     with open_site(settings, args) as site:
-        site.store.delete_schedule(name)
+        site.schedules.delete(name)
     print(f"deleted schedule {name}")
     return 0
 
@@ -97,7 +95,7 @@ def cmd_schedule_assign(args: argparse.Namespace, settings: Settings) -> int:
     person = validate_name(args.person)
     schedule = None if args.none else validate_name(args.schedule)
     with open_site(settings, args) as site:
-        changed = site.store.assign_schedule(person, schedule)
+        changed = site.schedules.assign(person, schedule)
     what = "no schedule (any time)" if schedule is None else f"schedule {schedule}"
     print(f"{person}: {what}" + ("" if changed else " (unchanged)"))
     return 0
@@ -108,14 +106,14 @@ def cmd_schedule_valid(args: argparse.Namespace, settings: Settings) -> int:
     person = validate_name(args.person)
     if args.valid_from is None and args.valid_until is None and not args.clear:
         with open_site(settings, args, read_only=True) as site:
-            info = site.store.get_person(person)
+            info = site.people.get(person)
             if info is None:
                 raise NotFoundError(f"no such person: {person}")
-            access = site.access_now([info])[person].access
+            access = site.schedules.access_now([info])[person].access
         changed = None
     else:
         with open_site(settings, args) as site:
-            changed, access = site.change_validity(
+            changed, access = site.schedules.change_validity(
                 person, valid_from=args.valid_from, valid_until=args.valid_until, clear=args.clear
             )
     if args.json:

@@ -15,9 +15,7 @@ from gatekeeper.cli.output import note
 from gatekeeper.cli.people import print_template_notes
 from gatekeeper.cli.render import Column, distance_text, local_time, print_json, show
 from gatekeeper.config import Settings
-from gatekeeper.service import plural
-from gatekeeper.store import VisitorRow, validate_name
-from gatekeeper.store.store import MAX_PAGE
+from gatekeeper.site import MAX_PAGE, VisitorRow, plural, validate_name
 
 
 def _visitor_dict(row: VisitorRow) -> dict[str, Any]:
@@ -60,7 +58,7 @@ VISITOR_COLUMNS: tuple[Column[VisitorRow], ...] = (
 def cmd_visitors(args: argparse.Namespace, settings: Settings) -> int:
     """The kept face crops of unknown, spoof and denied attempts, newest first."""
     with open_site(settings, args, read_only=True) as site:
-        rows = site.store.list_visitors(limit=min(args.limit, MAX_PAGE))
+        rows = site.visitors.list(limit=min(args.limit, MAX_PAGE))
     keeping = "on" if settings.visitors.keep else "off ([visitors] keep = true turns it on)"
     empty = f"no visitor crops kept (keeping is {keeping})"
     show(rows, VISITOR_COLUMNS, as_json=args.json, record=_visitor_dict, empty=empty)
@@ -72,9 +70,9 @@ def cmd_visitors_show(args: argparse.Namespace, settings: Settings) -> int:
     only to a regular file, as ``export`` writes) and recorded as an ``export`` event."""
     with open_site(settings, args, read_only=True) as site:
         if args.out is None:
-            row = site.store.get_visitor(args.id)
+            row = site.visitors.get(args.id)
         else:
-            row = site.save_visitor_crop(args.id, Path(args.out))
+            row = site.visitors.save_crop(args.id, Path(args.out))
     if args.out is not None:
         record_export(settings, f"{row.describe()}: face crop to {Path(args.out)}")
     if args.json:
@@ -92,8 +90,8 @@ def cmd_visitors_enrol(args: argparse.Namespace, settings: Settings) -> int:
     """Enrol a person from a kept crop, with every check of ``enroll``."""
     name = validate_name(args.name)
     with open_site(settings, args) as site:
-        site.store.get_visitor(args.id)  # an unknown id fails before the models load
-        result = site.enrol_visitor(args.id, name, force=args.force)
+        site.visitors.get(args.id)  # an unknown id fails before the models load
+        result = site.visitors.enrol(args.id, name, force=args.force)
     print(f"enrolled {result.name} from visitor {args.id}: {result.summary()}")
     print_template_notes(result, settings.liveness_threshold, labelled=False)
     if result.duplicates:
@@ -104,7 +102,7 @@ def cmd_visitors_enrol(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_visitors_dismiss(args: argparse.Namespace, settings: Settings) -> int:
     """Delete a kept crop for good; its attempt stays in the log."""
     with open_site(settings, args) as site:
-        row = site.store.dismiss_visitor(args.id)
+        row = site.visitors.dismiss(args.id)
     print(f"dismissed visitor {row.id}: its face crop is deleted; attempt {row.attempt_id} stays")
     return 0
 
@@ -113,7 +111,7 @@ def cmd_visitors_expire(args: argparse.Namespace, settings: Settings) -> int:
     """Delete the crops older than the retention (the console does it hourly by itself)."""
     days = settings.visitors.retention_days
     with open_site(settings, args) as site:
-        count = site.expire_visitors()
+        count = site.visitors.expire()
     print(f"expired {plural(count, 'visitor crop')} older than {days:g} days")
     return 0
 

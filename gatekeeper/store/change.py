@@ -131,7 +131,10 @@ class Writer:
                     self._locked_head.value = None
         except BaseException:
             if not self.db.transaction_depth():
+                # Rolled back: nothing was chained, and the state a change inside this
+                # transaction cached (the one it left) was undone with it.
                 self._chained.value = None
+                self._last_state.value = None
             raise
         if not self.db.transaction_depth():
             self._announce_commit()

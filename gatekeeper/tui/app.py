@@ -35,8 +35,7 @@ from gatekeeper.config import Settings
 from gatekeeper.door import Door
 from gatekeeper.errors import GatekeeperError
 from gatekeeper.live import LiveRecognizer, PipelineState
-from gatekeeper.service import Gatekeeper
-from gatekeeper.store import AttemptFilter
+from gatekeeper.site import AttemptFilter, Site
 from gatekeeper.tui.dialogs import (
     ConfirmDialog,
     ExportDialog,
@@ -44,7 +43,9 @@ from gatekeeper.tui.dialogs import (
     QuitDialog,
     ThresholdDialog,
 )
-from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen, VisitorsScreen
+from gatekeeper.tui.help_screen import HelpScreen
+from gatekeeper.tui.people_screen import PeopleScreen
+from gatekeeper.tui.screens import MainScreen, VisitorsScreen
 from gatekeeper.tui.widgets import AccessLog, FramePreview
 from gatekeeper.vision.camera import CameraFeed, CameraState, open_source
 from gatekeeper.voice import Voice
@@ -62,16 +63,16 @@ class GatekeeperApp(App[None]):
     CSS_PATH = Path(__file__).with_name("gatekeeper.tcss")
     TITLE = "Gatekeeper"
 
-    def __init__(self, gatekeeper: Gatekeeper, feed: CameraFeed) -> None:
+    def __init__(self, site: Site, feed: CameraFeed) -> None:
         super().__init__()
-        settings = gatekeeper.settings
-        self.gatekeeper = gatekeeper
+        settings = site.settings
+        self.site = site
         self.feed = feed
         # Voice turned off: the camera panel's Voice line says why (and the console log).
         self.voice = Voice(settings.greeting, mute=settings.mute)
         self.door = (
             Door(
-                gatekeeper.store,
+                site.store,
                 settings.actions,
                 settings.alerts,
                 on_notice=lambda notice: self._main.post_door(notice),
@@ -80,7 +81,7 @@ class GatekeeperApp(App[None]):
             else None
         )
         self.recognizer = LiveRecognizer(
-            gatekeeper,
+            site,
             feed,
             voice=self.voice,
             on_event=lambda e: self._main.post_live(e),
@@ -122,13 +123,13 @@ class GatekeeperApp(App[None]):
 
     def models_loading(self) -> str | None:
         """While the models load, how long it has taken and the loader's latest word
-        (:meth:`Gatekeeper.report_loading`): ``loading… 12 s — FaceNet weights: downloading
+        (:meth:`Site.report_loading`): ``loading… 12 s — FaceNet weights: downloading
         …``; ``None`` once they are loaded (or failed)."""
         if self.recognizer.state is not PipelineState.LOADING:
             return None
         since = self._loading_since
         text = "loading…" if since is None else f"loading… {time.monotonic() - since:.0f} s"
-        note = self.gatekeeper.loading_note
+        note = self.site.loading_note
         return text if note is None else f"{text} — {note}"
 
     # --- actions -----------------------------------------------------------------------------
@@ -176,12 +177,12 @@ class GatekeeperApp(App[None]):
         """Delete the visitor crops older than the retention (a chained ``visitor_expire``
         event when there were some)."""
         try:
-            count = self.gatekeeper.expire_visitors()
+            count = self.site.visitors.expire()
         except GatekeeperError as exc:
             self.notify(f"cannot delete expired visitor crops: {exc}", severity="warning")
             return
         if count:
-            days = self.gatekeeper.settings.visitors.retention_days
+            days = self.site.settings.visitors.retention_days
             self.notify(f"Deleted {count} visitor crop(s) older than {days:g} days")
 
     def action_toggle_preview(self) -> None:
@@ -196,7 +197,7 @@ class GatekeeperApp(App[None]):
         self.push_screen(FilterDialog(self._main.query_one(AccessLog).filter), chosen)
 
     def action_export(self) -> None:
-        default = self.gatekeeper.settings.data_dir / f"export-{datetime.now():%Y%m%d-%H%M%S}.csv"
+        default = self.site.settings.data_dir / f"export-{datetime.now():%Y%m%d-%H%M%S}.csv"
 
         def chosen(result: tuple[Path, AttemptFilter] | None) -> None:
             if result is None:
@@ -223,7 +224,7 @@ class GatekeeperApp(App[None]):
         """Export as ``gatekeeper export FILE`` does: atomically, and only to a regular file
         (a symbolic link, device, FIFO or socket is refused)."""
         try:
-            count = self.gatekeeper.export_file(path, filter)
+            count = self.site.log.export_file(path, filter)
         except GatekeeperError as exc:
             self.notify(f"Export failed: {exc}", severity="error")
         else:
@@ -246,8 +247,8 @@ class GatekeeperApp(App[None]):
         values that the last ``gatekeeper evaluate`` of the site's pairs measured, else the
         shipped rule's held-out calibration."""
         before, after = (
-            self.gatekeeper.expected_rates(current),
-            self.gatekeeper.expected_rates(value),
+            self.site.recognition.expected_rates(current),
+            self.site.recognition.expected_rates(value),
         )
         if before is None or after is None:
             expected = "No error rates known at these values (gatekeeper evaluate PAIRS)."
@@ -271,14 +272,14 @@ class GatekeeperApp(App[None]):
     @work(thread=True, group="threshold")
     def read_threshold(self) -> None:
         try:
-            self.threshold = self.gatekeeper.threshold
+            self.threshold = self.site.recognition.threshold
         except GatekeeperError as exc:
             self.notify(f"cannot read the threshold: {exc}", severity="error")
 
     @work(thread=True, group="threshold")
     def _set_threshold(self, value: float) -> None:
         try:
-            self.gatekeeper.set_threshold(value)
+            self.site.recognition.set_threshold(value)
         except GatekeeperError as exc:
             self.notify(f"Threshold not changed: {exc}", severity="error")
             return
@@ -322,24 +323,24 @@ def _stderr_to_log(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def run_console(settings: Settings, gatekeeper: Gatekeeper | None = None) -> int:
+def run_console(settings: Settings, site: Site | None = None) -> int:
     """Open the console for ``settings`` (camera, home, greeting, mute...) until the user quits;
     returns the exit status: 0, or 1 when the console stopped on an internal error (its
     traceback is then in the console log, and one line on stderr says so).
 
-    ``gatekeeper`` is the site as the command line opened it (default: opened here from
+    ``site`` is the site as the command line opened it (default: opened here from
     ``settings``); it is closed on the way out. Raises :class:`GatekeeperError` before the
     screen opens when the camera path or the database cannot be used.
     """
-    gatekeeper = gatekeeper or Gatekeeper(settings)
+    site = site or Site.open(settings)
     log_file = settings.data_dir / LOG_FILE
     try:
         feed = open_source(settings.camera, fps=settings.fps, loop=settings.loop)
-        app = GatekeeperApp(gatekeeper, feed)
+        app = GatekeeperApp(site, feed)
         with _stderr_to_log(log_file):
             app.run()
     finally:
-        gatekeeper.close()
+        site.close()
     if app.return_code:
         print(
             f"gatekeeper: the console stopped on an internal error (traceback in {log_file})",

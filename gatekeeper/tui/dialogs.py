@@ -4,7 +4,7 @@ Every dialog works from the keyboard alone: Tab moves between fields, Enter in a
 Escape cancels; every text field is an :class:`OrderedInput`, which keeps a burst of keys in
 order. Input is validated here (names, dates, numbers, decisions) and a problem is shown in the
 dialog, which stays open. The work itself is done by the caller, off the UI thread — except
-enrolment, whose dialog runs its steps through the service in thread workers so that it can
+enrolment, whose dialog runs its steps through the site in thread workers so that it can
 stay open on an error. Titles, questions and errors hold names and paths, so they are shown as
 plain text, never markup.
 """
@@ -39,17 +39,26 @@ from gatekeeper.schedule import (
     parse_date,
     parse_windows,
 )
-from gatekeeper.service import EnrolResult, Gatekeeper, SourceImage, parse_time
-from gatekeeper.store import DECISIONS, AttemptFilter, VisitorRow, validate_name
-from gatekeeper.store.export import check_export_target
-from gatekeeper.store.names import name_key, validate_new_name
-from gatekeeper.store.schedules import ScheduleInfo
+from gatekeeper.site import (
+    DECISIONS,
+    AttemptFilter,
+    EnrolResult,
+    ScheduleInfo,
+    Site,
+    SourceImage,
+    VisitorRow,
+    check_export_target,
+    name_key,
+    parse_time,
+    validate_name,
+    validate_new_name,
+)
 from gatekeeper.tui.widgets import FramePreview
 
 
 def parse_when(text: str, *, end: bool) -> datetime | None:
     """A date or date-time typed in a dialog, read as ``gatekeeper log/export --since/--until``
-    read theirs (:func:`gatekeeper.service.parse_time`: local time without an offset; with ``end``
+    read theirs (:func:`gatekeeper.site.parse_time`: local time without an offset; with ``end``
     a bare date means the end of that day). ``None`` when empty; :class:`UsageError` if bad."""
     if not text.strip():
         return None
@@ -185,7 +194,7 @@ class PathSuggester(Suggester):
 class EnrolDialog(Dialog):
     """Enrol a person from a photo or, with ``camera``, from the camera's newest frame.
 
-    Two steps, both run through ``gatekeeper`` in thread workers: **Check** finds the face
+    Two steps, both run through the ``site`` in thread workers: **Check** finds the face
     that would be enrolled and shows it (the image in half blocks, the face boxed), **Enrol**
     saves it. Changing a field goes back to Check. Errors are shown in the dialog, which stays
     open; "Largest face" takes the largest of several faces; a refusal the operator may
@@ -204,7 +213,7 @@ class EnrolDialog(Dialog):
 
     def __init__(
         self,
-        gatekeeper: Gatekeeper,
+        site: Site,
         camera: Callable[[], np.ndarray | None] | None = None,
         *,
         loading: Callable[[], str | None] = lambda: None,
@@ -212,7 +221,7 @@ class EnrolDialog(Dialog):
         super().__init__()
         self.HEADING = "Enrol from a photo" if camera is None else "Enrol from the camera"
         self.OK = "Check"
-        self._gatekeeper = gatekeeper
+        self._site = site
         self._camera = camera
         self._loading = loading
         self._checked: tuple[str, SourceImage, bool] | None = None
@@ -277,7 +286,7 @@ class EnrolDialog(Dialog):
 
     def _enrol(self, name: str, source: SourceImage, largest: bool, force: bool) -> EnrolResult:
         """Enrol the checked face (on a worker thread)."""
-        return self._gatekeeper.enrol(name, [source], largest=largest, force=force)
+        return self._site.people.enrol(name, [source], largest=largest, force=force)
 
     def _set_busy(self, note: str) -> None:
         self._busy = note
@@ -302,7 +311,7 @@ class EnrolDialog(Dialog):
         where = "photo" if path is not None else "camera frame"
         try:
             source = self._read_source(path)
-            box = self._gatekeeper.enrolment_face(source, largest=largest)
+            box = self._site.people.enrolment_face(source, largest=largest)
         except MultipleFacesError as exc:
             self.app.call_from_thread(
                 self._failed,
@@ -363,18 +372,18 @@ class EnrolDialog(Dialog):
 
 class VisitorEnrolDialog(EnrolDialog):
     """Enrol a person from a kept visitor crop: a name, then Check shows the face the crop
-    gives, and Enrol saves it through :meth:`Gatekeeper.enrol_visitor` — with every check and
+    gives, and Enrol saves it through ``site.visitors.enrol`` — with every check and
     confirmation of :class:`EnrolDialog` (a low-quality face, another person's face, a photo
     of a screen ask first). The crop's largest face is taken: it is centred on the visitor's."""
 
     def __init__(
         self,
-        gatekeeper: Gatekeeper,
+        site: Site,
         visitor: VisitorRow,
         *,
         loading: Callable[[], str | None] = lambda: None,
     ) -> None:
-        super().__init__(gatekeeper, loading=loading)
+        super().__init__(site, loading=loading)
         when = visitor.time.astimezone().strftime("%d %b %H:%M")
         self.HEADING = f"Enrol visitor {visitor.id} ({visitor.decision}, {when})"
         self._visitor = visitor
@@ -391,10 +400,10 @@ class VisitorEnrolDialog(EnrolDialog):
         return True
 
     def _read_source(self, path: Path | None) -> SourceImage:
-        return self._gatekeeper.visitor_image(self._visitor.id)
+        return self._site.visitors.image(self._visitor.id)
 
     def _enrol(self, name: str, source: SourceImage, largest: bool, force: bool) -> EnrolResult:
-        return self._gatekeeper.enrol_visitor(self._visitor.id, name, force=force)
+        return self._site.visitors.enrol(self._visitor.id, name, force=force)
 
 
 class ConfirmDialog(Dialog):

@@ -1,5 +1,5 @@
-"""The console's screens: the main (live) screen, the people screen, the visitors screen and
-the help screen."""
+"""The console's main (live) screen and its visitors screen (the People screen is
+:mod:`gatekeeper.tui.people_screen`, the keys' help :mod:`gatekeeper.tui.help_screen`)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from gatekeeper.door import ActionOutcome, Alert, DoorNotice, DoorWarning
@@ -27,39 +26,30 @@ from gatekeeper.live import (
     PipelineState,
     PipelineStatus,
 )
-from gatekeeper.schedule import describe_validity
-from gatekeeper.service import plural
-from gatekeeper.store import AttemptFilter, PersonInfo, VisitorRow
-from gatekeeper.store.schedules import ScheduleInfo
+from gatekeeper.site import AttemptFilter, VisitorRow
 from gatekeeper.tui.dialogs import (
-    AccessChange,
-    AccessDialog,
     ConfirmDialog,
-    EnrolDialog,
     VisitorEnrolDialog,
 )
-from gatekeeper.tui.palette import decision_style, decisions_legend
+from gatekeeper.tui.palette import decision_style
 from gatekeeper.tui.widgets import (
+    HELP_BINDING,
     AccessLog,
     AlertBanner,
     CameraPanel,
     FramePreview,
     MatchPanel,
     StateBanner,
-    fit_columns,
+    describe_enrolment,
     local_time,
-    one_line,
-    template_quality,
 )
 from gatekeeper.vision.camera import FPS_WINDOW_S, CameraState
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from gatekeeper.service import AccessNow, EnrolResult
+    from gatekeeper.site import EnrolResult
     from gatekeeper.tui.app import GatekeeperApp
-
-_HELP = Binding("question_mark,f1", "app.help", "Help", key_display="?")
 
 
 #: The preview is re-rendered at most this often (seconds): 5 frames per second.
@@ -69,13 +59,10 @@ STATUS_INTERVAL_S = 0.25
 #: The access log looks for attempts recorded by other processes this often (seconds).
 LOG_POLL_S = 5.0
 #: Whether the records were changed outside Gatekeeper is asked this often (seconds), camera
-#: or not (``Gatekeeper.state_problem`` answers from its cache until the database moves).
+#: or not (``site.recognition.state_problem`` answers from its cache until the database moves).
 STATE_CHECK_S = 2.0
 #: The preview is marked stale when the frame it shows was captured longer ago (seconds).
 STALE_AFTER_S = 3.0
-#: The People screen reads who may enter now again this often (seconds): schedules open and
-#: close as time passes.
-ACCESS_REFRESH_S = 30.0
 #: A failing door action is notified at most this often (seconds); every failure is recorded.
 ACTION_NOTICE_INTERVAL_S = 10.0
 #: Camera states that ``r`` acts on: reconnect now, or play a file or folder again.
@@ -125,7 +112,7 @@ class MainScreen(Screen):
         # filtered.
         Binding("t", "app.threshold", "Threshold", show=False),
         Binding("a", "acknowledge_alert", "Ack alert"),
-        _HELP,
+        HELP_BINDING,
         Binding("q", "app.request_quit", "Quit"),
     ]
 
@@ -150,7 +137,7 @@ class MainScreen(Screen):
                 yield CameraPanel(id="camera")
                 yield MatchPanel(id="match")
                 yield FramePreview(id="preview")
-            yield AccessLog(self.app.gatekeeper, id="log")
+            yield AccessLog(self.app.site, id="log")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -233,7 +220,7 @@ class MainScreen(Screen):
         """Ask whether the records were changed outside Gatekeeper (a worker: it reads the
         database); while the store is away the banner stays as it is."""
         try:
-            problem = self.app.gatekeeper.state_problem()
+            problem = self.app.site.recognition.state_problem()
         except StoreError:
             return
         self.post_message(_State(problem))
@@ -317,345 +304,6 @@ class MainScreen(Screen):
             preview.show_message("waiting for frames…")
 
 
-#: The People table's columns, in display order: key, label, and the fewest cells the column
-#: keeps when the table is too narrow for it whole (``None``: it is never cut).
-PEOPLE_COLUMNS: tuple[tuple[str, str, int | None], ...] = (
-    ("name", "Name", 12),
-    ("active", "Active", None),
-    ("schedule", "Schedule", 8),
-    ("now", "May enter", 9),
-    ("encodings", "Encodings", None),
-    ("photos", "Photos", None),
-    ("quality", "Quality", None),
-    ("last_seen", "Last seen", None),
-)
-#: Left out, in this order, when the People table is too narrow (80 columns with a long name or
-#: reason): "May enter" says when a person is deactivated, and the line under the table gives
-#: the selected person's every detail.
-PEOPLE_DROPS = ("photos", "active")
-
-
-class _People(Message):
-    def __init__(
-        self,
-        people: list[PersonInfo],
-        access: dict[str, AccessNow],
-        schedules: list[ScheduleInfo],
-    ) -> None:
-        super().__init__()
-        self.people = people
-        self.access = access
-        self.schedules = schedules
-
-
-class PeopleScreen(Screen):
-    """Everyone enrolled, with counts, their schedule and whether they may enter now; enrol from
-    the camera or a photo; (de)activate; edit when they may enter; remove."""
-
-    BINDINGS = [
-        Binding("c", "enrol_camera", "Enrol: camera"),
-        Binding("i", "enrol_image", "Enrol: photo"),
-        Binding("d,delete", "remove", "Remove", key_display="d"),
-        Binding("a", "toggle_active", "(De)activate"),
-        Binding("s", "edit_access", "Access"),
-        Binding("r", "reload", "Refresh", show=False),
-        Binding("escape", "app.pop_screen", "Back"),
-        _HELP,
-    ]
-
-    app: GatekeeperApp
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._people: dict[str, PersonInfo] = {}
-        self._access: dict[str, AccessNow] = {}
-        self._schedules: list[ScheduleInfo] = []
-        self._widths: dict[str, int] | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(id="people-list"):
-            yield DataTable(id="people-table", cursor_type="row", zebra_stripes=True)
-            yield Static(id="people-empty")
-            yield Static(id="person-detail")
-        yield Footer(show_command_palette=False)
-
-    def on_mount(self) -> None:
-        self.sub_title = "People"
-        self.query_one("#people-list").border_title = "People"
-        self.query_one("#people-empty").display = False
-        self._fit_columns()
-        self.query_one(DataTable).focus()
-        self.action_reload()
-        self.set_interval(ACCESS_REFRESH_S, self.action_reload)
-
-    def on_resize(self) -> None:
-        self.call_after_refresh(self._fit_columns)
-
-    def _read_people(self) -> None:
-        """Read the people, who may enter now and the schedules, and hand them to the UI
-        thread (call from a worker)."""
-        gatekeeper = self.app.gatekeeper
-        try:
-            people = gatekeeper.store.list_people()
-            access = gatekeeper.access_now(people)
-            self.post_message(_People(people, access, gatekeeper.store.list_schedules()))
-        except GatekeeperError as exc:
-            self.app.notify(f"cannot read the people: {exc}", severity="error")
-
-    @work(thread=True, exclusive=True, group="people-read")
-    def action_reload(self) -> None:
-        self._read_people()
-
-    @on(_People)
-    def _show_people(self, message: _People) -> None:
-        self._people = {person.name: person for person in message.people}
-        self._access, self._schedules = message.access, message.schedules
-        self._fit_columns(force=True)
-        empty = self.query_one("#people-empty", Static)
-        empty.display = not self._people
-        self.query_one("#people-list").set_class(not self._people, "-empty")
-        camera = ", c from the camera" if self.app.has_camera else ""
-        empty.update(
-            Text(
-                f"Nobody is enrolled yet. Press i to enrol someone from a photo{camera}; "
-                "gatekeeper import FOLDER enrols a folder of photos.",
-                "dim",
-            )
-        )
-        self._show_selected()
-
-    def _cells(self, person: PersonInfo) -> dict[str, Text]:
-        now = self._access[person.name]
-        schedule = now.access.schedule
-        return {
-            "name": Text(person.name),
-            "active": Text("yes", "green") if person.active else Text("no", "yellow"),
-            "schedule": Text(schedule or "any time", "" if schedule else "dim"),
-            "now": Text("yes", "green") if now.may_enter else Text(f"no: {now.reason}", "yellow"),
-            "encodings": Text(str(person.encodings), justify="right"),
-            "photos": Text(str(person.photos), justify="right"),
-            "quality": template_quality(person),
-            "last_seen": Text(
-                "never" if person.last_seen is None else local_time(person.last_seen, "%d %b %H:%M")
-            ),
-        }
-
-    def _fit_columns(self, *, force: bool = False) -> None:
-        """Lay the table out for its width (:func:`fit_columns`) and fill it again, when the
-        widths change or ``force``."""
-        table = self.query_one(DataTable)
-        rows = {name: self._cells(person) for name, person in self._people.items()}
-        natural = {
-            key: max([len(label), *(cell_len(cells[key].plain) for cells in rows.values())])
-            for key, label, _ in PEOPLE_COLUMNS
-        }
-        shortest = {key: cells for key, _, cells in PEOPLE_COLUMNS if cells is not None}
-        room = table.size.width - table.styles.scrollbar_size_vertical
-        widths = fit_columns(natural, room, drops=PEOPLE_DROPS, shortest=shortest)
-        if widths == self._widths and not force:
-            return
-        selected = self.selected_name()
-        self._widths = widths
-        table.clear(columns=True)
-        for key, label, _ in PEOPLE_COLUMNS:
-            if key in widths:
-                table.add_column(label, key=key, width=widths[key])
-        for name, cells in rows.items():
-            table.add_row(
-                *(
-                    one_line(cells[key], widths[key])
-                    for key, _, _ in PEOPLE_COLUMNS
-                    if key in widths
-                ),
-                key=name,
-            )
-        names = list(rows)
-        if selected in names:
-            table.move_cursor(row=names.index(selected), animate=False)
-
-    @on(DataTable.RowHighlighted)
-    def _highlighted(self) -> None:
-        self._show_selected()
-
-    def _show_selected(self) -> None:
-        """Everything about the person under the cursor, whole, under the table (a narrow
-        table leaves columns out and cuts long names)."""
-        detail = self.query_one("#person-detail", Static)
-        person = self._people.get(self.selected_name() or "")
-        if person is None:
-            detail.update("")
-            return
-        now = self._access[person.name]
-        access = now.access
-        text = Text()
-        text.append(person.name, "bold")
-        text.append(": active" if person.active else ": inactive (recognised but denied)")
-        text.append(f", {f'schedule {access.schedule}' if access.schedule else 'any time'}")
-        if access.valid_from or access.valid_until:
-            text.append(f", valid {describe_validity(access.valid_from, access.valid_until)}")
-        text.append("; ")
-        if now.may_enter:
-            text.append("may enter now", "green")
-        else:
-            text.append(f"may not enter now: {now.reason}", "yellow")
-        text.append(f"; {plural(person.photos, 'photo')}, {plural(person.encodings, 'encoding')}")
-        text.append(", quality ").append_text(template_quality(person))
-        seen = "never" if person.last_seen is None else local_time(person.last_seen)
-        text.append(f"; last seen {seen}", "dim")
-        detail.update(text)
-
-    def selected_name(self) -> str | None:
-        """The name on the cursor's row, if any."""
-        table = self.query_one(DataTable)
-        if table.row_count == 0:
-            return None
-        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-
-    # Enrolment.
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Enrolling from the camera is offered only when there is a camera."""
-        if action == "enrol_camera":
-            return self.app.has_camera
-        return True
-
-    def action_enrol_image(self) -> None:
-        dialog = EnrolDialog(self.app.gatekeeper, loading=self.app.models_loading)
-        self.app.push_screen(dialog, self._enrolled)
-
-    def action_enrol_camera(self) -> None:
-        dialog = EnrolDialog(
-            self.app.gatekeeper, camera=self._frame, loading=self.app.models_loading
-        )
-        self.app.push_screen(dialog, self._enrolled)
-
-    def _frame(self) -> np.ndarray | None:
-        """The camera's newest frame, for the enrolment dialog (any thread)."""
-        frame = self.app.feed.latest()
-        return None if frame is None else frame.image
-
-    def _enrolled(self, result: EnrolResult | None) -> None:
-        if result is None:
-            return
-        self.app.notify(f"Enrolled {result.name}: {_enrolment(result)}")
-        self.action_reload()
-
-    # Access.
-
-    def action_toggle_active(self) -> None:
-        person = self._people.get(self.selected_name() or "")
-        if person is None:
-            self.app.notify("Nobody selected", severity="warning")
-            return
-        name, active = person.name, not person.active
-        if active:
-            title, question = f"Activate {name}?", f"{name} will be granted access again."
-        else:
-            title = f"Deactivate {name}?"
-            question = f"{name} stays enrolled and is recognised, but denied access."
-
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self._set_active(name, active)
-
-        ok = "Activate" if active else "Deactivate"
-        self.app.push_screen(ConfirmDialog(title, question, ok=ok), confirmed)
-
-    @work(thread=True, group="people-write")
-    def _set_active(self, name: str, active: bool) -> None:
-        try:
-            self.app.gatekeeper.store.set_active(name, active)
-        except GatekeeperError as exc:
-            self.app.notify(f"Not changed: {exc}", severity="error")
-            return
-        state = "active" if active else "inactive (recognised but denied)"
-        self.app.notify(f"{name} is {state}")
-        self._read_people()
-
-    def action_edit_access(self) -> None:
-        name = self.selected_name()
-        if name is None or name not in self._access:
-            self.app.notify("Nobody selected", severity="warning")
-            return
-
-        def chosen(change: AccessChange | None) -> None:
-            if change is not None:
-                self._save_access(name, change)
-
-        dialog = AccessDialog(name, self._access[name].access, self._schedules)
-        self.app.push_screen(dialog, chosen)
-
-    @work(thread=True, group="people-write")
-    def _save_access(self, name: str, change: AccessChange) -> None:
-        """Create the new schedule if any, assign it and set the dates (one transaction each)."""
-        store = self.app.gatekeeper.store
-        try:
-            if change.new_windows is not None and change.schedule is not None:
-                store.set_schedule(change.schedule, change.new_windows)
-            store.assign_schedule(name, change.schedule)
-            store.set_validity(name, change.valid_from, change.valid_until)
-        except GatekeeperError as exc:
-            self.app.notify(f"Not changed: {exc}", severity="error")
-            self._read_people()
-            return
-        schedule = f"schedule {change.schedule}" if change.schedule else "any time"
-        validity = describe_validity(change.valid_from, change.valid_until)
-        self.app.notify(f"{name}: {schedule}, valid {validity}")
-        self._read_people()
-
-    # Removal.
-
-    def action_remove(self) -> None:
-        name = self.selected_name()
-        if name is None:
-            self.app.notify("Nobody to remove", severity="warning")
-            return
-
-        def confirmed(answer: bool | None) -> None:
-            if answer:
-                self._remove(name)
-
-        self.app.push_screen(
-            ConfirmDialog(
-                f"Remove {name}?",
-                f"This erases {name}'s face encodings, kept photos and visitor crops for good. "
-                "Their access attempts stay in the log.",
-                ok="Remove",
-                destructive=True,
-            ),
-            confirmed,
-        )
-
-    @work(thread=True, group="remove")
-    def _remove(self, name: str) -> None:
-        try:
-            report = self.app.gatekeeper.remove(name)
-        except GatekeeperError as exc:
-            self.app.notify(f"Not removed: {exc}", severity="error")
-            return
-        self.app.notify(
-            f"Removed {name}: {report.encodings_deleted} encoding(s), "
-            f"{report.photos_deleted} photo(s) and {report.visitors_deleted} visitor crop(s) "
-            f"erased; {report.attempts_kept} attempt(s) "
-            "kept in the log"
-        )
-        if report.leftover_files:
-            self.app.notify(
-                f"Could not delete {len(report.leftover_files)} file(s) under "
-                f"{report.leftover_files[0]}: delete them by hand",
-                severity="warning",
-            )
-        self._read_people()
-
-
-def _enrolment(result: EnrolResult) -> str:
-    """What an enrolment stored, as the People table counts it, and what it skipped."""
-    skipped = result.duplicates
-    note = f" ({plural(skipped, 'photo')} already enrolled, not stored again)" if skipped else ""
-    return result.summary() + note
-
-
 class _Visitors(Message):
     """Visitors read for the visitors screen, with the decoded crops it did not hold yet."""
 
@@ -676,7 +324,7 @@ class VisitorsScreen(Screen):
         Binding("d,delete", "dismiss_visitor", "Dismiss", key_display="d"),
         Binding("r", "reload", "Refresh", show=False),
         Binding("escape", "app.pop_screen", "Back"),
-        _HELP,
+        HELP_BINDING,
     ]
     #: Visitors shown, at most.
     LIMIT = 100
@@ -726,9 +374,9 @@ class VisitorsScreen(Screen):
     def _read_visitors(self) -> None:
         """Read the visitors, and decode the crops not held yet (call from a worker)."""
         try:
-            rows = self.app.gatekeeper.store.list_visitors(limit=self.LIMIT)
+            rows = self.app.site.visitors.list(limit=self.LIMIT)
             crops = {
-                row.id: self.app.gatekeeper.visitor_image(row.id).rgb
+                row.id: self.app.site.visitors.image(row.id).rgb
                 for row in rows
                 if row.id not in self._crops
             }
@@ -767,8 +415,8 @@ class VisitorsScreen(Screen):
         empty = self.query_one("#visitors-empty", Static)
         empty.display = not self._rows
         self.query_one("#visitors-list").set_class(not self._rows, "-empty")
-        if self.app.gatekeeper.settings.visitors.keep:
-            days = self.app.gatekeeper.settings.visitors.retention_days
+        if self.app.site.settings.visitors.keep:
+            days = self.app.site.settings.visitors.retention_days
             empty.update(Text(f"No unknown visitors kept in the last {days:g} days.", "dim"))
         else:
             empty.update(
@@ -824,10 +472,12 @@ class VisitorsScreen(Screen):
         def enrolled(result: EnrolResult | None) -> None:
             if result is None:
                 return
-            self.app.notify(f"Enrolled {result.name} from visitor {row.id}: {_enrolment(result)}")
+            self.app.notify(
+                f"Enrolled {result.name} from visitor {row.id}: {describe_enrolment(result)}"
+            )
             self.action_reload()
 
-        dialog = VisitorEnrolDialog(self.app.gatekeeper, row, loading=self.app.models_loading)
+        dialog = VisitorEnrolDialog(self.app.site, row, loading=self.app.models_loading)
         self.app.push_screen(dialog, enrolled)
 
     def action_dismiss_visitor(self) -> None:
@@ -855,44 +505,9 @@ class VisitorsScreen(Screen):
     @work(thread=True, group="visitors-write")
     def _dismiss(self, visitor_id: int) -> None:
         try:
-            self.app.gatekeeper.store.dismiss_visitor(visitor_id)
+            self.app.site.visitors.dismiss(visitor_id)
         except GatekeeperError as exc:
             self.app.notify(f"Not dismissed: {exc}", severity="error")
             return
         self.app.notify(f"Dismissed visitor {visitor_id}: its face crop is deleted")
         self._read_visitors()
-
-
-class HelpScreen(ModalScreen):
-    """The keys of every screen, read from their bindings."""
-
-    BINDINGS = [Binding("escape,question_mark,f1,q", "app.pop_screen", "Close", key_display="esc")]
-
-    def compose(self) -> ComposeResult:
-        text = Text()
-        text.append("Gatekeeper — keys\n\n", "bold")
-        for title, bindings in (
-            ("Main screen", MainScreen.BINDINGS),
-            ("People screen", PeopleScreen.BINDINGS),
-            ("Visitors screen", VisitorsScreen.BINDINGS),
-        ):
-            text.append(f"{title}\n", "bold underline")
-            for binding in bindings:
-                assert isinstance(binding, Binding)
-                keys = ", ".join(
-                    key.replace("question_mark", "?") for key in binding.key.split(",")
-                )
-                text.append(f"  {keys:<14}", "bold cyan").append(f"{binding.description}\n")
-            text.append("\n")
-        text.append("Everywhere\n", "bold underline")
-        text.append(f"  {'ctrl+p':<14}", "bold cyan").append("Command palette\n")
-        text.append(f"  {'tab':<14}", "bold cyan").append("Next field or table\n")
-        text.append(f"  {'esc':<14}", "bold cyan").append("Close a dialog or screen\n")
-        text.append(f"  {'ctrl+q':<14}", "bold cyan").append("Quit at once, without asking\n\n")
-        text.append(
-            f"Decisions: {decisions_legend()}. A person is decided on after several matching "
-            "frames, then at most once per recognition interval.",
-            "dim",
-        )
-        with VerticalScroll(id="help"):
-            yield Static(text)

@@ -19,6 +19,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.coordinate import Coordinate
 from textual.message import Message
@@ -35,9 +36,15 @@ from gatekeeper.live import (
     PipelineStatus,
     RecordedDecision,
 )
-from gatekeeper.service import Gatekeeper
-from gatekeeper.store import DECISIONS, AttemptFilter, AttemptRow
-from gatekeeper.store.export import describe
+from gatekeeper.site import (
+    DECISIONS,
+    AttemptFilter,
+    AttemptRow,
+    EnrolResult,
+    Site,
+    describe,
+    plural,
+)
 from gatekeeper.tui.halfblock import render_frame
 from gatekeeper.tui.palette import decision_style
 from gatekeeper.vision.camera import CameraState, CameraStatus
@@ -489,9 +496,9 @@ class AccessLog(Vertical):
     PREFETCH_ROWS = 40
     HEAD_ROWS = 50
 
-    def __init__(self, gatekeeper: Gatekeeper, *, id: str | None = None) -> None:
+    def __init__(self, site: Site, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._gatekeeper = gatekeeper
+        self._site = site
         self.filter = AttemptFilter()
         self._generation = 0
         self._rows: dict[int, AttemptRow] = {}
@@ -574,9 +581,7 @@ class AccessLog(Vertical):
     @work(thread=True, group="log-read")
     def _read_page(self, generation: int, filter: AttemptFilter, before_id: int | None) -> None:
         try:
-            rows = self._gatekeeper.store.query_attempts(
-                filter, limit=self.PAGE_SIZE, before_id=before_id
-            )
+            rows = self._site.log.page(filter, limit=self.PAGE_SIZE, before_id=before_id)
         except GatekeeperError as exc:
             self.post_message(_ReadFailed(str(exc)))
             rows = []
@@ -585,7 +590,7 @@ class AccessLog(Vertical):
     @work(thread=True, group="log-head")
     def _read_head(self, generation: int, filter: AttemptFilter) -> None:
         try:
-            rows = self._gatekeeper.store.query_attempts(filter, limit=self.HEAD_ROWS)
+            rows = self._site.log.page(filter, limit=self.HEAD_ROWS)
         except GatekeeperError as exc:
             self.post_message(_ReadFailed(str(exc)))
             return
@@ -678,3 +683,14 @@ def template_quality(person) -> Text:
     measurement (``gatekeeper reencode`` measures them)."""
     style = {"good": "green", "low": "yellow"}.get(person.quality, "dim")
     return Text(person.quality, style)
+
+
+def describe_enrolment(result: EnrolResult) -> str:
+    """What an enrolment stored, as the People table counts it, and what it skipped."""
+    skipped = result.duplicates
+    note = f" ({plural(skipped, 'photo')} already enrolled, not stored again)" if skipped else ""
+    return result.summary() + note
+
+
+#: The binding every screen shows for help.
+HELP_BINDING = Binding("question_mark,f1", "app.help", "Help", key_display="?")

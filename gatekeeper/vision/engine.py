@@ -1,6 +1,6 @@
 """The recognition engine's front door: image → faces with 128-d embeddings.
 
-``FaceEngine`` ties the stages together (detect → align → encode) and is what the service layer,
+``FaceEngine`` ties the stages together (detect → align → encode) and is what the site layer,
 the CLI and the console's worker call. It owns the compiled networks (LiteRT interpreters), so
 it is created once, off the UI thread, and used from one thread at a time.
 """

@@ -31,6 +31,8 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
 _PNG_END = b"IEND"
+#: Image file suffixes that ``import`` picks up and ``evaluate`` takes for an image's name.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 #: Images larger than this (width × height) are refused, encoded ones before decoding:
 #: 100 million pixels decode to 300 MB of RGB; a door camera's frame is under 10 million.
 MAX_PIXELS = 100_000_000

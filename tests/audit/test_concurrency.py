@@ -18,7 +18,7 @@ import threading
 import numpy as np
 
 from gatekeeper.config import Settings
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.store import AttemptFilter, open_store
 
 PRELUDE = """
@@ -143,7 +143,7 @@ def test_gallery_swaps_atomically_and_sees_other_processes(tmp_path, database):
     """A matcher thread never sees a half-updated gallery while people come and go, and a
     person enrolled by another process is matched without a restart."""
     settings = Settings(home=tmp_path, db=database.url)
-    gatekeeper = Gatekeeper(settings)
+    gatekeeper = Site.open(settings)
     rng = np.random.default_rng(3)
     alice = rng.normal(size=128).astype(np.float32)
     gatekeeper.store.add_encoding(
@@ -154,8 +154,8 @@ def test_gallery_swaps_atomically_and_sees_other_processes(tmp_path, database):
 
     def matcher():
         while not stop.is_set():
-            gallery, active = gatekeeper.gallery()
-            ((match, decision),) = gatekeeper.match_embeddings(alice[None])
+            gallery, active = gatekeeper.recognition.gallery()
+            ((match, decision),) = gatekeeper.recognition.match_embeddings(alice[None])
             if match.name != "alice" or decision != "granted" or not active:
                 problems.append(f"{match.name} {decision}")
 
@@ -185,7 +185,7 @@ def test_gallery_swaps_atomically_and_sees_other_processes(tmp_path, database):
     subprocess.run(
         [sys.executable, "-c", code, settings.database, str(settings.images_dir)], check=True
     )
-    ((match, decision),) = gatekeeper.match_embeddings(bob[None])
+    ((match, decision),) = gatekeeper.recognition.match_embeddings(bob[None])
     assert (match.name, decision) == ("bob", "granted")
     gatekeeper.close()
 

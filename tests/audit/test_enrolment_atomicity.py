@@ -20,7 +20,7 @@ from helpers import ENCODERS, fill, small_filesystem
 
 from gatekeeper.config import Settings
 from gatekeeper.errors import StoreError
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.store import open_store
 
 
@@ -47,11 +47,11 @@ def test_enrolment_on_a_full_disk_stores_nothing(engine, weights_dir, tmp_path, 
     assert second > first
     with (
         small_filesystem(settings.images_dir, 1024) as images,
-        Gatekeeper(settings, engine=engine) as site,
+        Site.open(settings, engine=engine) as site,
     ):
         fill(images, leave=first + (second - first) // 2)  # room for the first photo only
         with pytest.raises(StoreError, match="No space left on device"):
-            site.enrol("rose", rose)
+            site.people.enrol("rose", rose)
         assert site.store.get_person("rose") is None
         report = site.store.verify_chain()
         assert report.ok, report.summary()

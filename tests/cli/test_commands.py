@@ -26,7 +26,8 @@ from gatekeeper import cli
 from gatekeeper.cli import log, opening
 from gatekeeper.cli.output import ProgressBar
 from gatekeeper.errors import GatekeeperError
-from gatekeeper.service import parse_time
+from gatekeeper.site import parse_time
+from gatekeeper.site.logbook import Log
 from gatekeeper.store import open_store
 
 
@@ -180,11 +181,11 @@ def test_export_replaces_a_file_atomically(run, logged, tmp_path, monkeypatch):
     target = tmp_path / "log.csv"
     target.write_text("previous export\n", encoding="utf-8")
 
-    def failing_export(site, out, chosen, *, destination=None):
+    def failing_export(log, out, chosen, *, destination=None):
         out.write("half a row")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(opening.Gatekeeper, "export", failing_export)
+    monkeypatch.setattr(Log, "export", failing_export)
     result = run("--home", logged, "export", target)
     assert result.code == 1
     assert result.err == f"gatekeeper: cannot write {target}: No space left on device\n"

@@ -24,7 +24,7 @@ from cli_helpers import make_home, run_process, subprocess_env
 from helpers import wait_until
 
 from gatekeeper.config import Settings
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.store import AttemptFilter, open_store
 
 WORKER = Path(__file__).resolve().parents[1] / "door_worker.py"
@@ -53,9 +53,9 @@ def test_three_doors_and_the_cli_share_one_chain(
     home = make_home(tmp_path, weights_dir)
     train = shared_data / "faces" / "train"
     cli = ("--home", home, "--db", db_url)
-    with Gatekeeper(Settings(home=home, db=db_url), engine=engine) as site:
-        site.enrol("Lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
-        site.enrol("Biden", sorted((train / "biden").iterdir()), force=True)
+    with Site.open(Settings(home=home, db=db_url), engine=engine) as site:
+        site.people.enrol("Lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
+        site.people.enrol("Biden", sorted((train / "biden").iterdir()), force=True)
     lobby = _lobby_photos(shared_data, tmp_path / "lobby")
 
     workers = []

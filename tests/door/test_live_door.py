@@ -23,7 +23,7 @@ from gatekeeper.door.mqtt import MqttSpec
 from gatekeeper.door.webhook import WebhookSpec
 from gatekeeper.errors import CameraError
 from gatekeeper.live import LiveRecognizer
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.vision.camera import CameraFeed, CameraState, open_source
 
 GRANTED = ("granted",)
@@ -39,10 +39,10 @@ def test_the_clip_opens_the_door_once_per_grant_on_every_endpoint(
     tmp_path, shared_data, engine, http, refused_url, recorder, broker
 ):
     settings = Settings(home=tmp_path / "home", camera_id="door", recognition_interval_s=3.0)
-    gatekeeper = Gatekeeper(settings, engine=engine)
+    gatekeeper = Site.open(settings, engine=engine)
     probe = shared_data / "faces" / "probe"
-    gatekeeper.enrol("lin", [probe / "lin-manuel-miranda.png"])
-    gatekeeper.enrol("alex", [probe / "alex-lacamoire.png"])
+    gatekeeper.people.enrol("lin", [probe / "lin-manuel-miranda.png"])
+    gatekeeper.people.enrol("alex", [probe / "alex-lacamoire.png"])
     webhook, hanging = http(), http(hang=True)
     subscriber = Subscriber(broker)
     actions = [
@@ -162,7 +162,7 @@ class RefusingCamera:
 
 
 def test_a_camera_that_cannot_be_reached_raises_the_camera_lost_alert(tmp_path):
-    gatekeeper = Gatekeeper(Settings(home=tmp_path, camera_id="gate"), engine=ScriptedEngine())
+    gatekeeper = Site.open(Settings(home=tmp_path, camera_id="gate"), engine=ScriptedEngine())
     feed = CameraFeed(RefusingCamera(), backoff_initial_s=30.0)
     door = Door(gatekeeper.store, (), [AlertRule("camera", "camera_lost", after_s=0.0)])
     recognizer = LiveRecognizer(gatekeeper, feed, door=door)

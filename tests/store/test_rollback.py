@@ -227,3 +227,19 @@ def test_commit_listeners_hear_what_each_committed_transaction_chained(
             store.log_admin_event("export", "refused: the lock is held")
         store.log_admin_event("export", "1 attempt")
     assert heard == [(1, 0), (0, 2), (0, 1)]
+
+
+def test_a_change_rolled_back_with_the_transaction_it_joined_leaves_the_next_change_trusted(
+    store: Store,
+) -> None:
+    """A change inside an outer transaction that then fails is undone with it, and so is the
+    state that change left: the next change must compare with the state as it is, not be
+    refused as a change made outside Gatekeeper."""
+    store.set_threshold(0.55)
+    with pytest.raises(RuntimeError), store.change():
+        store.set_threshold(0.5)
+        raise RuntimeError("the outer transaction fails after the change joined it")
+    assert store.get_threshold(0.6) == 0.55
+    store.set_threshold(0.45)
+    assert store.get_threshold(0.6) == 0.45
+    assert store.state_problem() is None

@@ -13,7 +13,7 @@ from textual import events
 from textual.keys import REPLACED_KEYS, _character_to_key, _get_unicode_name_from_key
 
 from gatekeeper.config import Settings
-from gatekeeper.service import Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.tui.app import GatekeeperApp
 from gatekeeper.vision.camera import CameraFeed, open_source
 
@@ -42,12 +42,12 @@ def console(tmp_path, engine) -> Callable[..., RecordingApp]:
     """``console(feed=None, engine=None, **settings)`` → a console on a fresh home in
     ``tmp_path``, muted, with the session's engine unless another is given; its notifications
     are recorded in ``app.notes``."""
-    made: list[Gatekeeper] = []
+    made: list[Site] = []
 
     def make(feed: CameraFeed | None = None, engine=engine, **overrides) -> RecordingApp:
         overrides = {"mute": True, "camera_id": "desk", **overrides}
         settings = Settings(home=tmp_path / "home", **overrides)
-        gatekeeper = Gatekeeper(settings, engine=engine)
+        gatekeeper = Site.open(settings, engine=engine)
         made.append(gatekeeper)
         return RecordingApp(gatekeeper, feed or open_source(None, fps=5, loop=False))
 

@@ -15,7 +15,7 @@ from gatekeeper.recognition import Decision
 from gatekeeper.schedule import Access, parse_windows
 from gatekeeper.store import NewAttempt
 from gatekeeper.tui.dialogs import AccessDialog
-from gatekeeper.tui.screens import PeopleScreen
+from gatekeeper.tui.people_screen import PeopleScreen
 from gatekeeper.tui.widgets import AccessLog, MatchPanel
 from gatekeeper.vision.camera import CameraState, open_source
 
@@ -27,13 +27,13 @@ def _cells(table: DataTable, row: int) -> list[str]:
 
 
 def _access(app, name: str) -> Access:
-    person = app.gatekeeper.store.get_person(name)
-    return app.gatekeeper.store.access_rules().get(person.id, Access())
+    person = app.site.store.get_person(name)
+    return app.site.store.access_rules().get(person.id, Access())
 
 
 async def test_people_screen_edits_schedules_and_validity(console, wait_for):
     app = console(timezone="Europe/Berlin")
-    store = app.gatekeeper.store
+    store = app.site.store
     store.add_person("kit")
     store.add_person("rose")
     store.set_schedule("staff", parse_windows(["Mon-Fri 07:00-19:00"]))
@@ -97,7 +97,7 @@ async def test_people_screen_edits_schedules_and_validity(console, wait_for):
 
 async def test_the_access_log_and_the_latest_match_say_why_a_person_was_denied(console, wait_for):
     app = console()
-    app.gatekeeper.store.record_attempts(
+    app.site.store.record_attempts(
         [
             NewAttempt(
                 camera_id="desk",
@@ -129,7 +129,7 @@ async def test_every_people_screen_key_and_the_access_columns_fit_80_columns(
     80-column terminal, and its table shows the schedule and "May enter" first."""
     feed = open_source(str(shared_data / "video" / "short_hamilton_clip.mp4"), fps=1, loop=True)
     app = console(feed=feed)
-    app.gatekeeper.store.add_person("kit")
+    app.site.store.add_person("kit")
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: feed.status().state is not CameraState.NONE)
         await pilot.press("p")

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def events(app, kind: str) -> list[dict]:
-    with contextlib.closing(sqlite3.connect(app.gatekeeper.settings.database)) as db:
+    with contextlib.closing(sqlite3.connect(app.site.settings.database)) as db:
         rows = db.execute(
             "SELECT detail FROM admin_event WHERE kind = ? ORDER BY seq", (kind,)
         ).fetchall()
@@ -45,7 +45,7 @@ async def test_a_spoof_alert_is_a_banner_until_acknowledged(
         actions=(hook,),
         recognition_interval_s=3600.0,  # one spoof decision for the whole test
     )
-    app.gatekeeper.enrol("lestari", [frames / "live" / "lestari15__real_f0000.jpg"])
+    app.site.people.enrol("lestari", [frames / "live" / "lestari15__real_f0000.jpg"])
     async with app.run_test(size=(120, 40)) as pilot:
         banner = app.query_one(AlertBanner)
         assert not banner.display
@@ -79,4 +79,4 @@ async def test_a_spoof_alert_is_a_banner_until_acknowledged(
     assert raised["rule"] == ack["rule"] == "photo" and ack["alert"] == raised["alert"]
     (outcome,) = events(app, "action")
     assert (outcome["action"], outcome["decision"], outcome["ok"]) == ("guard-hook", "alert", False)
-    assert app.gatekeeper.store.verify_chain().ok
+    assert app.site.store.verify_chain().ok

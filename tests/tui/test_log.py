@@ -36,7 +36,7 @@ def people(log: AccessLog) -> list[str]:
 
 async def test_at_80x24_decision_and_distance_come_first_and_camera_and_id_go(console, wait_for):
     app = console()
-    app.gatekeeper.store.record_attempts([attempt("lin", "granted", 0)])
+    app.site.store.record_attempts([attempt("lin", "granted", 0)])
     async with app.run_test(size=(80, 24)) as pilot:
         log = app.query_one(AccessLog)
         await wait_for(pilot, lambda: log.loaded == 1)
@@ -48,7 +48,7 @@ async def test_at_80x24_decision_and_distance_come_first_and_camera_and_id_go(co
 
 async def test_at_200x60_every_column_shows_and_they_widen_to_the_log(console, wait_for):
     app = console()
-    app.gatekeeper.store.record_attempts([attempt(LONG_NAME, "granted", 0, camera="garage")])
+    app.site.store.record_attempts([attempt(LONG_NAME, "granted", 0, camera="garage")])
     async with app.run_test(size=(200, 60)) as pilot:
         log = app.query_one(AccessLog)
         await wait_for(pilot, lambda: log.loaded == 1)
@@ -62,7 +62,7 @@ async def test_at_200x60_every_column_shows_and_they_widen_to_the_log(console, w
 
 async def test_search_by_part_of_a_name_time_decision_and_camera(console, wait_for):
     app = console()
-    app.gatekeeper.store.record_attempts(
+    app.site.store.record_attempts(
         [
             attempt("Lin-Manuel", "granted", 0, camera="door"),
             attempt("lin", "granted", 10, camera="door"),
@@ -109,7 +109,7 @@ async def test_search_by_part_of_a_name_time_decision_and_camera(console, wait_f
 
 async def test_new_rows_leave_a_scrolled_log_where_the_operator_put_it(console, wait_for):
     app = console()
-    store = app.gatekeeper.store
+    store = app.site.store
     store.record_attempts(attempt(f"p{i}", "granted", i) for i in range(100))
     async with app.run_test(size=(80, 24)) as pilot:
         log = app.query_one(AccessLog)

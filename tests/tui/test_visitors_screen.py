@@ -18,7 +18,8 @@ from textual.widgets._footer import FooterKey
 from gatekeeper.config import VisitorSettings
 from gatekeeper.tui import app as console_app
 from gatekeeper.tui.dialogs import ConfirmDialog, VisitorEnrolDialog
-from gatekeeper.tui.screens import HelpScreen, VisitorsScreen
+from gatekeeper.tui.help_screen import HelpScreen
+from gatekeeper.tui.screens import VisitorsScreen
 from gatekeeper.tui.widgets import AccessLog, FramePreview, MatchPanel
 from gatekeeper.vision.camera import open_source
 from gatekeeper.vision.image import load_image
@@ -44,7 +45,7 @@ def rows(screen: VisitorsScreen) -> list[tuple[int, str, str, str]]:
 
 
 def visitor_events(app) -> list[str]:
-    with sqlite3.connect(app.gatekeeper.settings.database) as db:
+    with sqlite3.connect(app.site.settings.database) as db:
         return [
             row[0]
             for row in db.execute(
@@ -63,7 +64,7 @@ def lin(shared_data, engine):
 async def test_visitors_are_listed_newest_first_and_dismissed_after_asking(console, wait_for, lin):
     app = console(visitors=KEEP)
     now = datetime.now(UTC)
-    store = app.gatekeeper.store
+    store = app.site.store
     older = keep_visitor(store, *lin, kept=now - timedelta(hours=1))
     newer = keep_visitor(store, *lin, decision="denied", camera_id="back-door", kept=now)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -127,7 +128,7 @@ async def test_a_stranger_at_the_door_is_kept_then_enrolled_from_the_screen_and_
     door.mkdir()
     shutil.copy(shared_data / "faces" / "probe" / "lin-manuel-miranda.png", door / "frame.png")
     app = console(open_source(str(door), fps=5, loop=True), visitors=KEEP)
-    store = app.gatekeeper.store
+    store = app.site.store
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: store.list_visitors(), 60)
         assert {v.decision for v in store.list_visitors()} == {"unknown"}
@@ -168,7 +169,7 @@ async def test_a_low_quality_visitor_face_is_enrolled_only_after_confirming(
 ):
     app = console(visitors=KEEP)
     crop = load_image(shared_data / "seed-images" / "younes.jpg")  # a 65-pixel face
-    visitor = keep_visitor(app.gatekeeper.store, crop, (0, 0, *crop.shape[1::-1]))
+    visitor = keep_visitor(app.site.store, crop, (0, 0, *crop.shape[1::-1]))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("u")
         screen = app.screen
@@ -190,12 +191,12 @@ async def test_a_low_quality_visitor_face_is_enrolled_only_after_confirming(
                     pilot,
                     lambda d=dialog: "Not enrolled" in str(d.query_one(".dialog-error").content),
                 )
-                assert app.gatekeeper.store.list_people() == []
+                assert app.site.store.list_people() == []
                 await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, 30)
-        (person,) = app.gatekeeper.store.list_people()
+        (person,) = app.site.store.list_people()
         assert (person.name, person.quality) == ("younes", "low")
-        assert app.gatekeeper.store.get_visitor(visitor).enrolled_name == "younes"
+        assert app.site.store.get_visitor(visitor).enrolled_name == "younes"
 
 
 async def test_expired_crops_are_deleted_at_start_and_then_periodically(
@@ -203,7 +204,7 @@ async def test_expired_crops_are_deleted_at_start_and_then_periodically(
 ):
     monkeypatch.setattr(console_app, "EXPIRE_INTERVAL_S", 0.5)
     app = console(visitors=VisitorSettings(keep=True, retention_days=30))
-    store = app.gatekeeper.store
+    store = app.site.store
     now = datetime.now(UTC)
     keep_visitor(store, *lin, kept=now - timedelta(days=31))
     recent = keep_visitor(store, *lin, kept=now - timedelta(days=29))

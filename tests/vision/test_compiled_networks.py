@@ -11,10 +11,11 @@ import pytest
 from gatekeeper.config import Settings
 from gatekeeper.errors import WeightsError
 from gatekeeper.evaluate import read_pairs
-from gatekeeper.service import FaceMeasure, Gatekeeper
+from gatekeeper.site import Site
 from gatekeeper.vision import compile as compile_step
 from gatekeeper.vision import encoder, facenet, liveness, runtime, sface
 from gatekeeper.vision.image import load_image
+from gatekeeper.vision.measure import FaceMeasure
 from gatekeeper.vision.quality import measure_quality
 from gatekeeper.vision.runtime import CompiledCache
 
@@ -82,13 +83,13 @@ def test_decisions_on_the_shared_pairs_are_those_of_the_keras_models(
 ):
     """Every pair of ``benchmarks/shared_pairs.csv`` gets the same verdict from the site's rule
     whether the compiled networks or the Keras models embed its faces."""
-    site = Gatekeeper(Settings(home=tmp_path), engine=engine)
-    rule = site.rule()
+    site = Site.open(Settings(home=tmp_path), engine=engine)
+    rule = site.recognition.rule()
     assert set(rule.models) == {encoder.MODEL_ID, facenet.MODEL_ID, sface.MODEL_ID}
     compiled, keras = {}, {}
     pairs = read_pairs(REPO / "benchmarks" / "shared_pairs.csv", images=shared_data)
     for path in {p for pair in pairs for p in (pair.first, pair.second)}:
-        compiled[path] = site.measure(path)
+        compiled[path] = site.recognition.measure(path)
         rgb = load_image(path)
         face = engine.single(rgb, largest=True)
         inputs = {

@@ -1,18 +1,19 @@
-"""``doctor``'s diagnostics: one :class:`Check` per part of the installation."""
+"""``doctor``'s checks of a site's installation: one :class:`Check` per part (weights,
+database, camera, voice, liveness, door, anchor, secrets), each finding what stands in the way
+without changing anything; :func:`doctor_checks` runs them all."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gatekeeper.cli.opening import open_site
 from gatekeeper.config import Settings, secret_problems
 from gatekeeper.errors import GatekeeperError, WeightsError
-from gatekeeper.service import plural
+from gatekeeper.site.core import Site
+from gatekeeper.site.people import plural
 
 #: How long ``doctor`` waits for a first camera frame, in seconds.
 DOCTOR_CAMERA_TIMEOUT_S = 5.0
@@ -108,7 +109,7 @@ def check_liveness(settings: Settings) -> Check:
     )
 
 
-def check_database(settings: Settings, args: argparse.Namespace) -> Check:
+def check_database(settings: Settings) -> Check:
     """The database opens (read-only: the check changes nothing) and may be written; for
     PostgreSQL, that the server answers, and its version."""
     from gatekeeper.store.backends import POSTGRES_SCHEMES, parse_database, scheme_of
@@ -116,7 +117,7 @@ def check_database(settings: Settings, args: argparse.Namespace) -> Check:
     try:
         backend = parse_database(settings.database, busy_timeout_s=settings.busy_timeout_s)
         if backend.name == "sqlite":
-            return _check_sqlite(settings, args)
+            return _check_sqlite(settings)
         if backend.emptiness_problem() is None:
             return Check(
                 "database",
@@ -124,7 +125,7 @@ def check_database(settings: Settings, args: argparse.Namespace) -> Check:
                 f"{backend.display} answers and has no tables yet: the first command that "
                 "writes (enroll, import, the console) creates them",
             )
-        with open_site(settings, args, read_only=True) as site:
+        with Site.open(settings, read_only=True) as site:
             people = len(site.store.list_people())
             detail = f"{site.store.server_version()}, schema v{site.store.schema_version}"
         return Check(
@@ -140,7 +141,7 @@ def check_database(settings: Settings, args: argparse.Namespace) -> Check:
         return Check("database", "fail", str(exc), hint)
 
 
-def _check_sqlite(settings: Settings, args: argparse.Namespace) -> Check:
+def _check_sqlite(settings: Settings) -> Check:
     from gatekeeper.store.backends.sqlite import check_location, check_writable, parse_location
 
     path = parse_location(settings.database).absolute()
@@ -155,7 +156,7 @@ def _check_sqlite(settings: Settings, args: argparse.Namespace) -> Check:
                 "fix the folder's permissions or choose another place with --db or --home",
             )
         return Check("database", "todo", f"no database yet: it will be created at {path}")
-    with open_site(settings, args, read_only=True) as site:
+    with Site.open(settings, read_only=True) as site:
         people = len(site.store.list_people())
         detail = f"{site.store.server_version()}, schema v{site.store.schema_version}"
     check_writable(path)
@@ -286,3 +287,18 @@ def check_secrets(settings: Settings, config_file: str | None) -> Check:
     )
     where = "no config file" if config_file is None else "no secret readable by others in it"
     return Check("secrets", "ok", f"{key}; {where}")
+
+
+def doctor_checks(settings: Settings, config_file: str | None) -> list[Check]:
+    """Every check, in the order ``doctor`` prints them (``config_file``: the config the
+    settings came from, if any, for :func:`check_secrets`)."""
+    return [
+        check_weights(settings),
+        check_database(settings),
+        check_camera(settings),
+        check_voice(settings),
+        check_liveness(settings),
+        check_door(settings),
+        check_anchor(settings),
+        check_secrets(settings, config_file),
+    ]
