@@ -390,3 +390,9 @@ def rehash_chain(connection: RawConnection) -> None:
         )
         prev = digest
     connection.execute("UPDATE chain_head SET hash = ? WHERE id = 1", (prev,))
+
+
+def person_embedding(seed: int) -> np.ndarray:
+    """A dlib-like embedding (norm about 1.4) of one made-up person."""
+    vector = np.random.default_rng(seed).normal(size=128)
+    return (vector / np.linalg.norm(vector) * 1.4).astype(np.float32)

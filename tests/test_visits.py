@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import person_embedding
 
 from gatekeeper.visits import (
     CONTINUITY,
@@ -15,12 +16,6 @@ from gatekeeper.visits import (
 )
 
 
-def _person(seed: int) -> np.ndarray:
-    """A dlib-like embedding (norm about 1.4) of one made-up person."""
-    vector = np.random.default_rng(seed).normal(size=128)
-    return (vector / np.linalg.norm(vector) * 1.4).astype(np.float32)
-
-
 def _frame_of(person: np.ndarray, rng: np.random.Generator, noise: float = 0.03) -> np.ndarray:
     """One frame's embedding of ``person``: the person plus per-frame noise (about 0.34 away
     at ``noise`` 0.03, like a video frame from its template)."""
@@ -28,7 +23,7 @@ def _frame_of(person: np.ndarray, rng: np.random.Generator, noise: float = 0.03)
 
 
 def test_a_face_that_stays_in_place_is_one_visit_across_frames() -> None:
-    ada, rng, visits = _person(1), np.random.default_rng(0), Visits()
+    ada, rng, visits = person_embedding(1), np.random.default_rng(0), Visits()
     seen = [
         visits.observe(t / 10, [(100 + t, 80, 90, 110)], _frame_of(ada, rng)[None], [90])[0]
         for t in range(12)
@@ -38,7 +33,7 @@ def test_a_face_that_stays_in_place_is_one_visit_across_frames() -> None:
 
 
 def test_the_aggregate_is_closer_to_the_person_than_its_frames_are() -> None:
-    ada, rng, visits = _person(1), np.random.default_rng(0), Visits()
+    ada, rng, visits = person_embedding(1), np.random.default_rng(0), Visits()
     frames = [_frame_of(ada, rng) for _ in range(WINDOW)]
     for t, frame in enumerate(frames):
         (visit,) = visits.observe(t / 10, [(100, 80, 90, 110)], frame[None], [90])
@@ -52,7 +47,12 @@ def test_the_aggregate_is_closer_to_the_person_than_its_frames_are() -> None:
 
 def test_a_different_person_in_the_same_place_starts_a_new_visit() -> None:
     """A cut: another person's face where the last one was (Obama after Lin on the clip)."""
-    ada, bob, rng, visits = _person(1), _person(2), np.random.default_rng(0), Visits()
+    ada, bob, rng, visits = (
+        person_embedding(1),
+        person_embedding(2),
+        np.random.default_rng(0),
+        Visits(),
+    )
     assert np.linalg.norm(ada - bob) > CONTINUITY
     box = (100, 80, 90, 110)
     first = [visits.observe(t / 10, [box], _frame_of(ada, rng)[None], [90])[0] for t in range(3)]
@@ -62,7 +62,7 @@ def test_a_different_person_in_the_same_place_starts_a_new_visit() -> None:
 
 
 def test_a_face_gone_for_longer_than_the_gap_comes_back_as_a_new_visit() -> None:
-    ada, rng, visits = _person(1), np.random.default_rng(0), Visits()
+    ada, rng, visits = person_embedding(1), np.random.default_rng(0), Visits()
     box = (100, 80, 90, 110)
     (before,) = visits.observe(0.0, [box], _frame_of(ada, rng)[None], [90])
     visits.observe(0.5, [], np.empty((0, 128), np.float32), [])
@@ -72,7 +72,12 @@ def test_a_face_gone_for_longer_than_the_gap_comes_back_as_a_new_visit() -> None
 
 
 def test_two_faces_in_view_are_two_visits_and_keep_their_own() -> None:
-    ada, bob, rng, visits = _person(1), _person(2), np.random.default_rng(0), Visits()
+    ada, bob, rng, visits = (
+        person_embedding(1),
+        person_embedding(2),
+        np.random.default_rng(0),
+        Visits(),
+    )
     left, right = (50, 80, 90, 110), (300, 80, 90, 110)
     ids = set()
     for t in range(5):
@@ -93,7 +98,7 @@ def test_a_small_face_counts_less_than_a_large_one() -> None:
 
 
 def test_another_encoder_aggregates_only_the_frames_it_measured() -> None:
-    ada, rng, visits = _person(1), np.random.default_rng(0), Visits()
+    ada, rng, visits = person_embedding(1), np.random.default_rng(0), Visits()
     box = (100, 80, 90, 110)
     (visit,) = visits.observe(0.0, [box], _frame_of(ada, rng)[None], [90])
     assert visit.aggregate("facenet_keras_v1") is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import person_embedding
 
 from gatekeeper.visits import (
     CONTINUITY,
@@ -16,11 +17,6 @@ from gatekeeper.visits import (
     frame_weight,
     weighted_unit_mean,
 )
-
-
-def _person(seed: int) -> np.ndarray:
-    vector = np.random.default_rng(seed).normal(size=128)
-    return (vector / np.linalg.norm(vector) * 1.4).astype(np.float32)
 
 
 @pytest.mark.parametrize(
@@ -60,12 +56,12 @@ def test_the_weighted_mean_direction_ignores_each_vector_s_length() -> None:
 
 
 def test_a_visit_starts_where_its_face_was_first_seen() -> None:
-    visit = Visits().observe(2.5, [(10, 20, 30, 40)], _person(1)[None], [30])[0]
+    visit = Visits().observe(2.5, [(10, 20, 30, 40)], person_embedding(1)[None], [30])[0]
     assert (visit.box, visit.time, visit.frames) == ((10, 20, 30, 40), 2.5, 1)
 
 
 def test_another_encoder_s_embedding_belongs_to_the_frame_just_observed() -> None:
-    ada, visits = _person(1), Visits()
+    ada, visits = person_embedding(1), Visits()
     a, b = np.eye(128, dtype=np.float32)[:2]
     for t, width in enumerate((80, 40, 20)):
         visit = visits.observe(t / 10, [(100, 80, 80, 80)], ada[None], [width])[0]
@@ -77,7 +73,7 @@ def test_another_encoder_s_embedding_belongs_to_the_frame_just_observed() -> Non
 
 
 def test_two_faces_where_one_visit_was_continue_it_once() -> None:
-    ada, visits = _person(1), Visits()
+    ada, visits = person_embedding(1), Visits()
     first = visits.observe(0.0, [(0, 0, 10, 10)], ada[None], [10])[0]
     both = visits.observe(0.1, [(0, 0, 10, 10), (1, 0, 10, 10)], np.stack([ada, ada]), [10, 10])
     assert both[0].id == first.id
@@ -85,7 +81,7 @@ def test_two_faces_where_one_visit_was_continue_it_once() -> None:
 
 
 def test_a_face_refused_by_a_taken_visit_still_continues_the_next_one_it_overlaps() -> None:
-    ada, bea, visits = _person(1), _person(2), Visits()
+    ada, bea, visits = person_embedding(1), person_embedding(2), Visits()
     a, b = visits.observe(0.0, [(0, 0, 10, 10), (7, 0, 10, 10)], np.stack([ada, bea]), [10, 10])
     # Bea's new box overlaps Ada's visit more (0.54) than her own (0.43), but Ada's is taken.
     assert _overlap((3, 0, 10, 10), (0, 0, 10, 10)) > _overlap((3, 0, 10, 10), (7, 0, 10, 10))
@@ -94,7 +90,7 @@ def test_a_face_refused_by_a_taken_visit_still_continues_the_next_one_it_overlap
 
 
 def test_a_stranger_in_one_visit_s_place_does_not_stop_another_face_continuing_its_own() -> None:
-    ada, bea, cid, visits = _person(1), _person(2), _person(3), Visits()
+    ada, bea, cid, visits = person_embedding(1), person_embedding(2), person_embedding(3), Visits()
     a, b = visits.observe(0.0, [(0, 0, 10, 10), (50, 0, 10, 10)], np.stack([ada, bea]), [10, 10])
     # Cid stands exactly where Ada was (overlap 1, refused: another person); Bea moved a little.
     now = visits.observe(0.1, [(0, 0, 10, 10), (51, 0, 10, 10)], np.stack([cid, bea]), [10, 10])
@@ -103,7 +99,7 @@ def test_a_stranger_in_one_visit_s_place_does_not_stop_another_face_continuing_i
 
 
 def test_a_face_at_exactly_the_least_overlap_continues_its_visit() -> None:
-    ada, visits = _person(1), Visits()
+    ada, visits = person_embedding(1), Visits()
     first = visits.observe(0.0, [(0, 0, 10, 10)], ada[None], [10])[0]
     assert _overlap((0, 0, 10, 10), (0, 0, 5, 6)) == MIN_OVERLAP
     assert visits.observe(0.1, [(0, 0, 5, 6)], ada[None], [5])[0].id == first.id
@@ -122,7 +118,7 @@ def test_a_face_at_exactly_the_continuity_bound_continues_its_visit() -> None:
 
 def test_embeddings_are_kept_as_float32_whatever_dtype_they_come_in() -> None:
     rng = np.random.default_rng(7)
-    frames = [_person(1) + rng.normal(scale=0.03, size=128) for _ in range(4)]
+    frames = [person_embedding(1) + rng.normal(scale=0.03, size=128) for _ in range(4)]
     others = [rng.normal(size=128) for _ in range(4)]
     aggregates = []
     for dtype in (np.float32, np.float64):
